@@ -1,0 +1,210 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+
+/** A configuration problem: start-up stops with one line naming the variable. */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Environment = 'production' | 'development' | 'test';
+export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
+
+export type JwtKey =
+  | { kid: string; alg: 'HS256'; secret: string }
+  | { kid: string; alg: 'ES256' | 'RS256'; privateKey?: string; publicKey: string };
+
+export interface RateLimit {
+  max: number;
+  windowS: number;
+}
+
+export interface Config {
+  env: Environment;
+  port: number;
+  host: string;
+  /** Unset outside production: `npm start` runs an embedded PostgreSQL. */
+  databaseUrl?: string;
+  replicaUrls: string[];
+  redisUrl?: string;
+  s3: {
+    endpoint?: string;
+    forcePathStyle: boolean;
+    region?: string;
+    xrayBucket?: string;
+    auditBucket?: string;
+    /** Only for embedded and test stores; AWS uses the task role's credential chain. */
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  };
+  /** Unset outside production: `npm start` generates a development key. */
+  jwtKeys?: JwtKey[];
+  trustProxyHops: number;
+  rateLimits: { login: RateLimit; sensitive: RateLimit };
+  presignTtlS: number;
+  bootstrapAdmin?: { email: string; password: string };
+  logLevel: LogLevel;
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
+const ENVIRONMENTS: readonly Environment[] = ['production', 'development', 'test'];
+const MIN_HMAC_SECRET_BYTES = 32;
+
+function present(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = present(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = present(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `unknown option "${raw}" (one of ${allowed.join(', ')})`);
+  }
+  return raw as T;
+}
+
+function boolean(env: Env, name: string): boolean {
+  const value = oneOf(env, name, ['true', 'false', '1', '0'], 'false');
+  return value === 'true' || value === '1';
+}
+
+function url(env: Env, name: string, protocols: readonly string[], raw = present(env, name)): string | undefined {
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')} (got ${parsed.protocol})`);
+  }
+  if (!parsed.hostname) throw new ConfigError(name, 'has no host');
+  return raw;
+}
+
+const POSTGRES = ['postgres:', 'postgresql:'];
+
+function replicaUrls(env: Env): string[] {
+  const raw = present(env, 'DATABASE_REPLICA_URLS');
+  if (raw === undefined) return [];
+  return raw.split(',').map((part) => url(env, 'DATABASE_REPLICA_URLS', POSTGRES, part.trim())!);
+}
+
+function jwtKey(entry: unknown, index: number): JwtKey {
+  const where = `JWT_KEYS`;
+  if (typeof entry !== 'object' || entry === null) throw new ConfigError(where, `key ${index} is not an object`);
+  const key = entry as Record<string, unknown>;
+  if (typeof key.kid !== 'string' || !/^[\w.-]{1,64}$/.test(key.kid)) {
+    throw new ConfigError(where, `key ${index} needs a "kid" of letters, digits, "_", "-" or "."`);
+  }
+  if (key.alg === 'HS256') {
+    if (typeof key.secret !== 'string' || Buffer.byteLength(key.secret) < MIN_HMAC_SECRET_BYTES) {
+      throw new ConfigError(where, `key "${key.kid}" needs a secret of at least ${MIN_HMAC_SECRET_BYTES} bytes`);
+    }
+    return { kid: key.kid, alg: 'HS256', secret: key.secret };
+  }
+  if (key.alg === 'ES256' || key.alg === 'RS256') {
+    if (typeof key.publicKey !== 'string') throw new ConfigError(where, `key "${key.kid}" needs a publicKey (PEM)`);
+    const expectedType = key.alg === 'ES256' ? 'ec' : 'rsa';
+    try {
+      const pub = createPublicKey(key.publicKey);
+      if (pub.asymmetricKeyType !== expectedType) throw new Error('type');
+      if (key.alg === 'RS256' && (pub.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error('size');
+      if (key.privateKey !== undefined) {
+        if (typeof key.privateKey !== 'string') throw new Error('private');
+        createPrivateKey(key.privateKey);
+      }
+    } catch {
+      throw new ConfigError(where, `key "${key.kid}" has no valid ${key.alg} PEM key pair`);
+    }
+    return { kid: key.kid, alg: key.alg, publicKey: key.publicKey, ...(key.privateKey ? { privateKey: key.privateKey as string } : {}) };
+  }
+  throw new ConfigError(where, `key "${key.kid}" has alg ${String(key.alg)}; allowed: HS256, ES256, RS256`);
+}
+
+function jwtKeys(env: Env): JwtKey[] | undefined {
+  const raw = present(env, 'JWT_KEYS');
+  if (raw === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('JWT_KEYS', 'is not valid JSON');
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) throw new ConfigError('JWT_KEYS', 'must be a non-empty JSON array');
+  const keys = parsed.map(jwtKey);
+  if (new Set(keys.map((k) => k.kid)).size !== keys.length) throw new ConfigError('JWT_KEYS', 'has a repeated kid');
+  const signing = keys[0]!;
+  if (signing.alg !== 'HS256' && !signing.privateKey) {
+    throw new ConfigError('JWT_KEYS', `the first key ("${signing.kid}") signs, so it needs a privateKey`);
+  }
+  return keys;
+}
+
+function bootstrapAdmin(env: Env): Config['bootstrapAdmin'] {
+  const email = present(env, 'BOOTSTRAP_ADMIN_EMAIL');
+  const password = env.BOOTSTRAP_ADMIN_PASSWORD;
+  if (email === undefined && !password) return undefined;
+  if (email === undefined) throw new ConfigError('BOOTSTRAP_ADMIN_EMAIL', 'is required with BOOTSTRAP_ADMIN_PASSWORD');
+  if (!password) throw new ConfigError('BOOTSTRAP_ADMIN_PASSWORD', 'is required with BOOTSTRAP_ADMIN_EMAIL');
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new ConfigError('BOOTSTRAP_ADMIN_EMAIL', 'is not an e-mail address');
+  return { email, password };
+}
+
+/** Every variable production cannot run without: it never falls back to embedded parts. */
+const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS'] as const;
+
+/** Reads and validates the process configuration once (CONTRACT §1). */
+export function loadConfig(env: Env = process.env): Config {
+  const environment = oneOf(env, 'NODE_ENV', ENVIRONMENTS, 'development');
+  if (environment === 'production') {
+    for (const name of REQUIRED_IN_PRODUCTION) {
+      if (present(env, name) === undefined) throw new ConfigError(name, 'is required when NODE_ENV=production');
+    }
+  }
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const host = present(env, 'HOST') ?? '0.0.0.0';
+  return {
+    env: environment,
+    port,
+    host,
+    databaseUrl: url(env, 'DATABASE_URL', POSTGRES),
+    replicaUrls: replicaUrls(env),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    s3: {
+      endpoint: url(env, 'S3_ENDPOINT', ['http:', 'https:']),
+      forcePathStyle: boolean(env, 'S3_FORCE_PATH_STYLE'),
+      region: present(env, 'AWS_REGION'),
+      xrayBucket: present(env, 'XRAY_BUCKET'),
+      auditBucket: present(env, 'AUDIT_BUCKET'),
+    },
+    jwtKeys: jwtKeys(env),
+    trustProxyHops: integer(env, 'TRUST_PROXY_HOPS', 0, 0, 10),
+    rateLimits: {
+      login: {
+        max: integer(env, 'RATE_LIMIT_LOGIN_MAX', 50, 1, 1_000_000),
+        windowS: integer(env, 'RATE_LIMIT_LOGIN_WINDOW_S', 900, 1, 86_400),
+      },
+      sensitive: {
+        max: integer(env, 'RATE_LIMIT_SENSITIVE_MAX', 100, 1, 1_000_000),
+        windowS: integer(env, 'RATE_LIMIT_SENSITIVE_WINDOW_S', 300, 1, 86_400),
+      },
+    },
+    presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
+    bootstrapAdmin: bootstrapAdmin(env),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+}

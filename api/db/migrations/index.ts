@@ -1,0 +1,10 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { UsersAndPatients } from './0001-users-and-patients.js';
+
+/**
+ * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
+ * TypeScript sources under tsx and from the compiled image.
+ */
+export const migrations: MigrationObject[] = [
+  { name: '0001-users-and-patients', class: UsersAndPatients },
+];

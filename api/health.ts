@@ -1,0 +1,71 @@
+import Router from '@koa/router';
+import pg from 'pg';
+import type { Redis } from 'ioredis';
+
+/** One dependency `/health/ready` asks; `check` rejects when it does not answer. */
+export interface ReadinessProbe {
+  name: string;
+  check(): Promise<void>;
+}
+
+const PROBE_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A fresh connection per probe: it proves the server answers now, not that a pooled socket once did. */
+export function postgresProbe(name: string, connectionString: string): ReadinessProbe {
+  return {
+    name,
+    async check() {
+      const client = new pg.Client({ connectionString, connectionTimeoutMillis: PROBE_TIMEOUT_MS });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('select 1');
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+export function redisProbe(redis: Redis): ReadinessProbe {
+  return {
+    name: 'redis',
+    async check() {
+      await redis.ping();
+    },
+  };
+}
+
+/** `GET /health` touches nothing; `GET /health/ready` asks every dependency at once. */
+export function healthRoutes(probes: ReadinessProbe[]): Router {
+  const router = new Router();
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/health/ready', async (ctx) => {
+    const results = await Promise.allSettled(probes.map((probe) => withTimeout(probe.check(), PROBE_TIMEOUT_MS)));
+    const dependencies = Object.fromEntries(
+      probes.map((probe, i) => [probe.name, results[i]!.status === 'fulfilled' ? 'up' : 'down']),
+    );
+    const ready = results.every((result) => result.status === 'fulfilled');
+    if (!ready) ctx.state.log.warn('readiness_failed', { dependencies });
+    ctx.status = ready ? 200 : 503;
+    ctx.body = ready
+      ? { status: 'ready', dependencies }
+      : {
+          error: 'unavailable',
+          message: 'A dependency is not answering.',
+          requestId: ctx.state.requestId,
+          dependencies,
+        };
+  });
+  return router;
+}

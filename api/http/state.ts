@@ -1,0 +1,20 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from '../logger.js';
+import type { Role } from '../db/entities.js';
+
+/** The signed-in principal, set by the authentication middleware. */
+export interface AuthUser {
+  id: string;
+  role: Role;
+  sessionId: string;
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    requestId: string;
+    log: Logger;
+    /** A request-scoped EntityManager (forked on first use). */
+    em: EntityManager;
+    user?: AuthUser;
+  }
+}

@@ -1,0 +1,72 @@
+import type { Writable } from 'node:stream';
+import winston from 'winston';
+import type { Environment, LogLevel } from './config.js';
+
+export type Logger = winston.Logger;
+
+/** Keys whose values are credentials wherever they appear in a log record. */
+const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|private_?key|signature|credential|^url$|^sql$/i;
+
+/** Credentials that can hide inside free text: JWTs, bearer headers, SigV4 query parameters. */
+const SECRET_TEXT: [RegExp, string][] = [
+  [/eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g, '[redacted-jwt]'],
+  [/Bearer\s+[^\s"',]+/gi, 'Bearer [redacted]'],
+  [/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi, '$1[redacted]'],
+];
+
+const REDACTED = '[redacted]';
+const MAX_DEPTH = 6;
+
+function scrubText(text: string): string {
+  return SECRET_TEXT.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
+}
+
+function scrub(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return scrubText(value);
+  if (depth >= MAX_DEPTH || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1));
+  if (value instanceof Date) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    out[key] = SECRET_KEY.test(key) ? REDACTED : scrub(inner, depth + 1);
+  }
+  return out;
+}
+
+/** Redacts secrets in place: winston formats must return the same info object (it carries symbols). */
+const redact = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    info[key] = SECRET_KEY.test(key) ? REDACTED : scrub(info[key], 0);
+  }
+  return info;
+});
+
+export interface LoggerOptions {
+  level: LogLevel;
+  env: Environment;
+  service?: string;
+  /** Where lines go; stdout by default. Tests pass a stream to read what was logged. */
+  stream?: Writable;
+}
+
+/**
+ * One JSON object per line (CONTRACT §5): `timestamp`, `level`, `event`, `service`, `env`, and
+ * `reqId` on request-scoped child loggers. Call as `log.info('event_name', { ...fields })`.
+ */
+export function createLogger({ level, env, service = 'dms-api', stream }: LoggerOptions): Logger {
+  return winston.createLogger({
+    level,
+    defaultMeta: { service, env },
+    format: winston.format.combine(
+      winston.format((info) => {
+        info.event = info.message;
+        delete (info as { message?: unknown }).message;
+        return info;
+      })(),
+      redact(),
+      winston.format.timestamp(),
+      winston.format.json(),
+    ),
+    transports: [stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console()],
+  });
+}

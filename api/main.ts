@@ -1,0 +1,47 @@
+import { ConfigError, loadConfig } from './config.js';
+import { provideEmbedded } from './embedded.js';
+import { createLogger } from './logger.js';
+import { startApi } from './server.js';
+
+/** The process: configuration once, embedded parts where development left a gap, serve, drain on SIGTERM. */
+async function main(): Promise<void> {
+  const loaded = loadConfig();
+  const log = createLogger({ level: loaded.logLevel, env: loaded.env });
+  const { config, embedded, stop: stopEmbedded } = await provideEmbedded(loaded);
+  const api = await startApi({
+    config: { ...config, databaseUrl: config.databaseUrl! },
+    log,
+    migrate: config.env !== 'production',
+  });
+  log.info('startup', {
+    detail: `listening on ${api.url}${embedded.length ? `; embedded: ${embedded.join(', ')}` : ''}`,
+    listen: api.url,
+    embedded,
+    replicas: config.replicaUrls.length,
+    redis: Boolean(config.redisUrl),
+  });
+  if (embedded.includes('jwt-dev-key')) {
+    log.warn('dev_jwt_key_generated', { detail: 'JWT_KEYS is unset: tokens are signed with a key generated for this process only' });
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const started = Date.now();
+    await api.close();
+    await stopEmbedded();
+    log.info('shutdown', { signal, durationMs: Date.now() - started });
+    log.on('finish', () => process.exit(0));
+    log.end();
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  // One line naming what is wrong, never a stack trace: on-call reads this in the task's stopped reason.
+  const line = error instanceof ConfigError ? `configuration error: ${error.message}` : `start-up failed: ${error instanceof Error ? error.message : String(error)}`;
+  process.stderr.write(`dms-api: ${line}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,76 @@
+import { createServer, type Server } from 'node:http';
+import { Redis } from 'ioredis';
+import { createApp, type AppDeps } from './app.js';
+import type { Config } from './config.js';
+import { createOrm, migrate } from './db/orm.js';
+import { postgresProbe, redisProbe } from './health.js';
+import type { Logger } from './logger.js';
+
+/** Longer than the ALB's idle timeout (60 s), so the ALB never reuses a socket we are closing. */
+const KEEP_ALIVE_MS = 65_000;
+/** SIGTERM to exit must fit ECS's 30 s stop timeout (CONTRACT: within 25 s). */
+const DRAIN_MS = 20_000;
+
+export interface RunningApi {
+  server: Server;
+  deps: AppDeps;
+  url: string;
+  /** Stops accepting, finishes in-flight requests, closes pools. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config & { databaseUrl: string };
+  log: Logger;
+  /** Apply pending migrations before listening (development and tests; production runs a task). */
+  migrate: boolean;
+}
+
+/** Builds the dependencies, the app and an HTTP server listening on the configured address. */
+export async function startApi({ config, log, migrate: runMigrations }: StartOptions): Promise<RunningApi> {
+  const orm = await createOrm({ databaseUrl: config.databaseUrl, replicaUrls: config.replicaUrls, log });
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 })
+    : undefined;
+  redis?.on('error', (error: Error) => log.warn('redis_error', { errorMessage: error.message }));
+  try {
+    if (runMigrations) {
+      const applied = await migrate(orm);
+      if (applied.length) log.info('migrations_applied', { migrations: applied });
+    }
+    const probes = [
+      postgresProbe('primary', config.databaseUrl),
+      ...config.replicaUrls.map((url, i) => postgresProbe(`replica-${i + 1}`, url)),
+      ...(redis ? [redisProbe(redis)] : []),
+    ];
+    const deps: AppDeps = { config, log, orm, probes, redis };
+    const app = createApp(deps);
+    const server = createServer(app.callback());
+    server.keepAliveTimeout = KEEP_ALIVE_MS;
+    server.headersTimeout = KEEP_ALIVE_MS + 1_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, resolve);
+    });
+    const { port } = server.address() as { port: number };
+    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    return {
+      server,
+      deps,
+      url: `http://${host}:${port}`,
+      close: async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const drain = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+        await closed;
+        clearTimeout(drain);
+        await orm.close();
+        redis?.disconnect();
+      },
+    };
+  } catch (error) {
+    await orm.close();
+    redis?.disconnect();
+    throw error;
+  }
+}

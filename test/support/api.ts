@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../api/config.js';
+import { createOrm, migrate } from '../../api/db/orm.js';
+import { createLogger } from '../../api/logger.js';
+import { startApi, type RunningApi } from '../../api/server.js';
+import { APP_ROLE, createDatabase, eventually, pgUrl, sql, startStreamingReplica, type OwnServer } from './postgres.js';
+
+/** Every log line any test API wrote in this run: the secrets scan reads it at the end. */
+export const allLogLines: string[] = [];
+
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+      this.lines.push(line);
+      allLogLines.push(line);
+    }
+    done();
+  }
+  /** Parsed records, optionally only those of one event. */
+  records(event?: string): Record<string, unknown>[] {
+    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((r) => !event || r.event === event);
+  }
+}
+
+export const TEST_JWT_KEY = { kid: 'test-key-1', alg: 'HS256' as const, secret: randomBytes(48).toString('base64url') };
+
+export interface TestDatabase {
+  name: string;
+  ownerUrl: string;
+  /** The API's role on the primary. */
+  appUrl: string;
+  /** The API's role on the streaming replica. */
+  replicaAppUrl: string;
+  replica: OwnServer;
+}
+
+/** Applies every migration as the database owner, as the production migration task does. */
+export async function migrateDatabase(ownerUrl: string): Promise<void> {
+  const orm = await createOrm({ databaseUrl: ownerUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
+  try {
+    await migrate(orm);
+  } finally {
+    await orm.close();
+  }
+}
+
+let shared: Promise<TestDatabase> | undefined;
+const teardowns: (() => Promise<void> | void)[] = [];
+
+/** One migrated database per run on the machine's server, streamed to a real replica; dropped at the end. */
+export function sharedDatabase(): Promise<TestDatabase> {
+  shared ??= (async () => {
+    const replica = await startStreamingReplica();
+    teardowns.push(() => replica.destroy());
+    const db = await createDatabase();
+    teardowns.push(() => db.drop());
+    await migrateDatabase(db.ownerUrl);
+    await sql(db.ownerUrl, `grant dms_api to ${APP_ROLE}`);
+    const replicaAppUrl = pgUrl(db.name, { user: APP_ROLE, port: replica.port });
+    await eventually(() => sql(replicaAppUrl, 'select 1 from schema_migrations limit 1'), { timeoutMs: 30_000 });
+    return { name: db.name, ownerUrl: db.ownerUrl, appUrl: db.appUrl, replicaAppUrl, replica };
+  })();
+  return shared;
+}
+
+/** Called once after the whole run (test/support/global.ts). */
+export async function releaseSharedResources(): Promise<void> {
+  for (const teardown of teardowns.reverse()) await teardown();
+}
+
+export interface TestApi {
+  url: string;
+  api: RunningApi;
+  config: Config;
+  logs: LogCapture;
+  request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
+  close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  // Tests read response bodies loosely: the assertions say what shape is expected.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
+export async function request(base: string, method: string, path: string, { body, token, headers = {} }: RequestOptions = {}): Promise<TestResponse> {
+  const response = await fetch(base + path, {
+    method,
+    headers: {
+      ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: the assertion will say so
+  }
+  return { status: response.status, headers: response.headers, body: parsed };
+}
+
+export interface TestApiOptions {
+  /** Environment variables as the process would see them (CONTRACT §1), over the test defaults. */
+  env?: Record<string, string>;
+  /** Config fields no variable expresses (e.g. embedded S3 credentials). */
+  config?: Partial<Config>;
+  /** Leave out the replica (DATABASE_REPLICA_URLS). */
+  withoutReplica?: boolean;
+}
+
+/** The real API on a free port against the shared database (and replica), logs captured. */
+export async function startTestApi({ env = {}, config: overrides = {}, withoutReplica = false }: TestApiOptions = {}): Promise<TestApi> {
+  const db = await sharedDatabase();
+  const config = {
+    ...loadConfig({
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      DATABASE_URL: db.appUrl,
+      ...(withoutReplica ? {} : { DATABASE_REPLICA_URLS: db.replicaAppUrl }),
+      JWT_KEYS: JSON.stringify([TEST_JWT_KEY]),
+      LOG_LEVEL: 'info',
+      ...env,
+    }),
+    ...overrides,
+  };
+  const logs = new LogCapture();
+  const log = createLogger({ level: config.logLevel, env: config.env, stream: logs });
+  const api = await startApi({ config: { ...config, databaseUrl: config.databaseUrl! }, log, migrate: false });
+  return {
+    url: api.url,
+    api,
+    config,
+    logs,
+    request: (method, path, options) => request(api.url, method, path, options),
+    close: () => api.close(),
+  };
+}

@@ -1,0 +1,389 @@
+// What the runbooks claim about the system, and the checks that hold those claims against the
+// Pulumi plan, package.json, the ops CLI, the contract and the API source. Every check is a pure
+// function returning problems as `file:line: …` strings, so the real test asserts an empty list
+// and a fixture test proves each check reports a drifted runbook.
+
+/** The shape `planStack()` in infra/plan.ts returns (secrets masked). */
+export interface Plan {
+  resources: { type: string; name: string; parent?: string; inputs: Record<string, unknown> }[];
+  outputs: Record<string, unknown>;
+}
+
+export interface PlannedStack {
+  stack: string;
+  plan: Plan;
+}
+
+/** One command the ops CLI registers and the flags it accepts (without the leading `--`). */
+export interface OpsCommandSpec {
+  name: string;
+  flags: readonly string[];
+}
+
+/** Runbook file name (e.g. `database.md`) to its markdown. */
+export type Runbooks = ReadonlyMap<string, string>;
+
+export const METRIC_ALARM_TYPE = 'aws:cloudwatch/metricAlarm:MetricAlarm';
+
+/** Flags every ops command accepts, whatever its own spec says. */
+const UNIVERSAL_OPS_FLAGS = ['help'];
+
+// ---------------------------------------------------------------------------------------------
+// Markdown
+
+/** GitHub's heading anchor: lower-case, punctuation dropped, each space a hyphen. */
+export function githubSlug(heading: string): string {
+  return heading
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+    .replace(/ /g, '-');
+}
+
+interface Line {
+  number: number;
+  text: string;
+  inFence: boolean;
+}
+
+function linesOf(markdown: string): Line[] {
+  let inFence = false;
+  return markdown.split('\n').map((text, index) => {
+    const fence = /^\s*(```|~~~)/.test(text);
+    if (fence) inFence = !inFence;
+    return { number: index + 1, text, inFence: inFence || fence };
+  });
+}
+
+/** Every heading's anchor, with GitHub's `-1`, `-2` suffixes for repeated headings. */
+export function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const line of linesOf(markdown)) {
+    const heading = line.inFence ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line.text);
+    if (!heading) continue;
+    const slug = githubSlug(heading[1] ?? '');
+    const count = seen.get(slug) ?? 0;
+    anchors.add(count === 0 ? slug : `${slug}-${count}`);
+    seen.set(slug, count + 1);
+  }
+  return anchors;
+}
+
+function inlineCodeSpans(text: string): string[] {
+  return [...text.matchAll(/`([^`]+)`/g)].map((match) => match[1] ?? '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan
+
+export interface PlannedAlarm {
+  stack: string;
+  name: string;
+  description: string | undefined;
+  severityTag: string | undefined;
+}
+
+function stringInput(inputs: Record<string, unknown>, key: string): string | undefined {
+  const value = inputs[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function plannedAlarms({ stack, plan }: PlannedStack): PlannedAlarm[] {
+  return plan.resources
+    .filter((resource) => resource.type === METRIC_ALARM_TYPE)
+    .map((resource) => {
+      const tags = resource.inputs['tags'];
+      const severity = tags && typeof tags === 'object' ? (tags as Record<string, unknown>)['Severity'] : undefined;
+      return {
+        stack,
+        name: stringInput(resource.inputs, 'name') ?? resource.name,
+        description: stringInput(resource.inputs, 'alarmDescription'),
+        severityTag: typeof severity === 'string' ? severity : undefined,
+      };
+    });
+}
+
+/** Physical names the plan gives its resources: alarms, the RDS event subscription, the budget… */
+function plannedNames({ plan }: PlannedStack): Set<string> {
+  return new Set(
+    plan.resources.flatMap((resource) =>
+      [stringInput(resource.inputs, 'name'), stringInput(resource.inputs, 'alarmName')].filter(
+        (name): name is string => name !== undefined,
+      ),
+    ),
+  );
+}
+
+export interface RunbookLink {
+  file: string;
+  anchor: string;
+}
+
+/** `runbooks/<file>.md#<anchor>` out of an alarm description. */
+export function runbookLinkIn(description: string): RunbookLink | undefined {
+  const match = /runbooks\/([\w.-]+\.md)#([\w-]+)/.exec(description);
+  return match ? { file: match[1] ?? '', anchor: match[2] ?? '' } : undefined;
+}
+
+function severityIn(description: string): string | undefined {
+  return /^(P[0-3]):/.exec(description)?.[1];
+}
+
+function sectionProblem(runbooks: Runbooks, link: RunbookLink): string | undefined {
+  const markdown = runbooks.get(link.file);
+  if (markdown === undefined) return `runbooks/${link.file} does not exist`;
+  if (!headingAnchors(markdown).has(link.anchor)) return `runbooks/${link.file} has no heading #${link.anchor}`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+/** Every alarm of every planned stack links, in its description, to a runbook section that exists. */
+export function checkAlarmRunbookLinks(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
+  const problems: string[] = [];
+  for (const alarm of stacks.flatMap(plannedAlarms)) {
+    const link = alarm.description === undefined ? undefined : runbookLinkIn(alarm.description);
+    if (!link) {
+      problems.push(`alarm ${alarm.name}: description links no runbooks/<file>.md#<anchor>`);
+      continue;
+    }
+    const problem = sectionProblem(runbooks, link);
+    if (problem) problems.push(`alarm ${alarm.name}: links ${link.file}#${link.anchor}, but ${problem}`);
+  }
+  return problems;
+}
+
+/**
+ * The index in runbooks/README.md has a table row for every planned alarm (written
+ * `dms-<stack>-<slug>`) that links the same section as the alarm and gives the same severity.
+ */
+export function checkIndexCoversAlarms(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
+  const index = runbooks.get('README.md');
+  if (index === undefined) return ['runbooks/README.md does not exist'];
+  const rows = linesOf(index).filter((line) => !line.inFence && line.text.trimStart().startsWith('|'));
+  const problems: string[] = [];
+  const checked = new Set<string>();
+  for (const alarm of stacks.flatMap(plannedAlarms)) {
+    const slug = alarm.name.slice(`dms-${alarm.stack}-`.length);
+    if (checked.has(slug) || !alarm.description) continue;
+    checked.add(slug);
+    const row = rows.find((line) => line.text.includes(`dms-<stack>-${slug}\``));
+    if (!row) {
+      problems.push(`README.md: the alarm index has no row for dms-<stack>-${slug}`);
+      continue;
+    }
+    const link = runbookLinkIn(alarm.description);
+    const rowLink = /\(([\w.-]+\.md)#([\w-]+)\)/.exec(row.text);
+    if (link && (rowLink?.[1] !== link.file || rowLink[2] !== link.anchor)) {
+      problems.push(
+        `README.md:${row.number}: dms-<stack>-${slug} links ${rowLink ? `${rowLink[1]}#${rowLink[2]}` : 'nothing'}, the alarm links ${link.file}#${link.anchor}`,
+      );
+    }
+    const severity = severityIn(alarm.description);
+    const rowSeverity = /\|\s*(P[0-3])\s*\|/.exec(row.text)?.[1];
+    if (severity !== rowSeverity) {
+      problems.push(`README.md:${row.number}: dms-<stack>-${slug} is ${rowSeverity ?? 'unrated'} here, ${severity ?? 'unrated'} in the plan`);
+    }
+  }
+  return problems;
+}
+
+/** Every relative `[…](file.md#anchor)` link between runbooks lands on a heading that exists. */
+export function checkRunbookCrossLinks(runbooks: Runbooks): string[] {
+  const problems: string[] = [];
+  for (const [file, markdown] of runbooks) {
+    for (const line of linesOf(markdown)) {
+      if (line.inFence) continue;
+      for (const match of line.text.matchAll(/\]\((?!https?:)([\w./-]*\.md)?(?:#([\w-]+))?\)/g)) {
+        const target = { file: match[1]?.replace(/^\.\//, '') ?? file, anchor: match[2] ?? '' };
+        if (!match[1] && !match[2]) continue;
+        const markdownTarget = runbooks.get(target.file);
+        const problem =
+          markdownTarget === undefined
+            ? `runbooks/${target.file} does not exist`
+            : target.anchor && !headingAnchors(markdownTarget).has(target.anchor)
+              ? `runbooks/${target.file} has no heading #${target.anchor}`
+              : undefined;
+        if (problem) problems.push(`${file}:${line.number}: links ${match[1] ?? ''}#${target.anchor}, but ${problem}`);
+      }
+    }
+  }
+  return problems;
+}
+
+const STACK_PLACEHOLDERS = ['<stack>', '$STACK', '${STACK}'];
+
+/**
+ * Alarm and resource names a runbook writes as `dms-<stack>-<slug>` (or with `$STACK`, or a
+ * concrete stack) exist in the plan: a placeholder name in at least one planned stack, a concrete
+ * one in that stack.
+ */
+export function checkNamedAlarms(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
+  const namesByStack = new Map(stacks.map((planned) => [planned.stack, plannedNames(planned)]));
+  const stackNames = stacks.map((planned) => planned.stack);
+  const stackPattern = [...STACK_PLACEHOLDERS, ...stackNames]
+    .map((stack) => stack.replace(/[$<>{}]/g, (character) => `\\${character}`))
+    .join('|');
+  const namePattern = new RegExp(`\\bdms-(${stackPattern})-([a-z0-9]+(?:-[a-z0-9]+)*)\\b`, 'g');
+  const problems: string[] = [];
+  for (const [file, markdown] of runbooks) {
+    for (const line of linesOf(markdown)) {
+      for (const match of line.text.matchAll(namePattern)) {
+        const [token, stack = '', slug = ''] = match;
+        const candidates = STACK_PLACEHOLDERS.includes(stack) ? stackNames : [stack];
+        const known = candidates.some((candidate) => namesByStack.get(candidate)?.has(`dms-${candidate}-${slug}`));
+        if (!known) {
+          problems.push(`${file}:${line.number}: names ${token}, which no planned stack (${candidates.join(', ')}) defines`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** Shell words after `prefix` up to the end of the command (pipe, `;`, `&&`, `)`, or a closing backtick). */
+function commandWords(text: string, prefix: RegExp): string[][] {
+  const commands: string[][] = [];
+  for (const match of text.matchAll(prefix)) {
+    const rest = text.slice((match.index ?? 0) + match[0].length);
+    const end = rest.search(/[|;`)]|&&|\s#/);
+    const words = (end === -1 ? rest : rest.slice(0, end)).split(/\s+/).filter(Boolean);
+    commands.push(words.map((word) => word.replace(/^["']|["']$/g, '')));
+  }
+  return commands;
+}
+
+const STACK_OPTION_WORDS = new Set(['-s', '--stack']);
+
+/**
+ * Stack outputs a runbook reads with `pulumi stack output <name>` are outputs of the plan (of the
+ * stack given with `-s`/`--stack` when it is a planned one, otherwise of any planned stack).
+ */
+export function checkNamedStackOutputs(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
+  const problems: string[] = [];
+  for (const [file, markdown] of runbooks) {
+    for (const line of linesOf(markdown)) {
+      for (const words of commandWords(line.text, /pulumi stack output\b/g)) {
+        let outputName: string | undefined;
+        let stack: string | undefined;
+        for (let index = 0; index < words.length; index++) {
+          const word = words[index] ?? '';
+          if (STACK_OPTION_WORDS.has(word)) stack = words[++index];
+          else if (!word.startsWith('-') && outputName === undefined) outputName = word;
+        }
+        if (outputName === undefined) continue;
+        const candidates = stacks.filter((planned) => planned.stack === stack);
+        const searched = candidates.length > 0 ? candidates : stacks;
+        if (!searched.some((planned) => Object.hasOwn(planned.plan.outputs, outputName))) {
+          problems.push(
+            `${file}:${line.number}: reads stack output ${outputName}, which the ${searched.map((planned) => planned.stack).join('/')} plan does not export`,
+          );
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** Every `npm run <script>` a runbook gives exists in package.json. */
+export function checkNpmScripts(runbooks: Runbooks, scripts: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const [file, markdown] of runbooks) {
+    for (const line of linesOf(markdown)) {
+      for (const match of line.text.matchAll(/\bnpm run ([\w:.-]+)/g)) {
+        const script = match[1] ?? '';
+        if (!scripts.includes(script)) problems.push(`${file}:${line.number}: runs npm run ${script}, which package.json does not define`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** Every `npm run ops -- <command> --flag…` names a registered command and flags it accepts. */
+export function checkOpsCommands(runbooks: Runbooks, commands: readonly OpsCommandSpec[]): string[] {
+  const problems: string[] = [];
+  for (const [file, markdown] of runbooks) {
+    for (const line of linesOf(markdown)) {
+      for (const words of commandWords(line.text, /\bnpm run ops --(?=\s)/g)) {
+        const name = words.find((word) => !word.startsWith('-'));
+        const flags = words.filter((word) => word.startsWith('--')).map((word) => word.slice(2).split('=')[0] ?? '');
+        if (name === undefined) {
+          const unknown = flags.filter((flag) => !UNIVERSAL_OPS_FLAGS.includes(flag));
+          for (const flag of unknown) problems.push(`${file}:${line.number}: npm run ops has no global option --${flag}`);
+          continue;
+        }
+        const command = commands.find((candidate) => candidate.name === name);
+        if (!command) {
+          problems.push(`${file}:${line.number}: runs npm run ops -- ${name}, which the ops CLI does not register`);
+          continue;
+        }
+        for (const flag of flags) {
+          if (!command.flags.includes(flag) && !UNIVERSAL_OPS_FLAGS.includes(flag)) {
+            problems.push(`${file}:${line.number}: passes --${flag} to ops ${name}, which accepts ${command.flags.map((f) => `--${f}`).join(' ') || 'no options'}`);
+          }
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** Event names of the contract's §5 table (first column, backticked). */
+export function contractLogEvents(contract: string): string[] {
+  const section = /^## 5\.[^\n]*\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(contract)?.[1] ?? '';
+  return section
+    .split('\n')
+    .filter((line) => line.startsWith('|') && !/^\|\s*(event|-)/.test(line))
+    .flatMap((line) => inlineCodeSpans(line.split('|')[1] ?? ''));
+}
+
+/** The families event names come in: `auth_login_locked` is of `auth`; a one-word event is its own. */
+function eventFamilies(contractEvents: readonly string[]): Set<string> {
+  return new Set(contractEvents.map((event) => event.split('_')[0] ?? event));
+}
+
+function apiEmits(apiSources: ReadonlyMap<string, string>, event: string): boolean {
+  const literal = new RegExp(`(['"\`])${event}\\1`);
+  return [...apiSources.values()].some((source) => literal.test(source));
+}
+
+/**
+ * Log events a runbook names exist: in a Logs Insights filter (`event = "x"`, `event in [...]`)
+ * any name counts; in prose, a backticked snake_case name of a contract event family
+ * (`auth_…`, `audit_…`, `http_…`, …) counts. Each must be in the contract or emitted in `api/`.
+ */
+export function checkNamedLogEvents(
+  runbooks: Runbooks,
+  contractEvents: readonly string[],
+  apiSources: ReadonlyMap<string, string>,
+): string[] {
+  const families = eventFamilies(contractEvents);
+  const isFamilyName = (token: string) => /^[a-z]+(_[a-z0-9]+)+$/.test(token) && families.has(token.split('_')[0] ?? '');
+  const problems: string[] = [];
+  for (const [file, markdown] of runbooks) {
+    for (const line of linesOf(markdown)) {
+      const named = new Set<string>();
+      if (!line.inFence) for (const span of inlineCodeSpans(line.text)) if (isFamilyName(span)) named.add(span);
+      for (const match of line.text.matchAll(/\bevent\s*(?:=|==|!=)\s*["']([\w-]+)["']/g)) named.add(match[1] ?? '');
+      for (const match of line.text.matchAll(/\bevent\s+(?:not\s+)?in\s*\[([^\]]*)\]/g)) {
+        for (const quoted of (match[1] ?? '').matchAll(/["']([\w-]+)["']/g)) named.add(quoted[1] ?? '');
+      }
+      for (const event of named) {
+        if (!contractEvents.includes(event) && !apiEmits(apiSources, event)) {
+          problems.push(`${file}:${line.number}: names log event ${event}, which neither the contract lists nor api/ emits`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** Every log event of the contract appears as a string literal somewhere in the API source. */
+export function checkContractEventsEmitted(contractEvents: readonly string[], apiSources: ReadonlyMap<string, string>): string[] {
+  return contractEvents
+    .filter((event) => !apiEmits(apiSources, event))
+    .map((event) => `CONTRACT §5 event ${event} is emitted nowhere in api/`);
+}
