@@ -11,7 +11,9 @@ async function main(): Promise<void> {
   const api = await startApi({
     config: { ...config, databaseUrl: config.databaseUrl! },
     log,
-    migrate: config.env !== 'production',
+    // Only the embedded database is ours to migrate; an external one is migrated by `npm run migrate`
+    // (in production, the one-off migration task), as its owner rather than the API's role.
+    migrate: embedded.includes('postgresql'),
   });
   log.info('startup', {
     detail: `listening on ${api.url}${embedded.length ? `; embedded: ${embedded.join(', ')}` : ''}`,

@@ -59,7 +59,7 @@ export function sharedDatabase(): Promise<TestDatabase> {
     await migrateDatabase(db.ownerUrl);
     await sql(db.ownerUrl, `grant dms_api to ${APP_ROLE}`);
     const replicaAppUrl = pgUrl(db.name, { user: APP_ROLE, port: replica.port });
-    await eventually(() => sql(replicaAppUrl, 'select 1 from schema_migrations limit 1'), { timeoutMs: 30_000 });
+    await eventually(() => sql(replicaAppUrl, 'select 1 from users limit 1'), { timeoutMs: 30_000 });
     return { name: db.name, ownerUrl: db.ownerUrl, appUrl: db.appUrl, replicaAppUrl, replica };
   })();
   return shared;

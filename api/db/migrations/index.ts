@@ -1,5 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { UsersAndPatients } from './0001-users-and-patients.js';
+import { AuditLogs } from './0002-audit-logs.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -7,4 +8,5 @@ import { UsersAndPatients } from './0001-users-and-patients.js';
  */
 export const migrations: MigrationObject[] = [
   { name: '0001-users-and-patients', class: UsersAndPatients },
+  { name: '0002-audit-logs', class: AuditLogs },
 ];

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { TEST_JWT_KEY, sharedDatabase } from '../support/api.js';
+import { eventually, freeTcpPort } from '../support/postgres.js';
+
+interface Started {
+  child: ChildProcessWithoutNullStreams;
+  stdout: string[];
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+function startProcess(env: Record<string, string>): Started {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(...chunk.toString().split('\n').filter(Boolean)));
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(...chunk.toString().split('\n').filter(Boolean)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stdout, stderr, exited };
+}
+
+describe('the API process', () => {
+  it('stops on a malformed DATABASE_URL with one line naming it, no stack trace', async () => {
+    const { exited, stderr, stdout } = startProcess({ DATABASE_URL: 'not-a-url' });
+    assert.notEqual(await exited, 0);
+    assert.equal(stderr.length, 1, stderr.join('\n'));
+    assert.match(stderr[0]!, /DATABASE_URL/);
+    assert.doesNotMatch(stderr.join('\n'), /\s+at\s/);
+    assert.deepEqual(stdout, []);
+  });
+
+  it('refuses to start in production without its variables', async () => {
+    const { exited, stderr } = startProcess({ NODE_ENV: 'production' });
+    assert.notEqual(await exited, 0);
+    assert.equal(stderr.length, 1);
+    assert.match(stderr[0]!, /DATABASE_URL: is required when NODE_ENV=production/);
+  });
+
+  it('on SIGTERM finishes the request in flight, then exits 0 within 25 s', async function () {
+    this.timeout(60_000);
+    const db = await sharedDatabase();
+    const port = await freeTcpPort();
+    const started = startProcess({
+      NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: db.appUrl,
+      JWT_KEYS: JSON.stringify([TEST_JWT_KEY]), XRAY_BUCKET: 'x', AUDIT_BUCKET: 'a', AWS_REGION: 'us-east-1',
+    });
+    try {
+      await eventually(() => {
+        assert.ok(started.stdout.some((line) => JSON.parse(line).event === 'startup'), `no startup line yet; stderr: ${started.stderr.join(' ')}`);
+        return Promise.resolve();
+      }, { timeoutMs: 30_000 });
+      for (const line of started.stdout) assert.doesNotThrow(() => JSON.parse(line), line);
+
+      // A request whose body is still arriving when SIGTERM lands: it must still be answered.
+      const inFlight = new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/slow-upload', headers: { 'content-type': 'application/json', 'content-length': '11' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.write('{"a":');
+        setTimeout(() => {
+          started.child.kill('SIGTERM');
+          setTimeout(() => req.end('"abc"}'), 500);
+        }, 200);
+      });
+      const signalled = Date.now();
+      assert.equal(await inFlight, 404, 'the in-flight request got its answer');
+      assert.equal(await started.exited, 0);
+      assert.ok(Date.now() - signalled < 25_000);
+      const events = started.stdout.map((line) => JSON.parse(line).event);
+      assert.ok(events.includes('shutdown'), events.join(','));
+    } finally {
+      started.child.kill('SIGKILL');
+    }
+  });
+});
