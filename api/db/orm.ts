@@ -28,7 +28,7 @@ export function ormConfig({ databaseUrl, replicaUrls, log, poolMax = 10 }: OrmOp
     replicas: replicaUrls.map((clientUrl, index) => ({ name: `replica-${index + 1}`, clientUrl })),
     preferReadReplicas: false,
     extensions: [Migrator],
-    migrations: { migrationsList: migrations, tableName: 'schema_migrations', silent: true, transactional: true, allOrNothing: true },
+    migrations: { migrationsList: migrations, tableName: 'schema_migrations', silent: true, transactional: true, allOrNothing: true, snapshot: false },
     pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 },
     // Fail fast while the database is away, so requests answer 503 instead of hanging.
     driverOptions: { connectionTimeoutMillis: 3_000 },
