@@ -105,14 +105,13 @@ export function plannedAlarms({ stack, plan }: PlannedStack): PlannedAlarm[] {
     });
 }
 
-/** Physical names the plan gives its resources: alarms, the RDS event subscription, the budget… */
+/**
+ * Every string the plan passes as a top-level resource input: physical names (`name`, `alarmName`,
+ * `identifier`, `replicationGroupId`, secret names…) are among them, whatever the input is called.
+ */
 function plannedNames({ plan }: PlannedStack): Set<string> {
   return new Set(
-    plan.resources.flatMap((resource) =>
-      [stringInput(resource.inputs, 'name'), stringInput(resource.inputs, 'alarmName')].filter(
-        (name): name is string => name !== undefined,
-      ),
-    ),
+    plan.resources.flatMap((resource) => Object.values(resource.inputs).filter((value): value is string => typeof value === 'string')),
   );
 }
 
@@ -125,10 +124,6 @@ export interface RunbookLink {
 export function runbookLinkIn(description: string): RunbookLink | undefined {
   const match = /runbooks\/([\w.-]+\.md)#([\w-]+)/.exec(description);
   return match ? { file: match[1] ?? '', anchor: match[2] ?? '' } : undefined;
-}
-
-function severityIn(description: string): string | undefined {
-  return /^(P[0-3]):/.exec(description)?.[1];
 }
 
 function sectionProblem(runbooks: Runbooks, link: RunbookLink): string | undefined {
@@ -168,21 +163,21 @@ export function checkIndexCoversAlarms(runbooks: Runbooks, stacks: readonly Plan
   const checked = new Set<string>();
   for (const alarm of stacks.flatMap(plannedAlarms)) {
     const slug = alarm.name.slice(`dms-${alarm.stack}-`.length);
-    if (checked.has(slug) || !alarm.description) continue;
+    if (checked.has(slug)) continue;
     checked.add(slug);
     const row = rows.find((line) => line.text.includes(`dms-<stack>-${slug}\``));
     if (!row) {
       problems.push(`README.md: the alarm index has no row for dms-<stack>-${slug}`);
       continue;
     }
-    const link = runbookLinkIn(alarm.description);
+    const link = alarm.description === undefined ? undefined : runbookLinkIn(alarm.description);
     const rowLink = /\(([\w.-]+\.md)#([\w-]+)\)/.exec(row.text);
     if (link && (rowLink?.[1] !== link.file || rowLink[2] !== link.anchor)) {
       problems.push(
         `README.md:${row.number}: dms-<stack>-${slug} links ${rowLink ? `${rowLink[1]}#${rowLink[2]}` : 'nothing'}, the alarm links ${link.file}#${link.anchor}`,
       );
     }
-    const severity = severityIn(alarm.description);
+    const severity = alarm.severityTag;
     const rowSeverity = /\|\s*(P[0-3])\s*\|/.exec(row.text)?.[1];
     if (severity !== rowSeverity) {
       problems.push(`README.md:${row.number}: dms-<stack>-${slug} is ${rowSeverity ?? 'unrated'} here, ${severity ?? 'unrated'} in the plan`);
@@ -191,23 +186,18 @@ export function checkIndexCoversAlarms(runbooks: Runbooks, stacks: readonly Plan
   return problems;
 }
 
-/** Every relative `[…](file.md#anchor)` link between runbooks lands on a heading that exists. */
+/** Every relative `[…](file.md#anchor)` link between runbooks lands on a runbook and heading that exist. */
 export function checkRunbookCrossLinks(runbooks: Runbooks): string[] {
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
     for (const line of linesOf(markdown)) {
       if (line.inFence) continue;
-      for (const match of line.text.matchAll(/\]\((?!https?:)([\w./-]*\.md)?(?:#([\w-]+))?\)/g)) {
-        const target = { file: match[1]?.replace(/^\.\//, '') ?? file, anchor: match[2] ?? '' };
-        if (!match[1] && !match[2]) continue;
-        const markdownTarget = runbooks.get(target.file);
-        const problem =
-          markdownTarget === undefined
-            ? `runbooks/${target.file} does not exist`
-            : target.anchor && !headingAnchors(markdownTarget).has(target.anchor)
-              ? `runbooks/${target.file} has no heading #${target.anchor}`
-              : undefined;
-        if (problem) problems.push(`${file}:${line.number}: links ${match[1] ?? ''}#${target.anchor}, but ${problem}`);
+      for (const match of line.text.matchAll(/\]\((?!https?:)([\w.-]+\.md)?(?:#([\w-]+))?\)/g)) {
+        const [, target, anchor] = match;
+        if (!target && !anchor) continue;
+        const link = { file: target ?? file, anchor: anchor ?? '' };
+        const problem = link.anchor ? sectionProblem(runbooks, link) : runbooks.has(link.file) ? undefined : `runbooks/${link.file} does not exist`;
+        if (problem) problems.push(`${file}:${line.number}: links ${target ?? ''}${anchor ? `#${anchor}` : ''}, but ${problem}`);
       }
     }
   }
@@ -217,24 +207,24 @@ export function checkRunbookCrossLinks(runbooks: Runbooks): string[] {
 const STACK_PLACEHOLDERS = ['<stack>', '$STACK', '${STACK}'];
 
 /**
- * Alarm and resource names a runbook writes as `dms-<stack>-<slug>` (or with `$STACK`, or a
- * concrete stack) exist in the plan: a placeholder name in at least one planned stack, a concrete
- * one in that stack.
+ * Names a runbook writes as `dms-<stack>-<slug>`, `dms-<stack>/<secret>` or `<prefix>-dms-<stack>`
+ * (with `<stack>`, `$STACK`, `${STACK}` or a concrete stack) exist in the plan as a resource's
+ * name: a placeholder name in at least one planned stack, a concrete one in that stack.
  */
-export function checkNamedAlarms(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
+export function checkNamedResources(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
   const namesByStack = new Map(stacks.map((planned) => [planned.stack, plannedNames(planned)]));
   const stackNames = stacks.map((planned) => planned.stack);
   const stackPattern = [...STACK_PLACEHOLDERS, ...stackNames]
     .map((stack) => stack.replace(/[$<>{}]/g, (character) => `\\${character}`))
     .join('|');
-  const namePattern = new RegExp(`\\bdms-(${stackPattern})-([a-z0-9]+(?:-[a-z0-9]+)*)\\b`, 'g');
+  const namePattern = new RegExp(`\\b((?:[a-z0-9]+-)*)dms-(${stackPattern})(?:([-/])([a-z0-9]+(?:-[a-z0-9]+)*))?(?![\\w-])`, 'g');
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
     for (const line of linesOf(markdown)) {
       for (const match of line.text.matchAll(namePattern)) {
-        const [token, stack = '', slug = ''] = match;
+        const [token, prefix = '', stack = '', separator = '', rest = ''] = match;
         const candidates = STACK_PLACEHOLDERS.includes(stack) ? stackNames : [stack];
-        const known = candidates.some((candidate) => namesByStack.get(candidate)?.has(`dms-${candidate}-${slug}`));
+        const known = candidates.some((candidate) => namesByStack.get(candidate)?.has(`${prefix}dms-${candidate}${separator}${rest}`));
         if (!known) {
           problems.push(`${file}:${line.number}: names ${token}, which no planned stack (${candidates.join(', ')}) defines`);
         }
@@ -249,7 +239,7 @@ function commandWords(text: string, prefix: RegExp): string[][] {
   const commands: string[][] = [];
   for (const match of text.matchAll(prefix)) {
     const rest = text.slice((match.index ?? 0) + match[0].length);
-    const end = rest.search(/[|;`)]|&&|\s#/);
+    const end = rest.search(/[|;`)]|&&|\s[#>]/);
     const words = (end === -1 ? rest : rest.slice(0, end)).split(/\s+/).filter(Boolean);
     commands.push(words.map((word) => word.replace(/^["']|["']$/g, '')));
   }
@@ -340,9 +330,10 @@ export function contractLogEvents(contract: string): string[] {
     .flatMap((line) => inlineCodeSpans(line.split('|')[1] ?? ''));
 }
 
-/** The families event names come in: `auth_login_locked` is of `auth`; a one-word event is its own. */
-function eventFamilies(contractEvents: readonly string[]): Set<string> {
-  return new Set(contractEvents.map((event) => event.split('_')[0] ?? event));
+/** Event names the API logs literally: `log.warn('rate_limit_store_unavailable', …)` and the like. */
+export function apiLogEvents(apiSources: ReadonlyMap<string, string>): string[] {
+  const call = /\blog\.(?:error|warn|info|http|verbose|debug|silly)\(\s*['"]([a-z][a-z0-9_]*)['"]/g;
+  return [...new Set([...apiSources.values()].flatMap((source) => [...source.matchAll(call)].map((match) => match[1] ?? '')))];
 }
 
 function apiEmits(apiSources: ReadonlyMap<string, string>, event: string): boolean {
@@ -351,16 +342,17 @@ function apiEmits(apiSources: ReadonlyMap<string, string>, event: string): boole
 }
 
 /**
- * Log events a runbook names exist: in a Logs Insights filter (`event = "x"`, `event in [...]`)
- * any name counts; in prose, a backticked snake_case name of a contract event family
- * (`auth_…`, `audit_…`, `http_…`, …) counts. Each must be in the contract or emitted in `api/`.
+ * Log events a runbook names exist: in a Logs Insights or metric filter (`event = "x"`,
+ * `event in [...]`) any name counts; in prose, a backticked snake_case name of an event family
+ * (`auth_…`, `audit_…`, `rate_…`: the first words of the contract's events and of those the API
+ * logs) counts. Each must be in the contract or a string literal in `api/`.
  */
 export function checkNamedLogEvents(
   runbooks: Runbooks,
   contractEvents: readonly string[],
   apiSources: ReadonlyMap<string, string>,
 ): string[] {
-  const families = eventFamilies(contractEvents);
+  const families = new Set([...contractEvents, ...apiLogEvents(apiSources)].map((event) => event.split('_')[0] ?? event));
   const isFamilyName = (token: string) => /^[a-z]+(_[a-z0-9]+)+$/.test(token) && families.has(token.split('_')[0] ?? '');
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {

@@ -1,0 +1,429 @@
+import type { GetLogEventsCommandOutput } from '@aws-sdk/client-cloudwatch-logs';
+import type { ContainerDefinition, ECSClient } from '@aws-sdk/client-ecs';
+import { DBInstanceNotFoundFault, InvalidDBInstanceStateFault, type DBInstance, type RDSClient } from '@aws-sdk/client-rds';
+import type { AwsClients } from '../lib/aws.js';
+import { defineCommand, stackShortName } from '../lib/command.js';
+import type { OpsContext } from '../lib/context.js';
+import {
+  deleteDrillInstance,
+  describeInstance,
+  describeNamedSnapshot,
+  describeVerifyTask,
+  describeVerifyTaskDefinition,
+  DRILL_AVAILABLE_POLL_MS,
+  DRILL_TASK_POLL_MS,
+  DRILL_VERIFY_TIMEOUT_MS,
+  drillDatabaseUrl,
+  drillPlan,
+  getMasterSecret,
+  printPlan,
+  readVerifyLog,
+  restoreCommand,
+  runVerifyTask,
+  sendRestore,
+  setDrillMasterPassword,
+  VERIFY_COMMAND,
+  verifyDatabaseUser,
+  verifyLogStream,
+  type Drill,
+  type DrillSource,
+  type VerifyContainer,
+} from '../lib/drill.js';
+import { describeError, OpsError, UsageError } from '../lib/errors.js';
+import { loadOutputs, optionalOutput, requireOutputs } from '../lib/outputs.js';
+import { latestAutomatedSnapshot } from '../lib/rds.js';
+import { Progress, printSummary, type SummaryRow } from '../lib/report.js';
+import { compactUtcMinute, formatDuration, isoSeconds, parseDuration } from '../lib/time.js';
+import { waitFor } from '../lib/wait.js';
+
+/** RDS statuses from which a restore never becomes available. */
+const TERMINAL_STATUSES = new Set([
+  'failed',
+  'incompatible-restore',
+  'incompatible-parameters',
+  'incompatible-network',
+  'inaccessible-encryption-credentials',
+  'restore-error',
+  'storage-full',
+  'deleting',
+]);
+/** Clean-up waits this long in all for an instance RDS will not delete yet (still creating, backing up). */
+const DELETE_RETRY_MS = 30_000;
+const DELETE_ATTEMPTS = 40;
+/** Log events can reach CloudWatch a little after the task stops. */
+const LOG_READ_ATTEMPTS = 3;
+const LOG_READ_RETRY_MS = 5_000;
+
+/** A restored, resolved source: what was restored and the moment its data is from. */
+interface ResolvedSource {
+  description: string;
+  snapshotIdentifier: string;
+  dataAsOf: Date;
+}
+
+interface VerifyResult {
+  exitCode: number | undefined;
+  stoppedReason: string | undefined;
+  output: Record<string, unknown> | undefined;
+  outputNote: string;
+}
+
+function rdsInstanceIdProblem(id: string): string | undefined {
+  if (id.length > 63) return 'is longer than 63 characters';
+  if (!/^[a-z][a-z0-9-]*$/.test(id)) return 'may hold only lower-case letters, digits and hyphens';
+  if (/--|-$/.test(id)) return 'may not hold two hyphens in a row or end with one';
+  return undefined;
+}
+
+function parsePointInTime(text: string, now: Date): Date {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text.trim())) {
+    throw new UsageError(`--point-in-time must be ISO 8601 with a zone, e.g. 2025-03-01T04:30:00Z, not "${text}"`);
+  }
+  const time = new Date(text.trim());
+  if (Number.isNaN(time.getTime())) throw new UsageError(`--point-in-time "${text}" is not a real date`);
+  if (time > now) throw new UsageError(`--point-in-time ${isoSeconds(time)} is in the future (now ${isoSeconds(now)})`);
+  return time;
+}
+
+/** The container that runs drill:verify, its command, and where awslogs puts its output. */
+function verifyContainerOf(containers: readonly ContainerDefinition[], arn: string): VerifyContainer {
+  const runsVerify = (container: ContainerDefinition): boolean => (container.command ?? []).includes('drill:verify');
+  const container = containers.find(runsVerify) ?? (containers.length === 1 ? containers[0] : undefined);
+  if (!container?.name) throw new OpsError(`task definition ${arn} has no container that runs drill:verify`);
+  const options = container.logConfiguration?.logDriver === 'awslogs' ? container.logConfiguration.options : undefined;
+  return {
+    name: container.name,
+    command: runsVerify(container) ? (container.command ?? []) : VERIFY_COMMAND,
+    databaseUrl: container.environment?.find((variable) => variable.name === 'DATABASE_URL')?.value,
+    logGroup: options?.['awslogs-group'],
+    logStreamPrefix: options?.['awslogs-stream-prefix'],
+  };
+}
+
+/** The last JSON object line drill:verify printed (preferring one that is not a logger line). */
+function verifyOutputOf(events: GetLogEventsCommandOutput['events']): Record<string, unknown> | undefined {
+  const objects = (events ?? []).flatMap((event) => {
+    try {
+      const parsed: unknown = JSON.parse((event.message ?? '').trim());
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? [parsed as Record<string, unknown>] : [];
+    } catch {
+      return [];
+    }
+  });
+  return objects.findLast((object) => !('level' in object)) ?? objects.at(-1);
+}
+
+/** Row counts in the verify output: the first object whose values are all numbers (`counts`, `rowCounts`, …). */
+function rowCountsOf(output: Record<string, unknown>): string | undefined {
+  const counts = Object.values(output).find(
+    (value): value is Record<string, number> =>
+      typeof value === 'object' && value !== null && Object.keys(value).length > 0 && Object.values(value).every((count) => typeof count === 'number'),
+  );
+  return counts ? Object.entries(counts).map(([table, count]) => `${table}=${count}`).join(', ') : undefined;
+}
+
+class DrillRun {
+  private readonly clients: AwsClients;
+  private readonly rds: RDSClient;
+  private readonly ecs: ECSClient;
+  private readonly progress: Progress;
+  private readonly rows: SummaryRow[] = [];
+
+  constructor(
+    private readonly drill: Drill,
+    private readonly ctx: OpsContext,
+  ) {
+    this.clients = ctx.aws(drill.outputs.region);
+    this.rds = this.clients.rds();
+    this.ecs = this.clients.ecs();
+    this.progress = new Progress(ctx);
+  }
+
+  /** Checks before anything is created: a failure here leaves nothing behind. */
+  private async preflight(): Promise<{ primary: DBInstance; source: ResolvedSource; container: VerifyContainer }> {
+    const { outputs } = this.drill;
+    this.progress.step(`reading primary ${outputs.dbInstanceIdentifier}`);
+    const primary = (await this.rds.send(describeInstance(outputs.dbInstanceIdentifier))).DBInstances?.[0];
+    if (!primary) throw new OpsError(`primary ${outputs.dbInstanceIdentifier} not found`);
+    const source = await this.resolveSource(primary);
+    this.progress.step(`reading verify task definition ${outputs.drillVerifyTaskDefinitionArn}`);
+    const definition = (await this.ecs.send(describeVerifyTaskDefinition(this.drill))).taskDefinition;
+    const container = verifyContainerOf(definition?.containerDefinitions ?? [], outputs.drillVerifyTaskDefinitionArn);
+    return { primary, source, container };
+  }
+
+  private checkEncryption(what: string, encrypted: boolean | undefined, kmsKeyId: string | undefined): void {
+    // The restored instance inherits this key (neither restore call takes one): PHI must stay under the stack's key.
+    if (!encrypted) throw new OpsError(`${what} is not encrypted; refusing to restore PHI from it`);
+    if (kmsKeyId !== this.drill.outputs.dbKmsKeyArn) {
+      throw new OpsError(`${what} is encrypted with ${kmsKeyId ?? 'an unknown key'}, not the stack's dbKmsKeyArn ${this.drill.outputs.dbKmsKeyArn}`);
+    }
+  }
+
+  private async resolveSource(primary: DBInstance): Promise<ResolvedSource> {
+    const { source, outputs } = this.drill;
+    if (source.kind === 'point-in-time') {
+      this.checkEncryption(`primary ${outputs.dbInstanceIdentifier}`, primary.StorageEncrypted, primary.KmsKeyId);
+      const latest = primary.LatestRestorableTime;
+      if (latest && source.restoreTime > latest) {
+        throw new UsageError(`--point-in-time ${isoSeconds(source.restoreTime)} is after the latest restorable time ${isoSeconds(latest)}`);
+      }
+      return { description: `point in time ${isoSeconds(source.restoreTime)} of ${outputs.dbInstanceIdentifier}`, snapshotIdentifier: '', dataAsOf: source.restoreTime };
+    }
+    this.progress.step(source.snapshotIdentifier ? `reading snapshot ${source.snapshotIdentifier}` : `finding the newest automated snapshot of ${outputs.dbInstanceIdentifier}`);
+    const snapshot = source.snapshotIdentifier
+      ? (await this.rds.send(describeNamedSnapshot(source.snapshotIdentifier))).DBSnapshots?.[0]
+      : await latestAutomatedSnapshot(this.rds, outputs.dbInstanceIdentifier);
+    if (!snapshot?.DBSnapshotIdentifier || !snapshot.SnapshotCreateTime) {
+      throw new OpsError(source.snapshotIdentifier ? `snapshot ${source.snapshotIdentifier} not found` : `${outputs.dbInstanceIdentifier} has no available automated snapshot`);
+    }
+    if (snapshot.Status !== 'available') throw new OpsError(`snapshot ${snapshot.DBSnapshotIdentifier} is ${snapshot.Status ?? 'in an unknown state'}, not available`);
+    this.checkEncryption(`snapshot ${snapshot.DBSnapshotIdentifier}`, snapshot.Encrypted, snapshot.KmsKeyId);
+    return {
+      description: `snapshot ${snapshot.DBSnapshotIdentifier} (${snapshot.SnapshotType ?? 'manual'}, taken ${isoSeconds(snapshot.SnapshotCreateTime)})`,
+      snapshotIdentifier: snapshot.DBSnapshotIdentifier,
+      dataAsOf: snapshot.SnapshotCreateTime,
+    };
+  }
+
+  private async waitAvailable(): Promise<DBInstance> {
+    return waitFor(this.ctx, this.progress, {
+      what: `${this.drill.drillId} to be available`,
+      intervalMs: DRILL_AVAILABLE_POLL_MS,
+      timeoutMs: this.drill.availableTimeoutMs,
+      check: async () => {
+        const instance = (await this.rds.send(describeInstance(this.drill.drillId))).DBInstances?.[0];
+        const status = instance?.DBInstanceStatus ?? 'not visible yet';
+        if (instance && TERMINAL_STATUSES.has(status)) throw new OpsError(`${this.drill.drillId} went ${status}`);
+        return status === 'available' && instance?.Endpoint?.Address ? { done: true, value: instance } : { done: false, status };
+      },
+    });
+  }
+
+  /**
+   * The instance has the master password of snapshot time; RDS rotates the managed master secret
+   * (weekly by default), and a verify task that logs in as the master user reads its current value.
+   */
+  private async alignMasterPassword(primary: DBInstance, container: VerifyContainer): Promise<string> {
+    const user = verifyDatabaseUser(container);
+    if (user !== primary.MasterUsername) return `verify logs in as ${user}, not the master user: restored password kept`;
+    const secretArn = primary.MasterUserSecret?.SecretArn;
+    if (!secretArn) return 'primary has no RDS-managed master secret: restored password kept';
+    this.progress.step("setting the drill instance's master password to the primary's current one");
+    const secret = await this.clients.secrets().send(getMasterSecret(secretArn));
+    let password: unknown;
+    try {
+      password = (JSON.parse(secret.SecretString ?? '') as { password?: unknown }).password;
+    } catch {
+      password = undefined;
+    }
+    if (typeof password !== 'string' || password === '') throw new OpsError(`master secret ${secretArn} has no "password" field`);
+    await this.rds.send(setDrillMasterPassword(this.drill, password));
+    await waitFor(this.ctx, this.progress, {
+      what: `the new master password on ${this.drill.drillId}`,
+      intervalMs: DRILL_TASK_POLL_MS,
+      initialDelayMs: DRILL_TASK_POLL_MS,
+      timeoutMs: DRILL_VERIFY_TIMEOUT_MS,
+      check: async () => {
+        const instance = (await this.rds.send(describeInstance(this.drill.drillId))).DBInstances?.[0];
+        const pending = instance?.PendingModifiedValues?.MasterUserPassword !== undefined;
+        const status = instance?.DBInstanceStatus ?? 'not visible';
+        return status === 'available' && !pending ? { done: true, value: undefined } : { done: false, status: pending ? `${status}, password pending` : status };
+      },
+    });
+    return `set from ${secretArn} (value not shown)`;
+  }
+
+  private async verify(instance: DBInstance, container: VerifyContainer): Promise<VerifyResult> {
+    const { drill } = this;
+    const databaseUrl = drillDatabaseUrl(container, instance.Endpoint?.Address ?? '', instance.Endpoint?.Port ?? 5432);
+    this.progress.step(`running drill:verify in ${drill.outputs.clusterName} as ${verifyDatabaseUser(container)} against ${databaseUrl.host}`);
+    const started = await this.ecs.send(runVerifyTask(drill, container, databaseUrl.toString()));
+    const taskArn = started.tasks?.[0]?.taskArn;
+    if (!taskArn) throw new OpsError(`RunTask started no task: ${started.failures?.map((failure) => `${failure.arn ?? ''} ${failure.reason ?? ''}`.trim()).join('; ') || 'no reason given'}`);
+    const stopped = await waitFor(this.ctx, this.progress, {
+      what: `verify task ${taskArn.split('/').at(-1)}`,
+      intervalMs: DRILL_TASK_POLL_MS,
+      timeoutMs: DRILL_VERIFY_TIMEOUT_MS,
+      check: async () => {
+        const task = (await this.ecs.send(describeVerifyTask(drill, taskArn))).tasks?.[0];
+        return task?.lastStatus === 'STOPPED' ? { done: true, value: task } : { done: false, status: task?.lastStatus ?? 'not visible yet' };
+      },
+    });
+    const exitCode = stopped.containers?.find((candidate) => candidate.name === container.name)?.exitCode;
+    const read = await this.readVerifyOutput(container, taskArn);
+    return { exitCode, stoppedReason: stopped.stoppedReason, ...read };
+  }
+
+  /** Best effort: the exit code decides the drill; the printed JSON only adds row counts to the report. */
+  private async readVerifyOutput(container: VerifyContainer, taskArn: string): Promise<Pick<VerifyResult, 'output' | 'outputNote'>> {
+    const stream = verifyLogStream(container, taskArn);
+    if (!container.logGroup || !stream) return { output: undefined, outputNote: 'the verify container does not log with awslogs and a stream prefix' };
+    let lastProblem = 'no JSON line in the log stream';
+    for (let attempt = 1; attempt <= LOG_READ_ATTEMPTS; attempt++) {
+      try {
+        const output = verifyOutputOf((await this.clients.logs().send(readVerifyLog(container.logGroup, stream))).events);
+        if (output) return { output, outputNote: `${container.logGroup} ${stream}` };
+      } catch (error) {
+        lastProblem = describeError(error);
+      }
+      if (attempt < LOG_READ_ATTEMPTS) await this.ctx.clock.sleep(LOG_READ_RETRY_MS);
+    }
+    return { output: undefined, outputNote: `not read (${lastProblem})` };
+  }
+
+  /** Deletes the drill instance, waiting out states RDS cannot delete from; never throws. */
+  private async cleanUp(): Promise<{ ok: boolean; text: string }> {
+    const { drillId } = this.drill;
+    for (let attempt = 1; attempt <= DELETE_ATTEMPTS; attempt++) {
+      try {
+        this.progress.step(`deleting ${drillId} (no final snapshot, automated backups too)`);
+        await this.rds.send(deleteDrillInstance(this.drill));
+        return { ok: true, text: `${drillId} deletion requested (no final snapshot, automated backups deleted)` };
+      } catch (error) {
+        if (error instanceof DBInstanceNotFoundFault) return { ok: true, text: `${drillId} already gone` };
+        if (!(error instanceof InvalidDBInstanceStateFault) || attempt === DELETE_ATTEMPTS) {
+          return { ok: false, text: `FAILED to delete ${drillId} (${describeError(error)}); delete it by hand: ${manualDeleteCommand(this.drill)}` };
+        }
+        this.progress.step(`${drillId} cannot be deleted yet (${error.message.split('\n')[0]}); retrying`);
+        // No abort signal here: clean-up must go on after Ctrl-C.
+        await this.ctx.clock.sleep(DELETE_RETRY_MS);
+      }
+    }
+    return { ok: false, text: `FAILED to delete ${drillId}` };
+  }
+
+  /**
+   * Whether a restore call that threw may still have created the instance: a 4xx answer means RDS
+   * refused it; a timeout, a reset connection or a 5xx leaves it open, so look.
+   */
+  private async restoreMayHaveStarted(error: unknown): Promise<boolean> {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status !== undefined && status >= 400 && status < 500) return false;
+    try {
+      return ((await this.rds.send(describeInstance(this.drill.drillId))).DBInstances?.length ?? 0) > 0;
+    } catch (probeError) {
+      return !(probeError instanceof DBInstanceNotFoundFault);
+    }
+  }
+
+  async run(): Promise<number> {
+    const { drill } = this;
+    const { primary, source, container } = await this.preflight();
+    this.rows.push(['drill instance', `${drill.drillId} (${drill.outputs.dbInstanceClass}, ${drill.outputs.region})`], ['source', source.description]);
+
+    this.progress.step(`restoring ${source.description} as ${drill.drillId}`);
+    const requestedAt = this.ctx.clock.now();
+    const restoreError = await sendRestore(this.rds, restoreCommand(drill, source.snapshotIdentifier)).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (restoreError !== undefined && !(await this.restoreMayHaveStarted(restoreError))) throw restoreError;
+    this.rows.push(['restore requested', isoSeconds(requestedAt)]);
+
+    // The restore was accepted (or may have been): from here every exit path deletes the instance,
+    // and --keep keeps only a verified one.
+    let step = 'restore';
+    let failure: string | undefined;
+    let verifiedAt: Date | undefined;
+    try {
+      if (restoreError !== undefined) throw restoreError;
+      step = 'wait for the restore';
+      const instance = await this.waitAvailable();
+      const availableAt = this.ctx.clock.now();
+      this.rows.push(['available', `${isoSeconds(availableAt)} (${formatDuration(availableAt.getTime() - requestedAt.getTime())} after the request)`]);
+      step = 'align the master password';
+      this.rows.push(['master password', await this.alignMasterPassword(primary, container)]);
+      step = 'verify from inside the VPC';
+      const result = await this.verify(instance, container);
+      this.rows.push(['verify task', `exit ${result.exitCode ?? 'none'}${result.stoppedReason ? ` (${result.stoppedReason})` : ''}`]);
+      this.rows.push(['verify output', result.output ? JSON.stringify(result.output).slice(0, 400) : result.outputNote]);
+      const counts = result.output ? rowCountsOf(result.output) : undefined;
+      if (counts) this.rows.push(['row counts', counts]);
+      if (result.exitCode !== 0) throw new OpsError(`drill:verify exited ${result.exitCode ?? 'without an exit code'}${result.stoppedReason ? `: ${result.stoppedReason}` : ''}`);
+      verifiedAt = this.ctx.clock.now();
+    } catch (error) {
+      failure = `${step}: ${describeError(error)}`;
+    }
+
+    const cleanup = drill.keep && verifiedAt
+      ? { ok: true, text: `KEPT (--keep): delete it when done: ${manualDeleteCommand(drill)}` }
+      : await this.cleanUp();
+    if (verifiedAt) {
+      this.rows.push(['verified', isoSeconds(verifiedAt)]);
+      this.rows.push(['RTO', `${formatDuration(verifiedAt.getTime() - requestedAt.getTime())} (restore request to verified)`]);
+    }
+    this.rows.push(['RPO', `${formatDuration(drill.startedAt.getTime() - source.dataAsOf.getTime())} (drill start ${isoSeconds(drill.startedAt)} vs data as of ${isoSeconds(source.dataAsOf)})`]);
+    this.rows.push(['clean-up', cleanup.text]);
+    const passed = failure === undefined && cleanup.ok;
+    this.rows.push(['result', passed ? 'PASS' : `FAIL: ${failure ?? 'clean-up failed'}`]);
+    printSummary(this.ctx, `dr-drill report: ${drill.stack}`, this.rows);
+    return passed ? 0 : 1;
+  }
+}
+
+function manualDeleteCommand(drill: Drill): string {
+  return `aws rds delete-db-instance --region ${drill.outputs.region} --db-instance-identifier ${drill.drillId} --skip-final-snapshot --delete-automated-backups`;
+}
+
+export const drDrill = defineCommand({
+  name: 'dr-drill',
+  summary: 'restore the database into a private drill instance, verify it from inside the VPC, report RTO/RPO, delete it',
+  options: {
+    snapshot: { type: 'string', valueName: 'id', description: 'restore this snapshot (default: the newest automated snapshot of the primary)' },
+    'point-in-time': { type: 'string', valueName: 'iso', description: 'restore the primary as of this time instead (e.g. 2025-03-01T04:30:00Z)' },
+    keep: { type: 'boolean', description: 'leave a verified drill instance running after the report (you delete it); a failed one is always deleted' },
+    'dry-run': { type: 'boolean', description: 'print every AWS call with its parameters and send none (needs no credentials)' },
+    timeout: { type: 'string', valueName: 'duration', description: 'how long to wait for the restored instance (default 2h)' },
+  },
+  details: [
+    'Steps: read the primary and the snapshot (must be encrypted with dbKmsKeyArn); restore it as',
+    'dms-drill-<stack>-<yyyymmddhhmm> into the stack\'s DB subnet group, security group, parameter group and class,',
+    'private, without deletion protection, tagged dms:drill=true; wait until available; if the verify task logs in as',
+    'the master user, set the master password to the primary\'s current master secret; run the drillVerifyTaskDefinitionArn',
+    'task (drill:verify: row counts, audit chain) in the private subnets against it, as its own database user; report',
+    'RTO (restore request to verified) and RPO (drill start vs the data\'s time); delete it without a final snapshot',
+    'unless --keep. Any failure after the restore was accepted, Ctrl-C included, still deletes it. Exit 0 only when',
+    'verified and cleaned up.',
+    'Example: npm run ops -- dr-drill --stack production --dry-run',
+  ],
+  async run({ options }, ctx) {
+    const startedAt = ctx.clock.now();
+    if (options.snapshot !== undefined && options['point-in-time'] !== undefined) throw new UsageError('give --snapshot or --point-in-time, not both');
+    if (options.snapshot !== undefined && !/^([A-Za-z][A-Za-z0-9:-]{0,254}|arn:aws[\w-]*:rds:[\w-]+:\d{12}:snapshot:[A-Za-z][A-Za-z0-9:-]*)$/.test(options.snapshot)) {
+      throw new UsageError(`--snapshot "${options.snapshot}" is not a DB snapshot identifier or ARN`);
+    }
+    const source: DrillSource = options['point-in-time'] !== undefined
+      ? { kind: 'point-in-time', restoreTime: parsePointInTime(options['point-in-time'], startedAt) }
+      : { kind: 'snapshot', snapshotIdentifier: options.snapshot };
+    const availableTimeoutMs = parseDuration(options.timeout ?? '2h', 'timeout');
+
+    const loaded = await loadOutputs(options.stack, options.outputs, ctx);
+    const outputs = requireOutputs(loaded, [
+      'region',
+      'dbInstanceIdentifier',
+      'dbSubnetGroupName',
+      'dbSecurityGroupId',
+      'dbParameterGroupName',
+      'dbKmsKeyArn',
+      'dbInstanceClass',
+      'clusterName',
+      'drillVerifyTaskDefinitionArn',
+      'privateSubnetIds',
+      'serviceSecurityGroupId',
+    ]);
+    const drillId = `dms-drill-${stackShortName(options.stack).toLowerCase()}-${compactUtcMinute(startedAt)}`;
+    const idProblem = rdsInstanceIdProblem(drillId);
+    if (idProblem) throw new UsageError(`drill instance id ${drillId} ${idProblem}; the stack name cannot form an RDS identifier`);
+    for (const existing of [outputs.dbInstanceIdentifier, optionalOutput(loaded, 'dbReplicaIdentifier')]) {
+      if (existing?.toLowerCase() === drillId) throw new UsageError(`drill instance id ${drillId} is the stack's own database ${existing}; refusing`);
+    }
+    const drill: Drill = { stack: options.stack, outputs, drillId, startedAt, source, keep: options.keep, availableTimeoutMs };
+
+    if (options['dry-run']) {
+      printPlan(ctx, drill, drillPlan(drill));
+      return 0;
+    }
+    return new DrillRun(drill, ctx).run();
+  },
+});

@@ -1,0 +1,98 @@
+import { defineCommand } from '../lib/command.js';
+import { describeError, OpsError, UsageError } from '../lib/errors.js';
+import { loadOutputs, requireOutputs } from '../lib/outputs.js';
+import { Progress, printSummary } from '../lib/report.js';
+
+export const ADMIN_TOKEN_ENV = 'DMS_ADMIN_TOKEN';
+const HTTP_TIMEOUT_MS = 15_000;
+/** Pages of GET /admin/users to read when the API does not filter by email itself. */
+const MAX_PAGES = 100;
+
+interface ApiUser {
+  id: string;
+  email: string;
+  role?: string;
+  disabled?: boolean;
+}
+
+interface UserPage {
+  items: ApiUser[];
+  nextCursor: string | null;
+}
+
+/** One API call with the admin token; errors name the status and the contract's error code, never the token. */
+async function callApi(url: URL, method: 'GET' | 'POST', token: string): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+  } catch (error) {
+    throw new OpsError(`${method} ${url.origin}${url.pathname} failed: ${describeError(error)}`);
+  }
+  if (response.ok) return response;
+  const body = (await response.json().catch(() => ({}))) as { error?: unknown; message?: unknown; requestId?: unknown };
+  const code = typeof body.error === 'string' ? body.error : 'no error code';
+  const requestId = typeof body.requestId === 'string' ? `, request ${body.requestId}` : '';
+  const hint = response.status === 401 ? `: ${ADMIN_TOKEN_ENV} is missing, expired or not accepted` : response.status === 403 ? `: the token is not an admin's` : '';
+  throw new OpsError(`${method} ${url.pathname} answered ${response.status} (${code}${requestId})${hint}`);
+}
+
+function isUserPage(value: unknown): value is UserPage {
+  const page = value as Partial<UserPage> | null;
+  return typeof page === 'object' && page !== null && Array.isArray(page.items);
+}
+
+async function findUser(apiUrl: string, email: string, token: string): Promise<ApiUser> {
+  const wanted = email.toLowerCase();
+  let cursor: string | null = null;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const url = new URL(`${apiUrl}/admin/users`);
+    url.searchParams.set('email', email);
+    url.searchParams.set('limit', '200');
+    if (cursor) url.searchParams.set('cursor', cursor);
+    const body: unknown = await (await callApi(url, 'GET', token)).json();
+    if (!isUserPage(body)) throw new OpsError('GET /admin/users did not answer {"items": [...], "nextCursor"}');
+    // Matched here too: an API that ignores ?email= returns every user.
+    const match = body.items.find((user) => typeof user.email === 'string' && user.email.toLowerCase() === wanted);
+    if (match) return match;
+    cursor = body.nextCursor;
+    if (!cursor) break;
+  }
+  throw new OpsError(`no user with email ${email}`);
+}
+
+export const revokeSessions = defineCommand({
+  name: 'revoke-sessions',
+  summary: "sign a user out everywhere: revoke every refresh token (through the API)",
+  options: {
+    user: { type: 'string', valueName: 'email', required: true, description: "the user's email address" },
+  },
+  details: [
+    `Needs an admin access token in the environment variable ${ADMIN_TOKEN_ENV} (never a flag: flags land in shell`,
+    'history); it is never printed. Finds the user with GET /admin/users?email=, then POST /admin/users/<id>/revoke-sessions.',
+    'Access tokens already issued stay valid until they expire; to cut those at once, rotate-jwt-key then',
+    'rotate-jwt-key --retire-previous --min-age 0 (signs everyone out).',
+    `Example: ${ADMIN_TOKEN_ENV}=… npm run ops -- revoke-sessions --user dr.lee@clinic.example --stack production`,
+  ],
+  async run({ options }, ctx) {
+    const email = options.user.trim();
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new UsageError(`--user "${email}" is not an email address`);
+    const token = ctx.env[ADMIN_TOKEN_ENV]?.trim();
+    if (!token) throw new UsageError(`set ${ADMIN_TOKEN_ENV} to an admin access token (from POST /auth/login); it is read from the environment only`);
+    const outputs = requireOutputs(await loadOutputs(options.stack, options.outputs, ctx), ['apiUrl']);
+    const progress = new Progress(ctx);
+
+    progress.step(`looking up ${email}`);
+    const user = await findUser(outputs.apiUrl, email, token);
+    progress.step(`revoking every session of user ${user.id}`);
+    const response = await callApi(new URL(`${outputs.apiUrl}/admin/users/${encodeURIComponent(user.id)}/revoke-sessions`), 'POST', token);
+    if (response.status !== 204) throw new OpsError(`POST /admin/users/${user.id}/revoke-sessions answered ${response.status}, expected 204`);
+
+    printSummary(ctx, `revoke-sessions: ${options.stack}`, [
+      ['user', `${email} (id ${user.id}${user.role ? `, ${user.role}` : ''}${user.disabled ? ', disabled' : ''})`],
+      ['api', outputs.apiUrl],
+      ['result', 'every refresh token revoked (204)'],
+      ['note', 'access tokens already issued work until they expire; disable the account (PATCH /admin/users/<id>) to stop new logins'],
+    ]);
+    return 0;
+  },
+});

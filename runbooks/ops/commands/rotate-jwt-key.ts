@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { ECSClient } from '@aws-sdk/client-ecs';
+import { defineCommand } from '../lib/command.js';
+import type { OpsContext } from '../lib/context.js';
+import { deployAndSettle, rolloutTimeoutMs, timeoutOption, type ServiceRef } from '../lib/ecs.js';
+import { OpsError } from '../lib/errors.js';
+import { loadOutputs, requireOutputs } from '../lib/outputs.js';
+import { Progress, printSummary, type SummaryRow } from '../lib/report.js';
+import { formatDuration, isoSeconds, parseDuration } from '../lib/time.js';
+
+/**
+ * One entry of JWT_KEYS (CONTRACT §1). `createdAt` is ours: the API reads kid, alg and the key
+ * material and ignores other fields, so the rotation can tell how old a key is.
+ */
+interface JwtKeyEntry {
+  kid: string;
+  alg: string;
+  createdAt?: string;
+  [field: string]: unknown;
+}
+
+const HMAC_SECRET_BYTES = 32;
+const DAY_MS = 86_400_000;
+
+function parseKeys(secretString: string | undefined, secretArn: string): JwtKeyEntry[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secretString ?? '');
+  } catch {
+    parsed = undefined;
+  }
+  const valid = Array.isArray(parsed) && parsed.length > 0 &&
+    parsed.every((key) => typeof key === 'object' && key !== null && typeof (key as JwtKeyEntry).kid === 'string' && typeof (key as JwtKeyEntry).alg === 'string');
+  // The value itself is never quoted: it is the signing secret.
+  if (!valid) throw new OpsError(`secret ${secretArn} is not a JSON array of {"kid","alg",…} keys; fix it by hand before rotating`);
+  return parsed as JwtKeyEntry[];
+}
+
+/**
+ * When a key was added: its createdAt, else the date in a `k-yyyymmdd-…` kid counted as the END of
+ * that day (a kid carries no time of day; erring late never retires a key too early).
+ */
+export function keyAddedAt(key: JwtKeyEntry): Date | undefined {
+  if (typeof key.createdAt === 'string' && !Number.isNaN(Date.parse(key.createdAt))) return new Date(key.createdAt);
+  const match = /^k-(\d{4})(\d{2})(\d{2})-/.exec(key.kid);
+  if (!match) return undefined;
+  const startOfDay = Date.parse(`${match[1]}-${match[2]}-${match[3]}T00:00:00Z`);
+  return Number.isNaN(startOfDay) ? undefined : new Date(startOfDay + DAY_MS);
+}
+
+/** A key added after the signing key but not yet signing: phase 1 stopped between its two deployments. */
+function stagedKey(keys: readonly JwtKeyEntry[]): JwtKeyEntry | undefined {
+  const last = keys.at(-1);
+  const first = keys[0];
+  if (keys.length < 2 || !last || !first) return undefined;
+  const lastAdded = keyAddedAt(last);
+  const firstAdded = keyAddedAt(first);
+  return lastAdded && (!firstAdded || lastAdded > firstAdded) ? last : undefined;
+}
+
+function newHmacKey(now: Date, existing: readonly JwtKeyEntry[]): JwtKeyEntry {
+  const day = now.toISOString().slice(0, 10).replace(/-/g, '');
+  let kid: string;
+  do kid = `k-${day}-${randomBytes(4).toString('hex')}`;
+  while (existing.some((key) => key.kid === kid));
+  return { kid, alg: 'HS256', secret: randomBytes(HMAC_SECRET_BYTES).toString('base64url'), createdAt: now.toISOString() };
+}
+
+function describeKeys(keys: readonly JwtKeyEntry[]): string {
+  return keys.map((key, index) => `${key.kid} (${key.alg}, ${index === 0 ? 'signs' : 'verifies'}${key.createdAt ? `, added ${key.createdAt}` : ''})`).join('; ');
+}
+
+interface Rotation {
+  ctx: OpsContext;
+  progress: Progress;
+  secrets: SecretsManagerClient;
+  secretArn: string;
+  ecs: ECSClient;
+  ref: ServiceRef;
+  timeoutMs: number;
+}
+
+/** Writes the key list as the secret's new current version, then redeploys so every task reads it at start. */
+async function publish(rotation: Rotation, keys: readonly JwtKeyEntry[], why: string): Promise<void> {
+  rotation.progress.step(`writing ${keys.length} key(s) to ${rotation.secretArn}: ${why}`);
+  await rotation.secrets.send(new PutSecretValueCommand({ SecretId: rotation.secretArn, SecretString: JSON.stringify(keys) }));
+  await deployAndSettle(rotation.ctx, rotation.progress, rotation.ecs, rotation.ref, { forceNewDeployment: true }, rotation.timeoutMs);
+}
+
+async function introduceKey(rotation: Rotation, keys: JwtKeyEntry[]): Promise<SummaryRow[]> {
+  const resumed = stagedKey(keys);
+  const key = resumed ?? newHmacKey(rotation.ctx.clock.now(), keys);
+  if (resumed) {
+    rotation.progress.step(`key ${key.kid} was staged by an interrupted rotation; promoting it`);
+  } else {
+    // Stage first: every task must verify the new key before any task signs with it, or a token
+    // issued by a new task is refused by an old one while the deployment rolls.
+    await publish(rotation, [...keys, key], `stage ${key.kid} (verifies only)`);
+  }
+  const promoted = [key, ...keys.filter((existing) => existing.kid !== key.kid)];
+  await publish(rotation, promoted, `promote ${key.kid} to signing key`);
+  return [
+    ['service', `${rotation.ref.service} (cluster ${rotation.ref.cluster}) ${resumed ? 'redeployed (key was already staged)' : 'redeployed twice (stage, promote)'}`],
+    ['phase', '1 of 2: new key signs, previous keys still verify'],
+    ['new key', `${key.kid} (HS256, ${HMAC_SECRET_BYTES} random bytes; value not shown)`],
+    ['keys now', describeKeys(promoted)],
+    ['next', 'after the longest token lifetime (default 24h): npm run ops -- rotate-jwt-key --retire-previous'],
+  ];
+}
+
+async function retirePrevious(rotation: Rotation, keys: JwtKeyEntry[], minAgeMs: number): Promise<SummaryRow[] | undefined> {
+  const [signing] = keys;
+  if (!signing || keys.length === 1) return undefined;
+  if (stagedKey(keys)) throw new OpsError(`key ${keys.at(-1)?.kid} is staged but not signing yet: run rotate-jwt-key (without --retire-previous) to finish phase 1`);
+  const added = keyAddedAt(signing);
+  if (!added && minAgeMs > 0) {
+    throw new OpsError(`cannot tell when ${signing.kid} was added (no createdAt, kid not k-yyyymmdd-…); once the longest token lifetime has passed, pass --min-age 0`);
+  }
+  const age = added ? rotation.ctx.clock.now().getTime() - added.getTime() : Infinity;
+  if (added && age < minAgeMs) {
+    throw new OpsError(
+      `${signing.kid} has signed for ${formatDuration(Math.max(age, 0))}, less than --min-age ${formatDuration(minAgeMs)}: tokens of the previous key may still be live; retire after ${isoSeconds(new Date(added.getTime() + minAgeMs))}`,
+    );
+  }
+  await publish(rotation, [signing], `retire ${keys.slice(1).map((key) => key.kid).join(', ')}`);
+  return [
+    ['service', `${rotation.ref.service} (cluster ${rotation.ref.cluster}) redeployed`],
+    ['phase', '2 of 2: previous keys retired'],
+    ['retired', keys.slice(1).map((key) => key.kid).join(', ')],
+    ['keys now', describeKeys([signing])],
+  ];
+}
+
+export const rotateJwtKey = defineCommand({
+  name: 'rotate-jwt-key',
+  summary: 'two-phase rotation of the API token signing key (Secrets Manager JWT_KEYS, then redeploy)',
+  options: {
+    'retire-previous': { type: 'boolean', description: 'phase 2: keep only the signing key, once old tokens have expired' },
+    'min-age': { type: 'string', valueName: 'duration', description: 'phase 2 refuses until the signing key is this old: the longest token lifetime (default 24h)' },
+    timeout: timeoutOption,
+  },
+  details: [
+    'Phase 1 generates an HS256 key (32 random bytes, base64url, kid k-<yyyymmdd>-<random>, createdAt), adds it as a',
+    'verify-only key and redeploys, then makes it the signing key (first in the list) and redeploys again, so no task',
+    'ever meets a token signed by a key it does not know. Previous keys keep verifying. An interrupted phase 1 resumes.',
+    'Phase 2 (--retire-previous) keeps only the signing key and redeploys, refusing while it is younger than --min-age.',
+    'No key material is ever printed. Example: npm run ops -- rotate-jwt-key --stack production',
+  ],
+  async run({ options }, ctx) {
+    const minAgeMs = parseDuration(options['min-age'] ?? '24h', 'min-age');
+    const timeoutMs = rolloutTimeoutMs(options.timeout);
+    const outputs = requireOutputs(await loadOutputs(options.stack, options.outputs, ctx), ['region', 'jwtKeysSecretArn', 'clusterName', 'serviceName']);
+    const clients = ctx.aws(outputs.region);
+    const rotation: Rotation = {
+      ctx,
+      progress: new Progress(ctx),
+      secrets: clients.secrets(),
+      secretArn: outputs.jwtKeysSecretArn,
+      ecs: clients.ecs(),
+      ref: { cluster: outputs.clusterName, service: outputs.serviceName },
+      timeoutMs,
+    };
+    rotation.progress.step(`reading ${outputs.jwtKeysSecretArn}`);
+    const current = await rotation.secrets.send(new GetSecretValueCommand({ SecretId: outputs.jwtKeysSecretArn }));
+    const keys = parseKeys(current.SecretString, outputs.jwtKeysSecretArn);
+    const rows = options['retire-previous'] ? await retirePrevious(rotation, keys, minAgeMs) : await introduceKey(rotation, keys);
+    printSummary(ctx, `rotate-jwt-key: ${options.stack}`, [
+      ['secret', outputs.jwtKeysSecretArn],
+      ...(rows ?? [['result', `only ${keys[0]?.kid} is left; nothing to retire, no change made`] as const]),
+    ]);
+    return 0;
+  },
+});

@@ -1,0 +1,45 @@
+import { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
+import { BudgetsClient } from '@aws-sdk/client-budgets';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { WAFV2Client } from '@aws-sdk/client-wafv2';
+
+/** The AWS clients of one stack's region. Each is built on first use, so a dry run builds none. */
+export interface AwsClients {
+  rds(): RDSClient;
+  ecs(): ECSClient;
+  wafv2(): WAFV2Client;
+  cloudwatch(): CloudWatchClient;
+  logs(): CloudWatchLogsClient;
+  secrets(): SecretsManagerClient;
+  budgets(): BudgetsClient;
+  autoscaling(): ApplicationAutoScalingClient;
+}
+
+export type AwsClientFactory = (region: string) => AwsClients;
+
+function lazy<T>(build: () => T): () => T {
+  let built: T | undefined;
+  return () => (built ??= build());
+}
+
+/** SDK v3 clients with the caller's default credential chain (env, profile, SSO, instance role). */
+export const defaultAwsClients: AwsClientFactory = (region) => ({
+  rds: lazy(() => new RDSClient({ region })),
+  ecs: lazy(() => new ECSClient({ region })),
+  wafv2: lazy(() => new WAFV2Client({ region })),
+  cloudwatch: lazy(() => new CloudWatchClient({ region })),
+  logs: lazy(() => new CloudWatchLogsClient({ region })),
+  secrets: lazy(() => new SecretsManagerClient({ region })),
+  // Budgets is a global service; the SDK's endpoint rules route any commercial region to it.
+  budgets: lazy(() => new BudgetsClient({ region })),
+  autoscaling: lazy(() => new ApplicationAutoScalingClient({ region })),
+});
+
+/** The service error name of an SDK exception (`WAFOptimisticLockException`, …), if it is one. */
+export function awsErrorName(error: unknown): string | undefined {
+  return error instanceof Error && '$metadata' in error ? error.name : undefined;
+}

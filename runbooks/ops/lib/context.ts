@@ -1,0 +1,67 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { defaultAwsClients, type AwsClientFactory } from './aws.js';
+
+/** Where a command writes: results and summaries to `out` (stdout), progress and errors to `err` (stderr). */
+export interface OpsIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** Time as the commands see it; tests inject a clock whose sleep advances time at once. */
+export interface Clock {
+  now(): Date;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Runs the Pulumi CLI with the given arguments and resolves with its stdout. */
+export type PulumiRunner = (args: readonly string[]) => Promise<string>;
+
+/** Everything a command touches outside its own code, so tests can replace each piece. */
+export interface OpsContext {
+  io: OpsIO;
+  env: Readonly<Record<string, string | undefined>>;
+  clock: Clock;
+  aws: AwsClientFactory;
+  pulumi: PulumiRunner;
+  /** Aborted on Ctrl-C: long waits stop and the drill still deletes its instance. */
+  signal: AbortSignal;
+}
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms, signal) =>
+    new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+const execFileAsync = promisify(execFile);
+
+export const pulumiCli: PulumiRunner = async (args) => {
+  const { stdout } = await execFileAsync('pulumi', [...args], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+};
+
+export function processContext(signal: AbortSignal): OpsContext {
+  return {
+    io: {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    },
+    env: process.env,
+    clock: systemClock,
+    aws: defaultAwsClients,
+    pulumi: pulumiCli,
+    signal,
+  };
+}

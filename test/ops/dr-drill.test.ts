@@ -1,0 +1,543 @@
+import assert from 'node:assert/strict';
+import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { DescribeTaskDefinitionCommand, DescribeTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
+import {
+  DBInstanceAlreadyExistsFault,
+  DeleteDBInstanceCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
+  InvalidDBInstanceStateFault,
+  ModifyDBInstanceCommand,
+  RestoreDBInstanceFromDBSnapshotCommand,
+  RestoreDBInstanceToPointInTimeCommand,
+} from '@aws-sdk/client-rds';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import {
+  FIXTURE,
+  fakeClock,
+  fixtureOutputs,
+  operationsInOrder,
+  outputsFile,
+  runCli,
+  STACK_ARGS,
+  T0,
+  totalCalls,
+  useAwsMocks,
+  type AwsMocks,
+} from './support.js';
+
+const DRILL_ID = 'dms-drill-production-202503100915';
+const KMS_KEY = fixtureOutputs.dbKmsKeyArn as string;
+const MASTER_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1111-AbCdEf';
+const MASTER_PASSWORD = 'current-master-password-Zq8';
+const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/dms-production/0a1b2c3d4e5f';
+const SNAPSHOT_TIME = new Date('2025-03-10T03:10:00Z');
+const VERIFY_LINE = '{"ok":true,"counts":{"patients":1200,"visits":5400,"audit_logs":88000},"auditChain":{"ok":true,"checked":88000}}';
+
+const primary = {
+  DBInstanceIdentifier: 'dms-production',
+  MasterUsername: 'dms_admin',
+  DBInstanceStatus: 'available',
+  StorageEncrypted: true,
+  KmsKeyId: KMS_KEY,
+  MasterUserSecret: { SecretArn: MASTER_SECRET, SecretStatus: 'active' },
+  LatestRestorableTime: new Date('2025-03-10T09:10:00Z'),
+};
+const drillInstance = (status: string, pendingPassword = false) => ({
+  DBInstanceIdentifier: DRILL_ID,
+  DBInstanceStatus: status,
+  Endpoint: { Address: `${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com`, Port: 5432 },
+  PendingModifiedValues: pendingPassword ? { MasterUserPassword: '****' } : {},
+});
+const snapshot = (id: string, created: Date, status = 'available') => ({
+  DBSnapshotIdentifier: id,
+  SnapshotCreateTime: created,
+  Status: status,
+  SnapshotType: 'automated',
+  Encrypted: true,
+  KmsKeyId: KMS_KEY,
+});
+
+/** The verify task definition's own DATABASE_URL, as infra writes it (production primary host). */
+const taskDatabaseUrl = (user: string): string => `postgres://${user}@dms-production.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full`;
+
+/**
+ * A drill whose every step succeeds; a test then breaks the one step it is about. The verify task
+ * logs in as the master user unless `verifyUser` says otherwise (undefined: no DATABASE_URL at all).
+ */
+function healthyDrill(aws: AwsMocks, verifyUser: string | undefined = 'dms_admin'): void {
+  aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'dms-production' }).resolves({ DBInstances: [primary] });
+  aws.rds
+    .on(DescribeDBSnapshotsCommand)
+    .resolvesOnce({ DBSnapshots: [snapshot('rds:dms-production-2025-03-08-03-10', new Date('2025-03-08T03:10:00Z'))], Marker: 'page-2' })
+    .resolves({
+      DBSnapshots: [snapshot('rds:dms-production-2025-03-10-03-10', SNAPSHOT_TIME), snapshot('rds:dms-production-2025-03-10-08-00', new Date('2025-03-10T08:00:00Z'), 'creating')],
+    });
+  aws.ecs.on(DescribeTaskDefinitionCommand).resolves({
+    taskDefinition: {
+      status: 'ACTIVE',
+      containerDefinitions: [
+        {
+          name: 'verify',
+          command: ['node', 'dist/api/cli.js', 'drill:verify'],
+          environment: [
+            { name: 'NODE_ENV', value: 'production' },
+            ...(verifyUser ? [{ name: 'DATABASE_URL', value: taskDatabaseUrl(verifyUser) }] : []),
+          ],
+          logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': '/dms/production/api', 'awslogs-stream-prefix': 'drill-verify' } },
+        },
+      ],
+    },
+  });
+  aws.rds.on(RestoreDBInstanceFromDBSnapshotCommand).resolves({ DBInstance: drillInstance('creating') });
+  aws.rds.on(RestoreDBInstanceToPointInTimeCommand).resolves({ DBInstance: drillInstance('creating') });
+  aws.rds
+    .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DRILL_ID })
+    .resolvesOnce({ DBInstances: [drillInstance('creating')] })
+    .resolvesOnce({ DBInstances: [drillInstance('backing-up')] })
+    .resolvesOnce({ DBInstances: [drillInstance('available')] })
+    .resolvesOnce({ DBInstances: [drillInstance('resetting-master-credentials', true)] })
+    .resolves({ DBInstances: [drillInstance('available')] });
+  aws.secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: 'dms_admin', password: MASTER_PASSWORD }) });
+  aws.rds.on(ModifyDBInstanceCommand).resolves({ DBInstance: drillInstance('available', true) });
+  aws.ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'PROVISIONING' }], failures: [] });
+  aws.ecs
+    .on(DescribeTasksCommand)
+    .resolvesOnce({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'RUNNING' }] })
+    .resolves({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'STOPPED', stoppedReason: 'Essential container in task exited', containers: [{ name: 'verify', exitCode: 0 }] }] });
+  aws.logs.on(GetLogEventsCommand).resolves({
+    events: [
+      { message: '{"level":"info","event":"startup","service":"dms-api"}' },
+      { message: VERIFY_LINE },
+    ],
+  });
+  aws.rds.on(DeleteDBInstanceCommand).resolves({ DBInstance: drillInstance('deleting') });
+}
+
+function deleteCalls(aws: AwsMocks) {
+  return aws.rds.commandCalls(DeleteDBInstanceCommand).map((call) => call.args[0].input);
+}
+
+const EXPECTED_DELETE = { DBInstanceIdentifier: DRILL_ID, SkipFinalSnapshot: true, DeleteAutomatedBackups: true };
+
+describe('ops dr-drill: a drill from the newest automated snapshot to the report', () => {
+  const aws = useAwsMocks();
+
+  it('restores the newest available snapshot into the stack network, private, tagged, without deletion protection', async () => {
+    healthyDrill(aws);
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 0, `${run.stderr}\n${run.stdout}`);
+    assert.deepEqual(aws.rds.commandCalls(DescribeDBSnapshotsCommand).map((call) => call.args[0].input), [
+      { DBInstanceIdentifier: 'dms-production', SnapshotType: 'automated', Marker: undefined },
+      { DBInstanceIdentifier: 'dms-production', SnapshotType: 'automated', Marker: 'page-2' },
+    ]);
+    assert.deepEqual(aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0]?.args[0].input, {
+      DBInstanceIdentifier: DRILL_ID,
+      DBSnapshotIdentifier: 'rds:dms-production-2025-03-10-03-10',
+      DBSubnetGroupName: 'dms-production-db',
+      VpcSecurityGroupIds: ['sg-0db0000000000aaaa'],
+      DBParameterGroupName: 'dms-production-pg16',
+      DBInstanceClass: 'db.t4g.medium',
+      PubliclyAccessible: false,
+      DeletionProtection: false,
+      MultiAZ: false,
+      Tags: [
+        { Key: 'dms:drill', Value: 'true' },
+        { Key: 'dms:drill-started', Value: '2025-03-10T09:15:00Z' },
+      ],
+    });
+  });
+
+  it("aligns the master password with the primary's current secret, without printing it", async () => {
+    healthyDrill(aws);
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(aws.secrets.commandCalls(GetSecretValueCommand)[0]?.args[0].input, { SecretId: MASTER_SECRET });
+    assert.deepEqual(aws.rds.commandCalls(ModifyDBInstanceCommand)[0]?.args[0].input, {
+      DBInstanceIdentifier: DRILL_ID,
+      MasterUserPassword: MASTER_PASSWORD,
+      ApplyImmediately: true,
+    });
+    assert.ok(!run.stdout.includes(MASTER_PASSWORD) && !run.stderr.includes(MASTER_PASSWORD));
+    const runTaskIndex = operationsInOrder(aws).indexOf('RunTask');
+    const lastDescribe = operationsInOrder(aws).lastIndexOf('DescribeDBInstances');
+    assert.ok(lastDescribe < runTaskIndex, 'the verify task starts only once the password change is applied');
+  });
+
+  it('verifies from inside the VPC with the verify task, pointed at the drill endpoint as dms_admin', async () => {
+    healthyDrill(aws);
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(aws.ecs.commandCalls(RunTaskCommand)[0]?.args[0].input, {
+      cluster: 'dms-production',
+      taskDefinition: fixtureOutputs.drillVerifyTaskDefinitionArn,
+      launchType: 'FARGATE',
+      count: 1,
+      startedBy: 'dms-ops-dr-drill',
+      networkConfiguration: {
+        awsvpcConfiguration: { subnets: fixtureOutputs.privateSubnetIds, securityGroups: ['sg-0svc000000000bbbb'], assignPublicIp: 'DISABLED' },
+      },
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'verify',
+            command: ['node', 'dist/api/cli.js', 'drill:verify'],
+            environment: [
+              { name: 'DATABASE_URL', value: `postgres://dms_admin@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full` },
+              { name: 'DATABASE_REPLICA_URLS', value: '' },
+            ],
+          },
+        ],
+      },
+      tags: [
+        { key: 'dms:drill', value: 'true' },
+        { key: 'dms:drill-instance', value: DRILL_ID },
+      ],
+    });
+    assert.deepEqual(aws.ecs.commandCalls(DescribeTasksCommand)[0]?.args[0].input, { cluster: 'dms-production', tasks: [TASK_ARN] });
+    assert.deepEqual(aws.logs.commandCalls(GetLogEventsCommand)[0]?.args[0].input, {
+      logGroupName: '/dms/production/api',
+      logStreamName: 'drill-verify/verify/0a1b2c3d4e5f',
+      startFromHead: true,
+    });
+  });
+
+  it('reports RTO, RPO and the row counts, then deletes the drill instance without a final snapshot', async () => {
+    healthyDrill(aws);
+    const clock = fakeClock();
+    const run = await runCli(['dr-drill', ...STACK_ARGS], { clock });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+    // On the fake clock: two 30 s polls until available, 15 s delay + one 15 s poll for the password, one 15 s task poll.
+    assert.equal(clock.slept.reduce((sum, ms) => sum + ms, 0), 105_000);
+    assert.match(run.stdout, /RTO\s+1m45s \(restore request to verified\)/);
+    assert.match(run.stdout, /RPO\s+6h05m \(drill start 2025-03-10T09:15:00Z vs data as of 2025-03-10T03:10:00Z\)/);
+    assert.match(run.stdout, /row counts\s+patients=1200, visits=5400, audit_logs=88000/);
+    assert.match(run.stdout, /source\s+snapshot rds:dms-production-2025-03-10-03-10 \(automated, taken 2025-03-10T03:10:00Z\)/);
+    assert.match(run.stdout, /clean-up\s+dms-drill-production-202503100915 deletion requested/);
+    assert.match(run.stdout, /result\s+PASS/);
+    assert.match(run.stderr, /waiting for dms-drill-production-202503100915 to be available: creating/, 'progress goes to stderr');
+  });
+
+  it('measures RTO from the restore request to the verified task on the clock', async () => {
+    healthyDrill(aws);
+    const clock = fakeClock();
+    const run = await runCli(['dr-drill', ...STACK_ARGS], { clock });
+    assert.equal(run.code, 0, run.stderr);
+    const verified = /verified\s+(\S+)/.exec(run.stdout)?.[1];
+    const requested = /restore requested\s+(\S+)/.exec(run.stdout)?.[1];
+    assert.equal(requested, '2025-03-10T09:15:00Z');
+    assert.equal(verified, clock.now().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  });
+
+  it('keeps the verify task\'s own database user (and its password secret), moving only the host', async () => {
+    healthyDrill(aws, 'dms_app');
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 0, run.stderr);
+    const environment = aws.ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides?.containerOverrides?.[0]?.environment;
+    assert.deepEqual(environment?.[0], { name: 'DATABASE_URL', value: `postgres://dms_app@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full` });
+    assert.equal(aws.secrets.commandCalls(GetSecretValueCommand).length, 0, 'the app role\'s password is not the rotated master secret');
+    assert.equal(aws.rds.commandCalls(ModifyDBInstanceCommand).length, 0);
+    assert.match(run.stdout, /master password\s+verify logs in as dms_app, not the master user: restored password kept/);
+  });
+
+  it('logs in as dms_admin to database dms when the verify task definition sets no DATABASE_URL', async () => {
+    healthyDrill(aws, undefined);
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 0, run.stderr);
+    const environment = aws.ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides?.containerOverrides?.[0]?.environment;
+    assert.equal(environment?.[0]?.value, `postgres://dms_admin@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full`);
+    assert.equal(aws.rds.commandCalls(ModifyDBInstanceCommand).length, 1);
+  });
+
+  it('restores a point in time of the primary with RestoreDBInstanceToPointInTime, RPO from that time', async () => {
+    healthyDrill(aws);
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--point-in-time', '2025-03-10T09:00:00Z']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(aws.rds.commandCalls(DescribeDBSnapshotsCommand).length, 0);
+    assert.equal(aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand).length, 0);
+    const input = aws.rds.commandCalls(RestoreDBInstanceToPointInTimeCommand)[0]?.args[0].input;
+    assert.equal(input?.SourceDBInstanceIdentifier, 'dms-production');
+    assert.equal(input?.TargetDBInstanceIdentifier, DRILL_ID);
+    assert.deepEqual(input?.RestoreTime, new Date('2025-03-10T09:00:00Z'));
+    assert.equal(input?.DBSubnetGroupName, 'dms-production-db');
+    assert.equal(input?.PubliclyAccessible, false);
+    assert.match(run.stdout, /RPO\s+15m \(drill start/);
+  });
+
+  it('restores a named snapshot after checking it', async () => {
+    healthyDrill(aws);
+    aws.rds.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: 'pre-migration-0007' }).resolves({
+      DBSnapshots: [{ ...snapshot('pre-migration-0007', new Date('2025-03-01T00:00:00Z')), SnapshotType: 'manual' }],
+    });
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--snapshot', 'pre-migration-0007']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0]?.args[0].input.DBSnapshotIdentifier, 'pre-migration-0007');
+  });
+
+  it('keeps a verified drill instance with --keep and says how to delete it', async () => {
+    healthyDrill(aws);
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--keep']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(deleteCalls(aws), []);
+    assert.match(run.stdout, /clean-up\s+KEPT \(--keep\): delete it when done: aws rds delete-db-instance --region eu-west-1 --db-instance-identifier dms-drill-production-202503100915/);
+  });
+});
+
+describe('ops dr-drill: no drill instance is left behind when a step fails', () => {
+  const aws = useAwsMocks();
+  const failures: [string, (aws: AwsMocks) => void, RegExp][] = [
+    [
+      'the restore ends in a failure state',
+      (mocks) => mocks.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DRILL_ID }).resolves({ DBInstances: [drillInstance('incompatible-parameters')] }),
+      /wait for the restore: dms-drill-production-202503100915 went incompatible-parameters/,
+    ],
+    [
+      'the status poll errors',
+      (mocks) => mocks.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DRILL_ID }).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} })),
+      /wait for the restore: ThrottlingException: Rate exceeded/,
+    ],
+    [
+      'the master secret cannot be read',
+      (mocks) => mocks.secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('not authorized to perform secretsmanager:GetSecretValue'), { name: 'AccessDeniedException', $metadata: {} })),
+      /align the master password: AccessDeniedException/,
+    ],
+    [
+      'the password change is rejected',
+      (mocks) => mocks.rds.on(ModifyDBInstanceCommand).rejects(new InvalidDBInstanceStateFault({ message: 'Instance is not available', $metadata: {} })),
+      /align the master password: .*Instance is not available/,
+    ],
+    [
+      'RunTask starts no task',
+      (mocks) => mocks.ecs.on(RunTaskCommand).resolves({ tasks: [], failures: [{ arn: 'arn:subnet', reason: 'RESOURCE:ENI' }] }),
+      /verify from inside the VPC: RunTask started no task: arn:subnet RESOURCE:ENI/,
+    ],
+    [
+      'the task cannot be followed',
+      (mocks) => mocks.ecs.on(DescribeTasksCommand).rejects(Object.assign(new Error('boom'), { name: 'ServerException', $metadata: {} })),
+      /verify from inside the VPC: ServerException: boom/,
+    ],
+    [
+      'drill:verify exits non-zero',
+      (mocks) =>
+        mocks.ecs.on(DescribeTasksCommand).resolves({ tasks: [{ lastStatus: 'STOPPED', stoppedReason: 'Essential container in task exited', containers: [{ name: 'verify', exitCode: 3 }] }] }),
+      /verify from inside the VPC: drill:verify exited 3: Essential container in task exited/,
+    ],
+    [
+      'the verify task never starts',
+      (mocks) => mocks.ecs.on(DescribeTasksCommand).resolves({ tasks: [{ lastStatus: 'STOPPED', stopCode: 'TaskFailedToStart', stoppedReason: 'CannotPullContainerError', containers: [{ name: 'verify' }] }] }),
+      /verify from inside the VPC: drill:verify exited without an exit code: CannotPullContainerError/,
+    ],
+    [
+      'the restore never becomes available in time',
+      (mocks) => mocks.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DRILL_ID }).resolves({ DBInstances: [drillInstance('creating')] }),
+      /wait for the restore: gave up after 2h waiting for dms-drill-production-202503100915 to be available \(last status: creating\)/,
+    ],
+  ];
+  for (const [what, breakStep, message] of failures) {
+    it(`deletes the drill instance when ${what}, reports FAIL and exits 1`, async () => {
+      healthyDrill(aws);
+      breakStep(aws);
+      const run = await runCli(['dr-drill', ...STACK_ARGS]);
+      assert.equal(run.code, 1, run.stdout);
+      assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+      assert.match(run.stdout, new RegExp(`result\\s+FAIL: ${message.source}`));
+    });
+  }
+
+  it('deletes it even with --keep when verification fails', async () => {
+    healthyDrill(aws);
+    aws.ecs.on(DescribeTasksCommand).resolves({ tasks: [{ lastStatus: 'STOPPED', containers: [{ name: 'verify', exitCode: 1 }] }] });
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--keep']);
+    assert.equal(run.code, 1);
+    assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+  });
+
+  it('deletes it when the operator interrupts the wait (Ctrl-C)', async () => {
+    healthyDrill(aws);
+    const interrupt = new AbortController();
+    const clock = fakeClock();
+    const sleep = clock.sleep;
+    clock.sleep = async (ms, signal) => {
+      if (clock.slept.length === 1) interrupt.abort(new Error('interrupted by the operator'));
+      return sleep(ms, signal);
+    };
+    const run = await runCli(['dr-drill', ...STACK_ARGS], { clock, signal: interrupt.signal });
+    assert.equal(run.code, 1);
+    assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+    assert.match(run.stdout, /FAIL: wait for the restore: interrupted by the operator/);
+  });
+
+  it('deletes it when the restore call timed out but the instance was created anyway', async () => {
+    healthyDrill(aws);
+    aws.rds.on(RestoreDBInstanceFromDBSnapshotCommand).rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 1);
+    assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+    assert.match(run.stdout, /FAIL: restore: TimeoutError: socket hang up/);
+  });
+
+  it('deletes nothing when RDS refuses the restore (nothing was created, the name may be someone else\'s)', async () => {
+    healthyDrill(aws);
+    aws.rds.on(RestoreDBInstanceFromDBSnapshotCommand).rejects(new DBInstanceAlreadyExistsFault({ message: 'DB instance already exists', $metadata: { httpStatusCode: 400 } }));
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 1);
+    assert.deepEqual(deleteCalls(aws), []);
+    assert.match(run.stderr, /^error: DBInstanceAlreadyExists/m);
+  });
+
+  it('waits out a state RDS cannot delete from, then deletes', async () => {
+    healthyDrill(aws);
+    aws.ecs.on(RunTaskCommand).rejects(Object.assign(new Error('Access denied'), { name: 'AccessDeniedException', $metadata: {} }));
+    aws.rds
+      .on(DeleteDBInstanceCommand)
+      .rejectsOnce(new InvalidDBInstanceStateFault({ message: 'Instance is currently backing-up', $metadata: {} }))
+      .resolves({});
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 1);
+    assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE, EXPECTED_DELETE]);
+    assert.match(run.stdout, /clean-up\s+dms-drill-production-202503100915 deletion requested/);
+  });
+
+  it('prints the exact delete command when clean-up itself fails', async () => {
+    healthyDrill(aws);
+    aws.ecs.on(RunTaskCommand).rejects(Object.assign(new Error('Access denied'), { name: 'AccessDeniedException', $metadata: {} }));
+    aws.rds.on(DeleteDBInstanceCommand).rejects(Object.assign(new Error('not authorized to perform rds:DeleteDBInstance'), { name: 'AccessDenied', $metadata: {} }));
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /clean-up\s+FAILED to delete dms-drill-production-202503100915 .*aws rds delete-db-instance --region eu-west-1 --db-instance-identifier dms-drill-production-202503100915 --skip-final-snapshot --delete-automated-backups/);
+  });
+
+  it('still passes when the verify output cannot be read: the exit code decides', async () => {
+    healthyDrill(aws);
+    aws.logs.on(GetLogEventsCommand).rejects(Object.assign(new Error('The specified log stream does not exist.'), { name: 'ResourceNotFoundException', $metadata: {} }));
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 0, run.stdout);
+    assert.equal(aws.logs.commandCalls(GetLogEventsCommand).length, 3);
+    assert.match(run.stdout, /verify output\s+not read \(ResourceNotFoundException: The specified log stream does not exist\.\)/);
+    assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+  });
+});
+
+describe('ops dr-drill: refusals before anything is created', () => {
+  const aws = useAwsMocks();
+
+  const usage: [string, string[], Record<string, unknown> | undefined, RegExp][] = [
+    ['both --snapshot and --point-in-time', ['--snapshot', 'x', '--point-in-time', '2025-03-10T09:00:00Z'], undefined, /give --snapshot or --point-in-time, not both/],
+    ['a point in time in the future', ['--point-in-time', '2025-03-10T10:00:00Z'], undefined, /--point-in-time 2025-03-10T10:00:00Z is in the future \(now 2025-03-10T09:15:00Z\)/],
+    ['a point in time without a zone', ['--point-in-time', '2025-03-10 09:00'], undefined, /--point-in-time must be ISO 8601 with a zone/],
+    ['a malformed snapshot id', ['--snapshot', 'bad snapshot!'], undefined, /--snapshot "bad snapshot!" is not a DB snapshot identifier or ARN/],
+    ['a drill id that is the primary', [], { dbInstanceIdentifier: DRILL_ID }, /drill instance id dms-drill-production-202503100915 is the stack's own database/],
+    ['a drill id that is the replica', [], { dbReplicaIdentifier: DRILL_ID }, /is the stack's own database/],
+    ['a bad --timeout', ['--timeout', 'forever'], undefined, /--timeout must be a duration/],
+  ];
+  for (const [what, args, outputs, message] of usage) {
+    it(`refuses ${what} with exit 2 and makes no AWS call`, async () => {
+      const run = await runCli(['dr-drill', '--stack', 'production', '--outputs', outputs ? outputsFile(outputs) : FIXTURE, ...args]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, message);
+      assert.equal(totalCalls(aws), 0);
+    });
+  }
+
+  it('refuses a stack name that cannot form an RDS identifier', async () => {
+    const run = await runCli(['dr-drill', '--stack', 'prod_eu', '--outputs', FIXTURE]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /drill instance id dms-drill-prod_eu-202503100915 may hold only lower-case letters/);
+  });
+
+  it('names every output the drill needs that the stack lacks', async () => {
+    const run = await runCli(['dr-drill', '--stack', 'production', '--outputs', outputsFile({ drillVerifyTaskDefinitionArn: undefined, dbKmsKeyArn: 'not-an-arn', privateSubnetIds: [] })]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /missing drillVerifyTaskDefinitionArn; malformed dbKmsKeyArn \(expected an ARN\), privateSubnetIds \(expected a non-empty list of strings\)/);
+    assert.equal(totalCalls(aws), 0);
+  });
+
+  const preflight: [string, (aws: AwsMocks) => void, RegExp][] = [
+    ['the primary has no snapshot', (mocks) => mocks.rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [] }), /dms-production has no available automated snapshot/],
+    [
+      'the snapshot is not encrypted with the stack key',
+      (mocks) => mocks.rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [{ ...snapshot('rds:x', SNAPSHOT_TIME), KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/other' }] }),
+      /snapshot rds:x is encrypted with arn:aws:kms:eu-west-1:123456789012:key\/other, not the stack's dbKmsKeyArn/,
+    ],
+    [
+      'the snapshot is not encrypted at all',
+      (mocks) => mocks.rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [{ ...snapshot('rds:x', SNAPSHOT_TIME), Encrypted: false }] }),
+      /snapshot rds:x is not encrypted; refusing to restore PHI from it/,
+    ],
+    [
+      'the verify task definition does not run drill:verify',
+      (mocks) => mocks.ecs.on(DescribeTaskDefinitionCommand).resolves({ taskDefinition: { containerDefinitions: [{ name: 'api', command: ['migrate'] }, { name: 'xray-daemon' }] } }),
+      /has no container that runs drill:verify/,
+    ],
+  ];
+  for (const [what, breakStep, message] of preflight) {
+    it(`stops with exit 1 and restores nothing when ${what}`, async () => {
+      healthyDrill(aws);
+      breakStep(aws);
+      const run = await runCli(['dr-drill', ...STACK_ARGS]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, message);
+      assert.equal(aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand).length, 0);
+      assert.deepEqual(deleteCalls(aws), []);
+    });
+  }
+
+  it('refuses a point in time after the latest restorable time', async () => {
+    healthyDrill(aws);
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--point-in-time', '2025-03-10T09:12:00Z']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /is after the latest restorable time 2025-03-10T09:10:00Z/);
+    assert.equal(aws.rds.commandCalls(RestoreDBInstanceToPointInTimeCommand).length, 0);
+  });
+});
+
+describe('ops dr-drill --dry-run: the plan of calls, with nothing sent', () => {
+  const aws = useAwsMocks();
+
+  it('prints every call with its parameters and makes zero SDK calls (no mock responses at all)', async () => {
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--dry-run']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(totalCalls(aws), 0);
+    assert.match(run.stdout, /none is sent/);
+    assert.match(run.stdout, /"DBInstanceIdentifier": "dms-drill-production-202503100915"/);
+    assert.match(run.stdout, /"PubliclyAccessible": false/);
+    assert.match(run.stdout, /"MasterUserPassword": "<that password; never printed>"/);
+    assert.match(run.stdout, /"SkipFinalSnapshot": true/);
+  });
+
+  it('lists the same calls, in the same order, as a real drill makes', async () => {
+    const dryRun = await runCli(['dr-drill', ...STACK_ARGS, '--dry-run']);
+    const planned = [...dryRun.stdout.matchAll(/^\d+\. \w+ (\w+):/gm)].map((match) => match[1]);
+    healthyDrill(aws);
+    const real = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(real.code, 0, real.stderr);
+    // Polls repeat a call; pages of one listing are one step of the plan.
+    const made = operationsInOrder(aws).filter((operation, index, all) => operation !== all[index - 1]);
+    assert.deepEqual(made, planned);
+  });
+
+  it('plans a point-in-time restore with its time', async () => {
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--dry-run', '--point-in-time', '2025-03-10T06:00:00+01:00']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /rds RestoreDBInstanceToPointInTime:/);
+    assert.match(run.stdout, /"RestoreTime": "2025-03-10T05:00:00.000Z"/);
+    assert.doesNotMatch(run.stdout, /DescribeDBSnapshots/);
+    assert.equal(totalCalls(aws), 0);
+  });
+
+  it('still refuses bad input in a dry run', async () => {
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--dry-run', '--point-in-time', '2030-01-01T00:00:00Z']);
+    assert.equal(run.code, 2);
+  });
+});
+
+describe('ops dr-drill: the drill tag records when it started', () => {
+  const aws = useAwsMocks();
+  it('tags with the start time and names the instance after the UTC minute', async () => {
+    healthyDrill(aws);
+    await runCli(['dr-drill', ...STACK_ARGS]);
+    const input = aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0]?.args[0].input;
+    assert.equal(input?.DBInstanceIdentifier, `dms-drill-production-${T0.toISOString().slice(0, 16).replace(/[-T:]/g, '')}`);
+  });
+});

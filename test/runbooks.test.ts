@@ -1,0 +1,331 @@
+// The runbooks cannot drift from the system: every alarm of the Pulumi program links to a runbook
+// section that exists, and every alarm, resource, stack output, npm script, ops command, flag and
+// log event a runbook names exists in the code. The last block proves the checks fail on a
+// runbook that names things that do not exist.
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { opsCommands } from '../runbooks/ops/registry.js';
+import {
+  checkAlarmRunbookLinks,
+  checkContractEventsEmitted,
+  checkIndexCoversAlarms,
+  checkNamedLogEvents,
+  checkNamedResources,
+  checkNamedStackOutputs,
+  checkNpmScripts,
+  checkOpsCommands,
+  checkRunbookCrossLinks,
+  contractLogEvents,
+  githubSlug,
+  headingAnchors,
+  METRIC_ALARM_TYPE,
+  plannedAlarms,
+  type OpsCommandSpec,
+  type Plan,
+  type PlannedStack,
+  type Runbooks,
+} from './support/runbook-refs.js';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PLANNED_STACKS = ['production', 'staging'];
+/** The runbook files the platform brief fixes (alarm descriptions and other teams link to them). */
+const REQUIRED_RUNBOOKS = [
+  'README.md',
+  'auth-abuse.md',
+  'database.md',
+  'audit-log-failure.md',
+  'errors-and-rollback.md',
+  'rate-limits.md',
+  'performance.md',
+  'breach-response.md',
+  'backup-restore.md',
+  'cost-review.md',
+  'secret-rotation.md',
+  'operations.md',
+];
+/** Where the contract is: in the repository if it is ever copied in, else the shared folder beside it. */
+const CONTRACT_CANDIDATES = ['CONTRACT.md', 'docs/CONTRACT.md', '../shared/CONTRACT.md'];
+const PLAN_TIMEOUT_MS = 180_000;
+
+function memo<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () => (loaded ??= load());
+}
+
+const runbooks = memo(async (): Promise<Runbooks> => {
+  const directory = path.join(REPO_ROOT, 'runbooks');
+  const files = (await readdir(directory)).filter((file) => file.endsWith('.md')).sort();
+  return new Map(await Promise.all(files.map(async (file) => [file, await readFile(path.join(directory, file), 'utf8')] as const)));
+});
+
+const npmScripts = memo(async (): Promise<string[]> => {
+  const manifest = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  return Object.keys(manifest.scripts ?? {});
+});
+
+const contract = memo(async (): Promise<string> => {
+  for (const candidate of CONTRACT_CANDIDATES) {
+    const text = await readFile(path.join(REPO_ROOT, candidate), 'utf8').catch(() => undefined);
+    if (text !== undefined) return text;
+  }
+  throw new Error(`CONTRACT.md not found at ${CONTRACT_CANDIDATES.join(', ')} (relative to the repository)`);
+});
+
+/** `api/**\/*.ts` by path; the checks look for event names as string literals. */
+const apiSources = memo(async (): Promise<ReadonlyMap<string, string>> => {
+  const directory = path.join(REPO_ROOT, 'api');
+  const files = (await readdir(directory, { recursive: true })).filter((file) => file.endsWith('.ts')).sort();
+  return new Map(await Promise.all(files.map(async (file) => [`api/${file}`, await readFile(path.join(directory, file), 'utf8')] as const)));
+});
+
+function isPlan(value: unknown): value is Plan {
+  const plan = value as Partial<Plan> | null;
+  return typeof plan === 'object' && plan !== null && Array.isArray(plan.resources) && typeof plan.outputs === 'object' && plan.outputs !== null;
+}
+
+/**
+ * `planStack` of infra/plan.ts for each stack. Imported by URL so this file loads (and the fixture
+ * tests run) even while the plan module is missing or broken; the plan checks then fail saying why.
+ */
+const plannedStacks = memo(async (): Promise<PlannedStack[]> => {
+  const module = (await import(pathToFileURL(path.join(REPO_ROOT, 'infra/plan.ts')).href)) as { planStack?: unknown };
+  const { planStack } = module;
+  if (typeof planStack !== 'function') throw new Error('infra/plan.ts does not export planStack(stack)');
+  const stacks: PlannedStack[] = [];
+  // One stack at a time: each run sets the Pulumi runtime's mocks and config for its stack.
+  for (const stack of PLANNED_STACKS) {
+    const plan: unknown = await (planStack as (stack: string) => Promise<unknown>)(stack);
+    if (!isPlan(plan)) throw new Error(`planStack('${stack}') did not return { resources: [...], outputs: {...} }`);
+    stacks.push({ stack, plan });
+  }
+  return stacks;
+});
+
+const registeredOps: readonly OpsCommandSpec[] = opsCommands.map((command) => ({ name: command.name, flags: command.flags }));
+
+function assertNoProblems(problems: readonly string[]): void {
+  assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
+}
+
+describe('runbooks: the files the platform brief names exist', () => {
+  it('has every runbook file alarm descriptions and other runbooks rely on', async () => {
+    const present = await runbooks();
+    assert.deepEqual(REQUIRED_RUNBOOKS.filter((file) => !present.has(file)), []);
+  });
+});
+
+describe('runbooks: every alarm of the program links to a runbook section that exists', function () {
+  this.timeout(PLAN_TIMEOUT_MS);
+
+  it('plans alarms for production and staging', async () => {
+    for (const planned of await plannedStacks()) {
+      assert.ok(plannedAlarms(planned).length > 0, `planStack('${planned.stack}') has no ${METRIC_ALARM_TYPE}`);
+    }
+  });
+
+  it("links each alarm's description to runbooks/<file>.md#<anchor>, a heading that exists", async () => {
+    assertNoProblems(checkAlarmRunbookLinks(await runbooks(), await plannedStacks()));
+  });
+
+  it('lists each alarm in the README index, with the same section and severity', async () => {
+    assertNoProblems(checkIndexCoversAlarms(await runbooks(), await plannedStacks()));
+  });
+});
+
+describe('runbooks: what a runbook names exists in the code', function () {
+  this.timeout(PLAN_TIMEOUT_MS);
+
+  it('names only alarms and resources (dms-<stack>-…) the plan creates', async () => {
+    assertNoProblems(checkNamedResources(await runbooks(), await plannedStacks()));
+  });
+
+  it('reads only stack outputs the plan exports (pulumi stack output <name>)', async () => {
+    assertNoProblems(checkNamedStackOutputs(await runbooks(), await plannedStacks()));
+  });
+
+  it('runs only npm scripts package.json defines', async () => {
+    assertNoProblems(checkNpmScripts(await runbooks(), await npmScripts()));
+  });
+
+  it('runs only ops commands the ops CLI registers, with flags they accept', async () => {
+    assert.ok(registeredOps.length > 0, 'runbooks/ops/registry.ts registers no command');
+    assertNoProblems(checkOpsCommands(await runbooks(), registeredOps));
+  });
+
+  it('names only log events the contract lists or the API emits', async () => {
+    assertNoProblems(checkNamedLogEvents(await runbooks(), contractLogEvents(await contract()), await apiSources()));
+  });
+
+  it('links only to runbook headings that exist', async () => {
+    assertNoProblems(checkRunbookCrossLinks(await runbooks()));
+  });
+});
+
+describe('api: every log event of the contract is emitted', () => {
+  it('reads the event table of CONTRACT §5', async () => {
+    const events = contractLogEvents(await contract());
+    assert.ok(events.includes('http_access') && events.includes('audit_write_failed'), `parsed: ${events.join(', ')}`);
+  });
+
+  it('finds each event name as a string literal in api/**/*.ts', async () => {
+    assertNoProblems(checkContractEventsEmitted(contractLogEvents(await contract()), await apiSources()));
+  });
+});
+
+describe('runbook anchors are GitHub heading slugs', () => {
+  it('lower-cases, drops punctuation and turns each space into a hyphen', () => {
+    assert.equal(githubSlug('5xx error rate'), '5xx-error-rate');
+    assert.equal(githubSlug('ECS CPU or memory high'), 'ecs-cpu-or-memory-high');
+    assert.equal(githubSlug('1. Contain: block, revoke (now)!'), '1-contain-block-revoke-now');
+    assert.equal(githubSlug('Restore `dms_app` [password](x.md)'), 'restore-dms_app-password');
+  });
+
+  it('numbers repeated headings as GitHub does, and ignores # lines in code blocks', () => {
+    const anchors = headingAnchors('# Title\n## Steps\n```bash\n# not a heading\n```\n## Steps\n### Steps\n');
+    assert.deepEqual([...anchors], ['title', 'steps', 'steps-1', 'steps-2']);
+  });
+});
+
+describe('the checks report a runbook that drifted from the system', () => {
+  const fixtureRunbook = [
+    '# Auth abuse',
+    '## Login failure spike',
+    'Alarm `dms-<stack>-login-failures` fired; so did `dms-<stack>-no-such-alarm` and `dms-production-also-missing`.',
+    'Secret `dms-<stack>/jwt-keys` is fine, `dms-<stack>/no-such-secret` is not, nor is `aws-waf-logs-dms-<stack>`.',
+    '```bash',
+    'npm run ops -- top-offenders --stack "$STACK" --since 1h',
+    'npm run ops -- top-offenders --stack "$STACK" --window 1h',
+    'npm run ops -- reboot-everything --stack "$STACK"',
+    'npm run audit:verify',
+    'npm run audit:repair',
+    'export LOG_GROUP="$(pulumi stack output logGroupName -s "$STACK")"',
+    'pulumi stack output --json -s staging noSuchOutput > outputs.json',
+    "insights 'filter event = \"made_up_event\" or event in [\"auth_login_success\", \"api_emitted_extra\"]'",
+    '```',
+    'See [the spike](#login-failure-spike), [flooding](#login-flooding) and [database](database.md#replica-lag).',
+    'Events: `auth_login_success`, `auth_login_bogus`, `rate_limit_store_gone`, and `invalid_credentials` (an error code, not an event).',
+  ].join('\n');
+
+  const fixtureIndex = [
+    '# Runbooks',
+    '| alarm | severity | fires when | section |',
+    '|---|---|---|---|',
+    '| `dms-<stack>-login-failures` | P2 | failures | [auth-abuse.md#login-failure-spike](auth-abuse.md#login-failure-spike) |',
+    '| `dms-<stack>-broken-anchor` | P1 | broken | [auth-abuse.md#login-failure-spike](auth-abuse.md#login-failure-spike) |',
+  ].join('\n');
+
+  const fixtureRunbooks: Runbooks = new Map([
+    ['README.md', fixtureIndex],
+    ['auth-abuse.md', fixtureRunbook],
+  ]);
+
+  const alarm = (stack: string, slug: string, description: string) => ({
+    type: METRIC_ALARM_TYPE,
+    name: `dms-${stack}-${slug}`,
+    inputs: { name: `dms-${stack}-${slug}`, alarmDescription: description, tags: { Severity: description.slice(0, 2) } },
+  });
+  const base = 'https://example.test/dms/blob/main';
+  const fixturePlan = (stack: string): PlannedStack => ({
+    stack,
+    plan: {
+      resources: [
+        alarm(stack, 'login-failures', `P1: Login failures. Runbook: ${base}/runbooks/auth-abuse.md#login-failure-spike`),
+        alarm(stack, 'broken-anchor', `P1: Broken. Runbook: ${base}/runbooks/auth-abuse.md#no-such-section`),
+        alarm(stack, 'missing-file', `P2: Missing. Runbook: ${base}/runbooks/nowhere.md#anything`),
+        alarm(stack, 'no-link', 'P3: No runbook link at all'),
+        { type: 'aws:secretsmanager/secret:Secret', name: 'jwt', inputs: { name: `dms-${stack}/jwt-keys` } },
+      ],
+      outputs: { logGroupName: `/dms/${stack}/api` },
+    },
+  });
+  const fixtureStacks = [fixturePlan('production'), fixturePlan('staging')];
+  const fixtureOps: OpsCommandSpec[] = [{ name: 'top-offenders', flags: ['stack', 'outputs', 'since', 'limit', 'help'] }];
+
+  it('reports alarms that link a missing section, a missing file, or nothing', () => {
+    assert.deepEqual(checkAlarmRunbookLinks(fixtureRunbooks, [fixtureStacks[0]!]), [
+      'alarm dms-production-broken-anchor: links auth-abuse.md#no-such-section, but runbooks/auth-abuse.md has no heading #no-such-section',
+      'alarm dms-production-missing-file: links nowhere.md#anything, but runbooks/nowhere.md does not exist',
+      'alarm dms-production-no-link: description links no runbooks/<file>.md#<anchor>',
+    ]);
+  });
+
+  it('reports alarms missing from the index, and rows that disagree with the alarm', () => {
+    assert.deepEqual(checkIndexCoversAlarms(fixtureRunbooks, fixtureStacks), [
+      'README.md:4: dms-<stack>-login-failures is P2 here, P1 in the plan',
+      'README.md:5: dms-<stack>-broken-anchor links auth-abuse.md#login-failure-spike, the alarm links auth-abuse.md#no-such-section',
+      'README.md: the alarm index has no row for dms-<stack>-missing-file',
+      'README.md: the alarm index has no row for dms-<stack>-no-link',
+    ]);
+  });
+
+  it('reports alarm and resource names the plan does not create', () => {
+    assert.deepEqual(checkNamedResources(fixtureRunbooks, fixtureStacks), [
+      'auth-abuse.md:3: names dms-<stack>-no-such-alarm, which no planned stack (production, staging) defines',
+      'auth-abuse.md:3: names dms-production-also-missing, which no planned stack (production) defines',
+      'auth-abuse.md:4: names dms-<stack>/no-such-secret, which no planned stack (production, staging) defines',
+      'auth-abuse.md:4: names aws-waf-logs-dms-<stack>, which no planned stack (production, staging) defines',
+    ]);
+  });
+
+  it('reports stack outputs the plan does not export', () => {
+    assert.deepEqual(checkNamedStackOutputs(fixtureRunbooks, fixtureStacks), [
+      'auth-abuse.md:12: reads stack output noSuchOutput, which the staging plan does not export',
+    ]);
+  });
+
+  it('reports npm scripts package.json does not define', () => {
+    assert.deepEqual(checkNpmScripts(fixtureRunbooks, ['ops', 'audit:verify']), [
+      'auth-abuse.md:10: runs npm run audit:repair, which package.json does not define',
+    ]);
+  });
+
+  it('reports ops commands the CLI does not register and flags a command does not accept', () => {
+    assert.deepEqual(checkOpsCommands(fixtureRunbooks, fixtureOps), [
+      'auth-abuse.md:7: passes --window to ops top-offenders, which accepts --stack --outputs --since --limit --help',
+      'auth-abuse.md:8: runs npm run ops -- reboot-everything, which the ops CLI does not register',
+    ]);
+  });
+
+  it('reports log events neither the contract lists nor the API emits', () => {
+    const apiEmitting = new Map([
+      ['api/extra.ts', "log.warn('api_emitted_extra', {})"],
+      ['api/store.ts', "this.log.warn('rate_limit_store_unavailable', { store: 'redis' })"],
+    ]);
+    assert.deepEqual(checkNamedLogEvents(fixtureRunbooks, ['auth_login_success', 'http_access'], apiEmitting), [
+      'auth-abuse.md:13: names log event made_up_event, which neither the contract lists nor api/ emits',
+      'auth-abuse.md:16: names log event auth_login_bogus, which neither the contract lists nor api/ emits',
+      'auth-abuse.md:16: names log event rate_limit_store_gone, which neither the contract lists nor api/ emits',
+    ]);
+  });
+
+  it('reports links to headings or runbooks that do not exist', () => {
+    assert.deepEqual(checkRunbookCrossLinks(fixtureRunbooks), [
+      'auth-abuse.md:15: links #login-flooding, but runbooks/auth-abuse.md has no heading #login-flooding',
+      'auth-abuse.md:15: links database.md#replica-lag, but runbooks/database.md does not exist',
+    ]);
+  });
+
+  it('reports contract events the API never emits', () => {
+    const sources = new Map([['api/auth.ts', "log.info('auth_login_success', { userId })\nconst other = \"http_access_extra\";"]]);
+    assert.deepEqual(checkContractEventsEmitted(['auth_login_success', 'http_access'], sources), [
+      'CONTRACT §5 event http_access is emitted nowhere in api/',
+    ]);
+  });
+
+  it('reads the event names from the first column of the contract §5 table', () => {
+    const text = [
+      '## 4. Audit',
+      '| `audit_logs` | not an event |',
+      '## 5. Logs (one JSON object per line)',
+      '| event | when |',
+      '|---|---|',
+      '| `http_access` | every request: `method`, `path` |',
+      '| `auth_login_success`, `auth_login_locked` | login outcomes |',
+      '## 6. Later',
+      '| `later_thing` | not §5 |',
+    ].join('\n');
+    assert.deepEqual(contractLogEvents(text), ['http_access', 'auth_login_success', 'auth_login_locked']);
+  });
+});
