@@ -1,0 +1,233 @@
+/**
+ * RDS PostgreSQL: the primary (Multi-AZ in production), a read replica in another AZ, TLS forced by
+ * the parameter group, the master password managed by RDS in Secrets Manager, and the secret holding
+ * the password of the least-privileged `dms_app` role the API connects as.
+ */
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { randomBytes } from 'node:crypto';
+import { DB_INSTANCE_MEMORY_GIB, type AwsEnvironment, type DatabaseSettings } from './config.js';
+import { customerManagedKey, trustPolicy } from './storage.js';
+
+/** The `dms:database` settings plus what the other components provide. */
+export interface DatabaseArgs extends DatabaseSettings {
+  /** `dms-<stack>`. */
+  prefix: string;
+  /** Account, partition and region. */
+  env: AwsEnvironment;
+  /** Isolated subnets (no route out of the VPC). */
+  subnetIds: pulumi.Input<string>[];
+  /** Availability zones in subnet order: the primary takes the first, the replica the last. */
+  availabilityZones: pulumi.Input<string[]>;
+  /** Admits the API and job tasks only. */
+  securityGroupId: pulumi.Input<string>;
+  /** Encrypts the RDS-managed master secret and the app password secret. */
+  secretsKey: aws.kms.Key;
+  /** Encrypts the PostgreSQL log groups. */
+  logsKey: aws.kms.Key;
+  /** Retention of the exported PostgreSQL logs (days). */
+  logRetentionDays: number;
+}
+
+/** Database name, master user and application role (CONTRACT §1, the migration task creates `dms_app`). */
+export const DATABASE_NAME = 'dms';
+export const MASTER_USERNAME = 'dms_admin';
+export const APP_USERNAME = 'dms_app';
+export const DATABASE_PORT = 5432;
+
+/** PostgreSQL's default connection budget per byte of instance memory, as RDS computes it. */
+const BYTES_PER_CONNECTION = 9_531_392;
+
+/**
+ * `max_connections` set explicitly, so the connections alarm has an exact threshold: RDS's default
+ * formula on the class's nominal memory, less 10 % for the OS, capped at 5000.
+ */
+export function maxConnectionsFor(instanceClass: string): number {
+  const gib = DB_INSTANCE_MEMORY_GIB[instanceClass];
+  if (gib === undefined) throw new Error(`no memory size known for ${instanceClass}`);
+  return Math.min(5000, Math.floor((gib * 2 ** 30 * 0.9) / BYTES_PER_CONNECTION));
+}
+
+export class Database extends pulumi.ComponentResource {
+  /** Encrypts storage, snapshots and Performance Insights; DR drills restore with it. */
+  readonly kmsKey: aws.kms.Key;
+  readonly subnetGroup: aws.rds.SubnetGroup;
+  readonly parameterGroup: aws.rds.ParameterGroup;
+  readonly primary: aws.rds.Instance;
+  readonly replica: aws.rds.Instance;
+  /** RDS-managed secret of `dms_admin` (JSON with `username` and `password`). */
+  readonly masterSecretArn: pulumi.Output<string>;
+  /** `dms-<stack>/db-app-password`: the `dms_app` role's password (plain string). */
+  readonly appPasswordSecret: aws.secretsmanager.Secret;
+  /** `max_connections` of the primary (the replica has its own, from its class). */
+  readonly maxConnections: number;
+  /** `max_connections` of the replica. */
+  readonly replicaMaxConnections: number;
+  /** Nominal memory of the primary / replica classes (bytes), for the freeable-memory alarms. */
+  readonly memoryBytes: { primary: number; replica: number };
+  /** Allocated storage of the primary (bytes) at creation, for the free-storage alarm. */
+  readonly allocatedStorageBytes: number;
+
+  constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('dms:database:Database', name, {}, opts);
+    const child = { parent: this };
+    const { prefix, env } = args;
+    const identifier = `${prefix}-db`;
+    const replicaIdentifier = `${prefix}-db-replica`;
+    const major = args.engineVersion.split('.')[0] as string;
+    this.maxConnections = maxConnectionsFor(args.instanceClass);
+    this.replicaMaxConnections = maxConnectionsFor(args.replicaInstanceClass);
+    this.memoryBytes = {
+      primary: (DB_INSTANCE_MEMORY_GIB[args.instanceClass] ?? 0) * 2 ** 30,
+      replica: (DB_INSTANCE_MEMORY_GIB[args.replicaInstanceClass] ?? 0) * 2 ** 30,
+    };
+    this.allocatedStorageBytes = args.allocatedStorageGb * 2 ** 30;
+
+    this.kmsKey = customerManagedKey(`${prefix}-db`, { description: `${prefix}: PostgreSQL storage, snapshots, Performance Insights (PHI)`, alias: `${prefix}-db`, env }, child);
+    this.subnetGroup = new aws.rds.SubnetGroup(`${prefix}-db`, { name: `${prefix}-db`, description: 'DMS database: isolated subnets', subnetIds: args.subnetIds }, child);
+
+    this.parameterGroup = new aws.rds.ParameterGroup(
+      `${prefix}-db-pg${major}`,
+      {
+        name: `${prefix}-db-pg${major}`,
+        family: `postgres${major}`,
+        description: `DMS PostgreSQL ${major}: TLS only, slow-query logging without parameter values`,
+        parameters: [
+          { name: 'rds.force_ssl', value: '1' },
+          { name: 'ssl_min_protocol_version', value: 'TLSv1.2' },
+          { name: 'log_min_duration_statement', value: String(args.slowQueryMs) },
+          // Bind parameters carry PHI (names, dates of birth): logged statements keep their placeholders only.
+          { name: 'log_parameter_max_length', value: '0' },
+          { name: 'log_parameter_max_length_on_error', value: '0' },
+          { name: 'log_statement', value: 'ddl' },
+          { name: 'log_connections', value: '1' },
+          { name: 'log_disconnections', value: '1' },
+          { name: 'log_lock_waits', value: '1' },
+          { name: 'log_temp_files', value: '0' },
+          { name: 'idle_in_transaction_session_timeout', value: '60000' },
+          { name: 'shared_preload_libraries', value: 'pg_stat_statements', applyMethod: 'pending-reboot' },
+          { name: 'max_connections', value: String(Math.max(this.maxConnections, this.replicaMaxConnections)), applyMethod: 'pending-reboot' },
+        ],
+      },
+      child,
+    );
+
+    const monitoringRole = new aws.iam.Role(`${prefix}-rds-monitoring`, { name: `${prefix}-rds-monitoring`, assumeRolePolicy: trustPolicy('monitoring.rds.amazonaws.com', env.accountId) }, child);
+    new aws.iam.RolePolicyAttachment(
+      `${prefix}-rds-monitoring`,
+      { role: monitoringRole.name, policyArn: pulumi.interpolate`arn:${env.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole` },
+      child,
+    );
+
+    // RDS would create these on first export with no retention and no encryption.
+    const logGroups = [identifier, replicaIdentifier].flatMap((instance) =>
+      ['postgresql', 'upgrade'].map(
+        (kind) =>
+          new aws.cloudwatch.LogGroup(
+            `${instance}-${kind}-logs`,
+            { name: `/aws/rds/instance/${instance}/${kind}`, retentionInDays: args.logRetentionDays, kmsKeyId: args.logsKey.arn },
+            child,
+          ),
+      ),
+    );
+
+    const shared = {
+      engine: 'postgres',
+      storageType: 'gp3',
+      vpcSecurityGroupIds: [args.securityGroupId],
+      parameterGroupName: this.parameterGroup.name,
+      publiclyAccessible: false,
+      iamDatabaseAuthenticationEnabled: true,
+      caCertIdentifier: 'rds-ca-rsa2048-g1',
+      autoMinorVersionUpgrade: true,
+      enabledCloudwatchLogsExports: ['postgresql', 'upgrade'],
+      performanceInsightsEnabled: true,
+      performanceInsightsKmsKeyId: this.kmsKey.arn,
+      performanceInsightsRetentionPeriod: args.performanceInsightsRetentionDays,
+      monitoringInterval: args.monitoringIntervalSeconds,
+      monitoringRoleArn: monitoringRole.arn,
+      deletionProtection: args.deletionProtection,
+      copyTagsToSnapshot: true,
+      maintenanceWindow: args.maintenanceWindow,
+    };
+    const zones = pulumi.output(args.availabilityZones);
+
+    this.primary = new aws.rds.Instance(
+      identifier,
+      {
+        ...shared,
+        identifier,
+        engineVersion: args.engineVersion,
+        instanceClass: args.instanceClass,
+        allocatedStorage: args.allocatedStorageGb,
+        maxAllocatedStorage: args.maxAllocatedStorageGb,
+        storageEncrypted: true,
+        kmsKeyId: this.kmsKey.arn,
+        dbName: DATABASE_NAME,
+        username: MASTER_USERNAME,
+        manageMasterUserPassword: true,
+        masterUserSecretKmsKeyId: args.secretsKey.arn,
+        dbSubnetGroupName: this.subnetGroup.name,
+        multiAz: args.multiAz,
+        // RDS places a Multi-AZ primary and its standby itself; a single-AZ primary is pinned away from the replica.
+        ...(args.multiAz ? {} : { availabilityZone: zones.apply((names) => names[0] as string) }),
+        backupRetentionPeriod: args.backupRetentionDays,
+        backupWindow: args.backupWindow,
+        deleteAutomatedBackups: !args.deletionProtection,
+        skipFinalSnapshot: !args.deletionProtection,
+        ...(args.deletionProtection ? { finalSnapshotIdentifier: `${identifier}-final` } : {}),
+        // Version upgrades go through the maintenance window, never mid-deployment.
+        applyImmediately: false,
+      },
+      { ...child, dependsOn: logGroups, ignoreChanges: ['finalSnapshotIdentifier'] },
+    );
+
+    this.replica = new aws.rds.Instance(
+      replicaIdentifier,
+      {
+        ...shared,
+        identifier: replicaIdentifier,
+        replicateSourceDb: this.primary.identifier,
+        instanceClass: args.replicaInstanceClass,
+        maxAllocatedStorage: args.maxAllocatedStorageGb,
+        availabilityZone: zones.apply((names) => names[names.length - 1] as string),
+        multiAz: false,
+        // Backups are the primary's; a replica restarts from it.
+        backupRetentionPeriod: 0,
+        skipFinalSnapshot: true,
+        applyImmediately: false,
+      },
+      { ...child, dependsOn: logGroups },
+    );
+
+    this.masterSecretArn = this.primary.masterUserSecrets.apply((secrets) => {
+      const arn = secrets?.[0]?.secretArn;
+      if (!arn) throw new Error(`${identifier} has no RDS-managed master secret`);
+      return arn;
+    });
+
+    this.appPasswordSecret = new aws.secretsmanager.Secret(
+      `${prefix}-db-app-password`,
+      {
+        name: `${prefix}/db-app-password`,
+        description: `Password of the ${APP_USERNAME} role the DMS API connects as (set on the role by the migration task)`,
+        kmsKeyId: args.secretsKey.arn,
+        recoveryWindowInDays: args.deletionProtection ? 30 : 7,
+      },
+      child,
+    );
+    new aws.secretsmanager.SecretVersion(
+      `${prefix}-db-app-password`,
+      // Generated once; a rotation outside Pulumi must not be reverted by the next `pulumi up`.
+      { secretId: this.appPasswordSecret.id, secretString: pulumi.secret(randomBytes(32).toString('base64url')) },
+      { ...child, ignoreChanges: ['secretString'] },
+    );
+
+    this.registerOutputs({
+      dbInstanceIdentifier: this.primary.identifier,
+      dbReplicaIdentifier: this.replica.identifier,
+      primaryEndpoint: this.primary.address,
+      replicaEndpoint: this.replica.address,
+    });
+  }
+}

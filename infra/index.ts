@@ -1,0 +1,172 @@
+/**
+ * The DMS stack: reads the typed config, wires the components, returns the stack outputs.
+ *
+ * A default-exported function (Pulumi calls it and uses its result as the outputs) rather than
+ * top-level exports, so the offline plan and the tests can run the program once per stack in one process.
+ */
+import { Budget } from './budget.js';
+import { awsEnvironment, loadConfig, namePrefix } from './config.js';
+import { Database } from './database.js';
+import { Firewall } from './firewall.js';
+import { LoadBalancer } from './loadbalancer.js';
+import { Monitoring } from './monitoring.js';
+import { Network } from './network.js';
+import { API_PORT, roleArn, Service, taskRoleNames } from './service.js';
+import { Storage } from './storage.js';
+
+export default function dmsStack() {
+  const config = loadConfig();
+  const env = awsEnvironment(config);
+  const prefix = namePrefix(config.stack);
+  const roles = taskRoleNames(prefix);
+
+  const storage = new Storage('storage', {
+    prefix,
+    env,
+    apiTaskRoleArn: roleArn(env, roles.api),
+    auditWriterRoleArns: [roleArn(env, roles.api), roleArn(env, roles.auditExport)],
+    xrayCorsOrigins: config.storage.xrayCorsOrigins,
+    xrayNoncurrentVersionDays: config.storage.xrayNoncurrentVersionDays,
+    auditObjectLockMode: config.storage.auditObjectLockMode,
+    auditRetentionDays: config.storage.auditRetentionDays,
+    auditHotDays: config.storage.auditHotDays,
+    accessLogRetentionDays: config.storage.accessLogRetentionDays,
+    retainOnDelete: config.isProduction,
+  });
+
+  const network = new Network('network', {
+    prefix,
+    env,
+    cidr: config.network.cidr,
+    azCount: config.network.azCount,
+    natGateways: config.network.natGateways,
+    logsKey: storage.logsKey,
+    logRetentionDays: config.logs.retentionDays,
+    apiPort: API_PORT,
+  });
+
+  const database = new Database('database', {
+    prefix,
+    env,
+    subnetIds: network.isolatedSubnetIds,
+    availabilityZones: network.availabilityZones,
+    securityGroupId: network.databaseSecurityGroup.id,
+    secretsKey: storage.secretsKey,
+    logsKey: storage.logsKey,
+    logRetentionDays: config.logs.retentionDays,
+    ...config.database,
+  });
+
+  const loadBalancer = new LoadBalancer('load-balancer', {
+    prefix,
+    vpcId: network.vpc.id,
+    subnetIds: network.publicSubnetIds,
+    securityGroupId: network.albSecurityGroup.id,
+    accessLogBucket: storage.accessLogBucketName,
+    apiPort: API_PORT,
+    idleTimeoutSeconds: config.api.idleTimeoutSeconds,
+    deletionProtection: config.isProduction,
+    ...(config.api.domainName ? { domainName: config.api.domainName } : {}),
+    ...(config.api.hostedZoneId ? { hostedZoneId: config.api.hostedZoneId } : {}),
+    ...(config.api.certificateArn ? { certificateArn: config.api.certificateArn } : {}),
+  });
+
+  const service = new Service('service', {
+    prefix,
+    stack: config.stack,
+    env,
+    subnetIds: network.privateSubnetIds,
+    isolatedSubnetIds: network.isolatedSubnetIds,
+    securityGroupId: network.serviceSecurityGroup.id,
+    cacheSecurityGroupId: network.cacheSecurityGroup.id,
+    targetGroupArn: loadBalancer.targetGroup.arn,
+    listener: loadBalancer.listener,
+    xrayBucket: storage.xrayBucket,
+    auditBucket: storage.auditBucket,
+    s3Key: storage.s3Key,
+    logsKey: storage.logsKey,
+    secretsKey: storage.secretsKey,
+    databaseHost: database.primary.address,
+    replicaHost: database.replica.address,
+    masterSecretArn: database.masterSecretArn,
+    appPasswordSecretArn: database.appPasswordSecret.arn,
+    logRetentionDays: config.logs.retentionDays,
+    ...config.service,
+    cache: config.cache,
+  });
+
+  const firewall = new Firewall('firewall', {
+    prefix,
+    loadBalancerArn: loadBalancer.alb.arn,
+    ...config.firewall,
+    logsKey: storage.logsKey,
+    logRetentionDays: config.logs.retentionDays,
+  });
+
+  const monitoring = new Monitoring('monitoring', {
+    stack: config.stack,
+    env,
+    config: config.monitoring,
+    logs: { key: storage.logsKey, retentionDays: config.logs.retentionDays },
+    api: {
+      logGroupName: service.logGroup.name,
+      albArnSuffix: loadBalancer.alb.arnSuffix,
+      targetGroupArnSuffix: loadBalancer.targetGroup.arnSuffix,
+      clusterName: service.cluster.name,
+      serviceName: service.service.name,
+    },
+    database: {
+      instanceIdentifier: database.primary.identifier,
+      instanceArn: database.primary.arn,
+      replicaIdentifier: database.replica.identifier,
+      memoryBytes: database.memoryBytes.primary,
+      // The parameter group pins the larger of the two values on both instances.
+      maxConnections: Math.max(database.maxConnections, database.replicaMaxConnections),
+      allocatedStorageBytes: database.allocatedStorageBytes,
+    },
+    waf: { metricName: firewall.metricName },
+  });
+
+  const budget = new Budget('budget', {
+    stack: config.stack,
+    monthlyUsd: config.budget.monthlyUsd,
+    notifyEmails: config.budget.notifyEmails,
+    alarmTopicArn: monitoring.alarmTopicArn,
+  });
+
+  return {
+    apiUrl: loadBalancer.apiUrl,
+    albDnsName: loadBalancer.alb.dnsName,
+    albArnSuffix: loadBalancer.alb.arnSuffix,
+    targetGroupArnSuffix: loadBalancer.targetGroup.arnSuffix,
+    clusterName: service.cluster.name,
+    serviceName: service.service.name,
+    taskDefinitionFamily: service.taskDefinition.family,
+    logGroupName: service.logGroup.name,
+    migrationTaskDefinitionArn: service.migrationTaskDefinition.arn,
+    drillVerifyTaskDefinitionArn: service.drillVerifyTaskDefinition.arn,
+    serviceSecurityGroupId: network.serviceSecurityGroup.id,
+    minTaskCount: service.minTaskCount,
+    maxTaskCount: service.maxTaskCount,
+    jwtKeysSecretArn: service.jwtKeysSecret.arn,
+    dbInstanceIdentifier: database.primary.identifier,
+    dbReplicaIdentifier: database.replica.identifier,
+    dbSubnetGroupName: database.subnetGroup.name,
+    dbSecurityGroupId: network.databaseSecurityGroup.id,
+    dbParameterGroupName: database.parameterGroup.name,
+    dbKmsKeyArn: database.kmsKey.arn,
+    dbInstanceClass: database.primary.instanceClass,
+    dbEngineVersion: database.primary.engineVersion,
+    xrayBucketName: storage.xrayBucket.bucket,
+    auditBucketName: storage.auditBucket.bucket,
+    wafWebAclArn: firewall.webAcl.arn,
+    wafWebAclName: firewall.webAcl.name,
+    wafIpSetIds: { v4: firewall.blockedIpv4.id, v6: firewall.blockedIpv6.id },
+    wafIpSetNames: { v4: firewall.blockedIpv4.name, v6: firewall.blockedIpv6.name },
+    privateSubnetIds: network.privateSubnetIds,
+    region: config.region,
+    budgetName: budget.budgetName,
+    alarmTopicArn: monitoring.alarmTopicArn,
+    dashboardName: monitoring.dashboardName,
+  };
+}

@@ -1,0 +1,338 @@
+/**
+ * Monitoring: log metrics, the platform's alarms (platform brief, "Alarm names, severities and
+ * runbook sections"), the snapshot-age check, the RDS event subscription, the golden-signals
+ * dashboard, and the paging path (chat at once, Incident Manager escalation by severity).
+ *
+ * Two SNS topics, both encrypted with the monitoring key:
+ * - `dms-<stack>-chat` is level 1: every alarm transition and every incident update, relayed to
+ *   Slack by AWS Chatbot (to `alarmEmail` while no Slack channel is configured).
+ * - `dms-<stack>-alarms` carries what does not open an incident (RDS events, budget alerts) to
+ *   `alarmEmail` and to the chat channel.
+ * Severity routing is not done with topics: each alarm's action is the response plan of its
+ * severity, and the response plan engages people on the escalation timetable.
+ */
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { namePrefix, type AwsEnvironment, type StackConfig } from './config.js';
+import { customerManagedKey, policyDocument } from './storage.js';
+import {
+  LOG_METRICS,
+  alarmDefinitions,
+  alarmDescription,
+  alarmMetricArgs,
+  eventFilterPattern,
+  type Severity,
+} from './monitoring/alarms.js';
+import { dashboardBody } from './monitoring/dashboard.js';
+import { Escalation } from './monitoring/escalation.js';
+import { SnapshotAgeCheck } from './monitoring/snapshot-age.js';
+
+export type { Severity } from './monitoring/alarms.js';
+
+/** Event categories of the RDS event subscription: failed backups and database availability. */
+export const RDS_EVENT_CATEGORIES = ['backup', 'failure', 'failover', 'low storage'] as const;
+
+export interface MonitoringArgs {
+  /** Stack name: resources are named `dms-<stack>-…`, custom metrics live in `DMS/<stack>`. */
+  stack: string;
+  /** Account, partition and region. */
+  env: AwsEnvironment;
+  /**
+   * The `monitoring` config section: runbook base URL, Slack ids, on-call engineers, alarm e-mail,
+   * and whether to create the account's Incident Manager replication set (default true).
+   */
+  config: StackConfig['monitoring'];
+  /** Key and retention of the log groups the component creates (the snapshot check's). */
+  logs: { key: aws.kms.Key; retentionDays: number };
+  /** The API as the service component deployed it. */
+  api: {
+    /** Log group the API containers ship their JSON lines to. */
+    logGroupName: pulumi.Input<string>;
+    /** `app/<name>/<id>` of the ALB (CloudWatch's LoadBalancer dimension). */
+    albArnSuffix: pulumi.Input<string>;
+    /** `targetgroup/<name>/<id>` of the API target group. */
+    targetGroupArnSuffix: pulumi.Input<string>;
+    clusterName: pulumi.Input<string>;
+    serviceName: pulumi.Input<string>;
+  };
+  /** The database as the database component deployed it. */
+  database: {
+    instanceIdentifier: pulumi.Input<string>;
+    instanceArn: pulumi.Input<string>;
+    /** Read replica, when the stack has one (replica-lag alarm). */
+    replicaIdentifier?: pulumi.Input<string>;
+    /** Nominal memory of the primary's class (bytes); the freeable-memory threshold is 10% of it. */
+    memoryBytes: number;
+    /** `max_connections` the primary runs with; the connections threshold is 80% of it. */
+    maxConnections: number;
+    /**
+     * Allocated storage of the primary at creation (bytes); the free-storage threshold is 20% of
+     * it. Once storage autoscaling has grown the volume, the alarm means autoscaling is stuck.
+     */
+    allocatedStorageBytes: number;
+  };
+  /** The regional WAF web ACL in front of the ALB. */
+  waf: {
+    /** The web ACL's `visibilityConfig.metricName` (CloudWatch's WebACL dimension). */
+    metricName: pulumi.Input<string>;
+  };
+}
+
+export class Monitoring extends pulumi.ComponentResource {
+  /** Topic of RDS events and budget alerts (e-mail and chat). */
+  readonly alarmTopicArn: pulumi.Output<string>;
+  /** Level-1 topic: alarm transitions and incident updates for the chat channel. */
+  readonly chatTopicArn: pulumi.Output<string>;
+  /** Physical names of every alarm, `dms-<stack>-<slug>`. */
+  readonly alarmNames: string[];
+  readonly dashboardName: pulumi.Output<string>;
+  /** Incident Manager response plan per severity. */
+  readonly responsePlanArns: Record<Severity, pulumi.Output<string>>;
+
+  constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('dms:monitoring:Monitoring', name, {}, opts);
+    const child = { parent: this };
+    const { stack, env, config } = args;
+    const prefix = namePrefix(stack);
+    const namespace = `DMS/${stack}`;
+
+    // The services that publish to the topics encrypt with this key through SNS. The topic policies
+    // pin each to this account; the key needs no condition, as no other account can point a topic at it.
+    const publishers = ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com', 'ssm-incidents.amazonaws.com'];
+    const key = customerManagedKey(
+      `${prefix}-monitoring`,
+      {
+        description: `${prefix} alarm and chat notifications (SNS)`,
+        alias: `${prefix}-monitoring`,
+        env,
+        serviceStatements: [
+          {
+            Sid: 'AlarmSourcesPublishToEncryptedTopics',
+            Effect: 'Allow',
+            Principal: { Service: publishers },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Resource: '*',
+          },
+        ],
+      },
+      child,
+    );
+
+    const topic = (kind: string, allowedPublishers: string[]) => {
+      const created = new aws.sns.Topic(`${prefix}-${kind}`, { name: `${prefix}-${kind}`, kmsMasterKeyId: key.arn }, child);
+      new aws.sns.TopicPolicy(
+        `${prefix}-${kind}`,
+        {
+          arn: created.arn,
+          policy: policyDocument([
+            {
+              Sid: 'AccountServicesPublish',
+              Effect: 'Allow',
+              Principal: { Service: allowedPublishers },
+              Action: 'sns:Publish',
+              Resource: created.arn,
+              Condition: { StringEquals: { 'aws:SourceAccount': env.accountId } },
+            },
+          ]),
+        },
+        child,
+      );
+      return created;
+    };
+    const chatTopic = topic('chat', ['cloudwatch.amazonaws.com', 'ssm-incidents.amazonaws.com']);
+    const alarmTopic = topic('alarms', ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com']);
+    const email = (topicName: string, topicArn: pulumi.Output<string>) =>
+      new aws.sns.TopicSubscription(
+        `${prefix}-${topicName}-email`,
+        { topic: topicArn, protocol: 'email', endpoint: config.alarmEmail },
+        child,
+      );
+    email('alarms', alarmTopic.arn);
+
+    if (config.chatSlackTeamId && config.chatSlackChannelId) {
+      const chatbotRole = new aws.iam.Role(
+        `${prefix}-chatbot`,
+        {
+          name: `${prefix}-chatbot`,
+          assumeRolePolicy: policyDocument([
+            { Sid: 'ChatbotAssumesRole', Effect: 'Allow', Principal: { Service: 'chatbot.amazonaws.com' }, Action: 'sts:AssumeRole' },
+          ]),
+        },
+        child,
+      );
+      // Enough to render alarm graphs in the notification; the channel cannot change anything.
+      new aws.iam.RolePolicy(
+        `${prefix}-chatbot`,
+        {
+          role: chatbotRole.id,
+          policy: policyDocument([
+            {
+              Sid: 'RenderAlarmGraphs',
+              Effect: 'Allow',
+              Action: ['cloudwatch:Describe*', 'cloudwatch:Get*', 'cloudwatch:List*'],
+              Resource: '*',
+            },
+          ]),
+        },
+        child,
+      );
+      new aws.chatbot.SlackChannelConfiguration(
+        `${prefix}-oncall`,
+        {
+          configurationName: `${prefix}-oncall`,
+          iamRoleArn: chatbotRole.arn,
+          slackTeamId: config.chatSlackTeamId,
+          slackChannelId: config.chatSlackChannelId,
+          snsTopicArns: [chatTopic.arn, alarmTopic.arn],
+          guardrailPolicyArns: [pulumi.interpolate`arn:${env.partition}:iam::aws:policy/CloudWatchReadOnlyAccess`],
+          loggingLevel: 'ERROR',
+        },
+        child,
+      );
+    } else {
+      // Without Slack, level 1 still reaches a person.
+      email('chat', chatTopic.arn);
+    }
+
+    const escalation = new Escalation(
+      `${prefix}-escalation`,
+      {
+        stack,
+        region: env.region,
+        primaryOnCall: config.primaryOnCall,
+        backupOnCall: config.backupOnCall,
+        chatTopicArn: chatTopic.arn,
+        createReplicationSet: config.createIncidentManagerReplicationSet ?? true,
+      },
+      child,
+    );
+
+    for (const metric of Object.values(LOG_METRICS)) {
+      const filterName = `${prefix}-${metric.metricName.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase()}`;
+      new aws.cloudwatch.LogMetricFilter(
+        filterName,
+        {
+          name: filterName,
+          logGroupName: args.api.logGroupName,
+          pattern: eventFilterPattern(metric.events),
+          metricTransformation: { namespace, name: metric.metricName, value: '1', unit: 'Count' },
+        },
+        child,
+      );
+    }
+
+    // "Identify the source": the client IPs behind login failures, ranked.
+    new aws.cloudwatch.ContributorInsightRule(
+      `${prefix}-login-failures-by-ip`,
+      {
+        ruleName: `${prefix}-login-failures-by-ip`,
+        ruleState: 'ENABLED',
+        ruleDefinition: pulumi.jsonStringify({
+          Schema: { Name: 'CloudWatchLogRule', Version: 1 },
+          LogGroupNames: [args.api.logGroupName],
+          LogFormat: 'JSON',
+          Contribution: {
+            Keys: ['$.ip'],
+            Filters: [{ Match: '$.event', In: [...LOG_METRICS.loginFailures.events] }],
+          },
+          AggregateOn: 'Count',
+        }),
+      },
+      child,
+    );
+
+    new SnapshotAgeCheck(
+      `${prefix}-snapshot-age`,
+      {
+        stack,
+        namespace,
+        dbInstanceIdentifier: args.database.instanceIdentifier,
+        dbInstanceArn: args.database.instanceArn,
+        accountId: env.accountId,
+        logsKey: args.logs.key,
+        logRetentionDays: args.logs.retentionDays,
+      },
+      child,
+    );
+
+    const definitions = alarmDefinitions({
+      namespace,
+      region: env.region,
+      albArnSuffix: args.api.albArnSuffix,
+      targetGroupArnSuffix: args.api.targetGroupArnSuffix,
+      clusterName: args.api.clusterName,
+      serviceName: args.api.serviceName,
+      wafWebAclMetricName: args.waf.metricName,
+      dbInstanceIdentifier: args.database.instanceIdentifier,
+      dbReplicaIdentifier: args.database.replicaIdentifier,
+      dbMemoryBytes: args.database.memoryBytes,
+      dbMaxConnections: args.database.maxConnections,
+      dbAllocatedStorageBytes: args.database.allocatedStorageBytes,
+    });
+    const alarms = definitions.map((definition) => {
+      const alarmName = `${prefix}-${definition.slug}`;
+      return new aws.cloudwatch.MetricAlarm(
+        alarmName,
+        {
+          name: alarmName,
+          alarmDescription: alarmDescription(definition, config.runbookBaseUrl),
+          comparisonOperator: definition.comparison,
+          threshold: definition.threshold,
+          evaluationPeriods: definition.evaluationPeriods,
+          datapointsToAlarm: definition.evaluationPeriods,
+          treatMissingData: definition.treatMissingData,
+          ...alarmMetricArgs(definition),
+          // Level 1 (chat) for every severity; the response plan decides who else is woken, and when.
+          alarmActions: [escalation.responsePlanArns[definition.severity], chatTopic.arn],
+          okActions: [chatTopic.arn],
+          tags: { Severity: definition.severity },
+        },
+        child,
+      );
+    });
+
+    new aws.rds.EventSubscription(
+      `${prefix}-rds-events`,
+      {
+        name: `${prefix}-rds-events`,
+        snsTopic: alarmTopic.arn,
+        sourceType: 'db-instance',
+        sourceIds: [args.database.instanceIdentifier, ...(args.database.replicaIdentifier !== undefined ? [args.database.replicaIdentifier] : [])],
+        eventCategories: [...RDS_EVENT_CATEGORIES],
+      },
+      child,
+    );
+
+    const dashboard = new aws.cloudwatch.Dashboard(
+      `${prefix}-dashboard`,
+      {
+        dashboardName: prefix,
+        dashboardBody: dashboardBody({
+          region: env.region,
+          namespace,
+          albArnSuffix: args.api.albArnSuffix,
+          targetGroupArnSuffix: args.api.targetGroupArnSuffix,
+          clusterName: args.api.clusterName,
+          serviceName: args.api.serviceName,
+          dbInstanceIdentifier: args.database.instanceIdentifier,
+          dbReplicaIdentifier: args.database.replicaIdentifier,
+          alarmArns: alarms.map((alarm) => alarm.arn),
+        }),
+      },
+      child,
+    );
+
+    this.alarmTopicArn = alarmTopic.arn;
+    this.chatTopicArn = chatTopic.arn;
+    this.alarmNames = definitions.map((definition) => `${prefix}-${definition.slug}`);
+    this.dashboardName = dashboard.dashboardName;
+    this.responsePlanArns = escalation.responsePlanArns;
+    this.registerOutputs({
+      alarmTopicArn: this.alarmTopicArn,
+      chatTopicArn: this.chatTopicArn,
+      alarmNames: this.alarmNames,
+      dashboardName: this.dashboardName,
+      responsePlanArns: this.responsePlanArns,
+    });
+  }
+}

@@ -1,0 +1,432 @@
+// The alarm catalogue: every alarm of the platform with its metric, threshold, window, severity
+// and runbook section (the table in the platform brief), plus the log metrics it counts.
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+
+export type Severity = 'P0' | 'P1' | 'P2' | 'P3';
+export const SEVERITIES: readonly Severity[] = ['P0', 'P1', 'P2', 'P3'];
+
+/** How CloudWatch reads an evaluation period without data. */
+export type MissingData = 'breaching' | 'notBreaching' | 'missing' | 'ignore';
+
+type Comparison = 'GreaterThanThreshold' | 'GreaterThanOrEqualToThreshold' | 'LessThanThreshold';
+
+/** A count of API log lines whose `event` (CONTRACT §5) is one of `events`. */
+export interface LogMetric {
+  metricName: string;
+  events: readonly string[];
+}
+
+export const LOG_METRICS = {
+  loginFailures: {
+    metricName: 'LoginFailures',
+    events: ['auth_login_invalid_user', 'auth_login_bad_password', 'auth_login_locked'],
+  },
+  loginRateLimited: { metricName: 'LoginRateLimited', events: ['auth_login_rate_limited'] },
+  refreshTokenReuse: { metricName: 'RefreshTokenReuse', events: ['auth_refresh_reuse'] },
+  sensitiveRateLimited: { metricName: 'SensitiveRateLimited', events: ['api_sensitive_rate_limited'] },
+  auditWriteFailed: { metricName: 'AuditWriteFailed', events: ['audit_write_failed'] },
+  unhandledErrors: { metricName: 'UnhandledErrors', events: ['unhandled_error', 'unhandled_error_non_error'] },
+} as const satisfies Record<string, LogMetric>;
+
+/** CloudWatch Logs JSON filter pattern matching lines whose `event` is one of `events`. */
+export function eventFilterPattern(events: readonly string[]): string {
+  return `{ ${events.map((event) => `($.event = "${event}")`).join(' || ')} }`;
+}
+
+/** Custom metric the scheduled snapshot check publishes, in hours. */
+export const SNAPSHOT_AGE_METRIC = 'LatestSnapshotAgeHours';
+
+/** One CloudWatch metric and the statistic read from it (`p95` style names are percentiles). */
+export interface MetricRef {
+  namespace: string;
+  metricName: string;
+  dimensions: Record<string, pulumi.Input<string>>;
+  stat: string;
+}
+
+/** Metric math over named metrics; the alarm compares the expression's value. */
+export interface MetricMath {
+  expression: string;
+  label: string;
+  metrics: Record<string, MetricRef>;
+}
+
+export interface AlarmDefinition {
+  /** Alarm name is `dms-<stack>-<slug>`. */
+  slug: string;
+  severity: Severity;
+  /** What the alarm means to the engineer reading it; the description's first sentence. */
+  meaning: string;
+  /** Section under `runbooks/`: `<file>.md#<anchor>`. */
+  runbook: string;
+  source: MetricRef | MetricMath;
+  comparison: Comparison;
+  threshold: number;
+  periodSeconds: number;
+  evaluationPeriods: number;
+  treatMissingData: MissingData;
+}
+
+/** The deployed resources the alarms watch. */
+export interface AlarmTargets {
+  /** Namespace of the log and custom metrics, `DMS/<stack>`. */
+  namespace: string;
+  region: string;
+  albArnSuffix: pulumi.Input<string>;
+  targetGroupArnSuffix: pulumi.Input<string>;
+  clusterName: pulumi.Input<string>;
+  serviceName: pulumi.Input<string>;
+  wafWebAclMetricName: pulumi.Input<string>;
+  dbInstanceIdentifier: pulumi.Input<string>;
+  dbReplicaIdentifier?: pulumi.Input<string> | undefined;
+  /** Nominal memory of the primary's instance class (bytes). */
+  dbMemoryBytes: number;
+  /** `max_connections` the primary runs with. */
+  dbMaxConnections: number;
+  /** Allocated storage of the primary (bytes). */
+  dbAllocatedStorageBytes: number;
+}
+
+const MINUTE = 60;
+
+/** One data point over the whole window: "more than N in 5 min" is a single 5-minute sum. */
+const singleWindow = (minutes: number) => ({ periodSeconds: minutes * MINUTE, evaluationPeriods: 1 });
+/** A condition that holds "for N min": every 1-minute data point breaches, N in a row. */
+const sustainedFor = (minutes: number) => ({ periodSeconds: MINUTE, evaluationPeriods: minutes });
+
+function logCount(namespace: string, metric: LogMetric): MetricRef {
+  return { namespace, metricName: metric.metricName, dimensions: {}, stat: 'Sum' };
+}
+
+// treatMissingData, chosen per alarm:
+// - log-metric counters publish only when a matching line arrives, and WAF publishes BlockedRequests
+//   only when it blocks: no data means nothing happened (notBreaching);
+// - ALB latency and 5xx rate have no data without traffic: nothing to judge (notBreaching);
+// - HealthyHostCount and Container Insights task counts are published every minute while the
+//   service exists, so their absence is itself the outage or a blind alarm (breaching);
+// - RDS gauges pause during reboots and failovers, which the RDS event subscription reports; a gap
+//   should neither page for saturation nor clear a real one (missing keeps the current state);
+// - a replica that stops reporting lag cannot be trusted for failover, and the snapshot check
+//   publishes nothing when it finds no snapshot or fails (breaching).
+export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
+  const { namespace } = targets;
+  const targetGroup = { LoadBalancer: targets.albArnSuffix, TargetGroup: targets.targetGroupArnSuffix };
+  const service = { ClusterName: targets.clusterName, ServiceName: targets.serviceName };
+  const primary = { DBInstanceIdentifier: targets.dbInstanceIdentifier };
+  const alb = (metricName: string, stat: string): MetricRef => ({
+    namespace: 'AWS/ApplicationELB',
+    metricName,
+    dimensions: targetGroup,
+    stat,
+  });
+  const rds = (metricName: string, stat: string): MetricRef => ({
+    namespace: 'AWS/RDS',
+    metricName,
+    dimensions: primary,
+    stat,
+  });
+
+  const definitions: AlarmDefinition[] = [
+    {
+      slug: 'login-failures',
+      severity: 'P1',
+      meaning: 'More than 50 failed logins (unknown user, bad password, locked account) in 5 minutes',
+      runbook: 'auth-abuse.md#login-failure-spike',
+      source: logCount(namespace, LOG_METRICS.loginFailures),
+      comparison: 'GreaterThanThreshold',
+      threshold: 50,
+      ...singleWindow(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'login-rate-limited',
+      severity: 'P2',
+      meaning: 'More than 20 logins refused by the login rate limit in 5 minutes',
+      runbook: 'auth-abuse.md#login-flooding',
+      source: logCount(namespace, LOG_METRICS.loginRateLimited),
+      comparison: 'GreaterThanThreshold',
+      threshold: 20,
+      ...singleWindow(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'refresh-token-reuse',
+      severity: 'P1',
+      meaning: 'A rotated refresh token was presented again, so a stolen token may be in use',
+      runbook: 'auth-abuse.md#refresh-token-reuse',
+      source: logCount(namespace, LOG_METRICS.refreshTokenReuse),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: 1,
+      ...singleWindow(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'waf-blocked-spike',
+      severity: 'P2',
+      meaning: 'The WAF blocked more than 1000 requests in 5 minutes',
+      runbook: 'auth-abuse.md#waf-blocked-spike',
+      source: {
+        namespace: 'AWS/WAFV2',
+        metricName: 'BlockedRequests',
+        dimensions: { WebACL: targets.wafWebAclMetricName, Rule: 'ALL', Region: targets.region },
+        stat: 'Sum',
+      },
+      comparison: 'GreaterThanThreshold',
+      threshold: 1000,
+      ...singleWindow(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'sensitive-rate-limited',
+      severity: 'P2',
+      meaning: 'More than 100 requests to sensitive prefixes answered 429 in 5 minutes',
+      runbook: 'rate-limits.md#sensitive-prefix-rate-limits',
+      source: logCount(namespace, LOG_METRICS.sensitiveRateLimited),
+      comparison: 'GreaterThanThreshold',
+      threshold: 100,
+      ...singleWindow(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'audit-write-failed',
+      severity: 'P0',
+      meaning: 'An audit record could not be written, so sensitive changes are refused with 503',
+      runbook: 'audit-log-failure.md#audit-write-failed',
+      source: logCount(namespace, LOG_METRICS.auditWriteFailed),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: 1,
+      ...singleWindow(1),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'unhandled-errors',
+      severity: 'P1',
+      meaning: 'More than 10 unhandled errors in the API in 5 minutes',
+      runbook: 'errors-and-rollback.md#unhandled-error-spike',
+      source: logCount(namespace, LOG_METRICS.unhandledErrors),
+      comparison: 'GreaterThanThreshold',
+      threshold: 10,
+      ...singleWindow(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'alb-5xx-rate',
+      severity: 'P1',
+      meaning: 'More than 5% of API requests answered 5xx by the targets for 5 minutes',
+      runbook: 'errors-and-rollback.md#5xx-error-rate',
+      source: {
+        // Minutes without a 5xx have no HTTPCode_Target_5XX_Count data point: FILL makes them 0.
+        expression: 'IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)',
+        label: 'Target 5xx (% of requests)',
+        metrics: {
+          errors: alb('HTTPCode_Target_5XX_Count', 'Sum'),
+          requests: alb('RequestCount', 'Sum'),
+        },
+      },
+      comparison: 'GreaterThanThreshold',
+      threshold: 5,
+      ...sustainedFor(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'alb-no-healthy-targets',
+      severity: 'P0',
+      meaning: 'The API target group has no healthy target, so the API is down',
+      runbook: 'errors-and-rollback.md#no-healthy-targets',
+      source: alb('HealthyHostCount', 'Minimum'),
+      comparison: 'LessThanThreshold',
+      threshold: 1,
+      ...sustainedFor(1),
+      treatMissingData: 'breaching',
+    },
+    {
+      slug: 'alb-unhealthy-targets',
+      severity: 'P1',
+      meaning: 'At least one API target failed its health checks for 5 minutes',
+      runbook: 'errors-and-rollback.md#unhealthy-targets',
+      source: alb('UnHealthyHostCount', 'Maximum'),
+      comparison: 'GreaterThanThreshold',
+      threshold: 0,
+      ...sustainedFor(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'ecs-running-below-desired',
+      severity: 'P1',
+      meaning: 'The API service ran fewer tasks than desired for 5 minutes',
+      runbook: 'errors-and-rollback.md#tasks-below-desired',
+      source: {
+        expression: 'desired - running',
+        label: 'Tasks missing (desired - running)',
+        metrics: {
+          desired: { namespace: 'ECS/ContainerInsights', metricName: 'DesiredTaskCount', dimensions: service, stat: 'Maximum' },
+          running: { namespace: 'ECS/ContainerInsights', metricName: 'RunningTaskCount', dimensions: service, stat: 'Minimum' },
+        },
+      },
+      comparison: 'GreaterThanThreshold',
+      threshold: 0,
+      ...sustainedFor(5),
+      treatMissingData: 'breaching',
+    },
+    {
+      slug: 'alb-p95-latency',
+      severity: 'P1',
+      meaning: 'API p95 response time above 2 seconds for 5 minutes',
+      runbook: 'performance.md#high-latency',
+      source: alb('TargetResponseTime', 'p95'),
+      comparison: 'GreaterThanThreshold',
+      threshold: 2,
+      ...sustainedFor(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'ecs-cpu-high',
+      severity: 'P2',
+      meaning: 'API service CPU above 80% for 5 minutes',
+      runbook: 'performance.md#ecs-cpu-or-memory-high',
+      source: { namespace: 'AWS/ECS', metricName: 'CPUUtilization', dimensions: service, stat: 'Average' },
+      comparison: 'GreaterThanThreshold',
+      threshold: 80,
+      ...sustainedFor(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'ecs-memory-high',
+      severity: 'P2',
+      meaning: 'API service memory above 85% for 5 minutes',
+      runbook: 'performance.md#ecs-cpu-or-memory-high',
+      source: { namespace: 'AWS/ECS', metricName: 'MemoryUtilization', dimensions: service, stat: 'Average' },
+      comparison: 'GreaterThanThreshold',
+      threshold: 85,
+      ...sustainedFor(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'rds-cpu-high',
+      severity: 'P2',
+      meaning: 'Primary database CPU above 80% for 10 minutes',
+      runbook: 'database.md#database-cpu-high',
+      source: rds('CPUUtilization', 'Average'),
+      comparison: 'GreaterThanThreshold',
+      threshold: 80,
+      ...sustainedFor(10),
+      treatMissingData: 'missing',
+    },
+    {
+      slug: 'rds-free-storage-low',
+      severity: 'P1',
+      meaning: 'Primary database free storage below 20% of its allocated storage',
+      runbook: 'database.md#free-storage-low',
+      source: rds('FreeStorageSpace', 'Minimum'),
+      comparison: 'LessThanThreshold',
+      threshold: 0.2 * targets.dbAllocatedStorageBytes,
+      ...singleWindow(5),
+      treatMissingData: 'missing',
+    },
+    {
+      slug: 'rds-connections-high',
+      severity: 'P1',
+      meaning: 'Primary database connections above 80% of max_connections for 5 minutes',
+      runbook: 'database.md#connections-high',
+      source: rds('DatabaseConnections', 'Maximum'),
+      comparison: 'GreaterThanThreshold',
+      threshold: 0.8 * targets.dbMaxConnections,
+      ...sustainedFor(5),
+      treatMissingData: 'missing',
+    },
+    {
+      slug: 'rds-freeable-memory-low',
+      severity: 'P2',
+      meaning: 'Primary database freeable memory below 10% of instance memory for 5 minutes',
+      runbook: 'database.md#freeable-memory-low',
+      source: rds('FreeableMemory', 'Average'),
+      comparison: 'LessThanThreshold',
+      threshold: 0.1 * targets.dbMemoryBytes,
+      ...sustainedFor(5),
+      treatMissingData: 'missing',
+    },
+    {
+      slug: 'rds-snapshot-stale',
+      severity: 'P1',
+      meaning: 'The latest automated database snapshot is older than 26 hours, or the check could not tell',
+      runbook: 'backup-restore.md#snapshot-stale',
+      source: {
+        namespace,
+        metricName: SNAPSHOT_AGE_METRIC,
+        dimensions: primary,
+        stat: 'Maximum',
+      },
+      comparison: 'GreaterThanThreshold',
+      threshold: 26,
+      ...singleWindow(60),
+      treatMissingData: 'breaching',
+    },
+  ];
+  if (targets.dbReplicaIdentifier !== undefined) {
+    definitions.push({
+      slug: 'rds-replica-lag',
+      severity: 'P1',
+      meaning: 'The read replica is more than 60 seconds behind the primary for 5 minutes',
+      runbook: 'database.md#replica-lag',
+      source: {
+        namespace: 'AWS/RDS',
+        metricName: 'ReplicaLag',
+        dimensions: { DBInstanceIdentifier: targets.dbReplicaIdentifier },
+        stat: 'Maximum',
+      },
+      comparison: 'GreaterThanThreshold',
+      threshold: 60,
+      ...sustainedFor(5),
+      treatMissingData: 'breaching',
+    });
+  }
+  return definitions;
+}
+
+/** `P<n>: <meaning>. Runbook: <base>/runbooks/<file>.md#<anchor>` (the contract's description). */
+export function alarmDescription(definition: AlarmDefinition, runbookBaseUrl: string): string {
+  const base = runbookBaseUrl.replace(/\/+$/, '');
+  return `${definition.severity}: ${definition.meaning}. Runbook: ${base}/runbooks/${definition.runbook}`;
+}
+
+function isMath(source: MetricRef | MetricMath): source is MetricMath {
+  return 'expression' in source;
+}
+
+const isPercentile = (stat: string) => /^p\d+(\.\d+)?$/.test(stat);
+
+/** The metric half of `aws.cloudwatch.MetricAlarmArgs` for a definition. */
+export function alarmMetricArgs(
+  definition: AlarmDefinition,
+): Pick<
+  aws.cloudwatch.MetricAlarmArgs,
+  'namespace' | 'metricName' | 'dimensions' | 'statistic' | 'extendedStatistic' | 'period' | 'metricQueries'
+> {
+  const { source, periodSeconds } = definition;
+  if (isMath(source)) {
+    return {
+      metricQueries: [
+        { id: 'alarm', expression: source.expression, label: source.label, returnData: true },
+        ...Object.entries(source.metrics).map(([id, metric]) => ({
+          id,
+          returnData: false,
+          metric: {
+            namespace: metric.namespace,
+            metricName: metric.metricName,
+            dimensions: metric.dimensions,
+            stat: metric.stat,
+            period: periodSeconds,
+          },
+        })),
+      ],
+    };
+  }
+  return {
+    namespace: source.namespace,
+    metricName: source.metricName,
+    dimensions: source.dimensions,
+    period: periodSeconds,
+    ...(isPercentile(source.stat) ? { extendedStatistic: source.stat } : { statistic: source.stat }),
+  };
+}

@@ -1,0 +1,193 @@
+// The scheduled snapshot-age check behind `rds-snapshot-stale`. RDS raises an event when a backup
+// fails, but not when backups silently stop (retention set to 0, a stuck backup window, a
+// restored instance without backups): only measuring the newest snapshot's age catches both.
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { namePrefix } from '../config.js';
+import { policyDocument, trustPolicy } from '../storage.js';
+import { SNAPSHOT_AGE_METRIC } from './alarms.js';
+
+/**
+ * The Lambda handler (ES module, AWS SDK v3 from the Node.js runtime). It publishes the age in
+ * hours of the newest available automated snapshot; finding none, it publishes nothing, and the
+ * alarm treats the missing data point as breaching, so "no snapshot" and "check broken" both page.
+ */
+export const SNAPSHOT_AGE_HANDLER = `
+import { RDSClient, paginateDescribeDBSnapshots } from '@aws-sdk/client-rds';
+import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+
+const rds = new RDSClient({});
+const cloudwatch = new CloudWatchClient({});
+const HOUR_MS = 3_600_000;
+
+export const handler = async () => {
+  const { DB_INSTANCE_IDENTIFIER, METRIC_NAMESPACE, METRIC_NAME } = process.env;
+  let newest;
+  const pages = paginateDescribeDBSnapshots(
+    { client: rds },
+    { DBInstanceIdentifier: DB_INSTANCE_IDENTIFIER, SnapshotType: 'automated' },
+  );
+  for await (const page of pages) {
+    for (const snapshot of page.DBSnapshots ?? []) {
+      if (snapshot.Status !== 'available' || !snapshot.SnapshotCreateTime) continue;
+      if (!newest || snapshot.SnapshotCreateTime > newest) newest = snapshot.SnapshotCreateTime;
+    }
+  }
+  if (!newest) {
+    console.error(JSON.stringify({ message: 'no available automated snapshot', dbInstanceIdentifier: DB_INSTANCE_IDENTIFIER }));
+    return { ageHours: null };
+  }
+  const ageHours = (Date.now() - newest.getTime()) / HOUR_MS;
+  await cloudwatch.send(new PutMetricDataCommand({
+    Namespace: METRIC_NAMESPACE,
+    MetricData: [{
+      MetricName: METRIC_NAME,
+      Dimensions: [{ Name: 'DBInstanceIdentifier', Value: DB_INSTANCE_IDENTIFIER }],
+      Value: ageHours,
+      Unit: 'None',
+    }],
+  }));
+  return { ageHours };
+};
+`;
+
+/** How often the check runs: four data points per hourly alarm period, so one late run never pages. */
+export const SNAPSHOT_CHECK_SCHEDULE = 'rate(15 minutes)';
+
+export interface SnapshotAgeCheckArgs {
+  /** Stack name: the function and schedule are named `dms-<stack>-snapshot-age`. */
+  stack: string;
+  /** Namespace the age is published to, `DMS/<stack>`. */
+  namespace: string;
+  /** The primary instance whose automated snapshots are checked. */
+  dbInstanceIdentifier: pulumi.Input<string>;
+  /** ARN of that instance: scopes the function's `rds:DescribeDBSnapshots` permission. */
+  dbInstanceArn: pulumi.Input<string>;
+  /** Account the scheduler may assume its role for. */
+  accountId: pulumi.Input<string>;
+  /** Encrypts the function's log group. */
+  logsKey: aws.kms.Key;
+  /** Retention of the function's log group (days). */
+  logRetentionDays: number;
+}
+
+export class SnapshotAgeCheck extends pulumi.ComponentResource {
+  public readonly functionName: pulumi.Output<string>;
+  public readonly scheduleName: pulumi.Output<string>;
+
+  constructor(name: string, args: SnapshotAgeCheckArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('dms:monitoring:SnapshotAgeCheck', name, {}, opts);
+    const functionName = `${namePrefix(args.stack)}-snapshot-age`;
+
+    const logGroup = new aws.cloudwatch.LogGroup(
+      functionName,
+      { name: `/aws/lambda/${functionName}`, retentionInDays: args.logRetentionDays, kmsKeyId: args.logsKey.arn },
+      { parent: this },
+    );
+
+    const role = new aws.iam.Role(
+      `${functionName}-function`,
+      {
+        name: `${functionName}-function`,
+        assumeRolePolicy: policyDocument([
+          { Sid: 'LambdaAssumesRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+        ]),
+      },
+      { parent: this },
+    );
+    new aws.iam.RolePolicy(
+      `${functionName}-function`,
+      {
+        role: role.id,
+        policy: policyDocument([
+            {
+              Sid: 'ReadAutomatedSnapshotsOfTheInstance',
+              Effect: 'Allow',
+              Action: 'rds:DescribeDBSnapshots',
+              Resource: [
+                args.dbInstanceArn,
+                // Automated snapshots are named `rds:<instance>-<timestamp>`.
+                pulumi
+                  .all([args.dbInstanceArn, args.dbInstanceIdentifier])
+                  .apply(([arn, id]) => arn.replace(/:db:[^:]+$/, `:snapshot:rds:${id}-*`)),
+              ],
+            },
+            {
+              Sid: 'PublishOnlyToTheStackNamespace',
+              Effect: 'Allow',
+              Action: 'cloudwatch:PutMetricData',
+              Resource: '*',
+              Condition: { StringEquals: { 'cloudwatch:namespace': args.namespace } },
+            },
+            {
+              Sid: 'WriteOwnLogs',
+              Effect: 'Allow',
+              Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+              Resource: pulumi.interpolate`${logGroup.arn}:*`,
+            },
+          ]),
+      },
+      { parent: this },
+    );
+
+    const fn = new aws.lambda.Function(
+      functionName,
+      {
+        name: functionName,
+        description: `Publishes ${args.namespace} ${SNAPSHOT_AGE_METRIC} for the rds-snapshot-stale alarm`,
+        runtime: aws.lambda.Runtime.NodeJS22dX,
+        architectures: ['arm64'],
+        handler: 'index.handler',
+        code: new pulumi.asset.AssetArchive({ 'index.mjs': new pulumi.asset.StringAsset(SNAPSHOT_AGE_HANDLER) }),
+        role: role.arn,
+        timeout: 30,
+        memorySize: 128,
+        environment: {
+          variables: {
+            DB_INSTANCE_IDENTIFIER: args.dbInstanceIdentifier,
+            METRIC_NAMESPACE: args.namespace,
+            METRIC_NAME: SNAPSHOT_AGE_METRIC,
+          },
+        },
+        loggingConfig: { logFormat: 'JSON', logGroup: logGroup.name },
+      },
+      { parent: this },
+    );
+
+    const schedulerRole = new aws.iam.Role(
+      `${functionName}-scheduler`,
+      {
+        name: `${functionName}-scheduler`,
+        assumeRolePolicy: trustPolicy('scheduler.amazonaws.com', args.accountId),
+      },
+      { parent: this },
+    );
+    new aws.iam.RolePolicy(
+      `${functionName}-scheduler`,
+      {
+        role: schedulerRole.id,
+        policy: policyDocument([{ Sid: 'InvokeTheCheck', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: fn.arn }]),
+      },
+      { parent: this },
+    );
+    const schedule = new aws.scheduler.Schedule(
+      functionName,
+      {
+        name: functionName,
+        description: 'Measures the age of the newest automated RDS snapshot',
+        scheduleExpression: SNAPSHOT_CHECK_SCHEDULE,
+        flexibleTimeWindow: { mode: 'OFF' },
+        target: {
+          arn: fn.arn,
+          roleArn: schedulerRole.arn,
+          retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 600 },
+        },
+      },
+      { parent: this },
+    );
+
+    this.functionName = fn.name;
+    this.scheduleName = schedule.name;
+    this.registerOutputs({ functionName: this.functionName, scheduleName: this.scheduleName });
+  }
+}

@@ -1,0 +1,354 @@
+/**
+ * The rules a security reviewer would otherwise check by eye, as @pulumi/policy policies. Plain
+ * arrays: `index.ts` wraps them in a PolicyPack for `pulumi preview --policy-pack infra/policy`;
+ * the harness (`harness.ts`) calls them directly for the tests and `npm run plan`.
+ */
+import * as aws from '@pulumi/aws';
+import {
+  validateResourceOfType,
+  type PolicyResource,
+  type ReportViolation,
+  type ResourceValidationPolicy,
+  type StackValidationPolicy,
+} from '@pulumi/policy';
+import { DATA_CLASSIFICATION } from '../storage.js';
+
+/** Stacks held to the production rules (deletion protection, backups, HTTPS only). */
+export const PRODUCTION_STACKS = ['production'];
+
+/** Minimum automated backup retention of a production primary (days). */
+export const PRODUCTION_BACKUP_DAYS = 35;
+
+/** ALB security policies that allow nothing below TLS 1.2. */
+export const TLS12_POLICIES = [
+  'ELBSecurityPolicy-TLS13-1-2-2021-06',
+  'ELBSecurityPolicy-TLS13-1-2-Res-2021-06',
+  'ELBSecurityPolicy-TLS13-1-3-2021-06',
+  'ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04',
+  'ELBSecurityPolicy-TLS-1-2-2017-01',
+  'ELBSecurityPolicy-TLS-1-2-Ext-2018-06',
+  'ELBSecurityPolicy-FS-1-2-Res-2020-10',
+];
+
+/** Services whose resources hold or unlock data: an IAM grant on them must name its resources. */
+const DATA_SERVICES = ['s3', 'rds', 'rds-db', 'secretsmanager', 'kms', 'dynamodb', 'ssm', 'logs', 'elasticache', 'backup'];
+
+/** Actions AWS only grants on `*` (no resource-level permissions). */
+const RESOURCELESS_ACTIONS = ['ecr:GetAuthorizationToken', 'logs:DescribeLogGroups', 'kms:ListAliases', 'kms:ListKeys', 's3:ListAllMyBuckets'];
+
+/** The stack name inside a URN (`urn:pulumi:<stack>::<project>::...`). */
+export function stackOfUrn(urn: string): string {
+  return urn.split('::')[0]?.split(':').pop() ?? '';
+}
+
+const isProductionUrn = (urn: string) => PRODUCTION_STACKS.includes(stackOfUrn(urn));
+
+interface Statement {
+  Sid?: string;
+  Effect?: string;
+  Action?: string | string[];
+  NotAction?: string | string[];
+  Resource?: string | string[];
+  NotResource?: string | string[];
+}
+
+function statementsOf(policy: unknown): Statement[] {
+  if (typeof policy !== 'string') return [];
+  const document = JSON.parse(policy) as { Statement?: Statement | Statement[] };
+  return [document.Statement ?? []].flat();
+}
+
+const list = (value: string | string[] | undefined): string[] => (value === undefined ? [] : [value].flat());
+
+/** What is wrong with one IAM identity-policy statement, if anything. */
+export function iamStatementProblems(statement: Statement): string[] {
+  if (statement.Effect !== 'Allow') return [];
+  const problems: string[] = [];
+  const actions = list(statement.Action);
+  const resources = list(statement.Resource);
+  const label = statement.Sid ? `statement ${statement.Sid}` : 'a statement';
+  if (statement.NotAction !== undefined || statement.NotResource !== undefined) problems.push(`${label} allows by exclusion (NotAction/NotResource)`);
+  for (const action of actions) {
+    if (action === '*' || action.endsWith(':*')) problems.push(`${label} allows every action (${action})`);
+  }
+  if (resources.includes('*')) {
+    const onData = actions.filter((action) => DATA_SERVICES.includes(action.split(':')[0] ?? '') && !RESOURCELESS_ACTIONS.includes(action));
+    if (onData.length > 0) problems.push(`${label} allows ${onData.join(', ')} on every resource (*)`);
+  }
+  return problems;
+}
+
+export const resourcePolicies: ResourceValidationPolicy[] = [
+  {
+    name: 'iam-least-privilege',
+    description: 'IAM policies name their actions and, on data services, their resources: no `*` action, no `*` resource on S3, RDS, Secrets Manager, KMS, logs.',
+    enforcementLevel: 'mandatory',
+    validateResource: [
+      validateResourceOfType(aws.iam.RolePolicy, (policy, _, reportViolation) => {
+        for (const statement of statementsOf(policy.policy)) for (const problem of iamStatementProblems(statement)) reportViolation(problem);
+      }),
+      validateResourceOfType(aws.iam.Policy, (policy, _, reportViolation) => {
+        for (const statement of statementsOf(policy.policy)) for (const problem of iamStatementProblems(statement)) reportViolation(problem);
+      }),
+      validateResourceOfType(aws.iam.RolePolicyAttachment, (attachment, _, reportViolation) => {
+        if (/(AdministratorAccess|PowerUserAccess|FullAccess)$/.test(String(attachment.policyArn))) {
+          reportViolation(`managed policy ${String(attachment.policyArn)} grants far more than one task needs`);
+        }
+      }),
+    ],
+  },
+  {
+    name: 'log-retention-and-encryption',
+    description: 'Every log group has a retention period and is encrypted with a customer-managed key.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.cloudwatch.LogGroup, (group, _, reportViolation) => {
+      if (!group.retentionInDays) reportViolation(`log group ${String(group.name)} keeps logs forever: set retentionInDays`);
+      if (!group.kmsKeyId) reportViolation(`log group ${String(group.name)} is not encrypted with a customer-managed key`);
+    }),
+  },
+  {
+    name: 'kms-key-rotation',
+    description: 'Customer-managed KMS keys rotate automatically.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.kms.Key, (key, _, reportViolation) => {
+      if (key.enableKeyRotation !== true) reportViolation('key rotation is off: set enableKeyRotation');
+    }),
+  },
+  {
+    name: 'secrets-encrypted-with-cmk',
+    description: 'Secrets Manager secrets are encrypted with a customer-managed key.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.secretsmanager.Secret, (secret, _, reportViolation) => {
+      if (!secret.kmsKeyId) reportViolation(`secret ${String(secret.name)} uses the AWS-managed key`);
+    }),
+  },
+  {
+    name: 'rds-encrypted-private-protected',
+    description: 'Database instances are encrypted with a customer-managed key, never publicly accessible, use IAM auth; in production they have deletion protection, a final snapshot and backups.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.rds.Instance, (db, args, reportViolation) => {
+      const id = String(db.identifier ?? args.name);
+      const replica = Boolean(db.replicateSourceDb);
+      if (db.publiclyAccessible === true) reportViolation(`${id} is publicly accessible`);
+      if (!replica && (db.storageEncrypted !== true || !db.kmsKeyId)) reportViolation(`${id} storage is not encrypted with a customer-managed key`);
+      if (db.performanceInsightsEnabled === true && !db.performanceInsightsKmsKeyId) reportViolation(`${id} Performance Insights data is not encrypted with a customer-managed key`);
+      if (db.iamDatabaseAuthenticationEnabled !== true) reportViolation(`${id} has IAM database authentication off`);
+      if (!isProductionUrn(args.urn)) return;
+      if (db.deletionProtection !== true) reportViolation(`${id} has no deletion protection in production`);
+      if (replica) return;
+      if (db.skipFinalSnapshot !== false) reportViolation(`${id} would be deleted without a final snapshot`);
+      if ((db.backupRetentionPeriod ?? 0) < PRODUCTION_BACKUP_DAYS) reportViolation(`${id} keeps ${db.backupRetentionPeriod ?? 0} days of backups; production keeps ${PRODUCTION_BACKUP_DAYS}`);
+      if (db.multiAz !== true) reportViolation(`${id} is single-AZ in production`);
+    }),
+  },
+  {
+    name: 'no-public-tasks',
+    description: 'ECS tasks (services and scheduled jobs) never get a public IP.',
+    enforcementLevel: 'mandatory',
+    validateResource: [
+      validateResourceOfType(aws.ecs.Service, (service, _, reportViolation) => {
+        if (service.networkConfiguration?.assignPublicIp !== false) reportViolation(`service ${String(service.name)} tasks may get a public IP: set assignPublicIp false`);
+      }),
+      validateResourceOfType(aws.scheduler.Schedule, (schedule, _, reportViolation) => {
+        const network = schedule.target.ecsParameters?.networkConfiguration;
+        if (schedule.target.ecsParameters && network?.assignPublicIp !== false) reportViolation(`schedule ${String(schedule.name)} tasks may get a public IP`);
+      }),
+    ],
+  },
+  {
+    name: 'hardened-containers',
+    description: 'Containers run as a non-root user on a read-only root file system, unprivileged, with secrets injected from Secrets Manager rather than plain environment values.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.ecs.TaskDefinition, (task, _, reportViolation) => {
+      const containers = JSON.parse(String(task.containerDefinitions)) as {
+        name: string;
+        user?: string;
+        readonlyRootFilesystem?: boolean;
+        privileged?: boolean;
+        environment?: { name: string; value: string }[];
+      }[];
+      for (const container of containers) {
+        const where = `${String(task.family)}/${container.name}`;
+        if (!container.user || /^(0|root)(:|$)/.test(container.user)) reportViolation(`${where} runs as root`);
+        if (container.readonlyRootFilesystem !== true) reportViolation(`${where} has a writable root file system`);
+        if (container.privileged === true) reportViolation(`${where} is privileged`);
+        for (const variable of container.environment ?? []) {
+          if (/(PASSWORD|SECRET|TOKEN|JWT_KEYS|PRIVATE_KEY)/i.test(variable.name)) reportViolation(`${where} has ${variable.name} in plain environment: inject it from Secrets Manager`);
+        }
+      }
+    }),
+  },
+  {
+    name: 'alb-hardened',
+    description: 'Load balancers drop invalid headers and log access; production load balancers have deletion protection; HTTPS listeners allow TLS 1.2+ only; in production plain HTTP only redirects.',
+    enforcementLevel: 'mandatory',
+    validateResource: [
+      validateResourceOfType(aws.lb.LoadBalancer, (alb, args, reportViolation) => {
+        if (alb.dropInvalidHeaderFields !== true) reportViolation(`${String(alb.name)} forwards invalid headers`);
+        if (alb.accessLogs?.enabled !== true) reportViolation(`${String(alb.name)} does not log access`);
+        if (isProductionUrn(args.urn) && alb.enableDeletionProtection !== true) reportViolation(`${String(alb.name)} has no deletion protection in production`);
+      }),
+      validateResourceOfType(aws.lb.Listener, (listener, args, reportViolation) => {
+        if (listener.protocol === 'HTTPS' && !TLS12_POLICIES.includes(String(listener.sslPolicy))) {
+          reportViolation(`HTTPS listener uses ${String(listener.sslPolicy)}, which allows TLS below 1.2`);
+        }
+        const servesPlainHttp = listener.protocol === 'HTTP' && (listener.defaultActions ?? []).some((action) => action.type !== 'redirect');
+        if (servesPlainHttp && isProductionUrn(args.urn)) reportViolation('production serves traffic over plain HTTP: redirect it to HTTPS');
+      }),
+    ],
+  },
+  {
+    name: 'cache-encrypted',
+    description: 'Valkey/Redis encrypts in transit and at rest and requires an AUTH token.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.elasticache.ReplicationGroup, (group, _, reportViolation) => {
+      if (group.transitEncryptionEnabled !== true) reportViolation(`${String(group.replicationGroupId)} has no TLS`);
+      if (group.atRestEncryptionEnabled !== true) reportViolation(`${String(group.replicationGroupId)} is not encrypted at rest`);
+      if (!group.authToken) reportViolation(`${String(group.replicationGroupId)} needs no AUTH token`);
+    }),
+  },
+  {
+    name: 'ecr-scanned-immutable',
+    description: 'Image repositories scan on push and refuse tag overwrites.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.ecr.Repository, (repository, _, reportViolation) => {
+      if (repository.imageScanningConfiguration?.scanOnPush !== true) reportViolation(`${String(repository.name)} does not scan on push`);
+      if (repository.imageTagMutability !== 'IMMUTABLE') reportViolation(`${String(repository.name)} lets a tag be overwritten`);
+    }),
+  },
+];
+
+/** Resources of a type in the stack. */
+type ResourceClass = Parameters<PolicyResource['isType']>[0];
+const ofType = (resources: PolicyResource[], resourceClass: ResourceClass) => resources.filter((resource) => resource.isType(resourceClass));
+
+/** True when `resource`'s `property` points at `target` (by dependency, or by id/name when the engine gives values). */
+function refersTo(resource: PolicyResource, property: string, target: PolicyResource, targetValues: unknown[]): boolean {
+  if ((resource.propertyDependencies[property] ?? []).some((dependency) => dependency.urn === target.urn)) return true;
+  const value = resource.props[property];
+  return value !== undefined && targetValues.includes(value);
+}
+
+const bucketKeys = (bucket: PolicyResource) => [bucket.props['id'], bucket.props['bucket']].filter((value) => value !== undefined);
+
+function bucketSettings(resources: PolicyResource[], bucket: PolicyResource, resourceClass: ResourceClass): PolicyResource[] {
+  return ofType(resources, resourceClass).filter((setting) => refersTo(setting, 'bucket', bucket, bucketKeys(bucket)));
+}
+
+export const stackPolicies: StackValidationPolicy[] = [
+  {
+    name: 's3-encrypted',
+    description: 'Every bucket has default encryption; buckets tagged DataClassification=phi use SSE-KMS with a customer-managed key.',
+    enforcementLevel: 'mandatory',
+    validateStack: ({ resources }, reportViolation: ReportViolation) => {
+      for (const bucket of ofType(resources, aws.s3.Bucket)) {
+        const rules = bucketSettings(resources, bucket, aws.s3.BucketServerSideEncryptionConfiguration).flatMap(
+          (setting) => (setting.props['rules'] ?? []) as { applyServerSideEncryptionByDefault?: { sseAlgorithm?: string; kmsMasterKeyId?: string } }[],
+        );
+        const defaults = rules.map((rule) => rule.applyServerSideEncryptionByDefault).filter((value) => value !== undefined);
+        const tags = (bucket.props['tags'] ?? {}) as Record<string, string>;
+        if (defaults.length === 0) {
+          reportViolation(`bucket ${bucket.name} has no default encryption`, bucket.urn);
+        } else if (tags['DataClassification'] === DATA_CLASSIFICATION.phi && !defaults.some((rule) => rule.sseAlgorithm === 'aws:kms' && rule.kmsMasterKeyId)) {
+          reportViolation(`bucket ${bucket.name} holds PHI but is not encrypted with a customer-managed KMS key`, bucket.urn);
+        }
+        if (!tags['DataClassification']) reportViolation(`bucket ${bucket.name} has no DataClassification tag saying what it holds`, bucket.urn);
+      }
+    },
+  },
+  {
+    name: 's3-no-public-access',
+    description: 'Every bucket blocks public ACLs and policies on all four public-access-block settings.',
+    enforcementLevel: 'mandatory',
+    validateStack: ({ resources }, reportViolation) => {
+      const settings = ['blockPublicAcls', 'blockPublicPolicy', 'ignorePublicAcls', 'restrictPublicBuckets'];
+      for (const bucket of ofType(resources, aws.s3.Bucket)) {
+        const blocks = bucketSettings(resources, bucket, aws.s3.BucketPublicAccessBlock);
+        if (!blocks.some((block) => settings.every((setting) => block.props[setting] === true))) {
+          reportViolation(`bucket ${bucket.name} does not block public access on all four settings`, bucket.urn);
+        }
+      }
+    },
+  },
+  {
+    name: 's3-tls-only',
+    description: 'Every bucket policy denies requests made without TLS.',
+    enforcementLevel: 'mandatory',
+    validateStack: ({ resources }, reportViolation) => {
+      for (const bucket of ofType(resources, aws.s3.Bucket)) {
+        const denies = bucketSettings(resources, bucket, aws.s3.BucketPolicy)
+          .flatMap((policy) => statementsOf(policy.props['policy']) as (Statement & { Condition?: { Bool?: Record<string, string> } })[])
+          .some((statement) => statement.Effect === 'Deny' && statement.Condition?.Bool?.['aws:SecureTransport'] === 'false');
+        if (!denies) reportViolation(`bucket ${bucket.name} accepts requests over plain HTTP`, bucket.urn);
+      }
+    },
+  },
+  {
+    name: 's3-phi-versioned',
+    description: 'PHI buckets keep object versions (recovery from overwrite or deletion).',
+    enforcementLevel: 'mandatory',
+    validateStack: ({ resources }, reportViolation) => {
+      for (const bucket of ofType(resources, aws.s3.Bucket)) {
+        if (((bucket.props['tags'] ?? {}) as Record<string, string>)['DataClassification'] !== DATA_CLASSIFICATION.phi) continue;
+        const versioned = bucketSettings(resources, bucket, aws.s3.BucketVersioning).some(
+          (setting) => (setting.props['versioningConfiguration'] as { status?: string } | undefined)?.status === 'Enabled',
+        );
+        if (!versioned) reportViolation(`PHI bucket ${bucket.name} is not versioned`, bucket.urn);
+      }
+    },
+  },
+  {
+    name: 'tasks-in-private-subnets',
+    description: 'ECS services and scheduled tasks run only in subnets with no route to an internet gateway.',
+    enforcementLevel: 'mandatory',
+    validateStack: ({ resources }, reportViolation) => {
+      const gatewayIds = ofType(resources, aws.ec2.InternetGateway).map((gateway) => gateway.props['id']);
+      const publicTables = ofType(resources, aws.ec2.RouteTable).filter((table) =>
+        ((table.props['routes'] ?? []) as { gatewayId?: string }[]).some((route) => route.gatewayId !== undefined && (gatewayIds.includes(route.gatewayId) || route.gatewayId.startsWith('igw-'))),
+      );
+      const publicSubnetIds = new Set<unknown>();
+      for (const association of ofType(resources, aws.ec2.RouteTableAssociation)) {
+        if (publicTables.some((table) => table.props['id'] === association.props['routeTableId'])) publicSubnetIds.add(association.props['subnetId']);
+      }
+      for (const subnet of ofType(resources, aws.ec2.Subnet)) if (subnet.props['mapPublicIpOnLaunch'] === true) publicSubnetIds.add(subnet.props['id']);
+
+      const check = (resource: PolicyResource, subnets: unknown) => {
+        for (const subnet of (subnets ?? []) as unknown[]) {
+          if (publicSubnetIds.has(subnet)) reportViolation(`${resource.name} runs tasks in public subnet ${String(subnet)}`, resource.urn);
+        }
+      };
+      for (const service of ofType(resources, aws.ecs.Service)) check(service, (service.props['networkConfiguration'] as { subnets?: unknown } | undefined)?.subnets);
+      for (const schedule of ofType(resources, aws.scheduler.Schedule)) {
+        const target = schedule.props['target'] as { ecsParameters?: { networkConfiguration?: { subnets?: unknown } } } | undefined;
+        check(schedule, target?.ecsParameters?.networkConfiguration?.subnets);
+      }
+    },
+  },
+  {
+    name: 'alb-behind-waf',
+    description: 'Every internet-facing load balancer is associated with a WAF web ACL.',
+    enforcementLevel: 'mandatory',
+    validateStack: ({ resources }, reportViolation) => {
+      const associations = ofType(resources, aws.wafv2.WebAclAssociation);
+      for (const alb of ofType(resources, aws.lb.LoadBalancer)) {
+        if (alb.props['internal'] === true) continue;
+        if (!associations.some((association) => refersTo(association, 'resourceArn', alb, [alb.props['arn']]))) {
+          reportViolation(`load balancer ${alb.name} is not behind a WAF web ACL`, alb.urn);
+        }
+      }
+    },
+  },
+  {
+    name: 'vpc-flow-logs',
+    description: 'Every VPC records flow logs.',
+    enforcementLevel: 'mandatory',
+    validateStack: ({ resources }, reportViolation) => {
+      const flowLogs = ofType(resources, aws.ec2.FlowLog);
+      for (const vpc of ofType(resources, aws.ec2.Vpc)) {
+        if (!flowLogs.some((flowLog) => refersTo(flowLog, 'vpcId', vpc, [vpc.props['id']]))) reportViolation(`VPC ${vpc.name} has no flow logs`, vpc.urn);
+      }
+    },
+  },
+];
+
+export const allPolicies = [...resourcePolicies, ...stackPolicies];

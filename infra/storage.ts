@@ -1,0 +1,388 @@
+/**
+ * Where data rests: the customer-managed KMS keys, the X-ray bucket (PHI), the audit-export bucket
+ * (tamper-evident, Object Lock) and the access-log bucket (ALB and S3 server access logs).
+ */
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import type { AwsEnvironment } from './config.js';
+
+export interface KeyArgs {
+  /** What the key protects (shown in the KMS console). */
+  description: string;
+  /** Physical alias, without `alias/`. */
+  alias: string;
+  /** Account and region the key policy names. */
+  env: AwsEnvironment;
+  /** AWS services (e.g. CloudWatch Logs) that encrypt with the key on the account's behalf. */
+  serviceStatements?: pulumi.Input<PolicyStatement>[];
+}
+
+/** IAM policy statement as JSON (the subset this program writes). */
+export interface PolicyStatement {
+  Sid: string;
+  Effect: 'Allow' | 'Deny';
+  Principal?: unknown;
+  Action: string | string[];
+  /** Absent only in trust policies. */
+  Resource?: pulumi.Input<string> | pulumi.Input<string>[];
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/**
+ * A customer-managed key with yearly rotation and a 30-day deletion window. The key policy keeps
+ * the account root statement (without it no IAM policy can grant use of the key and the key is
+ * unmanageable); every other use is granted by IAM policies scoped to the key's ARN.
+ */
+export function customerManagedKey(name: string, args: KeyArgs, opts: pulumi.CustomResourceOptions): aws.kms.Key {
+  const { env } = args;
+  const rootStatement: pulumi.Input<PolicyStatement> = {
+    Sid: 'AccountAdministersKeyThroughIam',
+    Effect: 'Allow',
+    Principal: { AWS: pulumi.interpolate`arn:${env.partition}:iam::${env.accountId}:root` },
+    Action: 'kms:*',
+    Resource: '*',
+  };
+  const key = new aws.kms.Key(
+    name,
+    {
+      description: args.description,
+      enableKeyRotation: true,
+      rotationPeriodInDays: 365,
+      deletionWindowInDays: 30,
+      policy: policyDocument([rootStatement, ...(args.serviceStatements ?? [])]),
+    },
+    opts,
+  );
+  new aws.kms.Alias(name, { name: `alias/${args.alias}`, targetKeyId: key.keyId }, opts);
+  return key;
+}
+
+/** Serialises a policy document whose statements may hold outputs. */
+export function policyDocument(statements: pulumi.Input<PolicyStatement>[]): pulumi.Output<string> {
+  return pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements });
+}
+
+/**
+ * Trust policy for a role an AWS service assumes on this account's behalf; `aws:SourceAccount`
+ * stops another account's resource from borrowing it (confused deputy).
+ */
+export function trustPolicy(service: string, accountId: pulumi.Input<string>): pulumi.Output<string> {
+  return policyDocument([
+    {
+      Sid: 'ServiceAssumesRole',
+      Effect: 'Allow',
+      Principal: { Service: service },
+      Action: 'sts:AssumeRole',
+      Condition: { StringEquals: { 'aws:SourceAccount': accountId } },
+    },
+  ]);
+}
+
+/** The statement every bucket carries: requests over plain HTTP are refused. */
+function denyInsecureTransport(bucketArn: pulumi.Input<string>): PolicyStatement {
+  return {
+    Sid: 'DenyInsecureTransport',
+    Effect: 'Deny',
+    Principal: '*',
+    Action: 's3:*',
+    Resource: [bucketArn, pulumi.interpolate`${bucketArn}/*`],
+    Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+  };
+}
+
+export interface StorageArgs {
+  /** `dms-<stack>`. */
+  prefix: string;
+  /** Account, partition and region. */
+  env: AwsEnvironment;
+  /** The API task role: the only principal that may read, write or delete X-ray objects. */
+  apiTaskRoleArn: pulumi.Input<string>;
+  /** Principals allowed to write audit exports (the API task role and the export task role). */
+  auditWriterRoleArns: pulumi.Input<string>[];
+  /** Browser origins allowed to upload X-rays with presigned requests. */
+  xrayCorsOrigins: string[];
+  /** Days a replaced or deleted X-ray version is kept. */
+  xrayNoncurrentVersionDays: number;
+  /** Object Lock mode of audit exports. */
+  auditObjectLockMode: 'COMPLIANCE' | 'GOVERNANCE';
+  /** Object Lock retention and expiry of audit exports (days). */
+  auditRetentionDays: number;
+  /** Days audit exports stay in S3 Standard before Glacier. */
+  auditHotDays: number;
+  /** Days access logs are kept. */
+  accessLogRetentionDays: number;
+  /** Keep PHI buckets on `pulumi destroy` (production). */
+  retainOnDelete: boolean;
+}
+
+/**
+ * What a bucket holds (its `DataClassification` tag): `phi` buckets must be encrypted with a
+ * customer-managed key; the audit trail counts as PHI (it says who saw which patient).
+ */
+export const DATA_CLASSIFICATION = { phi: 'phi', operational: 'operational' } as const;
+
+/** Key prefix of X-ray and prescription objects (CONTRACT §3: `patients/<pid>/visits/<vid>/...`). */
+export const XRAY_OBJECT_PREFIX = 'patients/';
+
+/** Prefixes in the access-log bucket. */
+export const ACCESS_LOG_PREFIX = { alb: 'alb', s3: 's3' } as const;
+
+export class Storage extends pulumi.ComponentResource {
+  /** Encrypts X-ray and audit objects. */
+  readonly s3Key: aws.kms.Key;
+  /** Encrypts every CloudWatch log group of the stack. */
+  readonly logsKey: aws.kms.Key;
+  /** Encrypts the application's Secrets Manager secrets and the RDS-managed master secret. */
+  readonly secretsKey: aws.kms.Key;
+  readonly xrayBucket: aws.s3.Bucket;
+  readonly auditBucket: aws.s3.Bucket;
+  /** ALB access logs (under `alb/`) and S3 server access logs of the PHI buckets (under `s3/`). */
+  readonly accessLogBucket: aws.s3.Bucket;
+  /**
+   * The access-log bucket's name, resolved only once its policy admits the log deliverers: ALB and
+   * S3 check that they may write when logging is switched on, so whatever logs here depends on this.
+   */
+  readonly accessLogBucketName: pulumi.Output<string>;
+
+  constructor(name: string, args: StorageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('dms:storage:Storage', name, {}, opts);
+    const child = { parent: this };
+    const { env, prefix } = args;
+    const suffix = pulumi.interpolate`${env.accountId}-${env.region}`;
+
+    this.s3Key = customerManagedKey(`${prefix}-s3`, { description: `${prefix}: X-ray and audit objects (PHI)`, alias: `${prefix}-s3`, env }, child);
+    this.secretsKey = customerManagedKey(`${prefix}-secrets`, { description: `${prefix}: application and database secrets`, alias: `${prefix}-secrets`, env }, child);
+    this.logsKey = customerManagedKey(
+      `${prefix}-logs`,
+      {
+        description: `${prefix}: CloudWatch log groups`,
+        alias: `${prefix}-logs`,
+        env,
+        serviceStatements: [
+          {
+            Sid: 'CloudWatchLogsEncryptsThisAccountsLogGroups',
+            Effect: 'Allow',
+            Principal: { Service: `logs.${env.region}.amazonaws.com` },
+            Action: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+            Resource: '*',
+            Condition: {
+              ArnLike: { 'kms:EncryptionContext:aws:logs:arn': pulumi.interpolate`arn:${env.partition}:logs:${env.region}:${env.accountId}:log-group:*` },
+            },
+          },
+        ],
+      },
+      child,
+    );
+
+    const phiOpts = { ...child, retainOnDelete: args.retainOnDelete };
+
+    this.accessLogBucket = new aws.s3.Bucket(`${prefix}-access-logs`, { bucket: pulumi.interpolate`${prefix}-access-logs-${suffix}`, forceDestroy: !args.retainOnDelete, tags: { DataClassification: DATA_CLASSIFICATION.operational } }, child);
+    this.hardenBucket(`${prefix}-access-logs`, this.accessLogBucket, { algorithm: 'AES256' });
+    new aws.s3.BucketLifecycleConfiguration(
+      `${prefix}-access-logs`,
+      {
+        bucket: this.accessLogBucket.id,
+        rules: [
+          { id: 'expire-access-logs', status: 'Enabled', filter: {}, expiration: { days: args.accessLogRetentionDays }, noncurrentVersionExpiration: { noncurrentDays: 1 } },
+        ],
+      },
+      child,
+    );
+    const elbAccount = aws.elb.getServiceAccountOutput({ region: env.region });
+    const albLogObjects = pulumi.interpolate`${this.accessLogBucket.arn}/${ACCESS_LOG_PREFIX.alb}/AWSLogs/${env.accountId}/*`;
+    const accessLogPolicy = new aws.s3.BucketPolicy(
+      `${prefix}-access-logs`,
+      {
+        bucket: this.accessLogBucket.id,
+        policy: policyDocument([
+          denyInsecureTransport(this.accessLogBucket.arn),
+          // Regions older than August 2022 deliver ALB logs from an ELB-owned account, newer ones from a service principal.
+          { Sid: 'AlbLogDeliveryAccount', Effect: 'Allow', Principal: { AWS: elbAccount.arn }, Action: 's3:PutObject', Resource: albLogObjects },
+          { Sid: 'AlbLogDeliveryService', Effect: 'Allow', Principal: { Service: 'logdelivery.elasticloadbalancing.amazonaws.com' }, Action: 's3:PutObject', Resource: albLogObjects },
+          {
+            Sid: 'S3ServerAccessLogDelivery',
+            Effect: 'Allow',
+            Principal: { Service: 'logging.s3.amazonaws.com' },
+            Action: 's3:PutObject',
+            Resource: pulumi.interpolate`${this.accessLogBucket.arn}/${ACCESS_LOG_PREFIX.s3}/*`,
+            Condition: { StringEquals: { 'aws:SourceAccount': env.accountId } },
+          },
+        ]),
+      },
+      child,
+    );
+
+    this.accessLogBucketName = pulumi.all([this.accessLogBucket.bucket, accessLogPolicy.id]).apply(([bucket]) => bucket);
+
+    this.xrayBucket = new aws.s3.Bucket(`${prefix}-xray`, { bucket: pulumi.interpolate`${prefix}-xray-${suffix}`, tags: { DataClassification: DATA_CLASSIFICATION.phi } }, phiOpts);
+    this.hardenBucket(`${prefix}-xray`, this.xrayBucket, { algorithm: 'aws:kms', key: this.s3Key }, phiOpts);
+    new aws.s3.BucketCorsConfiguration(
+      `${prefix}-xray`,
+      {
+        bucket: this.xrayBucket.id,
+        corsRules: [
+          {
+            id: 'presigned-browser-uploads',
+            allowedOrigins: args.xrayCorsOrigins,
+            // PUT and POST for presigned uploads, GET/HEAD for presigned downloads fetched by the web client.
+            allowedMethods: ['PUT', 'POST', 'GET', 'HEAD'],
+            allowedHeaders: ['content-type', 'content-length', 'x-amz-*'],
+            exposeHeaders: ['ETag'],
+            maxAgeSeconds: 600,
+          },
+        ],
+      },
+      phiOpts,
+    );
+    new aws.s3.BucketLifecycleConfiguration(
+      `${prefix}-xray`,
+      {
+        bucket: this.xrayBucket.id,
+        rules: [
+          {
+            id: 'expire-replaced-versions',
+            status: 'Enabled',
+            filter: {},
+            noncurrentVersionExpiration: { noncurrentDays: args.xrayNoncurrentVersionDays },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+          },
+        ],
+      },
+      phiOpts,
+    );
+    const xrayObjects = pulumi.interpolate`${this.xrayBucket.arn}/*`;
+    new aws.s3.BucketPolicy(
+      `${prefix}-xray`,
+      {
+        bucket: this.xrayBucket.id,
+        policy: policyDocument([
+          denyInsecureTransport(this.xrayBucket.arn),
+          denyWeakEncryption(xrayObjects, ['AES256', 'aws:kms']),
+          {
+            Sid: 'OnlyTheApiTouchesPhiObjects',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'],
+            Resource: xrayObjects,
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': args.apiTaskRoleArn } },
+          },
+        ]),
+      },
+      phiOpts,
+    );
+    this.logAccess(`${prefix}-xray`, this.xrayBucket, phiOpts);
+
+    this.auditBucket = new aws.s3.Bucket(
+      `${prefix}-audit`,
+      { bucket: pulumi.interpolate`${prefix}-audit-${suffix}`, objectLockEnabled: true, tags: { DataClassification: DATA_CLASSIFICATION.phi } },
+      phiOpts,
+    );
+    const auditVersioning = this.hardenBucket(`${prefix}-audit`, this.auditBucket, { algorithm: 'aws:kms', key: this.s3Key }, phiOpts);
+    new aws.s3.BucketObjectLockConfiguration(
+      `${prefix}-audit`,
+      {
+        bucket: this.auditBucket.id,
+        rule: { defaultRetention: { mode: args.auditObjectLockMode, days: args.auditRetentionDays } },
+      },
+      { ...phiOpts, dependsOn: [auditVersioning] },
+    );
+    new aws.s3.BucketLifecycleConfiguration(
+      `${prefix}-audit`,
+      {
+        bucket: this.auditBucket.id,
+        rules: [
+          {
+            id: 'archive-then-expire',
+            status: 'Enabled',
+            filter: {},
+            transitions: [{ days: args.auditHotDays, storageClass: 'GLACIER' }],
+            // Object Lock refuses any earlier removal; expiry after retention keeps the bucket from growing forever.
+            expiration: { days: args.auditRetentionDays + 1 },
+            noncurrentVersionExpiration: { noncurrentDays: args.auditRetentionDays + 1 },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+          },
+        ],
+      },
+      phiOpts,
+    );
+    const auditObjects = pulumi.interpolate`${this.auditBucket.arn}/*`;
+    new aws.s3.BucketPolicy(
+      `${prefix}-audit`,
+      {
+        bucket: this.auditBucket.id,
+        policy: policyDocument([
+          denyInsecureTransport(this.auditBucket.arn),
+          denyWeakEncryption(auditObjects, ['aws:kms']),
+          {
+            Sid: 'OnlyExportersWriteAuditRecords',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: ['s3:PutObject', 's3:PutObjectRetention', 's3:PutObjectLegalHold'],
+            Resource: auditObjects,
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': args.auditWriterRoleArns } },
+          },
+        ]),
+      },
+      phiOpts,
+    );
+    this.logAccess(`${prefix}-audit`, this.auditBucket, phiOpts);
+
+    this.registerOutputs({
+      xrayBucketName: this.xrayBucket.bucket,
+      auditBucketName: this.auditBucket.bucket,
+      accessLogBucketName: this.accessLogBucketName,
+    });
+  }
+
+  /**
+   * The settings every bucket shares: default encryption, all four public-access blocks, bucket-owner
+   * object ownership (ACLs off) and versioning. Returns the versioning resource (Object Lock needs it first).
+   */
+  private hardenBucket(
+    name: string,
+    bucket: aws.s3.Bucket,
+    encryption: { algorithm: 'AES256' } | { algorithm: 'aws:kms'; key: aws.kms.Key },
+    opts: pulumi.CustomResourceOptions = { parent: this },
+  ): aws.s3.BucketVersioning {
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      name,
+      {
+        bucket: bucket.id,
+        rules: [
+          encryption.algorithm === 'aws:kms'
+            ? { applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: encryption.key.arn }, bucketKeyEnabled: true }
+            : { applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } },
+        ],
+      },
+      opts,
+    );
+    new aws.s3.BucketPublicAccessBlock(
+      name,
+      { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+      opts,
+    );
+    new aws.s3.BucketOwnershipControls(name, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, opts);
+    return new aws.s3.BucketVersioning(name, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } }, opts);
+  }
+
+  /** S3 server access logs: who read or wrote which PHI object, kept with the ALB logs. */
+  private logAccess(name: string, bucket: aws.s3.Bucket, opts: pulumi.CustomResourceOptions): void {
+    new aws.s3.BucketLogging(
+      name,
+      { bucket: bucket.id, targetBucket: this.accessLogBucketName, targetPrefix: pulumi.interpolate`${ACCESS_LOG_PREFIX.s3}/${bucket.bucket}/` },
+      opts,
+    );
+  }
+}
+
+/** Refuses uploads that ask for an encryption other than the allowed ones (absent: the bucket default applies). */
+function denyWeakEncryption(objects: pulumi.Input<string>, allowed: string[]): PolicyStatement {
+  return {
+    Sid: 'DenyUploadsWithOtherEncryption',
+    Effect: 'Deny',
+    Principal: '*',
+    Action: 's3:PutObject',
+    Resource: objects,
+    Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': allowed } },
+  };
+}

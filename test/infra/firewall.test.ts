@@ -1,0 +1,90 @@
+// Firewall: WAFv2 on the ALB in blocking mode, IPv4 and IPv6 block lists the runbook command
+// edits, a per-IP rate limit and a tighter one on /auth/login, AWS managed rule groups, and logs
+// with credentials redacted.
+import { strict as assert } from 'node:assert';
+import { parseConfig } from '../../infra/config.js';
+import { MANAGED_RULE_GROUPS } from '../../infra/firewall.js';
+import type { StackRun } from '../../infra/plan/run.js';
+import { loadStackFile } from '../../infra/plan/stack-file.js';
+import { one, ofType, planned, plannedWith, section, STACKS } from './fixture.js';
+
+interface Rule {
+  name: string;
+  priority: number;
+  action?: Record<string, unknown>;
+  overrideAction?: Record<string, unknown>;
+  statement: Record<string, Record<string, unknown>>;
+}
+
+for (const stack of STACKS) {
+  describe(`firewall: ${stack}`, () => {
+    let run: StackRun;
+    const config = parseConfig(loadStackFile(stack).config, stack);
+    const webAcl = () => one(run, 'aws:wafv2/webAcl:WebAcl', `dms-${stack}-waf`);
+    const rules = () => [...(webAcl().inputs['rules'] as Rule[])].sort((a, b) => a.priority - b.priority);
+    before(async () => {
+      run = await planned(stack);
+    });
+
+    it('keeps an IPv4 and an IPv6 block list, named per stack and exported for block-ip', () => {
+      const v4 = one(run, 'aws:wafv2/ipSet:IpSet', `dms-blocked-ips-${stack}-v4`);
+      const v6 = one(run, 'aws:wafv2/ipSet:IpSet', `dms-blocked-ips-${stack}-v6`);
+      assert.deepEqual([v4.inputs['ipAddressVersion'], v6.inputs['ipAddressVersion']], ['IPV4', 'IPV6']);
+      assert.deepEqual([v4.inputs['scope'], v6.inputs['scope']], ['REGIONAL', 'REGIONAL']);
+      assert.deepEqual(run.outputs['wafIpSetIds'], { v4: v4.id, v6: v6.id });
+      assert.deepEqual(run.outputs['wafIpSetNames'], { v4: `dms-blocked-ips-${stack}-v4`, v6: `dms-blocked-ips-${stack}-v6` });
+      assert.deepEqual(v4.ignoreChanges, ['addresses'], 'pulumi up does not unblock what block-ip blocked');
+    });
+
+    it('evaluates the block lists first, then the login limit, the per-IP limit and the managed groups', () => {
+      assert.deepEqual(webAcl().inputs['defaultAction'], { allow: {} });
+      assert.deepEqual(
+        rules().map((rule) => rule.name),
+        ['blocked-ipv4', 'blocked-ipv6', 'login-rate-limit-per-ip', 'rate-limit-per-ip', ...MANAGED_RULE_GROUPS],
+      );
+      for (const rule of rules().slice(0, 4)) assert.deepEqual(rule.action, { block: {} }, `${rule.name} blocks (not count)`);
+      for (const rule of rules().slice(4)) assert.deepEqual(rule.overrideAction, { none: {} }, `${rule.name} keeps the group's block actions`);
+      const v4 = one(run, 'aws:wafv2/ipSet:IpSet', `dms-blocked-ips-${stack}-v4`);
+      assert.equal(rules()[0]?.statement['ipSetReferenceStatement']?.['arn'], v4.outputs['arn']);
+    });
+
+    it('rate-limits each client IP, and /auth/login tighter', () => {
+      const byName = Object.fromEntries(rules().map((rule) => [rule.name, rule.statement['rateBasedStatement']]));
+      assert.equal(byName['rate-limit-per-ip']?.['limit'], config.firewall.rateLimitPer5Min);
+      assert.equal(byName['rate-limit-per-ip']?.['aggregateKeyType'], 'IP');
+      const login = byName['login-rate-limit-per-ip'] as { limit: number; scopeDownStatement: { byteMatchStatement: { searchString: string; fieldToMatch: unknown } } };
+      assert.equal(login.limit, config.firewall.loginRateLimitPer5Min);
+      assert.ok(login.limit < config.firewall.rateLimitPer5Min);
+      assert.equal(login.scopeDownStatement.byteMatchStatement.searchString, '/auth/login');
+      assert.deepEqual(login.scopeDownStatement.byteMatchStatement.fieldToMatch, { uriPath: {} });
+    });
+
+    it('protects the ALB', () => {
+      const association = ofType(run, 'aws:wafv2/webAclAssociation:WebAclAssociation');
+      assert.equal(association.length, 1);
+      assert.equal(association[0]?.inputs['resourceArn'], one(run, 'aws:lb/loadBalancer:LoadBalancer', `dms-${stack}-alb`).outputs['arn']);
+      assert.equal(association[0]?.inputs['webAclArn'], webAcl().outputs['arn']);
+      assert.equal(run.outputs['wafWebAclArn'], webAcl().outputs['arn']);
+    });
+
+    it('logs to an encrypted aws-waf-logs- group with the authorization and cookie headers redacted', () => {
+      const logging = one(run, 'aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration', `dms-${stack}-waf`);
+      const group = one(run, 'aws:cloudwatch/logGroup:LogGroup', `aws-waf-logs-dms-${stack}`);
+      assert.deepEqual(logging.inputs['logDestinationConfigs'], [group.outputs['arn']]);
+      const redacted = logging.inputs['redactedFields'] as Record<string, { name?: string }>[];
+      assert.ok(redacted.some((field) => field['singleHeader']?.name === 'authorization'));
+      assert.ok(redacted.some((field) => field['singleHeader']?.name === 'cookie'));
+      assert.ok(group.inputs['kmsKeyId']);
+    });
+  });
+}
+
+describe('firewall: blocked ranges in config seed the sets', () => {
+  it('puts configured IPv4 and IPv6 ranges in their sets', async () => {
+    const run = await plannedWith('staging', (config) => {
+      Object.assign(section(config, 'firewall'), { blockedIpv4: ['203.0.113.7/32'], blockedIpv6: ['2001:db8:bad::/48'] });
+    });
+    assert.deepEqual(one(run, 'aws:wafv2/ipSet:IpSet', 'dms-blocked-ips-staging-v4').inputs['addresses'], ['203.0.113.7/32']);
+    assert.deepEqual(one(run, 'aws:wafv2/ipSet:IpSet', 'dms-blocked-ips-staging-v6').inputs['addresses'], ['2001:db8:bad::/48']);
+  });
+});

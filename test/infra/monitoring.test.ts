@@ -1,0 +1,785 @@
+// The monitoring component under Pulumi mocks, held against the platform brief: the alarm table
+// (names, metrics, thresholds, windows, severities, runbook sections), the escalation ladder, and
+// the contract's log events. Expectations come from the brief's text below, never from the code.
+import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeDBSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { mockClient } from 'aws-sdk-client-mock';
+import { strict as assert } from 'node:assert';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { StackConfig } from '../../infra/config.js';
+import { Monitoring, type MonitoringArgs } from '../../infra/monitoring.js';
+import { SNAPSHOT_AGE_HANDLER } from '../../infra/monitoring/snapshot-age.js';
+import { createMocks } from '../../infra/plan/mocks.js';
+
+// ---------------------------------------------------------------------------------------------
+// The brief, verbatim: "Alarm names, severities and runbook sections" and the escalation policy.
+
+const ALARM_TABLE = `
+| login-failures | log metric: auth_login_invalid_user + auth_login_bad_password + auth_login_locked | > 50 in 5 min | P1 | auth-abuse.md#login-failure-spike |
+| login-rate-limited | log metric: auth_login_rate_limited | > 20 in 5 min | P2 | auth-abuse.md#login-flooding |
+| refresh-token-reuse | log metric: auth_refresh_reuse | >= 1 in 5 min | P1 | auth-abuse.md#refresh-token-reuse |
+| waf-blocked-spike | WAF BlockedRequests | > 1000 in 5 min | P2 | auth-abuse.md#waf-blocked-spike |
+| sensitive-rate-limited | log metric: api_sensitive_rate_limited | > 100 in 5 min | P2 | rate-limits.md#sensitive-prefix-rate-limits |
+| audit-write-failed | log metric: audit_write_failed | >= 1 in 1 min | P0 | audit-log-failure.md#audit-write-failed |
+| unhandled-errors | log metric: unhandled_error + unhandled_error_non_error | > 10 in 5 min | P1 | errors-and-rollback.md#unhandled-error-spike |
+| alb-5xx-rate | ALB target 5xx / requests (metric math) | > 5% for 5 min | P1 | errors-and-rollback.md#5xx-error-rate |
+| alb-no-healthy-targets | ALB HealthyHostCount | < 1 for 1 min | P0 | errors-and-rollback.md#no-healthy-targets |
+| alb-unhealthy-targets | ALB UnHealthyHostCount | > 0 for 5 min | P1 | errors-and-rollback.md#unhealthy-targets |
+| ecs-running-below-desired | Container Insights RunningTaskCount vs DesiredTaskCount | running < desired for 5 min | P1 | errors-and-rollback.md#tasks-below-desired |
+| alb-p95-latency | ALB TargetResponseTime p95 | > 2 s for 5 min | P1 | performance.md#high-latency |
+| ecs-cpu-high | ECS CPUUtilization | > 80% for 5 min | P2 | performance.md#ecs-cpu-or-memory-high |
+| ecs-memory-high | ECS MemoryUtilization | > 85% for 5 min | P2 | performance.md#ecs-cpu-or-memory-high |
+| rds-cpu-high | RDS CPUUtilization | > 80% for 10 min | P2 | database.md#database-cpu-high |
+| rds-free-storage-low | RDS FreeStorageSpace | < 20% of allocated | P1 | database.md#free-storage-low |
+| rds-connections-high | RDS DatabaseConnections | > 80% of max_connections | P1 | database.md#connections-high |
+| rds-replica-lag | RDS ReplicaLag (replica) | > 60 s for 5 min | P1 | database.md#replica-lag |
+| rds-freeable-memory-low | RDS FreeableMemory | < 10% of instance memory | P2 | database.md#freeable-memory-low |
+| rds-snapshot-stale | custom metric \`LatestSnapshotAgeHours\` (scheduled check), missing data = breaching | > 26 h | P1 | backup-restore.md#snapshot-stale |
+`;
+
+/** Escalation: level 1 chat at once, level 2 e-mail to the on-call engineer after 5 min, level 3 SMS after 10, level 4 phone call to the backup engineer after 15. */
+const LADDER = [
+  { level: 1, minute: 0, via: 'chat' },
+  { level: 2, minute: 5, via: 'EMAIL', engineer: 'primaryOnCall' },
+  { level: 3, minute: 10, via: 'SMS', engineer: 'primaryOnCall' },
+  { level: 4, minute: 15, via: 'VOICE', engineer: 'backupOnCall' },
+] as const;
+/** P0/P1 engage the full path, P2 levels 1-2, P3 level 1. */
+const HIGHEST_LEVEL = { P0: 4, P1: 4, P2: 2, P3: 1 } as const;
+type Severity = keyof typeof HIGHEST_LEVEL;
+
+/** CONTRACT §5: every event the API logs. */
+const CONTRACT_EVENTS = [
+  'http_access', 'auth_error', 'auth_login_success', 'auth_login_invalid_user', 'auth_login_bad_password',
+  'auth_login_locked', 'auth_login_rate_limited', 'auth_refresh_reuse', 'api_sensitive_rate_limited', 'audit',
+  'audit_write_failed', 'unhandled_error', 'unhandled_error_non_error', 'startup', 'shutdown',
+];
+
+interface TableRow {
+  slug: string;
+  source: string;
+  condition: string;
+  severity: Severity;
+  runbook: string;
+}
+
+const ROWS: TableRow[] = ALARM_TABLE.trim()
+  .split('\n')
+  .map((line) => {
+    const [slug = '', source = '', condition = '', severity = '', runbook = ''] = line.split('|').slice(1, -1).map((cell) => cell.trim());
+    return { slug, source, condition, severity: severity as Severity, runbook };
+  });
+
+// ---------------------------------------------------------------------------------------------
+// The stack under test
+
+const STACK = 'production';
+const GIB = 2 ** 30;
+const DATABASE = { memoryBytes: 8 * GIB, maxConnections: 811, allocatedStorageBytes: 100 * GIB };
+const MONITORING_CONFIG: StackConfig['monitoring'] = {
+  runbookBaseUrl: 'https://github.com/riverside-family-dental/dms/blob/main',
+  chatSlackTeamId: 'T04RFD7Q2LM',
+  chatSlackChannelId: 'C05DMSONCALL',
+  primaryOnCall: { name: 'Maya Okafor', email: 'maya.okafor@example.com', phone: '+16145550142' },
+  backupOnCall: { name: 'Daniel Reyes', email: 'daniel.reyes@example.com', phone: '+16145550187' },
+  alarmEmail: 'dms-alerts@example.com',
+};
+
+function monitoringArgs(stack: string, config: StackConfig['monitoring']): MonitoringArgs {
+  return {
+    stack,
+    env: { accountId: pulumi.output('123456789012'), partition: pulumi.output('aws'), region: 'us-east-2' },
+    config,
+    logs: { key: new aws.kms.Key(`${stack}-logs-key`, {}), retentionDays: 731 },
+    api: {
+      logGroupName: `/dms/${stack}/api`,
+      albArnSuffix: `app/dms-${stack}/50dc6c495c0c9188`,
+      targetGroupArnSuffix: `targetgroup/dms-${stack}-api/73e2d6bc24d8a067`,
+      clusterName: `dms-${stack}`,
+      serviceName: `dms-${stack}-api`,
+    },
+    database: {
+      instanceIdentifier: `dms-${stack}-db`,
+      instanceArn: `arn:aws:rds:us-east-2:123456789012:db:dms-${stack}-db`,
+      replicaIdentifier: `dms-${stack}-db-replica`,
+      ...DATABASE,
+    },
+    waf: { metricName: `dms-${stack}-waf` },
+  };
+}
+
+interface MockedResource {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  /** What the mocked control plane answered (ids, ARNs). */
+  state: Record<string, unknown>;
+}
+
+/** Runs `program` under the plan's AWS mocks and returns every resource it registered. */
+async function recordResources(stackName: string, program: () => void): Promise<MockedResource[]> {
+  const mocks = createMocks('us-east-2');
+  const resources: MockedResource[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      async newResource(args) {
+        const result = await mocks.newResource(args);
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown>, state: result.state as Record<string, unknown> });
+        return result;
+      },
+      call: (args) => mocks.call(args),
+    },
+    'dms',
+    stackName,
+    false,
+  );
+  program();
+  // Registrations chain through outputs; done once nothing new arrives for a while.
+  for (let seen = -1, quiet = 0; quiet < 3; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    quiet = seen === resources.length ? quiet + 1 : 0;
+    seen = resources.length;
+  }
+  return resources;
+}
+
+let resources: MockedResource[];
+
+before(async () => {
+  resources = await recordResources(STACK, () => {
+    new Monitoring('monitoring', monitoringArgs(STACK, MONITORING_CONFIG));
+  });
+});
+
+const byType = (type: string) => resources.filter((resource) => resource.type === type);
+const one = (type: string, predicate: (resource: MockedResource) => boolean): MockedResource => {
+  const found = byType(type).filter(predicate);
+  assert.equal(found.length, 1, `expected one ${type}, found ${found.length}`);
+  return found[0]!;
+};
+const named = (type: string, name: string) => one(type, (resource) => resource.inputs['name'] === name);
+const alarm = (slug: string) => named('aws:cloudwatch/metricAlarm:MetricAlarm', `dms-${STACK}-${slug}`);
+const arnOf = (resource: MockedResource) => resource.state['arn'] as string;
+const str = (value: unknown) => value as string;
+
+/** A secret input as the mocks receive it: `{ <sig>: <secret sig>, value }`. */
+function unwrapSecret(value: unknown): { value: unknown; secret: boolean } {
+  const record = value as Record<string, unknown> | undefined;
+  return record?.[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig
+    ? { value: record['value'], secret: true }
+    : { value, secret: false };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the table's conditions
+
+interface Condition {
+  comparison: string;
+  threshold: number;
+  /** `in N min`: one data point over the window; `for N min`: every point of the window breaches. */
+  window?: { kind: 'in' | 'for'; minutes: number };
+}
+
+const COMPARISONS: Record<string, string> = {
+  '>': 'GreaterThanThreshold',
+  '>=': 'GreaterThanOrEqualToThreshold',
+  '<': 'LessThanThreshold',
+};
+
+function parseCondition(condition: string): Condition {
+  const match = /^(?:running )?(>=|>|<) ?(desired|[\d.]+)(%| s| h)?(?: of (allocated|max_connections|instance memory))?(?: (in|for) (\d+) min)?$/.exec(condition);
+  assert.ok(match, `unreadable condition "${condition}"`);
+  const [, operator = '', value = '', , shareOf, kind, minutes] = match;
+  const shareBase: Record<string, number> = {
+    allocated: DATABASE.allocatedStorageBytes,
+    max_connections: DATABASE.maxConnections,
+    'instance memory': DATABASE.memoryBytes,
+  };
+  // "running < desired" is alarmed as "desired - running > 0".
+  const threshold = value === 'desired' ? 0 : shareOf ? (Number(value) / 100) * shareBase[shareOf]! : Number(value);
+  const comparison = value === 'desired' ? 'GreaterThanThreshold' : COMPARISONS[operator]!;
+  return { comparison, threshold, ...(kind ? { window: { kind: kind as 'in' | 'for', minutes: Number(minutes) } } : {}) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CloudWatch Logs JSON filter patterns and metric math, evaluated the way CloudWatch does
+
+/** Evaluates a `{ ($.a = "x") || ($.b != "y") && … }` pattern against one JSON log line. */
+function filterMatches(pattern: string, line: string): boolean {
+  const record = JSON.parse(line) as Record<string, unknown>;
+  const tokens = pattern.match(/\{|\}|\(|\)|\|\||&&|!=|=|\$(?:\.\w+)+|"[^"]*"|-?\d+(?:\.\d+)?|\S/g) ?? [];
+  let position = 0;
+  const next = () => tokens[position++];
+  const expect = (token: string) => assert.equal(next(), token, `filter pattern ${pattern}: expected ${token}`);
+  const term = (): boolean => {
+    if (tokens[position] === '(') {
+      next();
+      const value = disjunction();
+      expect(')');
+      return value;
+    }
+    const selector = next() ?? '';
+    assert.match(selector, /^\$\./, `filter pattern ${pattern}: selector expected`);
+    const operator = next();
+    const literal = next() ?? '';
+    const expected: unknown = literal.startsWith('"') ? literal.slice(1, -1) : Number(literal);
+    const actual = selector.slice(2).split('.').reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], record);
+    if (operator === '=') return actual === expected;
+    if (operator === '!=') return actual !== expected;
+    throw new assert.AssertionError({ message: `filter pattern ${pattern}: unsupported operator ${operator}` });
+  };
+  const conjunction = (): boolean => {
+    let value = term();
+    while (tokens[position] === '&&') {
+      next();
+      value = term() && value;
+    }
+    return value;
+  };
+  const disjunction = (): boolean => {
+    let value = conjunction();
+    while (tokens[position] === '||') {
+      next();
+      value = conjunction() || value;
+    }
+    return value;
+  };
+  expect('{');
+  const result = disjunction();
+  expect('}');
+  assert.equal(position, tokens.length, `filter pattern ${pattern}: trailing tokens`);
+  return result;
+}
+
+/** Metric math over one data point per metric; `undefined` is a missing data point. */
+function evaluateMath(expression: string, values: Record<string, number | undefined>): number | undefined {
+  const tokens = expression.match(/[A-Za-z_]\w*|\d+(?:\.\d+)?|>=|<=|[-+*/()<>,]/g) ?? [];
+  let position = 0;
+  const next = () => tokens[position++] ?? '';
+  const arithmetic = (a: number | undefined, b: number | undefined, f: (x: number, y: number) => number) =>
+    a === undefined || b === undefined ? undefined : f(a, b);
+  const primary = (): number | undefined => {
+    const token = next();
+    if (token === '(') {
+      const value = comparison();
+      assert.equal(next(), ')');
+      return value;
+    }
+    if (/^\d/.test(token)) return Number(token);
+    if (token === 'IF' || token === 'FILL') {
+      assert.equal(next(), '(');
+      const args = [comparison()];
+      while (tokens[position] === ',') {
+        next();
+        args.push(comparison());
+      }
+      assert.equal(next(), ')');
+      if (token === 'FILL') return args[0] ?? args[1];
+      return args[0] === undefined ? undefined : args[0] !== 0 ? args[1] : args[2];
+    }
+    assert.ok(token in values, `expression ${expression} reads unknown id ${token}`);
+    return values[token];
+  };
+  const product = (): number | undefined => {
+    let value = primary();
+    while (tokens[position] === '*' || tokens[position] === '/') {
+      const operator = next();
+      value = arithmetic(value, primary(), (a, b) => (operator === '*' ? a * b : a / b));
+    }
+    return value;
+  };
+  const sum = (): number | undefined => {
+    let value = product();
+    while (tokens[position] === '+' || tokens[position] === '-') {
+      const operator = next();
+      value = arithmetic(value, product(), (a, b) => (operator === '+' ? a + b : a - b));
+    }
+    return value;
+  };
+  const comparison = (): number | undefined => {
+    const value = sum();
+    if (!['>', '<', '>=', '<='].includes(tokens[position] ?? '')) return value;
+    const operator = next();
+    return arithmetic(value, sum(), (a, b) => Number(operator === '>' ? a > b : operator === '<' ? a < b : operator === '>=' ? a >= b : a <= b));
+  };
+  const result = comparison();
+  assert.equal(position, tokens.length, `expression ${expression}: trailing tokens`);
+  return result;
+}
+
+interface MathQuery {
+  id: string;
+  expression?: string;
+  returnData?: boolean;
+  metric?: { namespace: string; metricName: string; stat: string; period: number; dimensions: Record<string, string> };
+}
+
+/** The alarm's metric math: the expression it returns, and the metric behind each id. */
+function mathOf(resource: MockedResource) {
+  const queries = resource.inputs['metricQueries'] as MathQuery[];
+  const returned = queries.filter((query) => query.returnData);
+  assert.equal(returned.length, 1, 'exactly one query returns data');
+  const metrics = new Map(queries.filter((query) => query.metric).map((query) => [query.metric!.metricName, query]));
+  return { expression: returned[0]!.expression!, metrics };
+}
+
+/** Evaluates the alarm's math with values given by metric name. */
+function evaluateAlarmMath(resource: MockedResource, byMetricName: Record<string, number | undefined>): number | undefined {
+  const { expression, metrics } = mathOf(resource);
+  const values: Record<string, number | undefined> = {};
+  for (const [metricName, query] of metrics) values[query.id] = byMetricName[metricName];
+  return evaluateMath(expression, values);
+}
+
+function breaches(resource: MockedResource, value: number | undefined): boolean {
+  const threshold = resource.inputs['threshold'] as number;
+  if (value === undefined) return false;
+  switch (resource.inputs['comparisonOperator']) {
+    case 'GreaterThanThreshold':
+      return value > threshold;
+    case 'GreaterThanOrEqualToThreshold':
+      return value >= threshold;
+    case 'LessThanThreshold':
+      return value < threshold;
+    default:
+      throw new Error(`comparison ${String(resource.inputs['comparisonOperator'])}`);
+  }
+}
+
+/** Events a metric filter counts, read back from its pattern by matching every contract event. */
+function eventsCountedBy(filter: MockedResource): string[] {
+  return CONTRACT_EVENTS.filter((event) =>
+    filterMatches(str(filter.inputs['pattern']), JSON.stringify(logLine(event))),
+  );
+}
+
+/** A log line as the API writes it (CONTRACT §5 fields). */
+function logLine(event: string, extra: Record<string, unknown> = {}) {
+  return { timestamp: '2025-03-01T02:14:07.311Z', level: 'warn', event, service: 'dms-api', env: STACK, reqId: 'c0ffee00-0000-4000-8000-000000000001', ip: '203.0.113.7', ...extra };
+}
+
+const metricFilters = () => byType('aws:cloudwatch/logMetricFilter:LogMetricFilter');
+
+// ---------------------------------------------------------------------------------------------
+
+describe('monitoring: every alarm of the brief exists as specified', () => {
+  it('defines exactly the alarms of the table, named dms-<stack>-<slug>', () => {
+    const names = byType('aws:cloudwatch/metricAlarm:MetricAlarm').map((resource) => resource.inputs['name']).sort();
+    assert.deepEqual(names, ROWS.map((row) => `dms-${STACK}-${row.slug}`).sort());
+  });
+
+  for (const row of ROWS) {
+    describe(`dms-<stack>-${row.slug}`, () => {
+      it(`is tagged ${row.severity} and its description states it and links ${row.runbook}`, () => {
+        const resource = alarm(row.slug);
+        assert.deepEqual(resource.inputs['tags'], { Severity: row.severity });
+        const description = str(resource.inputs['alarmDescription']);
+        assert.match(description, new RegExp(`^${row.severity}: [A-Z][^]+\\. Runbook: `));
+        assert.ok(
+          description.endsWith(`Runbook: ${MONITORING_CONFIG.runbookBaseUrl}/runbooks/${row.runbook}`),
+          description,
+        );
+      });
+
+      it(`fires when ${row.condition}`, () => {
+        const resource = alarm(row.slug);
+        const expected = parseCondition(row.condition);
+        assert.equal(resource.inputs['comparisonOperator'], expected.comparison);
+        assert.equal(resource.inputs['threshold'], expected.threshold);
+        const period = (resource.inputs['period'] as number | undefined) ?? mathOf(resource).metrics.values().next().value!.metric!.period;
+        const evaluationPeriods = resource.inputs['evaluationPeriods'] as number;
+        if (expected.window) {
+          assert.equal(period * evaluationPeriods, expected.window.minutes * 60, 'evaluation window');
+          if (expected.window.kind === 'in') assert.equal(evaluationPeriods, 1, 'a count over the whole window is one data point');
+          else assert.equal(resource.inputs['datapointsToAlarm'] ?? evaluationPeriods, evaluationPeriods, 'every point of the window breaches');
+        }
+      });
+
+      it(`reads ${row.source}`, () => {
+        const resource = alarm(row.slug);
+        const logEvents = /^log metric: (.+)$/.exec(row.source)?.[1]?.split(' + ');
+        const platform = /^(WAF|ALB|ECS|RDS) (\w+)(?: (p\d+))?/.exec(row.source);
+        if (logEvents) {
+          const filter = one('aws:cloudwatch/logMetricFilter:LogMetricFilter', (candidate) =>
+            eventsCountedBy(candidate).sort().join() === [...logEvents].sort().join(),
+          );
+          const transformation = filter.inputs['metricTransformation'] as Record<string, string>;
+          assert.equal(filter.inputs['logGroupName'], `/dms/${STACK}/api`);
+          assert.equal(transformation['value'], '1');
+          assert.equal(resource.inputs['namespace'], `DMS/${STACK}`);
+          assert.equal(transformation['namespace'], `DMS/${STACK}`);
+          assert.equal(resource.inputs['metricName'], transformation['name']);
+          assert.equal(resource.inputs['statistic'], 'Sum');
+        } else if (row.source.startsWith('custom metric')) {
+          assert.equal(resource.inputs['namespace'], `DMS/${STACK}`);
+          assert.equal(resource.inputs['metricName'], /`(\w+)`/.exec(row.source)?.[1]);
+          assert.deepEqual(resource.inputs['dimensions'], { DBInstanceIdentifier: `dms-${STACK}-db` });
+        } else if (row.slug === 'alb-5xx-rate') {
+          const { metrics } = mathOf(resource);
+          for (const metricName of ['HTTPCode_Target_5XX_Count', 'RequestCount']) {
+            assert.equal(metrics.get(metricName)?.metric?.namespace, 'AWS/ApplicationELB');
+            assert.equal(metrics.get(metricName)?.metric?.stat, 'Sum');
+          }
+          assert.ok(breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 6, RequestCount: 100 })), '6% fires');
+          assert.ok(!breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 5, RequestCount: 100 })), '5% does not');
+          assert.equal(evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: undefined, RequestCount: 100 }), 0, 'a minute without a 5xx data point is 0%, not a gap');
+        } else if (row.slug === 'ecs-running-below-desired') {
+          const { metrics } = mathOf(resource);
+          for (const metricName of ['RunningTaskCount', 'DesiredTaskCount']) {
+            assert.equal(metrics.get(metricName)?.metric?.namespace, 'ECS/ContainerInsights');
+            assert.deepEqual(metrics.get(metricName)?.metric?.dimensions, { ClusterName: `dms-${STACK}`, ServiceName: `dms-${STACK}-api` });
+          }
+          assert.ok(breaches(resource, evaluateAlarmMath(resource, { RunningTaskCount: 1, DesiredTaskCount: 2 })));
+          assert.ok(!breaches(resource, evaluateAlarmMath(resource, { RunningTaskCount: 2, DesiredTaskCount: 2 })));
+        } else {
+          assert.ok(platform, `unreadable source ${row.source}`);
+          const [, service = '', metricName, percentile] = platform;
+          const namespaces: Record<string, string> = { WAF: 'AWS/WAFV2', ALB: 'AWS/ApplicationELB', ECS: 'AWS/ECS', RDS: 'AWS/RDS' };
+          const dimensions: Record<string, Record<string, string>> = {
+            WAF: { WebACL: `dms-${STACK}-waf`, Rule: 'ALL', Region: 'us-east-2' },
+            ALB: { LoadBalancer: `app/dms-${STACK}/50dc6c495c0c9188`, TargetGroup: `targetgroup/dms-${STACK}-api/73e2d6bc24d8a067` },
+            ECS: { ClusterName: `dms-${STACK}`, ServiceName: `dms-${STACK}-api` },
+            RDS: { DBInstanceIdentifier: row.source.includes('(replica)') ? `dms-${STACK}-db-replica` : `dms-${STACK}-db` },
+          };
+          assert.equal(resource.inputs['namespace'], namespaces[service]);
+          assert.equal(resource.inputs['metricName'], metricName);
+          assert.deepEqual(resource.inputs['dimensions'], dimensions[service]);
+          if (percentile) assert.equal(resource.inputs['extendedStatistic'], percentile);
+        }
+      });
+    });
+  }
+});
+
+describe('monitoring: a gap in the data is read deliberately', () => {
+  it('every alarm states how it treats missing data', () => {
+    for (const resource of byType('aws:cloudwatch/metricAlarm:MetricAlarm')) {
+      assert.ok(['breaching', 'notBreaching', 'missing'].includes(str(resource.inputs['treatMissingData'])), str(resource.inputs['name']));
+    }
+  });
+
+  it('the snapshot check pages when it publishes nothing (missing data = breaching)', () => {
+    const stale = ROWS.find((row) => row.source.includes('missing data = breaching'));
+    assert.equal(alarm(stale!.slug).inputs['treatMissingData'], 'breaching');
+  });
+
+  it('log-metric alarms stay quiet while no matching line arrives', () => {
+    for (const row of ROWS.filter((candidate) => candidate.source.startsWith('log metric:'))) {
+      assert.equal(alarm(row.slug).inputs['treatMissingData'], 'notBreaching', row.slug);
+    }
+  });
+
+  it('an API that stops reporting healthy hosts or running tasks pages', () => {
+    assert.equal(alarm('alb-no-healthy-targets').inputs['treatMissingData'], 'breaching');
+    assert.equal(alarm('ecs-running-below-desired').inputs['treatMissingData'], 'breaching');
+  });
+});
+
+describe('monitoring: an alarm wakes people according to its severity', () => {
+  const responsePlan = (severity: Severity) => named('aws:ssmincidents/responsePlan:ResponsePlan', `dms-${STACK}-${severity.toLowerCase()}`);
+  const chatTopic = () => named('aws:sns/topic:Topic', `dms-${STACK}-chat`);
+
+  for (const row of ROWS) {
+    it(`dms-<stack>-${row.slug} opens a ${row.severity} incident and posts to chat`, () => {
+      const actions = alarm(row.slug).inputs['alarmActions'] as string[];
+      assert.deepEqual(actions, [arnOf(responsePlan(row.severity)), arnOf(chatTopic())]);
+      assert.deepEqual(alarm(row.slug).inputs['okActions'], [arnOf(chatTopic())]);
+    });
+  }
+
+  it('there is one response plan per severity, impact ordered by severity', () => {
+    const impacts = (['P0', 'P1', 'P2', 'P3'] as const).map(
+      (severity) => (responsePlan(severity).inputs['incidentTemplate'] as { impact: number }).impact,
+    );
+    assert.deepEqual(impacts, [...impacts].sort((a, b) => a - b));
+    assert.equal(new Set(impacts).size, 4);
+  });
+});
+
+/** Who Incident Manager engages for a severity, and when: walks response plan → escalation plan → engagement plan → channel. */
+function engagementTimeline(severity: Severity): { minute: number; via: string; address: string; essential?: boolean }[] {
+  const plan = named('aws:ssmincidents/responsePlan:ResponsePlan', `dms-${STACK}-${severity.toLowerCase()}`);
+  const contactByArn = (arn: string) => one('aws:ssmcontacts/contact:Contact', (contact) => arnOf(contact) === arn);
+  const planOf = (contactArn: string) => one('aws:ssmcontacts/plan:Plan', (candidate) => candidate.inputs['contactId'] === contactArn);
+  type Stage = { durationInMinutes: number; targets?: { contactTargetInfo?: { contactId: string; isEssential: boolean }; channelTargetInfo?: { contactChannelId: string } }[] };
+  const engage = (contactArn: string, start: number): { minute: number; via: string; address: string }[] => {
+    const contact = contactByArn(contactArn);
+    let minute = start;
+    const engaged: { minute: number; via: string; address: string }[] = [];
+    for (const stage of planOf(contactArn).inputs['stages'] as Stage[]) {
+      for (const target of stage.targets ?? []) {
+        if (target.contactTargetInfo) {
+          assert.equal(contact.inputs['type'], 'ESCALATION', 'only escalation plans engage contacts');
+          assert.equal(target.contactTargetInfo.isEssential, true, 'acknowledging stops the escalation');
+          engaged.push(...engage(target.contactTargetInfo.contactId, minute));
+        }
+        if (target.channelTargetInfo) {
+          assert.equal(contact.inputs['type'], 'PERSONAL', 'only a person has channels');
+          const channel = one('aws:ssmcontacts/contactChannel:ContactChannel', (candidate) => arnOf(candidate) === target.channelTargetInfo!.contactChannelId);
+          assert.equal(channel.inputs['contactId'], contactArn, 'a contact engages its own channels');
+          const delivery = unwrapSecret(channel.inputs['deliveryAddress']).value as { simpleAddress: unknown };
+          engaged.push({ minute, via: str(channel.inputs['type']), address: str(unwrapSecret(delivery.simpleAddress).value) });
+        }
+      }
+      minute += stage.durationInMinutes;
+    }
+    return engaged;
+  };
+  const timeline = (plan.inputs['engagements'] as string[]).flatMap((arn) => engage(arn, 0));
+  const chatChannels = plan.inputs['chatChannels'] as string[];
+  return [
+    ...chatChannels.map((topicArn) => ({ minute: 0, via: 'chat', address: topicArn })),
+    ...timeline,
+  ].sort((a, b) => a.minute - b.minute);
+}
+
+describe('monitoring: escalation follows the ladder (chat, e-mail at 5, SMS at 10, backup call at 15)', () => {
+  const addressOf = (step: (typeof LADDER)[number]) => {
+    if (step.via === 'chat') return arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-chat`));
+    const engineer = MONITORING_CONFIG[step.engineer];
+    return step.via === 'EMAIL' ? engineer.email : engineer.phone;
+  };
+
+  for (const severity of ['P0', 'P1', 'P2', 'P3'] as const) {
+    it(`${severity} engages levels 1 to ${HIGHEST_LEVEL[severity]} at their minutes`, () => {
+      const expected = LADDER.filter((step) => step.level <= HIGHEST_LEVEL[severity]).map((step) => ({
+        minute: step.minute,
+        via: step.via,
+        address: addressOf(step),
+      }));
+      assert.deepEqual(engagementTimeline(severity), expected);
+    });
+  }
+
+  it('phone numbers stay encrypted in the state; e-mail addresses are plain', () => {
+    for (const channel of byType('aws:ssmcontacts/contactChannel:ContactChannel')) {
+      assert.equal(unwrapSecret(channel.inputs['deliveryAddress']).secret, channel.inputs['type'] !== 'EMAIL', str(channel.inputs['name']));
+    }
+  });
+
+  it('level 1 reaches the configured Slack channel through AWS Chatbot', () => {
+    const chat = one('aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration', () => true);
+    assert.equal(chat.inputs['slackTeamId'], MONITORING_CONFIG.chatSlackTeamId);
+    assert.equal(chat.inputs['slackChannelId'], MONITORING_CONFIG.chatSlackChannelId);
+    assert.ok((chat.inputs['snsTopicArns'] as string[]).includes(arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-chat`))));
+    assert.ok((chat.inputs['snsTopicArns'] as string[]).includes(arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-alarms`))));
+  });
+
+  it('Incident Manager has its replication set in the stack region', () => {
+    const set = one('aws:ssmincidents/replicationSet:ReplicationSet', () => true);
+    assert.deepEqual(set.inputs['regions'], [{ name: 'us-east-2' }]);
+  });
+});
+
+describe('monitoring: without a Slack channel, level 1 still reaches a person', () => {
+  let staging: MockedResource[];
+  before(async () => {
+    const { chatSlackTeamId: _team, chatSlackChannelId: _channel, ...withoutSlack } = MONITORING_CONFIG;
+    staging = await recordResources('staging', () => {
+      new Monitoring('monitoring', monitoringArgs('staging', { ...withoutSlack, createIncidentManagerReplicationSet: false }));
+    });
+  });
+
+  it('the chat topic e-mails the alarm address and no Chatbot channel is configured', () => {
+    const topic = staging.find((resource) => resource.type === 'aws:sns/topic:Topic' && resource.inputs['name'] === 'dms-staging-chat');
+    const subscriptions = staging.filter(
+      (resource) => resource.type === 'aws:sns/topicSubscription:TopicSubscription' && resource.inputs['topic'] === arnOf(topic!),
+    );
+    assert.deepEqual(
+      subscriptions.map((subscription) => [subscription.inputs['protocol'], subscription.inputs['endpoint']]),
+      [['email', MONITORING_CONFIG.alarmEmail]],
+    );
+    assert.ok(!staging.some((resource) => resource.type === 'aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration'));
+  });
+
+  it('a stack sharing the account leaves the replication set to its owner', () => {
+    assert.ok(!staging.some((resource) => resource.type === 'aws:ssmincidents/replicationSet:ReplicationSet'));
+  });
+});
+
+describe('monitoring: log metrics count the contract’s events', () => {
+  it('every filter matches only contract events, and a sample line of each', () => {
+    for (const filter of metricFilters()) {
+      const counted = eventsCountedBy(filter);
+      assert.ok(counted.length > 0, `${str(filter.inputs['name'])} counts no contract event`);
+      assert.ok(!filterMatches(str(filter.inputs['pattern']), JSON.stringify(logLine('auth_login_success'))), 'a successful login is not counted');
+      assert.ok(!filterMatches(str(filter.inputs['pattern']), JSON.stringify(logLine('http_access', { statusCode: 500 }))));
+    }
+  });
+
+  it('the login-failure filter counts each failure kind once a line', () => {
+    const loginFailures = ROWS.find((row) => row.slug === 'login-failures')!;
+    const events = /^log metric: (.+)$/.exec(loginFailures.source)![1]!.split(' + ');
+    const filter = one('aws:cloudwatch/logMetricFilter:LogMetricFilter', (candidate) => eventsCountedBy(candidate).sort().join() === [...events].sort().join());
+    for (const event of events) assert.ok(filterMatches(str(filter.inputs['pattern']), JSON.stringify(logLine(event))), event);
+  });
+});
+
+describe('monitoring: "identify the source" ranks client IPs behind login failures', () => {
+  it('a Contributor Insights rule counts login-failure lines by $.ip on the API log group', () => {
+    const rule = one('aws:cloudwatch/contributorInsightRule:ContributorInsightRule', () => true);
+    assert.equal(rule.inputs['ruleState'], 'ENABLED');
+    const definition = JSON.parse(str(rule.inputs['ruleDefinition'])) as {
+      LogGroupNames: string[];
+      LogFormat: string;
+      AggregateOn: string;
+      Contribution: { Keys: string[]; Filters: { Match: string; In: string[] }[] };
+    };
+    const failures = /^log metric: (.+)$/.exec(ROWS.find((row) => row.slug === 'login-failures')!.source)![1]!.split(' + ');
+    assert.deepEqual(definition.LogGroupNames, [`/dms/${STACK}/api`]);
+    assert.equal(definition.LogFormat, 'JSON');
+    assert.equal(definition.AggregateOn, 'Count');
+    assert.deepEqual(definition.Contribution.Keys, ['$.ip']);
+    assert.deepEqual(definition.Contribution.Filters, [{ Match: '$.event', In: failures }]);
+  });
+});
+
+describe('monitoring: backups are watched two ways', () => {
+  it('dms-<stack>-rds-events sends backup, failure, failover and low-storage events to the alarm topic', () => {
+    const subscription = named('aws:rds/eventSubscription:EventSubscription', `dms-${STACK}-rds-events`);
+    assert.equal(subscription.inputs['snsTopic'], arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-alarms`)));
+    assert.equal(subscription.inputs['sourceType'], 'db-instance');
+    assert.deepEqual(new Set(subscription.inputs['eventCategories'] as string[]), new Set(['backup', 'failure', 'failover', 'low storage']));
+    assert.deepEqual(subscription.inputs['sourceIds'], [`dms-${STACK}-db`, `dms-${STACK}-db-replica`]);
+  });
+
+  it('the snapshot-age check runs often enough that one missed run does not page', () => {
+    const schedule = one('aws:scheduler/schedule:Schedule', () => true);
+    const fn = one('aws:lambda/function:Function', () => true);
+    assert.equal((schedule.inputs['target'] as { arn: string }).arn, arnOf(fn));
+    const minutes = Number(/^rate\((\d+) minutes?\)$/.exec(str(schedule.inputs['scheduleExpression']))?.[1]);
+    const period = alarm('rds-snapshot-stale').inputs['period'] as number;
+    assert.ok(minutes * 60 * 2 <= period, `runs every ${minutes} min, alarm period ${period} s`);
+    assert.match(str(fn.inputs['runtime']), /^nodejs(2[2-9]|[3-9]\d)\.x$/);
+  });
+
+  it('the check may read the instance’s snapshots and publish to the stack namespace only', () => {
+    const fn = one('aws:lambda/function:Function', () => true);
+    const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === fn.inputs['role']);
+    const policies = byType('aws:iam/rolePolicy:RolePolicy').filter((policy) => policy.inputs['role'] === role.state['name']);
+    assert.equal(policies.length, 1, 'the function role has one inline policy');
+    const statements = policies.flatMap((policy) => (JSON.parse(str(policy.inputs['policy'])) as { Statement: { Action: string | string[]; Resource: string | string[]; Condition?: unknown }[] }).Statement);
+    const put = statements.find((statement) => statement.Action === 'cloudwatch:PutMetricData');
+    assert.deepEqual(put?.Condition, { StringEquals: { 'cloudwatch:namespace': `DMS/${STACK}` } });
+    const describe = statements.find((statement) => statement.Action === 'rds:DescribeDBSnapshots');
+    assert.deepEqual(describe?.Resource, [
+      `arn:aws:rds:us-east-2:123456789012:db:dms-${STACK}-db`,
+      `arn:aws:rds:us-east-2:123456789012:snapshot:rds:dms-${STACK}-db-*`,
+    ]);
+    assert.ok(!statements.some((statement) => statement.Action === '*' || (Array.isArray(statement.Action) && statement.Action.includes('*'))));
+  });
+});
+
+describe('monitoring: the snapshot-age handler', () => {
+  /** What the function's environment holds in the stack (see the Lambda's `environment`). */
+  const HANDLER_ENVIRONMENT = { DB_INSTANCE_IDENTIFIER: 'dms-production-db', METRIC_NAMESPACE: 'DMS/production', METRIC_NAME: 'LatestSnapshotAgeHours' };
+  const rds = mockClient(RDSClient);
+  const cloudwatch = mockClient(CloudWatchClient);
+  let handler: () => Promise<{ ageHours: number | null }>;
+  let directory: string;
+
+  before(async () => {
+    // Inside node_modules so the handler's SDK imports resolve to the packages mocked here.
+    const cache = path.resolve('node_modules/.cache');
+    await mkdir(cache, { recursive: true });
+    directory = await mkdtemp(path.join(cache, 'dms-snapshot-age-'));
+    const file = path.join(directory, 'index.mjs');
+    await writeFile(file, SNAPSHOT_AGE_HANDLER);
+    Object.assign(process.env, HANDLER_ENVIRONMENT);
+    ({ handler } = (await import(pathToFileURL(file).href)) as { handler: typeof handler });
+  });
+  after(async () => {
+    for (const name of Object.keys(HANDLER_ENVIRONMENT)) delete process.env[name];
+    rds.restore();
+    cloudwatch.restore();
+    await rm(directory, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    rds.reset();
+    cloudwatch.reset();
+  });
+
+  const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000);
+
+  it('runs with the environment the stack gives the function', () => {
+    const fn = one('aws:lambda/function:Function', () => true);
+    assert.deepEqual((fn.inputs['environment'] as { variables: Record<string, string> }).variables, HANDLER_ENVIRONMENT);
+  });
+
+  it('publishes the age of the newest available automated snapshot', async () => {
+    rds.on(DescribeDBSnapshotsCommand).resolves({
+      DBSnapshots: [
+        { Status: 'available', SnapshotCreateTime: hoursAgo(50) },
+        { Status: 'available', SnapshotCreateTime: hoursAgo(27) },
+        { Status: 'creating', SnapshotCreateTime: hoursAgo(1) },
+      ],
+    });
+    const { ageHours } = await handler();
+    assert.ok(ageHours !== null && Math.abs(ageHours - 27) < 0.01);
+    const [call] = cloudwatch.commandCalls(PutMetricDataCommand);
+    const input = call!.args[0].input;
+    assert.equal(input.Namespace, 'DMS/production');
+    assert.equal(input.MetricData?.[0]?.MetricName, 'LatestSnapshotAgeHours');
+    assert.deepEqual(input.MetricData?.[0]?.Dimensions, [{ Name: 'DBInstanceIdentifier', Value: 'dms-production-db' }]);
+    assert.ok(Math.abs((input.MetricData?.[0]?.Value ?? 0) - 27) < 0.01);
+    const { DBInstanceIdentifier, SnapshotType } = rds.commandCalls(DescribeDBSnapshotsCommand)[0]!.args[0].input;
+    assert.deepEqual({ DBInstanceIdentifier, SnapshotType }, { DBInstanceIdentifier: 'dms-production-db', SnapshotType: 'automated' });
+  });
+
+  it('publishes nothing when there is no available snapshot, so the alarm breaches', async () => {
+    rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [{ Status: 'creating', SnapshotCreateTime: hoursAgo(1) }] });
+    const logged: unknown[] = [];
+    const consoleError = console.error;
+    console.error = (...line: unknown[]) => logged.push(...line);
+    try {
+      const { ageHours } = await handler();
+      assert.equal(ageHours, null);
+    } finally {
+      console.error = consoleError;
+    }
+    assert.equal(cloudwatch.commandCalls(PutMetricDataCommand).length, 0);
+    assert.match(String(logged[0]), /no available automated snapshot/);
+  });
+});
+
+describe('monitoring: notifications are encrypted and only this account’s services publish', () => {
+  it('both topics use the monitoring key, which rotates', () => {
+    const key = one('aws:kms/key:Key', (candidate) => String(candidate.inputs['description']).includes('notifications'));
+    assert.equal(key.inputs['enableKeyRotation'], true);
+    for (const topic of [`dms-${STACK}-chat`, `dms-${STACK}-alarms`]) {
+      assert.equal(named('aws:sns/topic:Topic', topic).inputs['kmsMasterKeyId'], arnOf(key));
+    }
+    const policy = JSON.parse(str(key.inputs['policy'])) as { Statement: { Principal?: { Service?: string[] }; Action: string[] }[] };
+    const services = policy.Statement.flatMap((statement) => statement.Principal?.Service ?? []);
+    for (const service of ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com']) assert.ok(services.includes(service), service);
+  });
+
+  it('the alarm topic admits CloudWatch, Budgets and RDS events of this account', () => {
+    const topicArn = arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-alarms`));
+    const policy = one('aws:sns/topicPolicy:TopicPolicy', (candidate) => candidate.inputs['arn'] === topicArn);
+    const [statement] = (JSON.parse(str(policy.inputs['policy'])) as { Statement: { Principal: { Service: string[] }; Action: string; Condition: unknown }[] }).Statement;
+    assert.deepEqual(new Set(statement!.Principal.Service), new Set(['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com']));
+    assert.equal(statement!.Action, 'sns:Publish');
+    assert.deepEqual(statement!.Condition, { StringEquals: { 'aws:SourceAccount': '123456789012' } });
+  });
+});
+
+describe('monitoring: the dashboard shows the golden signals and the database', () => {
+  it('graphs latency percentiles, traffic by status class, errors, saturation and the database', () => {
+    const dashboard = one('aws:cloudwatch/dashboard:Dashboard', () => true);
+    const body = JSON.parse(str(dashboard.inputs['dashboardBody'])) as { widgets: { type: string; properties: { metrics?: unknown[][]; alarms?: string[] } }[] };
+    const lines = body.widgets.flatMap((widget) => widget.properties.metrics ?? []);
+    const has = (namespace: string, metricName: string, option?: Record<string, unknown>) =>
+      lines.some((line) => line[0] === namespace && line[1] === metricName && (!option || Object.entries(option).every(([k, v]) => (line.at(-1) as Record<string, unknown>)[k] === v)));
+    for (const stat of ['p50', 'p95', 'p99']) assert.ok(has('AWS/ApplicationELB', 'TargetResponseTime', { stat }), stat);
+    for (const status of ['2XX', '3XX', '4XX', '5XX']) assert.ok(has('AWS/ApplicationELB', `HTTPCode_Target_${status}_Count`), status);
+    for (const metric of ['CPUUtilization', 'MemoryUtilization']) assert.ok(has('AWS/ECS', metric), metric);
+    assert.ok(has('ECS/ContainerInsights', 'RunningTaskCount'));
+    for (const metric of ['CPUUtilization', 'DatabaseConnections', 'FreeStorageSpace', 'ReplicaLag']) assert.ok(has('AWS/RDS', metric), metric);
+    const alarms = body.widgets.find((widget) => widget.type === 'alarm')?.properties.alarms ?? [];
+    assert.equal(alarms.length, ROWS.length);
+  });
+});

@@ -1,0 +1,184 @@
+// The policy pack: both stacks pass it, and each rule fires on the broken setting it exists for
+// (fed by editing a real plan, the shapes the engine would show it).
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RecordedResource, StackRun } from '../../infra/plan/run.js';
+import { REPO_ROOT } from '../../infra/plan/stack-file.js';
+import { checkPolicies, type Violation } from '../../infra/policy/harness.js';
+import { allPolicies, iamStatementProblems } from '../../infra/policy/policies.js';
+import { one, ofType, planned, STACKS, type StackName } from './fixture.js';
+
+/** A copy of the stack's plan, broken by `change`, and the policies' verdict on it. */
+async function violationsAfter(stack: StackName, change: (run: StackRun) => void): Promise<Violation[]> {
+  const run = structuredClone(await planned(stack));
+  change(run);
+  return checkPolicies(run.resources);
+}
+
+function firing(violations: Violation[], policy: string): Violation[] {
+  return violations.filter((violation) => violation.policy === policy);
+}
+
+/** Sets an input and the matching output (resource policies read inputs, stack policies outputs). */
+function set(resource: RecordedResource, key: string, value: unknown): void {
+  resource.inputs[key] = value;
+  resource.outputs[key] = value;
+}
+
+function remove(run: StackRun, resource: RecordedResource): void {
+  run.resources = run.resources.filter((candidate) => candidate !== resource);
+}
+
+for (const stack of STACKS) {
+  describe(`policy: ${stack} as planned passes every policy`, () => {
+    it('has no violations', async () => {
+      assert.deepEqual(await checkPolicies((await planned(stack)).resources), []);
+    });
+  });
+}
+
+describe('policy: each rule fires on the setting it guards', () => {
+  it('a bucket without default encryption', async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      const bucket = one(run, 'aws:s3/bucket:Bucket', 'dms-staging-xray');
+      const encryption = ofType(run, 'aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration').find((setting) =>
+        setting.propertyDependencies['bucket']?.includes(bucket.urn),
+      );
+      assert.ok(encryption);
+      remove(run, encryption);
+    });
+    assert.deepEqual(firing(violations, 's3-encrypted').map((violation) => [violation.resource, violation.message]), [
+      ['aws:s3/bucket:Bucket dms-staging-xray', 'bucket dms-staging-xray has no default encryption'],
+    ]);
+  });
+
+  it('a PHI bucket encrypted with S3-managed keys instead of a customer-managed key', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      const setting = one(run, 'aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', 'dms-production-audit');
+      set(setting, 'rules', [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }]);
+    });
+    assert.match(firing(violations, 's3-encrypted')[0]?.message ?? '', /dms-production-audit holds PHI but is not encrypted with a customer-managed KMS key/);
+  });
+
+  it('a bucket with one public-access block off', async () => {
+    const violations = await violationsAfter('staging', (run) => set(one(run, 'aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock', 'dms-staging-audit'), 'restrictPublicBuckets', false));
+    assert.deepEqual(firing(violations, 's3-no-public-access').map((violation) => violation.resource), ['aws:s3/bucket:Bucket dms-staging-audit']);
+  });
+
+  it('a bucket policy without the TLS-only statement', async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      const policy = one(run, 'aws:s3/bucketPolicy:BucketPolicy', 'dms-staging-xray');
+      const document = JSON.parse(String(policy.outputs['policy'])) as { Statement: { Sid: string }[] };
+      document.Statement = document.Statement.filter((statement) => statement.Sid !== 'DenyInsecureTransport');
+      set(policy, 'policy', JSON.stringify(document));
+    });
+    assert.deepEqual(firing(violations, 's3-tls-only').map((violation) => violation.resource), ['aws:s3/bucket:Bucket dms-staging-xray']);
+  });
+
+  it('tasks that would get a public IP', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      const service = one(run, 'aws:ecs/service:Service', 'dms-production-api');
+      set(service, 'networkConfiguration', { ...(service.inputs['networkConfiguration'] as object), assignPublicIp: true });
+    });
+    assert.deepEqual(firing(violations, 'no-public-tasks').map((violation) => violation.resource), ['aws:ecs/service:Service dms-production-api']);
+  });
+
+  it('tasks placed in a public subnet', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      const publicSubnet = one(run, 'aws:ec2/subnet:Subnet', 'dms-production-public-1');
+      const schedule = one(run, 'aws:scheduler/schedule:Schedule', 'dms-production-audit-purge');
+      const target = structuredClone(schedule.inputs['target']) as { ecsParameters: { networkConfiguration: { subnets: string[] } } };
+      target.ecsParameters.networkConfiguration.subnets = [publicSubnet.id];
+      set(schedule, 'target', target);
+    });
+    const fired = firing(violations, 'tasks-in-private-subnets');
+    assert.equal(fired.length, 1);
+    assert.equal(fired[0]?.resource, 'aws:scheduler/schedule:Schedule dms-production-audit-purge');
+  });
+
+  it('a `*` action, or a data action on every resource, in an IAM policy', async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      const policy = one(run, 'aws:iam/rolePolicy:RolePolicy', 'dms-staging-api-task');
+      const document = JSON.parse(String(policy.inputs['policy'])) as { Statement: object[] };
+      document.Statement.push({ Sid: 'Everything', Effect: 'Allow', Action: 's3:*', Resource: 'arn:aws:s3:::dms-staging-xray-123456789012-us-east-2/*' });
+      document.Statement.push({ Sid: 'AllSecrets', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: '*' });
+      set(policy, 'policy', JSON.stringify(document));
+    });
+    assert.deepEqual(firing(violations, 'iam-least-privilege').map((violation) => violation.message), [
+      'statement Everything allows every action (s3:*)',
+      'statement AllSecrets allows secretsmanager:GetSecretValue on every resource (*)',
+    ]);
+  });
+
+  it('lets through what IAM only grants on `*` (ECR login) and non-data services', () => {
+    assert.deepEqual(iamStatementProblems({ Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' }), []);
+    assert.deepEqual(iamStatementProblems({ Effect: 'Allow', Action: ['cloudwatch:GetMetricData'], Resource: '*' }), []);
+    assert.equal(iamStatementProblems({ Effect: 'Allow', Action: '*', Resource: '*' }).length, 1);
+    assert.deepEqual(iamStatementProblems({ Effect: 'Deny', Action: '*', Resource: '*' }), []);
+  });
+
+  it('a production database without deletion protection, but not a staging one', async () => {
+    const production = await violationsAfter('production', (run) => set(one(run, 'aws:rds/instance:Instance', 'dms-production-db'), 'deletionProtection', false));
+    assert.deepEqual(firing(production, 'rds-encrypted-private-protected').map((violation) => violation.message), ['dms-production-db has no deletion protection in production']);
+    const staging = await violationsAfter('staging', (run) => set(one(run, 'aws:rds/instance:Instance', 'dms-staging-db'), 'deletionProtection', false));
+    assert.deepEqual(firing(staging, 'rds-encrypted-private-protected'), []);
+  });
+
+  it('a production database with short backups, or a public one anywhere', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      set(one(run, 'aws:rds/instance:Instance', 'dms-production-db'), 'backupRetentionPeriod', 7);
+      set(one(run, 'aws:rds/instance:Instance', 'dms-production-db-replica'), 'publiclyAccessible', true);
+    });
+    assert.deepEqual(firing(violations, 'rds-encrypted-private-protected').map((violation) => violation.message).sort(), [
+      'dms-production-db keeps 7 days of backups; production keeps 35',
+      'dms-production-db-replica is publicly accessible',
+    ]);
+  });
+
+  it('a log group without retention', async () => {
+    const violations = await violationsAfter('staging', (run) => set(one(run, 'aws:cloudwatch/logGroup:LogGroup', 'dms-staging-api-logs'), 'retentionInDays', undefined));
+    assert.deepEqual(firing(violations, 'log-retention-and-encryption').map((violation) => violation.message), ['log group /dms/staging/api keeps logs forever: set retentionInDays']);
+  });
+
+  it('a KMS key without rotation', async () => {
+    const violations = await violationsAfter('production', (run) => set(one(run, 'aws:kms/key:Key', 'dms-production-db'), 'enableKeyRotation', false));
+    assert.deepEqual(firing(violations, 'kms-key-rotation').map((violation) => violation.resource), ['aws:kms/key:Key dms-production-db']);
+  });
+
+  it('a container running as root on a writable root file system', async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      const task = one(run, 'aws:ecs/taskDefinition:TaskDefinition', 'dms-staging-api');
+      const [container] = JSON.parse(String(task.inputs['containerDefinitions'])) as Record<string, unknown>[];
+      set(task, 'containerDefinitions', JSON.stringify([{ ...container, user: 'root', readonlyRootFilesystem: false }]));
+    });
+    assert.deepEqual(firing(violations, 'hardened-containers').map((violation) => violation.message), [
+      'dms-staging-api/api runs as root',
+      'dms-staging-api/api has a writable root file system',
+    ]);
+  });
+
+  it('an HTTPS listener allowing TLS 1.0, and plain HTTP served in production', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      set(one(run, 'aws:lb/listener:Listener', 'dms-production-https'), 'sslPolicy', 'ELBSecurityPolicy-2016-08');
+      set(one(run, 'aws:lb/listener:Listener', 'dms-production-http'), 'defaultActions', [{ type: 'forward', targetGroupArn: 'arn:aws:elasticloadbalancing:tg' }]);
+    });
+    assert.equal(firing(violations, 'alb-hardened').length, 2);
+  });
+
+  it('a load balancer left outside the WAF', async () => {
+    const violations = await violationsAfter('staging', (run) => remove(run, ofType(run, 'aws:wafv2/webAclAssociation:WebAclAssociation')[0] as RecordedResource));
+    assert.deepEqual(firing(violations, 'alb-behind-waf').map((violation) => violation.resource), ['aws:lb/loadBalancer:LoadBalancer dms-staging-alb']);
+  });
+});
+
+describe('policy: the same policies form the pack `pulumi preview --policy-pack infra/policy` loads', () => {
+  it('has a PulumiPolicy.yaml and an index that builds the PolicyPack from the shared list', () => {
+    const directory = join(REPO_ROOT, 'infra', 'policy');
+    assert.ok(existsSync(join(directory, 'PulumiPolicy.yaml')));
+    const index = readFileSync(join(directory, 'index.ts'), 'utf8');
+    assert.match(index, /new PolicyPack\('dms-security', \{ policies: allPolicies/);
+    assert.ok(allPolicies.length >= 15);
+    assert.equal(new Set(allPolicies.map((policy) => policy.name)).size, allPolicies.length, 'policy names are unique');
+  });
+});

@@ -1,0 +1,108 @@
+// Storage: the audit bucket (SSE-KMS, Object Lock, lifecycle, writers named), the X-ray bucket
+// (PHI: customer-managed key, only the API touches objects, CORS for presigned uploads), the
+// access-log bucket, and the keys behind them.
+import { strict as assert } from 'node:assert';
+import { parseConfig } from '../../infra/config.js';
+import type { RecordedResource, StackRun } from '../../infra/plan/run.js';
+import { loadStackFile } from '../../infra/plan/stack-file.js';
+import { asList, one, ofType, planned, statement, statements, STACKS } from './fixture.js';
+
+const setting = (run: StackRun, type: string, bucket: RecordedResource) => {
+  const found = ofType(run, type).filter((candidate) => candidate.inputs['bucket'] === bucket.id);
+  assert.equal(found.length, 1, `${bucket.name}: one ${type}`);
+  return found[0] as RecordedResource;
+};
+
+for (const stack of STACKS) {
+  describe(`storage: ${stack} buckets`, () => {
+    let run: StackRun;
+    const config = parseConfig(loadStackFile(stack).config, stack);
+    const bucket = (kind: string) => one(run, 'aws:s3/bucket:Bucket', `dms-${stack}-${kind}`);
+    const role = (name: string) => `arn:aws:iam::123456789012:role/dms-${stack}-${name}`;
+    before(async () => {
+      run = await planned(stack);
+    });
+
+    it('names the buckets after the stack, account and region, and exports the PHI ones', () => {
+      assert.equal(run.outputs['xrayBucketName'], `dms-${stack}-xray-123456789012-${config.region}`);
+      assert.equal(run.outputs['auditBucketName'], `dms-${stack}-audit-123456789012-${config.region}`);
+      assert.equal(bucket('xray').inputs['bucket'], run.outputs['xrayBucketName']);
+    });
+
+    it('blocks public access on all four settings, disables ACLs and versions every bucket', () => {
+      for (const kind of ['xray', 'audit', 'access-logs']) {
+        const block = setting(run, 'aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock', bucket(kind));
+        for (const flag of ['blockPublicAcls', 'blockPublicPolicy', 'ignorePublicAcls', 'restrictPublicBuckets']) assert.equal(block.inputs[flag], true, `${kind} ${flag}`);
+        assert.equal((setting(run, 'aws:s3/bucketOwnershipControls:BucketOwnershipControls', bucket(kind)).inputs['rule'] as { objectOwnership: string }).objectOwnership, 'BucketOwnerEnforced');
+        assert.equal((setting(run, 'aws:s3/bucketVersioning:BucketVersioning', bucket(kind)).inputs['versioningConfiguration'] as { status: string }).status, 'Enabled');
+      }
+    });
+
+    it('encrypts X-rays and audit exports with the customer-managed S3 key and a bucket key', () => {
+      const key = one(run, 'aws:kms/key:Key', `dms-${stack}-s3`);
+      for (const kind of ['xray', 'audit']) {
+        const rules = setting(run, 'aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', bucket(kind)).inputs['rules'];
+        assert.deepEqual(rules, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: key.outputs['arn'] }, bucketKeyEnabled: true }]);
+      }
+      assert.equal(key.inputs['enableKeyRotation'], true);
+    });
+
+    it('refuses plain-HTTP requests on every bucket', () => {
+      for (const kind of ['xray', 'audit', 'access-logs']) {
+        const deny = statement(setting(run, 'aws:s3/bucketPolicy:BucketPolicy', bucket(kind)).inputs['policy'], 'DenyInsecureTransport');
+        assert.equal(deny.Effect, 'Deny');
+        assert.deepEqual(deny.Condition, { Bool: { 'aws:SecureTransport': 'false' } });
+        assert.deepEqual(asList(deny.Resource), [bucket(kind).outputs['arn'], `${String(bucket(kind).outputs['arn'])}/*`]);
+      }
+    });
+
+    it('audit bucket: Object Lock with the configured mode and retention, Glacier after the hot period, expiry after retention', () => {
+      assert.equal(bucket('audit').inputs['objectLockEnabled'], true);
+      const lock = setting(run, 'aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration', bucket('audit'));
+      assert.deepEqual(lock.inputs['rule'], { defaultRetention: { mode: config.storage.auditObjectLockMode, days: config.storage.auditRetentionDays } });
+      const [rule] = setting(run, 'aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration', bucket('audit')).inputs['rules'] as Record<string, unknown>[];
+      assert.deepEqual(rule?.['transitions'], [{ days: config.storage.auditHotDays, storageClass: 'GLACIER' }]);
+      assert.ok(Number((rule?.['expiration'] as { days: number }).days) > config.storage.auditRetentionDays);
+    });
+
+    it('audit bucket: encryption required and only the API and export task roles may write', () => {
+      const policy = setting(run, 'aws:s3/bucketPolicy:BucketPolicy', bucket('audit')).inputs['policy'];
+      const encryption = statement(policy, 'DenyUploadsWithOtherEncryption');
+      assert.deepEqual(encryption.Condition, { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': ['aws:kms'] } });
+      const writers = statement(policy, 'OnlyExportersWriteAuditRecords');
+      assert.equal(writers.Effect, 'Deny');
+      assert.ok(asList(writers.Action).includes('s3:PutObject'));
+      assert.deepEqual(writers.Condition, { ArnNotEquals: { 'aws:PrincipalArn': [role('api-task'), role('audit-export-task')] } });
+    });
+
+    it('X-ray bucket: only the API task role may read, write or delete objects', () => {
+      const policy = setting(run, 'aws:s3/bucketPolicy:BucketPolicy', bucket('xray')).inputs['policy'];
+      const onlyApi = statement(policy, 'OnlyTheApiTouchesPhiObjects');
+      assert.equal(onlyApi.Effect, 'Deny');
+      assert.deepEqual(asList(onlyApi.Action).filter((action) => /^s3:(Get|Put|Delete)Object$/.test(action)).sort(), ['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+      assert.deepEqual(onlyApi.Condition, { ArnNotEquals: { 'aws:PrincipalArn': role('api-task') } });
+      assert.deepEqual(statement(policy, 'DenyUploadsWithOtherEncryption').Condition, { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': ['AES256', 'aws:kms'] } });
+      const apiRole = one(run, 'aws:iam/role:Role', `dms-${stack}-api-task`);
+      assert.equal(apiRole.outputs['arn'], role('api-task'), 'the policy names the role the service really gets');
+    });
+
+    it('X-ray bucket: CORS lets the configured origins upload with presigned requests', () => {
+      const [rule] = setting(run, 'aws:s3/bucketCorsConfiguration:BucketCorsConfiguration', bucket('xray')).inputs['corsRules'] as Record<string, string[]>[];
+      assert.deepEqual(rule?.['allowedOrigins'], config.storage.xrayCorsOrigins);
+      assert.ok(rule?.['allowedMethods']?.includes('PUT') && rule['allowedMethods'].includes('POST'));
+      assert.ok(!rule?.['allowedOrigins']?.includes('*'));
+    });
+
+    it('access logs: SSE-S3 (the only encryption ALB log delivery supports), writable by ELB and S3 log delivery only', () => {
+      const logs = bucket('access-logs');
+      const rules = setting(run, 'aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', logs).inputs['rules'];
+      assert.deepEqual(rules, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }]);
+      const allows = statements(setting(run, 'aws:s3/bucketPolicy:BucketPolicy', logs).inputs['policy']).filter((candidate) => candidate.Effect === 'Allow');
+      assert.deepEqual(allows.map((candidate) => candidate.Action), ['s3:PutObject', 's3:PutObject', 's3:PutObject']);
+      for (const phi of ['xray', 'audit']) {
+        const logging = setting(run, 'aws:s3/bucketLogging:BucketLogging', bucket(phi));
+        assert.equal(logging.inputs['targetBucket'], logs.id, `${phi} server access logs`);
+      }
+    });
+  });
+}
