@@ -1,0 +1,149 @@
+import Router from '@koa/router';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Context } from 'koa';
+import { auditActor, recordAudit } from '../audit/record.js';
+import { ROLES, User, type Role } from '../db/entities.js';
+import { conflict, notFound } from '../http/errors.js';
+import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
+import { boolean, email, isUuid, oneOf, optional, parseBody, parsePatch, parseQuery, text, type Rule } from '../http/validation.js';
+import type { SessionEndReason } from './entities.js';
+import { requireRole } from './middleware.js';
+import { PASSWORD_MAX_LENGTH, hashPassword, passwordProblem } from './passwords.js';
+import { secret } from './routes.js';
+import { revokeSessions } from './sessions.js';
+
+/** A password a user will have from now on: the policy applies (length, not a common one). */
+function newPassword(): Rule<string> {
+  // Room for 128 code points in UTF-16 units; the policy then counts code points.
+  const presented = secret(PASSWORD_MAX_LENGTH * 2);
+  return {
+    optional: false,
+    parse(value, path, problems) {
+      const parsed = presented.parse(value, path, problems);
+      if (!parsed.ok) return parsed;
+      const problem = passwordProblem(parsed.value);
+      if (!problem) return parsed;
+      problems[path] = problem;
+      return { ok: false };
+    },
+  };
+}
+
+const userFields = {
+  email: email(),
+  password: newPassword(),
+  role: oneOf(ROLES),
+  name: text({ max: 200 }),
+};
+const userChanges = {
+  name: text({ max: 200 }),
+  role: oneOf(ROLES),
+  disabled: boolean(),
+  password: newPassword(),
+};
+
+/** What a client sees of a user: never the password or its hash. */
+function present(user: User) {
+  return { id: user.id, email: user.email, name: user.name, role: user.role, disabled: user.disabled, createdAt: user.createdAt, updatedAt: user.updatedAt };
+}
+
+const normaliseEmail = (address: string) => address.toLowerCase();
+
+async function findUser(em: EntityManager, id: string, lock = false): Promise<User> {
+  const user = isUuid(id) ? await em.findOne(User, id.toLowerCase(), lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {}) : null;
+  if (!user) throw notFound('not_found', 'The user');
+  return user;
+}
+
+/** Refuses a change that would leave no enabled admin: nobody could manage users after it. */
+async function keepAnAdmin(em: EntityManager, user: User, next: { role: Role; disabled: boolean }): Promise<void> {
+  const staysAdmin = next.role === 'admin' && !next.disabled;
+  if (user.role !== 'admin' || user.disabled || staysAdmin) return;
+  // Locks every enabled admin row, so two such changes at once cannot each count the other.
+  const admins = await em.execute<{ id: string }[]>("select id from users where role = 'admin' and not disabled for update");
+  if (admins.every((admin) => admin.id === user.id)) throw conflict('last_admin', 'This is the last enabled admin: make another admin first.');
+}
+
+/** Why a change ends the user's sessions (access tokens carry the role; a password change signs out everywhere). */
+function endsSessions(user: User, changes: Partial<{ role: Role; disabled: boolean; password: string }>): SessionEndReason | undefined {
+  if (changes.disabled === true && !user.disabled) return 'user_disabled';
+  if (changes.role !== undefined && changes.role !== user.role) return 'role_changed';
+  if (changes.password !== undefined) return 'password_changed';
+  return undefined;
+}
+
+async function auditRevocation(em: EntityManager, ctx: Context, userId: string, reason: SessionEndReason, count: number): Promise<void> {
+  await recordAudit(em, { action: 'session.revoke', outcome: 'success', entity: 'user', entityId: userId, ...auditActor(ctx), details: { reason, sessionsRevoked: count } });
+}
+
+/** `/admin/users` (CONTRACT §2): admins manage users and end their sessions. */
+export function adminUserRoutes(): Router {
+  const router = new Router({ prefix: '/admin/users' });
+  router.use(requireRole('admin'));
+
+  router.get('/', async (ctx) => {
+    const { email: address } = parseQuery({ email: optional(email()) }, ctx.query);
+    const page = pageRequest(ctx.query, createdKey);
+    const rows = await ctx.state.em.find(
+      User,
+      { ...(address ? { email: normaliseEmail(address) } : {}), ...createdBefore(page.after) },
+      { orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1 },
+    );
+    ctx.body = pageOf(rows, page.limit, (user) => createdKey.encode(user), present);
+  });
+
+  router.post('/', async (ctx) => {
+    const input = parseBody(userFields, ctx.request.body);
+    const passwordHash = await hashPassword(input.password);
+    try {
+      const user = await ctx.state.em.transactional(async (tx) => {
+        const created = tx.create(User, { email: normaliseEmail(input.email), name: input.name, role: input.role, passwordHash, disabled: false });
+        await tx.flush();
+        await recordAudit(tx, { action: 'user.create', outcome: 'success', entity: 'user', entityId: created.id, ...auditActor(ctx), details: { role: created.role } });
+        return created;
+      });
+      ctx.status = 201;
+      ctx.body = present(user);
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) throw conflict('email_taken', 'A user with this e-mail exists.');
+      throw error;
+    }
+  });
+
+  router.patch('/:id', async (ctx) => {
+    const changes = parsePatch(userChanges, ctx.request.body);
+    const passwordHash = changes.password === undefined ? undefined : await hashPassword(changes.password);
+    const user = await ctx.state.em.transactional(async (tx) => {
+      const target = await findUser(tx, ctx.params.id!, true);
+      await keepAnAdmin(tx, target, { role: changes.role ?? target.role, disabled: changes.disabled ?? target.disabled });
+      const reason = endsSessions(target, changes);
+      tx.assign(target, {
+        ...(changes.name !== undefined ? { name: changes.name } : {}),
+        ...(changes.role !== undefined ? { role: changes.role } : {}),
+        ...(changes.disabled !== undefined ? { disabled: changes.disabled } : {}),
+        ...(passwordHash ? { passwordHash } : {}),
+      });
+      await tx.flush();
+      // An admin's new password also lifts a lock-out: the account's owner is being let back in.
+      if (passwordHash) await tx.execute('delete from auth_login_failures where user_id = ?', [target.id]);
+      await recordAudit(tx, {
+        action: 'user.update', outcome: 'success', entity: 'user', entityId: target.id, ...auditActor(ctx),
+        details: { fields: Object.keys(changes).sort().join(','), role: target.role, disabled: target.disabled },
+      });
+      if (reason) await auditRevocation(tx, ctx, target.id, reason, await revokeSessions(tx, { userId: target.id }, reason));
+      return target;
+    });
+    ctx.body = present(user);
+  });
+
+  router.post('/:id/revoke-sessions', async (ctx) => {
+    await ctx.state.em.transactional(async (tx) => {
+      const target = await findUser(tx, ctx.params.id!);
+      await auditRevocation(tx, ctx, target.id, 'admin_revoke', await revokeSessions(tx, { userId: target.id }, 'admin_revoke'));
+    });
+    ctx.status = 204;
+  });
+
+  return router;
+}

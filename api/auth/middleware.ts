@@ -1,0 +1,68 @@
+import type { Context, Middleware } from 'koa';
+import { ROLES, type Role } from '../db/entities.js';
+import { HttpError, forbidden } from '../http/errors.js';
+import type { AuthUser } from '../http/state.js';
+import { isSessionLive } from './sessions.js';
+import type { AccessTokens } from './tokens.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    /**
+     * Verifies the request's bearer token and its session (once per request) and sets `user`;
+     * throws 401 otherwise. Set by `authentication()`; routes call it through `requireRole`.
+     */
+    authenticate(): Promise<AuthUser>;
+  }
+}
+
+const BEARER = /^Bearer ([^\s]+)$/i;
+
+type Refusal = 'invalid_token' | 'expired_token';
+
+function refuse(ctx: Context, reason: Refusal, detail: string): never {
+  ctx.state.log.warn('auth_error', { reason, detail, ip: ctx.ip, method: ctx.method, path: ctx.path });
+  // RFC 6750 §3: a request without credentials gets no error code, a bad token gets invalid_token.
+  const challenge = detail === 'missing' ? 'Bearer realm="dms-api"' : 'Bearer realm="dms-api", error="invalid_token"';
+  throw new HttpError(401, 'unauthorized', 'Authentication is required.', undefined, { 'WWW-Authenticate': challenge });
+}
+
+async function authenticateRequest(ctx: Context, tokens: AccessTokens): Promise<AuthUser> {
+  const bearer = BEARER.exec(ctx.get('Authorization'))?.[1];
+  if (!bearer) refuse(ctx, 'invalid_token', 'missing');
+  const verified = tokens.verify(bearer);
+  if (!verified.ok) refuse(ctx, verified.reason, verified.reason === 'expired_token' ? 'expired' : 'rejected');
+  const { sub, role, sid } = verified.claims;
+  if (!(await isSessionLive(ctx.state.em, verified.claims))) refuse(ctx, 'invalid_token', 'session_ended');
+  ctx.state.user = { id: sub, role, sessionId: sid };
+  return ctx.state.user;
+}
+
+/**
+ * Makes `ctx.state.authenticate` available. It does not authenticate by itself: public routes
+ * (login, refresh) must work whatever stale Authorization header a client still sends.
+ */
+export function authentication(tokens: AccessTokens): Middleware {
+  return async (ctx, next) => {
+    let verified: Promise<AuthUser> | undefined;
+    ctx.state.authenticate = () => (verified ??= authenticateRequest(ctx, tokens));
+    await next();
+  };
+}
+
+/**
+ * Lets the request through when it is authenticated and its role is one of `roles`: 401 without
+ * a valid token and live session, 403 `forbidden` (logged as `auth_error` `missing_role`) otherwise.
+ */
+export function requireRole(...roles: Role[]): Middleware {
+  return async (ctx, next) => {
+    const user = await ctx.state.authenticate();
+    if (!roles.includes(user.role)) {
+      ctx.state.log.warn('auth_error', { reason: 'missing_role', userId: user.id, role: user.role, allowed: roles.join(','), ip: ctx.ip, method: ctx.method, path: ctx.path });
+      throw forbidden();
+    }
+    await next();
+  };
+}
+
+/** Any signed-in user, whatever the role. */
+export const requireUser = (): Middleware => requireRole(...ROLES);

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { LOCKOUT_S, LOCKOUT_THRESHOLD } from '../../api/auth/login.js';
+import { sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
+import { auditRows, createUser, signIn, strongPassword, uniqueEmail, UNLIMITED, type TestUser } from '../support/auth.js';
+import { sql } from '../support/postgres.js';
+
+describe('signing in (POST /auth/login)', function () {
+  // Every attempt costs one argon2id verification at OWASP's parameters.
+  this.timeout(60_000);
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi({ env: UNLIMITED });
+  });
+  after(() => api.close());
+
+  const login = (email: string, password: string) => api.request('POST', '/auth/login', { body: { email, password } });
+
+  describe('a user with the right password', () => {
+    it('gets a bearer access token for 15 minutes and a refresh token, and /auth/me knows them', async () => {
+      const doctor = await createUser('doctor');
+      const res = await login(doctor.email.toUpperCase(), doctor.password);
+      assert.equal(res.status, 200);
+      assert.deepEqual(Object.keys(res.body).sort(), ['accessToken', 'expiresIn', 'refreshToken', 'tokenType']);
+      assert.equal(res.body.tokenType, 'Bearer');
+      assert.equal(res.body.expiresIn, 900);
+      assert.match(res.body.refreshToken, /^[A-Za-z0-9_-]{43}$/);
+      const { accessToken } = await signIn(api, doctor);
+      const me = await api.request('GET', '/auth/me', { token: accessToken });
+      assert.equal(me.status, 200);
+      assert.deepEqual(me.body, { id: doctor.id, email: doctor.email, role: 'doctor', name: 'Test doctor' });
+    });
+
+    it('is audited and logged by user id, never by e-mail', async () => {
+      const staff = await createUser('staff');
+      const res = await login(staff.email, staff.password);
+      assert.equal(res.status, 200);
+      const line = api.logs.records('auth_login_success').find((r) => r.userId === staff.id);
+      assert.ok(line, 'auth_login_success names the user id');
+      assert.equal(typeof line.sessionId, 'string');
+      assert.doesNotMatch(JSON.stringify(api.logs.lines), new RegExp(staff.email.replace(/[.]/g, '\\.')));
+      const [row] = (await auditRows('auth.login')).filter((r) => r.actor_id === staff.id);
+      assert.ok(row, 'an auth.login audit row');
+      assert.equal(row.outcome, 'success');
+      assert.equal(row.entity, 'session');
+      assert.equal(row.entity_id, line.sessionId);
+    });
+  });
+
+  describe('refusals: the same 401 for an unknown e-mail, a wrong password, a disabled or a locked account', () => {
+    let known: TestUser;
+    before(async () => {
+      known = await createUser('staff');
+    });
+
+    it('answers each with 401 invalid_credentials and the same message, logged under its own event', async () => {
+      const disabled = await createUser('staff');
+      await sql((await sharedDatabase()).ownerUrl, 'update users set disabled = true where id = $1', [disabled.id]);
+      const unknown = await login(uniqueEmail('nobody'), strongPassword());
+      const wrong = await login(known.email, strongPassword());
+      const off = await login(disabled.email, disabled.password);
+      for (const res of [unknown, wrong, off]) {
+        assert.equal(res.status, 401);
+        assert.equal(res.body.error, 'invalid_credentials');
+        assert.equal(res.body.message, unknown.body.message);
+      }
+      assert.ok(api.logs.records('auth_login_invalid_user').some((r) => r.reason === 'unknown_user' && r.userId === undefined));
+      assert.ok(api.logs.records('auth_login_bad_password').some((r) => r.userId === known.id && typeof r.ip === 'string'));
+      assert.ok(api.logs.records('auth_login_invalid_user').some((r) => r.reason === 'disabled' && r.userId === disabled.id));
+    });
+
+    it('audits each failure with its reason and the user id when there is one', async () => {
+      const failures = (await auditRows('auth.login')).filter((r) => r.outcome === 'failure');
+      const reasons = failures.map((r) => (r.details as { reason: string }).reason);
+      assert.ok(reasons.includes('unknown_user'));
+      assert.ok(failures.some((r) => r.entity_id === known.id && (r.details as { reason: string }).reason === 'bad_password'));
+      assert.ok(failures.every((r) => typeof r.ip === 'string' && typeof r.request_id === 'string'));
+    });
+
+    it('takes about the same time for an unknown e-mail as for a wrong password', async () => {
+      const timed = async (email: string) => {
+        const started = process.hrtime.bigint();
+        const res = await login(email, strongPassword());
+        assert.equal(res.status, 401);
+        return Number(process.hrtime.bigint() - started) / 1e6;
+      };
+      const knownMs: number[] = [];
+      const unknownMs: number[] = [];
+      // Interleaved, so load on the machine weighs on both alike; a fresh account each time so no lock-out intervenes.
+      for (let i = 0; i < 8; i++) {
+        const victim = await createUser('staff');
+        knownMs.push(await timed(victim.email));
+        unknownMs.push(await timed(uniqueEmail('ghost')));
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const ratio = median(unknownMs) / median(knownMs);
+      // Both paths run one argon2id verification (tens of ms); without the dummy hash an unknown
+      // e-mail answers in a few ms, a ratio far under this bound.
+      assert.ok(ratio > 0.7 && ratio < 1.4, `unknown/known median ratio ${ratio.toFixed(2)} (known ${median(knownMs).toFixed(1)} ms, unknown ${median(unknownMs).toFixed(1)} ms)`);
+    });
+  });
+
+  describe('lock-out after repeated failures', () => {
+    it(`locks an account for ${LOCKOUT_S / 60} minutes after ${LOCKOUT_THRESHOLD} consecutive failures, even for the right password`, async () => {
+      const target = await createUser('doctor');
+      for (let i = 0; i < LOCKOUT_THRESHOLD; i++) assert.equal((await login(target.email, strongPassword())).status, 401);
+      const locked = await login(target.email, target.password);
+      assert.equal(locked.status, 401);
+      assert.equal(locked.body.error, 'invalid_credentials');
+
+      const lockedLines = api.logs.records('auth_login_locked').filter((r) => r.userId === target.id);
+      assert.deepEqual(lockedLines.map((r) => r.reason), ['locked_now', 'locked']);
+      assert.equal(api.logs.records('auth_login_bad_password').filter((r) => r.userId === target.id).length, LOCKOUT_THRESHOLD - 1);
+      assert.ok(api.logs.records('auth_error').some((r) => r.reason === 'locked' && r.userId === target.id));
+      const [lockout] = await auditRows('auth.lockout', target.id);
+      assert.equal(lockout?.outcome, 'success');
+      assert.ok((await auditRows('auth.login', target.id)).some((r) => r.outcome === 'denied'));
+      const { rows } = await sql((await sharedDatabase()).ownerUrl, `select extract(epoch from locked_until - now()) as s from auth_login_failures where user_id = $1`, [target.id]);
+      assert.ok(Number(rows[0].s) > LOCKOUT_S - 60 && Number(rows[0].s) <= LOCKOUT_S);
+    });
+
+    it('lets the account in once the lock has run out, and a success clears the count', async () => {
+      const target = await createUser('doctor');
+      for (let i = 0; i < LOCKOUT_THRESHOLD; i++) await login(target.email, strongPassword());
+      const { ownerUrl } = await sharedDatabase();
+      await sql(ownerUrl, `update auth_login_failures set locked_until = now() - interval '1 second' where user_id = $1`, [target.id]);
+      assert.equal((await login(target.email, target.password)).status, 200);
+      assert.equal((await sql(ownerUrl, 'select count(*)::int as n from auth_login_failures where user_id = $1', [target.id])).rows[0].n, 0);
+    });
+
+    it('counts only consecutive failures: a success in between starts again', async () => {
+      const target = await createUser('staff');
+      for (let i = 0; i < LOCKOUT_THRESHOLD - 1; i++) await login(target.email, strongPassword());
+      assert.equal((await login(target.email, target.password)).status, 200);
+      for (let i = 0; i < LOCKOUT_THRESHOLD - 1; i++) await login(target.email, strongPassword());
+      assert.equal((await login(target.email, target.password)).status, 200);
+    });
+  });
+
+  describe('malformed sign-ins', () => {
+    it('answers 422 with the field names, never echoing the password', async () => {
+      const password = strongPassword();
+      const res = await api.request('POST', '/auth/login', { body: { email: 'not-an-email', password, extra: 1 } });
+      assert.equal(res.status, 422);
+      assert.deepEqual(Object.keys(res.body.fields).sort(), ['email', 'extra']);
+      assert.doesNotMatch(JSON.stringify(res.body), new RegExp(password));
+      assert.equal((await api.request('POST', '/auth/login', { body: { email: 'a@b.co' } })).status, 422);
+      assert.equal((await api.request('POST', '/auth/login', { body: { email: 'a@b.co', password: 42 } })).status, 422);
+    });
+  });
+});
