@@ -1,5 +1,10 @@
 import Koa from 'koa';
 import type { Redis } from 'ioredis';
+import { adminUserRoutes } from './auth/admin-users.js';
+import { authentication } from './auth/middleware.js';
+import { prepareDummyHash } from './auth/passwords.js';
+import { authRoutes } from './auth/routes.js';
+import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Orm } from './db/orm.js';
 import { healthRoutes, type ReadinessProbe } from './health.js';
@@ -9,6 +14,17 @@ import { errorBody } from './middleware/errors.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
 import { securityHeaders } from './middleware/security-headers.js';
+import { rateLimits } from './ratelimit/middleware.js';
+import { auditRoutes } from './audit/routes.js';
+import { openApiRoutes } from './openapi/routes.js';
+import { medicineRoutes } from './records/medicines.js';
+import { patientRoutes } from './records/patients.js';
+import { prescriptionRoutes } from './records/prescriptions.js';
+import { rxPresetRoutes } from './records/presets.js';
+import { reportRoutes } from './records/reports.js';
+import { visitRoutes } from './records/visits.js';
+import { xrayRoutes } from './records/xrays.js';
+import type { Storage } from './storage/s3.js';
 import './http/state.js';
 
 /** Everything the app needs from outside; a test builds one with any configuration. */
@@ -19,6 +35,8 @@ export interface AppDeps {
   /** What `/health/ready` asks: the primary, each replica, Redis when configured. */
   probes: ReadinessProbe[];
   redis?: Redis;
+  /** S3: X-ray uploads and downloads, prescription documents. */
+  storage: Storage;
 }
 
 const BODY_LIMIT_BYTES = 100 * 1024;
@@ -37,6 +55,9 @@ export function createApp(deps: AppDeps): Koa {
   });
 
   const health = healthRoutes(probes);
+  const tokens = new AccessTokens(config.jwtKeys ?? []);
+  // Ready before the first sign-in, so an unknown e-mail is never slower than a known one.
+  void prepareDummyHash();
 
   app
     .use(requestId(log))
@@ -44,11 +65,24 @@ export function createApp(deps: AppDeps): Koa {
     .use(securityHeaders())
     .use(errorBody())
     .use(health.routes())
+    .use(openApiRoutes().routes())
+    .use(rateLimits(deps))
     .use(async (ctx, next) => {
       ctx.state.em = orm.em.fork();
       await next();
     })
-    .use(jsonBody(BODY_LIMIT_BYTES));
+    .use(jsonBody(BODY_LIMIT_BYTES))
+    .use(authentication(tokens))
+    .use(authRoutes(tokens).routes())
+    .use(adminUserRoutes().routes())
+    .use(patientRoutes().routes())
+    .use(visitRoutes().routes())
+    .use(xrayRoutes(deps.storage).routes())
+    .use(prescriptionRoutes(deps.storage).routes())
+    .use(medicineRoutes().routes())
+    .use(rxPresetRoutes().routes())
+    .use(reportRoutes().routes())
+    .use(auditRoutes().routes());
 
   return app;
 }

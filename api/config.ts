@@ -41,6 +41,8 @@ export interface Config {
   jwtKeys?: JwtKey[];
   trustProxyHops: number;
   rateLimits: { login: RateLimit; sensitive: RateLimit };
+  /** Namespace of the rate-limit counters in Redis (`RATE_LIMIT_KEY_PREFIX`); unset: `dms:ratelimit`. */
+  rateLimitKeyPrefix?: string;
   presignTtlS: number;
   bootstrapAdmin?: { email: string; password: string };
   logLevel: LogLevel;
@@ -92,6 +94,12 @@ function url(env: Env, name: string, protocols: readonly string[], raw = present
     throw new ConfigError(name, `must use ${protocols.join(' or ')} (got ${parsed.protocol})`);
   }
   if (!parsed.hostname) throw new ConfigError(name, 'has no host');
+  return raw;
+}
+
+function keyPrefix(env: Env, name: string): string | undefined {
+  const raw = present(env, name);
+  if (raw !== undefined && !/^[\w:.-]{1,64}$/.test(raw)) throw new ConfigError(name, 'must be 1-64 letters, digits, ":", ".", "_" or "-"');
   return raw;
 }
 
@@ -203,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
         windowS: integer(env, 'RATE_LIMIT_SENSITIVE_WINDOW_S', 300, 1, 86_400),
       },
     },
+    rateLimitKeyPrefix: keyPrefix(env, 'RATE_LIMIT_KEY_PREFIX'),
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
     bootstrapAdmin: bootstrapAdmin(env),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),

@@ -10,7 +10,8 @@ export interface ReadinessProbe {
 
 const PROBE_TIMEOUT_MS = 2_000;
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+/** Rejects when `work` has not settled within `ms` (it keeps running; its outcome is ignored). */
+export function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error('timed out')), ms);

@@ -1,15 +1,47 @@
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createApp, type AppDeps } from './app.js';
+import { ensureFirstAdmin } from './auth/bootstrap.js';
 import type { Config } from './config.js';
 import { createOrm, migrate } from './db/orm.js';
 import { postgresProbe, redisProbe } from './health.js';
+import { createStorage } from './storage/s3.js';
 import type { Logger } from './logger.js';
 
 /** Longer than the ALB's idle timeout (60 s), so the ALB never reuses a socket we are closing. */
 const KEEP_ALIVE_MS = 65_000;
 /** SIGTERM to exit must fit ECS's 30 s stop timeout (CONTRACT: within 25 s). */
 const DRAIN_MS = 20_000;
+
+const REDIS_STARTUP_WAIT_MS = 2_000;
+
+function redisReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
+}
+
+/** ioredis reports every failed reconnect: log the outage once, and its end. */
+function logRedisOutages(redis: Redis, log: Logger): void {
+  let down = false;
+  redis.on('error', (error: Error) => {
+    if (down) return;
+    down = true;
+    log.warn('redis_error', { errorMessage: error.message });
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log.info('redis_recovered');
+  });
+}
 
 export interface RunningApi {
   server: Server;
@@ -32,18 +64,22 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 })
     : undefined;
-  redis?.on('error', (error: Error) => log.warn('redis_error', { errorMessage: error.message }));
+  if (redis) logRedisOutages(redis, log);
   try {
     if (runMigrations) {
       const applied = await migrate(orm);
       if (applied.length) log.info('migrations_applied', { migrations: applied });
     }
+    await ensureFirstAdmin(orm.em.fork(), config, log);
+    // The first requests should count in the shared rate-limit store; if Redis is down, serve anyway
+    // (each task then counts in its own memory) rather than fail start-up.
+    if (redis) await redisReady(redis, REDIS_STARTUP_WAIT_MS);
     const probes = [
       postgresProbe('primary', config.databaseUrl),
       ...config.replicaUrls.map((url, i) => postgresProbe(`replica-${i + 1}`, url)),
       ...(redis ? [redisProbe(redis)] : []),
     ];
-    const deps: AppDeps = { config, log, orm, probes, redis };
+    const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config) };
     const app = createApp(deps);
     const server = createServer(app.callback());
     server.keepAliveTimeout = KEEP_ALIVE_MS;
@@ -64,6 +100,7 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
         const drain = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
         await closed;
         clearTimeout(drain);
+        deps.storage.client.destroy();
         await orm.close();
         redis?.disconnect();
       },

@@ -65,8 +65,10 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
 /** Where a chain stops holding, and why. */
 export interface ChainBreak {
   seq: string;
-  id: string;
-  reason: 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_gap';
+  /** `null` when the row is missing altogether. */
+  id: string | null;
+  /** `missing_rows`: rows were removed where nothing verified (an export) stands in for them. */
+  reason: 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_gap' | 'missing_rows';
 }
 
 /**

@@ -4,7 +4,7 @@ import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 export const ROLES = ['admin', 'doctor', 'staff', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
-const timestamps = {
+export const timestamps = {
   createdAt: p.datetime().onCreate(() => new Date()),
   updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
 };

@@ -1,12 +1,15 @@
 import { MikroORM, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
+import { auditSubscriber } from '../audit/record.js';
+import { AuthSession, LoginFailure, RefreshToken } from '../auth/entities.js';
 import type { Logger } from '../logger.js';
+import { recordEntities } from '../records/entities.js';
 import { Patient, User } from './entities.js';
 import { migrations } from './migrations/index.js';
 
 export type Orm = MikroORM;
 
-export const entities = [User, Patient];
+export const entities = [User, Patient, AuthSession, RefreshToken, LoginFailure, ...recordEntities];
 
 export interface OrmOptions {
   databaseUrl: string;
@@ -28,6 +31,7 @@ export function ormConfig({ databaseUrl, replicaUrls, log, poolMax = 10 }: OrmOp
     replicas: replicaUrls.map((clientUrl, index) => ({ name: `replica-${index + 1}`, clientUrl })),
     preferReadReplicas: false,
     extensions: [Migrator],
+    subscribers: [auditSubscriber(log)],
     migrations: { migrationsList: migrations, tableName: 'schema_migrations', silent: true, transactional: true, allOrNothing: true, snapshot: false },
     pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 },
     // Fail fast while the database is away, so requests answer 503 instead of hanging.

@@ -1,10 +1,13 @@
 import type { Middleware } from 'koa';
+import { AuditWriteError } from '../audit/record.js';
 import { isDatabaseUnavailable } from '../db/availability.js';
 import { HttpError, unavailable } from '../http/errors.js';
 
 /** Maps what a lower layer threw to the contract's error body; what is unexpected is logged, never shown. */
 function toHttpError(error: unknown): HttpError | undefined {
   if (error instanceof HttpError) return error;
+  // Fail closed: the change rolled back with its audit row, and the client may retry.
+  if (error instanceof AuditWriteError) return unavailable();
   if (isDatabaseUnavailable(error)) return unavailable();
   const { status, type, expose } = (error ?? {}) as { status?: number; type?: string; expose?: boolean };
   // Errors from the body parser and Koa's own `ctx.throw` carry a status and are safe to name.
@@ -28,7 +31,9 @@ export function errorBody(): Middleware {
       }
     } catch (error) {
       const known = toHttpError(error);
-      if (!known) {
+      if (error instanceof AuditWriteError) {
+        ctx.state.log.error('audit_write_failed', { method: ctx.method, path: ctx.path, ...error.logFields() });
+      } else if (!known) {
         const event = error instanceof Error ? 'unhandled_error' : 'unhandled_error_non_error';
         ctx.state.log.error(event, {
           method: ctx.method,

@@ -102,6 +102,30 @@ export class AuditLogs extends Migration {
     this.addSql(`create trigger audit_logs_delete_only_exported before delete on audit_logs
       for each row execute function audit_logs_delete_only_exported()`);
 
+    // The only way rows leave: a prefix of the chain ending where a verified export file ends (so
+    // the first row left chains to a hash kept in audit_exports), every row past the hot retention,
+    // every row in a verified export (the delete trigger checks each). The purge task runs as the
+    // app role, which may call this and nothing else that deletes.
+    this.addSql(`
+      create function audit_purge(through_seq bigint) returns bigint
+      language plpgsql security definer set search_path = public, pg_temp as $$
+      declare
+        purged bigint;
+      begin
+        if not exists (select from audit_exports where last_seq = through_seq and verified_at is not null) then
+          raise exception 'audit row % does not end a verified export', through_seq using errcode = 'insufficient_privilege';
+        end if;
+        if exists (select from audit_logs where seq <= through_seq and occurred_at >= now() - interval '90 days') then
+          raise exception 'audit rows through % are not all past the 90-day hot retention', through_seq
+            using errcode = 'insufficient_privilege';
+        end if;
+        delete from audit_logs where seq <= through_seq;
+        get diagnostics purged = row_count;
+        return purged;
+      end $$`);
+    this.addSql('revoke all on function audit_purge(bigint) from public');
+    this.addSql('grant execute on function audit_purge(bigint) to dms_api');
+
     // Default privileges (0001) granted dms_api full DML; take back all that could rewrite history.
     this.addSql('revoke update, delete, truncate, references, trigger on audit_logs from dms_api');
     this.addSql('revoke insert, update, delete, truncate, references, trigger on audit_chain_head from dms_api');
@@ -112,6 +136,6 @@ export class AuditLogs extends Migration {
     this.addSql('drop table audit_exports');
     this.addSql('drop table audit_logs');
     this.addSql('drop table audit_chain_head');
-    this.addSql('drop function audit_logs_extend_chain(), audit_logs_refuse_change(), audit_logs_delete_only_exported()');
+    this.addSql('drop function audit_purge(bigint), audit_logs_extend_chain(), audit_logs_refuse_change(), audit_logs_delete_only_exported()');
   }
 }

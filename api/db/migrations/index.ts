@@ -1,6 +1,8 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { UsersAndPatients } from './0001-users-and-patients.js';
 import { AuditLogs } from './0002-audit-logs.js';
+import { AuthSessions } from './0003-auth-sessions.js';
+import { ClinicalRecords } from './0004-clinical-records.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -9,4 +11,6 @@ import { AuditLogs } from './0002-audit-logs.js';
 export const migrations: MigrationObject[] = [
   { name: '0001-users-and-patients', class: UsersAndPatients },
   { name: '0002-audit-logs', class: AuditLogs },
+  { name: '0003-auth-sessions', class: AuthSessions },
+  { name: '0004-clinical-records', class: ClinicalRecords },
 ];

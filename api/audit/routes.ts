@@ -1,0 +1,83 @@
+import Router from '@koa/router';
+import { requireRole } from '../auth/middleware.js';
+import { validationFailed } from '../http/errors.js';
+import { pageOf, pageRequest, type CursorKey } from '../http/pagination.js';
+import { dateTime, oneOf, optional, parseQuery, text } from '../http/validation.js';
+import { OUTCOMES } from './chain.js';
+import { auditActor, recordAudit } from './record.js';
+import { AUDIT_COLUMNS, toAuditRecord, type AuditRow } from './store.js';
+import { verifyDatabaseChain } from './verify.js';
+
+/** Pages of the trail resume below the last `seq` served (newest first). */
+const seqKey: CursorKey<string> = {
+  encode: (seq) => [seq],
+  decode: (parts) => (parts.length === 1 && typeof parts[0] === 'string' && /^[1-9]\d{0,18}$/.test(parts[0]) ? parts[0] : undefined),
+};
+
+const filters = {
+  actor: optional(text({ max: 64 })),
+  action: optional(text({ max: 64, pattern: /^[a-z][a-z0-9_.-]*$/, hint: 'must be an action name such as patient.update' })),
+  entity: optional(text({ max: 64 })),
+  entityId: optional(text({ max: 64 })),
+  outcome: optional(oneOf(OUTCOMES)),
+  from: optional(dateTime()),
+  to: optional(dateTime()),
+};
+
+/** Column each filter compares, and how. */
+const CONDITIONS: Record<keyof typeof filters, string> = {
+  actor: 'actor_id = ?',
+  action: 'action = ?',
+  entity: 'entity = ?',
+  entityId: 'entity_id = ?',
+  outcome: 'outcome = ?',
+  from: 'occurred_at >= ?',
+  to: 'occurred_at < ?',
+};
+
+/** `/admin/audit` (CONTRACT §2, §4): auditors and admins read the trail and check its chain; both reads are audited. */
+export function auditRoutes(): Router {
+  const router = new Router({ prefix: '/admin/audit' });
+  router.use(requireRole('auditor', 'admin'));
+
+  router.get('/', async (ctx) => {
+    const query = parseQuery(filters, ctx.query);
+    if (query.from && query.to && query.to <= query.from) throw validationFailed({ to: 'must be after from' });
+    const page = pageRequest(ctx.query, seqKey);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    for (const [name, value] of Object.entries(query) as [keyof typeof filters, string | Date][]) {
+      where.push(CONDITIONS[name]);
+      params.push(value instanceof Date ? value.toISOString() : value);
+    }
+    if (page.after) {
+      where.push('seq < ?');
+      params.push(page.after);
+    }
+    const result = await ctx.state.em.transactional(async (tx) => {
+      const rows = await tx.execute<AuditRow[]>(
+        `select ${AUDIT_COLUMNS} from audit_logs ${where.length ? `where ${where.join(' and ')}` : ''}
+         order by audit_logs.seq desc limit ${page.limit + 1}`,
+        params,
+      );
+      const served = pageOf(rows, page.limit, (row) => seqKey.encode(row.seq), toAuditRecord);
+      await recordAudit(tx, {
+        action: 'audit.read', outcome: 'success', entity: 'audit_log', ...auditActor(ctx),
+        details: { filters: Object.keys(query).sort().join(','), rows: served.items.length, paged: page.after !== undefined },
+      });
+      return served;
+    });
+    ctx.body = result;
+  });
+
+  router.get('/verify', async (ctx) => {
+    const report = await verifyDatabaseChain(ctx.state.em);
+    await recordAudit(ctx.state.em, {
+      action: 'audit.verify', outcome: 'success', entity: 'audit_log', ...auditActor(ctx),
+      details: { ok: report.ok, checked: report.checked, ...(report.firstBroken ? { firstBrokenSeq: report.firstBroken.seq } : {}) },
+    });
+    ctx.body = report;
+  });
+
+  return router;
+}

@@ -1,0 +1,126 @@
+import type { Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { AuditRetentionError, exportAudit, purgeAudit, verifyWithExports } from './audit/exports.js';
+import { verifyDatabaseChain } from './audit/verify.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { appPasswordProblem, ensureAppRole } from './db/app-role.js';
+import { migrations } from './db/migrations/index.js';
+import { createOrm, migrate, type Orm } from './db/orm.js';
+import { createLogger, type Logger } from './logger.js';
+import { createStorage, type Storage } from './storage/s3.js';
+
+/**
+ * One-off commands (`node dist/api/cli.js <command>`, `npm run <command>`): each prints exactly one
+ * JSON line on stdout (`ok` says whether it succeeded, and the exit code agrees) and logs to stderr.
+ */
+interface CommandContext {
+  orm: Orm;
+  config: Config;
+  env: Record<string, string | undefined>;
+  flags: string[];
+  log: Logger;
+  storage: Storage;
+}
+
+type Result = { ok: boolean } & Record<string, unknown>;
+
+/** Tables whose row counts the DR drill compares with the source. */
+const COUNTED_TABLES = ['users', 'patients', 'visits', 'xrays', 'prescriptions', 'medicines', 'rx_presets', 'audit_logs', 'audit_exports'] as const;
+
+export const COMMANDS: Record<string, (context: CommandContext) => Promise<Result>> = {
+  /** Runs as the database owner; with DB_APP_PASSWORD it also creates or updates the API's login role. */
+  async migrate({ orm, env, log }) {
+    const password = env.DB_APP_PASSWORD;
+    const problem = password === undefined ? undefined : appPasswordProblem(password);
+    if (problem) throw new ConfigError('DB_APP_PASSWORD', problem);
+    const applied = await migrate(orm);
+    if (password !== undefined) await ensureAppRole(orm.em.fork(), password);
+    log.info('migrations_applied', { migrations: applied, appRoleUpdated: password !== undefined });
+    return { ok: true, applied, appRoleUpdated: password !== undefined };
+  },
+
+  /**
+   * The rows in the database, as `GET /admin/audit/verify` checks them (the service's credentials
+   * suffice); `--with-exports`: the chain from genesis, every export file in the bucket first.
+   */
+  async 'audit:verify'({ orm, flags, storage, log }) {
+    const em = orm.em.fork();
+    const report = flags.includes('--with-exports') ? await verifyWithExports(em, storage) : await verifyDatabaseChain(em);
+    if (!report.ok) log.error('audit_chain_broken', { firstBroken: report.firstBroken, checked: report.checked });
+    return { ...report };
+  },
+
+  async 'audit:export'({ orm, storage }) {
+    return { ok: true, ...(await exportAudit(orm.em.fork(), storage)) };
+  },
+
+  async 'audit:purge'({ orm, storage }) {
+    return { ok: true, ...(await purgeAudit(orm.em.fork(), storage)) };
+  },
+
+  /** After a restore: every table answers, the audit chain holds, and there is someone to sign in. */
+  async 'drill:verify'({ orm }) {
+    const em = orm.em.fork();
+    const counts: Record<string, number> = {};
+    for (const table of COUNTED_TABLES) {
+      const [row] = await em.execute<{ n: string }[]>(`select count(*)::text as n from ${table}`);
+      counts[table] = Number(row!.n);
+    }
+    const applied = new Set((await em.execute<{ name: string }[]>('select name from schema_migrations')).map((row) => row.name));
+    const pendingMigrations = migrations.map((m) => m.name).filter((name) => !applied.has(name));
+    const audit = await verifyDatabaseChain(em);
+    return { ok: audit.ok && counts.users! > 0, counts, audit, pendingMigrations };
+  },
+};
+
+/** The flags each command accepts; any other is refused rather than silently ignored. */
+const FLAGS: Record<string, readonly string[]> = { 'audit:verify': ['--with-exports'] };
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  /** Config fields no variable expresses (e.g. the credentials of a test S3 server). */
+  overrides?: Partial<Config>;
+  stdout?: Writable;
+  stderr?: Writable;
+}
+
+/** Runs one command; resolves to the process exit code. */
+export async function runCommand([command, ...flags]: string[], { env = process.env, overrides = {}, stdout = process.stdout, stderr = process.stderr }: RunOptions = {}): Promise<number> {
+  const print = (result: Result) => stdout.write(`${JSON.stringify({ command, ...result })}\n`);
+  const run = command === undefined ? undefined : COMMANDS[command];
+  const unknownFlag = flags.find((flag) => !(FLAGS[command ?? ''] ?? []).includes(flag));
+  if (!run || unknownFlag) {
+    stderr.write(`usage: cli.js <${Object.keys(COMMANDS).join('|')}> (audit:verify takes --with-exports)${unknownFlag ? `; unknown flag ${unknownFlag}` : ''}\n`);
+    return 2;
+  }
+  let config: Config;
+  try {
+    config = { ...loadConfig(env), ...overrides };
+    if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', `is required for ${command}`);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    stderr.write(`dms-cli: configuration error: ${error.message}\n`);
+    print({ ok: false, error: 'configuration', variable: error.variable });
+    return 1;
+  }
+  const log = createLogger({ level: config.logLevel, env: config.env, service: 'dms-cli', stream: stderr });
+  const orm = await createOrm({ databaseUrl: config.databaseUrl, replicaUrls: [], log, poolMax: 4 });
+  const storage = createStorage(config);
+  try {
+    const result = await run({ orm, config, env, flags, log, storage });
+    print(result);
+    return result.ok ? 0 : 1;
+  } catch (error) {
+    const known = error instanceof AuditRetentionError || error instanceof ConfigError;
+    log.error(known ? 'command_refused' : 'command_failed', { command, errorName: error instanceof Error ? error.name : typeof error, errorMessage: error instanceof Error ? error.message : undefined });
+    print({ ok: false, error: known ? (error as Error).message : 'failed; see the log' });
+    return 1;
+  } finally {
+    storage.client.destroy();
+    await orm.close();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await runCommand(process.argv.slice(2));
+}

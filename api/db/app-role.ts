@@ -1,0 +1,42 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** The login role the API connects as in production (CONTRACT §1: `postgres://dms_app@…`). */
+export const APP_ROLE = 'dms_app';
+const SCRAM_ITERATIONS = 4096;
+
+/**
+ * A SCRAM-SHA-256 verifier (RFC 5802/7677, PostgreSQL's `rolpassword` format), computed here so
+ * the password itself never appears in a statement the server could log.
+ */
+export function scramVerifier(password: string, salt = randomBytes(16)): string {
+  const salted = pbkdf2Sync(password, salt, SCRAM_ITERATIONS, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${SCRAM_ITERATIONS}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/** Why a password cannot be set this way, or `undefined`. */
+export function appPasswordProblem(password: string): string | undefined {
+  // PostgreSQL applies SASLprep to non-ASCII passwords; printable ASCII is the same before and after.
+  if (!/^[\x21-\x7e]+$/.test(password)) return 'must be printable ASCII without spaces';
+  if (password.length < 16) return 'must be at least 16 characters';
+  return undefined;
+}
+
+/**
+ * Creates or updates the API's login role: LOGIN, the given password, member of `dms_api` and
+ * nothing else, so it has exactly the privileges the migrations grant that group.
+ */
+export async function ensureAppRole(em: EntityManager, password: string): Promise<void> {
+  const verifier = scramVerifier(password);
+  await em.transactional(async (tx) => {
+    await tx.execute(`do $$ begin
+      if not exists (select from pg_roles where rolname = '${APP_ROLE}') then create role ${APP_ROLE} login; end if;
+    end $$`);
+    // The verifier is base64 and '$'/':' only: nothing in it can close the literal.
+    await tx.execute(`alter role ${APP_ROLE} with login password '${verifier}'`);
+    await tx.execute(`grant dms_api to ${APP_ROLE}`);
+  });
+}

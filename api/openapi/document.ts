@@ -1,0 +1,273 @@
+import { OUTCOMES } from '../audit/chain.js';
+import { ROLES, type Role } from '../db/entities.js';
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../http/pagination.js';
+import { shapeSchema, type JsonSchema, type Shape } from '../http/validation.js';
+import { XRAY_STATUSES } from '../records/entities.js';
+import { MAX_REPORT_DAYS } from '../records/reports.js';
+import { CARE_TEAM, CLINICIANS } from '../records/roles.js';
+import { medicineShape, patientShape, prescriptionShape, rxItemShape, rxPresetShape, visitShape, xrayShape } from '../records/shapes.js';
+
+/**
+ * The OpenAPI 3.1 description of every route the API serves (`GET /openapi.json`). Request bodies
+ * of the record routes are derived from the validators themselves; a test checks that the routes
+ * here and the routes the router serves are the same set.
+ */
+
+type Method = 'get' | 'post' | 'patch' | 'delete';
+
+interface Operation {
+  method: Method;
+  /** OpenAPI path template (`{id}`). */
+  path: string;
+  summary: string;
+  /** Who may call it; `undefined` for public routes. */
+  roles?: readonly Role[];
+  body?: JsonSchema;
+  query?: { name: string; schema: JsonSchema; required?: boolean; description?: string }[];
+  /** Status code to response schema (`null`: no body). */
+  responses: Record<number, JsonSchema | null>;
+  /** Extra documented errors beyond the ones every authenticated route can answer. */
+  errors?: Record<number, string>;
+}
+
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const uuid = { type: 'string', format: 'uuid' };
+const timestamp = { type: 'string', format: 'date-time' };
+const nullableString = { type: ['string', 'null'] };
+
+/** A stored record: what the client sent, plus `id`, `createdAt`, `updatedAt` and any server fields. */
+function resource(shape: Shape, extra: Record<string, JsonSchema> = {}): JsonSchema {
+  const input = shapeSchema(shape) as { properties: Record<string, JsonSchema> };
+  const properties = { id: uuid, ...input.properties, ...extra, createdAt: timestamp, updatedAt: timestamp };
+  return { type: 'object', properties, required: Object.keys(properties) };
+}
+
+const list = (item: string): JsonSchema => ({
+  type: 'object',
+  properties: { items: { type: 'array', items: ref(item) }, nextCursor: { type: ['string', 'null'], description: 'Opaque; pass back as `cursor` for the next page.' } },
+  required: ['items', 'nextCursor'],
+});
+
+const paging = [
+  { name: 'limit', schema: { type: 'integer', minimum: 1, default: DEFAULT_LIMIT }, description: `Page size; values above ${MAX_LIMIT} are capped.` },
+  { name: 'cursor', schema: { type: 'string' }, description: 'The `nextCursor` of the previous page.' },
+];
+
+const tokenPair: JsonSchema = {
+  type: 'object',
+  properties: { accessToken: { type: 'string' }, refreshToken: { type: 'string' }, tokenType: { const: 'Bearer' }, expiresIn: { type: 'integer' } },
+  required: ['accessToken', 'refreshToken', 'tokenType', 'expiresIn'],
+};
+const refreshBody: JsonSchema = { type: 'object', properties: { refreshToken: { type: 'string' } }, required: ['refreshToken'], additionalProperties: false };
+const userInput: JsonSchema = {
+  type: 'object',
+  properties: { email: { type: 'string', format: 'email' }, password: { type: 'string', minLength: 12, maxLength: 128 }, role: { enum: [...ROLES] }, name: { type: 'string', maxLength: 200 } },
+  required: ['email', 'password', 'role', 'name'],
+  additionalProperties: false,
+};
+const userChanges: JsonSchema = {
+  type: 'object',
+  properties: { name: { type: 'string', maxLength: 200 }, role: { enum: [...ROLES] }, disabled: { type: 'boolean' }, password: { type: 'string', minLength: 12, maxLength: 128 } },
+  additionalProperties: false,
+  minProperties: 1,
+};
+
+const OPERATIONS: Operation[] = [
+  { method: 'get', path: '/health', summary: 'Liveness: the process serves (touches no dependency).', responses: { 200: { type: 'object', properties: { status: { const: 'ok' } } } } },
+  { method: 'get', path: '/health/ready', summary: 'Readiness: the primary, each replica and Redis (if configured) answer.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
+  { method: 'get', path: '/openapi.json', summary: 'This document.', responses: { 200: { type: 'object' } } },
+
+  { method: 'post', path: '/auth/login', summary: 'Sign in with e-mail and password.', body: { type: 'object', properties: { email: { type: 'string', format: 'email' }, password: { type: 'string' } }, required: ['email', 'password'], additionalProperties: false }, responses: { 200: tokenPair }, errors: { 401: 'invalid_credentials (unknown user, bad password, locked account alike)', 429: 'rate_limited, with Retry-After' } },
+  { method: 'post', path: '/auth/refresh', summary: 'Trade a refresh token for a new pair; the old one is spent, and presenting a spent one ends its whole family.', body: refreshBody, responses: { 200: tokenPair }, errors: { 401: 'unauthorized' } },
+  { method: 'post', path: '/auth/logout', summary: 'End the session of a refresh token.', roles: ROLES, body: refreshBody, responses: { 204: null } },
+  { method: 'get', path: '/auth/me', summary: 'The signed-in user.', roles: ROLES, responses: { 200: { type: 'object', properties: { id: uuid, email: { type: 'string' }, role: { enum: [...ROLES] }, name: { type: 'string' } }, required: ['id', 'email', 'role', 'name'] } } },
+
+  { method: 'post', path: '/admin/users', summary: 'Create a user.', roles: ['admin'], body: userInput, responses: { 201: ref('User') }, errors: { 409: 'email_taken' } },
+  { method: 'get', path: '/admin/users', summary: 'List users, newest first.', roles: ['admin'], query: [{ name: 'email', schema: { type: 'string', format: 'email' } }, ...paging], responses: { 200: list('User') } },
+  { method: 'patch', path: '/admin/users/{id}', summary: 'Change a user (name, role, disabled, password); role, disable and password changes end their sessions.', roles: ['admin'], body: userChanges, responses: { 200: ref('User') }, errors: { 409: 'last_admin' } },
+  { method: 'post', path: '/admin/users/{id}/revoke-sessions', summary: 'End every session of a user at once.', roles: ['admin'], responses: { 204: null } },
+
+  { method: 'post', path: '/patients', summary: 'Register a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape), responses: { 201: ref('Patient') } },
+  { method: 'get', path: '/patients', summary: 'List patients, newest first (soft-deleted ones never appear).', roles: CARE_TEAM, query: paging, responses: { 200: list('Patient') } },
+  { method: 'get', path: '/patients/{id}', summary: 'One patient.', roles: CARE_TEAM, responses: { 200: ref('Patient') } },
+  { method: 'patch', path: '/patients/{id}', summary: 'Change a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape, { partial: true }), responses: { 200: ref('Patient') } },
+  { method: 'delete', path: '/patients/{id}', summary: 'Soft-delete a patient: 404 everywhere after.', roles: CARE_TEAM, responses: { 204: null } },
+
+  { method: 'post', path: '/patients/{pid}/visits', summary: 'Record a visit (with its follow-up, if any).', roles: CARE_TEAM, body: shapeSchema(visitShape), responses: { 201: ref('Visit') }, errors: { 404: 'patient_not_found' } },
+  { method: 'get', path: '/patients/{pid}/visits', summary: "A patient's visits, latest first.", roles: CARE_TEAM, query: paging, responses: { 200: list('Visit') }, errors: { 404: 'patient_not_found' } },
+  { method: 'get', path: '/visits/{id}', summary: 'One visit.', roles: CARE_TEAM, responses: { 200: ref('Visit') } },
+  { method: 'patch', path: '/visits/{id}', summary: 'Change a visit or its follow-up.', roles: CARE_TEAM, body: shapeSchema(visitShape, { partial: true }), responses: { 200: ref('Visit') } },
+
+  { method: 'post', path: '/patients/{pid}/visits/{vid}/xrays', summary: 'Announce an X-ray and get a presigned upload (PUT, exactly these headers, within PRESIGN_TTL_S seconds).', roles: CLINICIANS, body: shapeSchema(xrayShape), responses: { 201: ref('XrayUpload') }, errors: { 404: 'patient_not_found or visit_not_found' } },
+  { method: 'get', path: '/patients/{pid}/visits/{vid}/xrays', summary: "A visit's X-rays, newest first.", roles: CLINICIANS, query: paging, responses: { 200: list('Xray') }, errors: { 404: 'patient_not_found or visit_not_found' } },
+  { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing or upload_mismatch' } },
+  { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded' } },
+
+  { method: 'post', path: '/patients/{pid}/visits/{vid}/rx', summary: 'Write a prescription; its JSON document is stored encrypted under the visit.', roles: ['doctor'], body: shapeSchema(prescriptionShape), responses: { 201: ref('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
+  { method: 'get', path: '/patients/{pid}/visits/{vid}/rx', summary: "A visit's prescriptions, newest first.", roles: CLINICIANS, query: paging, responses: { 200: list('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
+  { method: 'get', path: '/rx/{id}', summary: 'One prescription.', roles: CLINICIANS, responses: { 200: ref('Prescription') } },
+
+  { method: 'get', path: '/medicines', summary: 'The formulary, alphabetical.', roles: CARE_TEAM, query: paging, responses: { 200: list('Medicine') } },
+  { method: 'post', path: '/medicines', summary: 'Add a medicine.', roles: ['admin'], body: shapeSchema(medicineShape), responses: { 201: ref('Medicine') }, errors: { 409: 'medicine_exists' } },
+
+  { method: 'get', path: '/rx-presets', summary: 'Rx presets, newest first.', roles: CLINICIANS, query: paging, responses: { 200: list('RxPreset') } },
+  { method: 'post', path: '/rx-presets', summary: 'Create a preset.', roles: CLINICIANS, body: shapeSchema(rxPresetShape), responses: { 201: ref('RxPreset') }, errors: { 409: 'preset_exists' } },
+  { method: 'get', path: '/rx-presets/{id}', summary: 'One preset.', roles: CLINICIANS, responses: { 200: ref('RxPreset') } },
+  { method: 'patch', path: '/rx-presets/{id}', summary: 'Change a preset.', roles: CLINICIANS, body: shapeSchema(rxPresetShape, { partial: true }), responses: { 200: ref('RxPreset') }, errors: { 409: 'preset_exists' } },
+  { method: 'delete', path: '/rx-presets/{id}', summary: 'Delete a preset.', roles: CLINICIANS, responses: { 204: null } },
+
+  {
+    method: 'get', path: '/reports/visits', summary: `Visits per UTC day (zeros included), from a replica; at most ${MAX_REPORT_DAYS} days.`, roles: CLINICIANS,
+    query: [{ name: 'from', schema: { type: 'string', format: 'date' }, required: true }, { name: 'to', schema: { type: 'string', format: 'date' }, required: true }, ...paging],
+    responses: { 200: ref('VisitReport') },
+  },
+
+  {
+    method: 'get', path: '/admin/audit', summary: 'Audit records, newest first; the read itself is audited.', roles: ['auditor', 'admin'],
+    query: [
+      { name: 'actor', schema: { type: 'string' }, description: 'Actor (user) id.' },
+      { name: 'action', schema: { type: 'string' }, description: 'e.g. `patient.update`.' },
+      { name: 'entity', schema: { type: 'string' } },
+      { name: 'entityId', schema: { type: 'string' } },
+      { name: 'outcome', schema: { enum: [...OUTCOMES] } },
+      { name: 'from', schema: timestamp, description: 'Inclusive.' },
+      { name: 'to', schema: timestamp, description: 'Exclusive.' },
+      ...paging,
+    ],
+    responses: { 200: list('AuditRecord') },
+  },
+  { method: 'get', path: '/admin/audit/verify', summary: 'Check the hash chain end to end.', roles: ['auditor', 'admin'], responses: { 200: ref('ChainReport') } },
+];
+
+const SCHEMAS: Record<string, JsonSchema> = {
+  Error: {
+    type: 'object',
+    properties: {
+      error: { type: 'string', description: 'Machine code, e.g. `validation_failed`.' },
+      message: { type: 'string' },
+      requestId: { type: 'string' },
+      fields: { type: 'object', additionalProperties: { type: 'string' }, description: 'For 422: each bad field and what is wrong with it.' },
+    },
+    required: ['error', 'message', 'requestId'],
+  },
+  User: {
+    type: 'object',
+    properties: { id: uuid, email: { type: 'string' }, name: { type: 'string' }, role: { enum: [...ROLES] }, disabled: { type: 'boolean' }, createdAt: timestamp, updatedAt: timestamp },
+    required: ['id', 'email', 'name', 'role', 'disabled', 'createdAt', 'updatedAt'],
+  },
+  Patient: resource(patientShape),
+  Visit: resource(visitShape, { patientId: uuid }),
+  Medicine: resource(medicineShape),
+  RxItem: shapeSchema(rxItemShape),
+  RxPreset: resource(rxPresetShape),
+  Prescription: resource(prescriptionShape, { patientId: uuid, visitId: uuid, prescriberId: { type: ['string', 'null'], format: 'uuid' } }),
+  Xray: resource(xrayShape, { patientId: uuid, visitId: uuid, status: { enum: [...XRAY_STATUSES] }, uploadedAt: { type: ['string', 'null'], format: 'date-time' } }),
+  XrayUpload: {
+    type: 'object',
+    properties: {
+      xray: ref('Xray'),
+      upload: {
+        type: 'object',
+        properties: {
+          method: { const: 'PUT' },
+          url: { type: 'string', format: 'uri', description: 'A bearer credential: never log or share it.' },
+          headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Send exactly these: the signature covers them.' },
+          expiresAt: timestamp,
+        },
+        required: ['method', 'url', 'headers', 'expiresAt'],
+      },
+    },
+    required: ['xray', 'upload'],
+  },
+  PresignedDownload: { type: 'object', properties: { url: { type: 'string', format: 'uri' }, expiresAt: timestamp }, required: ['url', 'expiresAt'] },
+  VisitReport: {
+    type: 'object',
+    properties: {
+      from: { type: 'string', format: 'date' },
+      to: { type: 'string', format: 'date' },
+      items: { type: 'array', items: { type: 'object', properties: { date: { type: 'string', format: 'date' }, visits: { type: 'integer' } }, required: ['date', 'visits'] } },
+      nextCursor: { type: ['string', 'null'] },
+    },
+    required: ['from', 'to', 'items', 'nextCursor'],
+  },
+  AuditRecord: {
+    type: 'object',
+    properties: {
+      seq: { type: 'string', description: 'Position in the chain (a decimal integer).' },
+      id: uuid,
+      occurredAt: timestamp,
+      actorId: nullableString,
+      actorRole: nullableString,
+      action: { type: 'string' },
+      outcome: { enum: [...OUTCOMES] },
+      entity: nullableString,
+      entityId: nullableString,
+      ip: nullableString,
+      requestId: nullableString,
+      details: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] }, description: 'Ids and counts only; never PHI.' },
+      prevHash: { type: 'string' },
+      hash: { type: 'string' },
+    },
+    required: ['seq', 'id', 'occurredAt', 'action', 'outcome', 'details', 'prevHash', 'hash'],
+  },
+  ChainReport: {
+    type: 'object',
+    properties: {
+      ok: { type: 'boolean' },
+      checked: { type: 'integer' },
+      headHash: { type: 'string' },
+      firstBroken: {
+        type: 'object',
+        properties: { seq: { type: 'string' }, id: { type: ['string', 'null'] }, reason: { enum: ['hash_mismatch', 'prev_hash_mismatch', 'seq_gap', 'missing_rows'] } },
+      },
+    },
+    required: ['ok', 'checked', 'headHash'],
+  },
+};
+
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ref('Error') } } });
+
+function operationObject(op: Operation): JsonSchema {
+  const pathParams = [...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: uuid }));
+  const responses: Record<string, unknown> = {};
+  for (const [status, schema] of Object.entries(op.responses)) {
+    responses[status] = schema === null ? { description: 'No content.' } : { description: 'Success.', content: { 'application/json': { schema } } };
+  }
+  if (op.body) responses[422] = errorResponse('validation_failed: `fields` names each bad field.');
+  if (op.roles) {
+    responses[401] = errorResponse('unauthorized: missing, malformed, expired or unknown token, or an ended session.');
+    responses[403] = errorResponse('forbidden: the role may not do this.');
+    responses[404] ??= errorResponse('not_found.');
+    responses[429] = errorResponse('rate_limited, with Retry-After.');
+    responses[503] = errorResponse('unavailable: the database (or the audit trail) cannot be written or reached.');
+  }
+  for (const [status, description] of Object.entries(op.errors ?? {})) responses[status] = errorResponse(description);
+  return {
+    summary: op.summary,
+    operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    ...(op.roles ? { security: [{ bearer: [] }], 'x-roles': [...op.roles] } : { security: [] }),
+    parameters: [...pathParams, ...(op.query ?? []).map((q) => ({ in: 'query', required: q.required ?? false, ...q }))],
+    ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
+    responses,
+  };
+}
+
+/** The whole document (built once per process: it depends on code only). */
+export function openApiDocument(): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operationObject(op);
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'DMS clinical records API',
+      version: '1.0.0',
+      description: 'Patients, visits with follow-ups, X-rays (presigned S3), prescriptions, medicines, Rx presets, reports and the audit trail. Errors are `{error, message, requestId}`; lists are `{items, nextCursor}`.',
+    },
+    jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: SCHEMAS,
+    },
+    paths,
+  };
+}

@@ -1,0 +1,45 @@
+import Router from '@koa/router';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { auditActor, recordAudit } from '../audit/record.js';
+import { requireRole } from '../auth/middleware.js';
+import { conflict } from '../http/errors.js';
+import { keysetAfter, pageOf, pageRequest, textKey } from '../http/pagination.js';
+import { parseBody } from '../http/validation.js';
+import { Medicine } from './entities.js';
+import { CARE_TEAM } from './roles.js';
+import { medicineShape } from './shapes.js';
+import { presenter } from './present.js';
+
+export const presentMedicine = presenter(Medicine, ['id', 'name', 'form', 'strength', 'createdAt', 'updatedAt']);
+
+const nameKey = textKey('name');
+
+/** The formulary (CONTRACT §2): the clinical roles read it, admins add to it. */
+export function medicineRoutes(): Router {
+  const router = new Router({ prefix: '/medicines' });
+
+  router.get('/', requireRole(...CARE_TEAM), async (ctx) => {
+    const page = pageRequest(ctx.query, nameKey);
+    const rows = await ctx.state.em.find(Medicine, keysetAfter('name', page.after, 'asc'), { orderBy: { name: 'asc', id: 'asc' }, limit: page.limit + 1 });
+    ctx.body = pageOf(rows, page.limit, (row) => nameKey.encode(row), presentMedicine);
+  });
+
+  router.post('/', requireRole('admin'), async (ctx) => {
+    const input = parseBody(medicineShape, ctx.request.body);
+    try {
+      const medicine = await ctx.state.em.transactional(async (tx) => {
+        const created = tx.create(Medicine, { name: input.name, form: input.form ?? null, strength: input.strength ?? null });
+        await tx.flush();
+        await recordAudit(tx, { action: 'medicine.create', outcome: 'success', entity: 'medicine', entityId: created.id, ...auditActor(ctx) });
+        return created;
+      });
+      ctx.status = 201;
+      ctx.body = presentMedicine(medicine);
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) throw conflict('medicine_exists', 'This medicine, form and strength is already listed.');
+      throw error;
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,91 @@
+import Router from '@koa/router';
+import { LockMode } from '@mikro-orm/core';
+import type { Context } from 'koa';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { auditActor, recordAudit } from '../audit/record.js';
+import { requireRole } from '../auth/middleware.js';
+import { validationFailed } from '../http/errors.js';
+import { instantKey, keysetAfter, pageOf, pageRequest } from '../http/pagination.js';
+import { parseBody, parsePatch } from '../http/validation.js';
+import { Visit } from './entities.js';
+import { livePatient, recordOfLivePatient } from './lookup.js';
+import { CARE_TEAM, fieldList } from './roles.js';
+import { FOLLOW_UP_FIELDS, visitShape } from './shapes.js';
+import { presenter } from './present.js';
+
+export const presentVisit = presenter(Visit, ['id', 'patientId', 'visitedAt', 'reason', 'notes', 'followUpAt', 'followUpNotes', 'createdAt', 'updatedAt']);
+
+const visitedKey = instantKey('visitedAt');
+
+function checkFollowUp(visitedAt: Date, followUpAt: Date | null | undefined): void {
+  if (followUpAt && followUpAt < visitedAt) throw validationFailed({ followUpAt: 'must not be before visitedAt' });
+}
+
+/** Follow-ups are audited on their own (CONTRACT §4), so "who moved this follow-up" is one filter away. */
+async function auditFollowUp(em: EntityManager, ctx: Context, visit: Visit, fields: string[]): Promise<void> {
+  const touched = fields.filter((field) => (FOLLOW_UP_FIELDS as readonly string[]).includes(field));
+  if (touched.length === 0) return;
+  await recordAudit(em, {
+    action: 'follow_up.update', outcome: 'success', entity: 'visit', entityId: visit.id, ...auditActor(ctx),
+    details: { patientId: visit.patientId, fields: fieldList(touched), scheduled: visit.followUpAt != null },
+  });
+}
+
+/** Visits of a patient, and each visit by id (CONTRACT §2); follow-up fields live on the visit. */
+export function visitRoutes(): Router {
+  const router = new Router();
+  const careTeam = requireRole(...CARE_TEAM);
+
+  router.post('/patients/:pid/visits', careTeam, async (ctx) => {
+    const input = parseBody(visitShape, ctx.request.body);
+    checkFollowUp(input.visitedAt, input.followUpAt);
+    const visit = await ctx.state.em.transactional(async (tx) => {
+      const patient = await livePatient(tx, ctx.params.pid!, { lock: LockMode.PESSIMISTIC_READ });
+      const created = tx.create(Visit, { ...input, patientId: patient.id, createdBy: ctx.state.user?.id ?? null });
+      await tx.flush();
+      await recordAudit(tx, {
+        action: 'visit.create', outcome: 'success', entity: 'visit', entityId: created.id, ...auditActor(ctx), details: { patientId: patient.id },
+      });
+      await auditFollowUp(tx, ctx, created, Object.keys(input));
+      return created;
+    });
+    ctx.status = 201;
+    ctx.body = presentVisit(visit);
+  });
+
+  router.get('/patients/:pid/visits', careTeam, async (ctx) => {
+    const page = pageRequest(ctx.query, visitedKey);
+    const patient = await livePatient(ctx.state.em, ctx.params.pid!);
+    const rows = await ctx.state.em.find(Visit, { patientId: patient.id, ...keysetAfter('visitedAt', page.after, 'desc') }, {
+      orderBy: { visitedAt: 'desc', id: 'desc' }, limit: page.limit + 1,
+    });
+    ctx.body = pageOf(rows, page.limit, (row) => visitedKey.encode(row), presentVisit);
+  });
+
+  router.get('/visits/:id', careTeam, async (ctx) => {
+    ctx.body = presentVisit(await recordOfLivePatient(ctx.state.em, Visit, ctx.params.id!));
+  });
+
+  router.patch('/visits/:id', careTeam, async (ctx) => {
+    const changes = parsePatch(visitShape, ctx.request.body);
+    const visit = await ctx.state.em.transactional(async (tx) => {
+      const target = await recordOfLivePatient(tx, Visit, ctx.params.id!, LockMode.PESSIMISTIC_WRITE);
+      checkFollowUp(changes.visitedAt ?? target.visitedAt, changes.followUpAt === undefined ? target.followUpAt : changes.followUpAt);
+      tx.assign(target, changes);
+      await tx.flush();
+      const fields = Object.keys(changes);
+      const other = fields.filter((field) => !(FOLLOW_UP_FIELDS as readonly string[]).includes(field));
+      if (other.length > 0) {
+        await recordAudit(tx, {
+          action: 'visit.update', outcome: 'success', entity: 'visit', entityId: target.id, ...auditActor(ctx),
+          details: { patientId: target.patientId, fields: fieldList(other) },
+        });
+      }
+      await auditFollowUp(tx, ctx, target, fields);
+      return target;
+    });
+    ctx.body = presentVisit(visit);
+  });
+
+  return router;
+}

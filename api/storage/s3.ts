@@ -1,0 +1,182 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NotFound,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Config } from '../config.js';
+import { unavailable } from '../http/errors.js';
+
+/**
+ * Server-side encryption every X-ray and prescription object is written with; the presigned
+ * signature covers the header, so S3 refuses an upload without it. SSE-S3: naming the stack's KMS
+ * key would need its id in the configuration (`aws:kms` without a key id means the AWS-managed
+ * `aws/s3` key, not the bucket's key), and CONTRACT §1 has no variable for it.
+ */
+export const XRAY_SSE = 'AES256';
+/** What `complete` accepts when the store reports an object's encryption (AWS always does). */
+const ENCRYPTED = new Set(['AES256', 'aws:kms', 'aws:kms:dsse']);
+
+export interface Storage {
+  client: S3Client;
+  xrayBucket?: string;
+  auditBucket?: string;
+  presignTtlS: number;
+}
+
+/** The S3 client of the process: AWS by default, or an S3-compatible endpoint (embedded, tests). */
+export function createStorage(config: Pick<Config, 's3' | 'presignTtlS'>): Storage {
+  const { endpoint, forcePathStyle, region, credentials, xrayBucket, auditBucket } = config.s3;
+  const client = new S3Client({
+    region: region ?? 'us-east-1',
+    ...(endpoint ? { endpoint } : {}),
+    forcePathStyle,
+    ...(credentials ? { credentials } : {}),
+    // A checksum of the (empty) body would otherwise be baked into presigned PUT URLs and refuse every upload.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+  });
+  if (forcePathStyle) {
+    // Path-style `/<bucket>/` and `/<bucket>` name the same bucket; s3rver (the embedded and test
+    // store) checks signatures over the latter only, so bucket-level calls (listing) use it.
+    client.middlewareStack.add(
+      (next) => (args) => {
+        const request = args.request as { path?: unknown };
+        if (typeof request.path === 'string' && /^\/[^/]+\/$/.test(request.path)) request.path = request.path.slice(0, -1);
+        return next(args);
+      },
+      { step: 'build', name: 'bucketPathWithoutTrailingSlash' },
+    );
+  }
+  return { client, xrayBucket, auditBucket, presignTtlS: config.presignTtlS };
+}
+
+/** A bucket the process was configured with; without one (a test API without S3) the route is unavailable. */
+export function bucketOf(storage: Storage, which: 'xray' | 'audit'): string {
+  const bucket = which === 'xray' ? storage.xrayBucket : storage.auditBucket;
+  if (!bucket) throw unavailable();
+  return bucket;
+}
+
+export interface PresignedUpload {
+  method: 'PUT';
+  url: string;
+  /** Every header the signature covers: the client sends exactly these (HTTP clients set Content-Length from the body). */
+  headers: Record<string, string>;
+  expiresAt: string;
+}
+
+/**
+ * A PUT URL for exactly one object: the signature covers the content type, the exact length and
+ * the encryption header, and lives `presignTtlS` seconds. `now` is when it was signed.
+ */
+export async function presignUpload(
+  storage: Storage,
+  { key, contentType, sizeBytes }: { key: string; contentType: string; sizeBytes: number },
+  now = new Date(),
+): Promise<PresignedUpload> {
+  const command = new PutObjectCommand({
+    Bucket: bucketOf(storage, 'xray'),
+    Key: key,
+    ContentType: contentType,
+    ContentLength: sizeBytes,
+    ServerSideEncryption: XRAY_SSE,
+  });
+  const url = await getSignedUrl(storage.client, command, {
+    expiresIn: storage.presignTtlS,
+    signingDate: now,
+    // The presigner leaves content-type unsigned by default: sign it, and the length, explicitly.
+    signableHeaders: new Set(['content-type', 'content-length']),
+  });
+  return {
+    method: 'PUT',
+    url,
+    headers: { 'content-type': contentType, 'content-length': String(sizeBytes), 'x-amz-server-side-encryption': XRAY_SSE },
+    expiresAt: new Date(now.getTime() + storage.presignTtlS * 1000).toISOString(),
+  };
+}
+
+/** A GET URL for one object, served as a download with its stored type. */
+export async function presignDownload(storage: Storage, { key, fileName }: { key: string; fileName: string }, now = new Date()): Promise<{ url: string; expiresAt: string }> {
+  const command = new GetObjectCommand({
+    Bucket: bucketOf(storage, 'xray'),
+    Key: key,
+    ResponseContentDisposition: `attachment; filename="${fileName.replace(/[^\w.-]/g, '_')}"`,
+  });
+  const url = await getSignedUrl(storage.client, command, { expiresIn: storage.presignTtlS, signingDate: now });
+  return { url, expiresAt: new Date(now.getTime() + storage.presignTtlS * 1000).toISOString() };
+}
+
+export interface StoredObject {
+  sizeBytes: number;
+  contentType?: string;
+  /** `undefined` where the store does not report it (S3-compatible test servers). */
+  encryption?: string;
+}
+
+function isMissing(error: unknown): boolean {
+  return error instanceof NotFound || error instanceof NoSuchKey || (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404);
+}
+
+/** What the store holds at `key`, or `undefined` when nothing is there. */
+export async function headObject(storage: Storage, bucket: string, key: string): Promise<StoredObject | undefined> {
+  try {
+    const head = await storage.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return { sizeBytes: head.ContentLength ?? 0, contentType: head.ContentType, encryption: head.ServerSideEncryption };
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+/** True when the store reports no encryption or one of the allowed kinds. */
+export function encryptionAccepted(object: StoredObject): boolean {
+  return object.encryption === undefined || ENCRYPTED.has(object.encryption);
+}
+
+/** The first `length` bytes of an object (a ranged GET: enough to check a file's signature). */
+export async function readHead(storage: Storage, bucket: string, key: string, length: number): Promise<Buffer> {
+  const object = await storage.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}` }));
+  return Buffer.from(await object.Body!.transformToByteArray());
+}
+
+/** The whole object, or `undefined` when it is not there. */
+export async function readObject(storage: Storage, bucket: string, key: string): Promise<Buffer | undefined> {
+  try {
+    const object = await storage.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await object.Body!.transformToByteArray());
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+/** A server-written X-ray bucket object (a prescription document), encrypted like uploads. */
+export async function putXrayObject(storage: Storage, { key, body, contentType }: { key: string; body: string; contentType: string }): Promise<void> {
+  await storage.client.send(
+    new PutObjectCommand({ Bucket: bucketOf(storage, 'xray'), Key: key, Body: body, ContentType: contentType, ServerSideEncryption: XRAY_SSE }),
+  );
+}
+
+export async function deleteObject(storage: Storage, bucket: string, key: string): Promise<void> {
+  await storage.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+}
+
+/** Every key under `prefix`, in key order. */
+export async function listKeys(storage: Storage, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await storage.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(page.Contents ?? []).map((object) => object.Key!).filter(Boolean));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys.sort();
+}

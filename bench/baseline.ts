@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import pg from 'pg';
+
+/**
+ * The yardstick: a bare Koa 3 app running the same SQL as the API's hot read and audited write,
+ * with `pg` pools of the same size, on the same database and replica; no auth, limits, audit or logs.
+ */
+const primary = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
+const replica = new pg.Pool({ connectionString: process.env.DATABASE_REPLICA_URL ?? process.env.DATABASE_URL, max: 10 });
+
+const COLUMNS = 'id, full_name, date_of_birth, sex, phone, email, notes, created_at, updated_at';
+const present = (row: Record<string, unknown>) => ({
+  id: row.id, fullName: row.full_name, dateOfBirth: row.date_of_birth, sex: row.sex, phone: row.phone,
+  email: row.email, notes: row.notes, createdAt: row.created_at, updatedAt: row.updated_at,
+});
+
+async function readJson(req: NodeJS.ReadableStream): Promise<Record<string, unknown>> {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+const app = new Koa();
+app.use(async (ctx) => {
+  const read = /^\/patients\/([0-9a-f-]{36})$/.exec(ctx.path);
+  if (ctx.method === 'GET' && read) {
+    const { rows } = await replica.query(`select ${COLUMNS} from patients where id = $1 and deleted_at is null`, [read[1]]);
+    if (!rows[0]) ctx.status = 404;
+    else ctx.body = present(rows[0]);
+    return;
+  }
+  if (ctx.method === 'POST' && ctx.path === '/patients') {
+    const body = await readJson(ctx.req);
+    const { rows } = await primary.query(
+      `insert into patients (id, full_name, date_of_birth, sex, phone, email, notes, deleted_at, created_at, updated_at)
+       values ($1, $2, $3, $4, $5, $6, $7, null, now(), now()) returning ${COLUMNS}`,
+      [randomUUID(), body.fullName, body.dateOfBirth, body.sex ?? null, body.phone ?? null, body.email ?? null, body.notes ?? null],
+    );
+    ctx.status = 201;
+    ctx.body = present(rows[0]);
+    return;
+  }
+  ctx.status = 404;
+});
+
+const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ event: 'startup', port: (server.address() as { port: number }).port })}\n`);
+});
+process.once('SIGTERM', () => server.close(() => void Promise.all([primary.end(), replica.end()]).then(() => process.exit(0))));

@@ -1,0 +1,246 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from '@20minutes/s3rver';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import { hashPassword, verifyPassword } from '../api/auth/passwords.js';
+import { migrateDatabase, request } from '../test/support/api.js';
+import { APP_ROLE, createDatabase, eventually, freeTcpPort, pgUrl, sql, startStreamingReplica } from '../test/support/postgres.js';
+
+/**
+ * `npm run bench [-- --json]`: the API against a bare Koa + pg baseline in the same run, on the
+ * machine's PostgreSQL (with a real streaming replica) and Redis. Not part of `npm test`.
+ */
+const asJson = process.argv.includes('--json');
+const CONNECTIONS = 64;
+const RUNS = 3;
+const RUN_S = 6;
+const WARMUP_S = 2;
+const LOGIN_ATTEMPTS = 1_000;
+const LOGIN_LIMIT = 50;
+
+const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+interface Target {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+async function loadOnce(target: Target, durationS: number): Promise<Load> {
+  const result = await autocannon({
+    url: target.url, method: target.method ?? 'GET', headers: { 'content-type': 'application/json', ...target.headers },
+    body: target.body, connections: CONNECTIONS, duration: durationS,
+  });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+}
+
+/** Warm both up, then alternate their runs so drift on a shared machine hits both alike. */
+async function compare(label: string, subject: Target, baseline?: Target): Promise<{ subject: Load; baseline?: Load }> {
+  progress(`${label}: warm-up`);
+  await loadOnce(subject, WARMUP_S);
+  if (baseline) await loadOnce(baseline, WARMUP_S);
+  const runs: { subject: Load[]; baseline: Load[] } = { subject: [], baseline: [] };
+  for (let run = 1; run <= RUNS; run++) {
+    progress(`${label}: run ${run}/${RUNS}`);
+    runs.subject.push(await loadOnce(subject, RUN_S));
+    if (baseline) runs.baseline.push(await loadOnce(baseline, RUN_S));
+  }
+  const summarise = (loads: Load[]): Load => ({
+    rps: round(median(loads.map((l) => l.rps)), 0), p50: median(loads.map((l) => l.p50)), p99: median(loads.map((l) => l.p99)),
+    non2xx: loads.reduce((n, l) => n + l.non2xx, 0), errors: loads.reduce((n, l) => n + l.errors, 0),
+  });
+  return { subject: summarise(runs.subject), baseline: baseline ? summarise(runs.baseline) : undefined };
+}
+
+interface Child {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A server in its own process (so the load generator does not share its event loop), ready when it logs `startup`. */
+function startServer(entry: string, env: Record<string, string>): Promise<Child> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (const line of buffered.split('\n').slice(0, -1)) {
+        const record = JSON.parse(line) as { event?: string; listen?: string; port?: number };
+        if (record.event !== 'startup') continue;
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve({
+          url: record.listen ?? `http://127.0.0.1:${record.port}`,
+          stop: () => new Promise((done) => {
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+        });
+      }
+      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${entry} exited with ${code} before start-up`)));
+  });
+}
+
+async function timeCommand(args: string[]): Promise<number> {
+  const started = process.hrtime.bigint();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: 'ignore', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } });
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`))));
+  });
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  target?: string;
+  met?: boolean;
+}
+
+async function main(): Promise<void> {
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  try {
+    progress('setting up PostgreSQL (fresh database + streaming replica), Redis and s3rver');
+    const replica = await startStreamingReplica();
+    cleanups.push(() => replica.destroy());
+    const db = await createDatabase();
+    cleanups.push(() => db.drop());
+    await migrateDatabase(db.ownerUrl);
+    await sql(db.ownerUrl, `grant dms_api to ${APP_ROLE}`);
+    const replicaUrl = pgUrl(db.name, { user: APP_ROLE, port: replica.port });
+    await eventually(() => sql(replicaUrl, 'select 1 from users limit 1'), { timeoutMs: 30_000 });
+
+    const s3Dir = mkdtempSync(join(tmpdir(), 'dms-bench-s3-'));
+    const s3Port = await freeTcpPort();
+    const s3 = new S3rver({ address: '127.0.0.1', port: s3Port, silent: true, directory: s3Dir, configureBuckets: ['dms-bench-xray', 'dms-bench-audit'].map((name) => ({ name, configs: [] })) });
+    await s3.run();
+    cleanups.push(async () => {
+      await s3.close();
+      rmSync(s3Dir, { recursive: true, force: true });
+    });
+
+    const prefix = `dms-bench-${randomBytes(4).toString('hex')}`;
+    const redis = new Redis('redis://127.0.0.1:6379');
+    cleanups.push(async () => {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    });
+
+    const password = `Bench-${randomBytes(12).toString('base64url')}`;
+    const passwordHash = await hashPassword(password);
+    const email = `doctor-${randomBytes(4).toString('hex')}@bench.dms`;
+    await sql(db.ownerUrl, `insert into users (id, email, name, role, password_hash, disabled, created_at, updated_at)
+      values (gen_random_uuid(), $1, 'Bench doctor', 'doctor', $2, false, now(), now())`, [email, passwordHash]);
+
+    const apiEnv = (limits: Record<string, string>) => ({
+      NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info',
+      DATABASE_URL: db.appUrl, DATABASE_REPLICA_URLS: replicaUrl, REDIS_URL: 'redis://127.0.0.1:6379',
+      JWT_KEYS: JSON.stringify([{ kid: 'bench', alg: 'HS256', secret: randomBytes(48).toString('base64url') }]),
+      AWS_REGION: 'us-east-1', XRAY_BUCKET: 'dms-bench-xray', AUDIT_BUCKET: 'dms-bench-audit',
+      S3_ENDPOINT: `http://127.0.0.1:${s3Port}`, S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      RATE_LIMIT_KEY_PREFIX: `${prefix}-${randomBytes(2).toString('hex')}`, ...limits,
+    });
+    // Limits are counted on every request but set out of reach, so the figures measure the work, not 429s.
+    const api = await startServer('api/main.ts', apiEnv({ RATE_LIMIT_SENSITIVE_MAX: '100000000', RATE_LIMIT_LOGIN_MAX: '100000000' }));
+    cleanups.push(() => api.stop());
+    const baseline = await startServer('bench/baseline.ts', { DATABASE_URL: db.appUrl, DATABASE_REPLICA_URL: replicaUrl });
+    cleanups.push(() => baseline.stop());
+
+    const login = await request(api.url, 'POST', '/auth/login', { body: { email, password } });
+    if (login.status !== 200) throw new Error(`bench sign-in answered ${login.status}`);
+    const auth = { authorization: `Bearer ${login.body.accessToken as string}` };
+    const patientBody = JSON.stringify({ fullName: 'Bench Patient', dateOfBirth: '1980-04-02', sex: 'female' });
+    const patient = await request(api.url, 'POST', '/patients', { body: JSON.parse(patientBody), headers: auth });
+    const visit = await request(api.url, 'POST', `/patients/${patient.body.id}/visits`, { body: { visitedAt: new Date().toISOString(), reason: 'check-up' }, headers: auth });
+    if (patient.status !== 201 || visit.status !== 201) throw new Error(`bench seed answered ${patient.status}/${visit.status}`);
+    await eventually(async () => {
+      const { rowCount } = await sql(replicaUrl, 'select 1 from patients where id = $1', [patient.body.id]);
+      if (rowCount !== 1) throw new Error('not replicated yet');
+    });
+
+    const hot = await compare('hot read GET /patients/:id', { url: `${api.url}/patients/${patient.body.id}`, headers: auth }, { url: `${baseline.url}/patients/${patient.body.id}` });
+    const write = await compare('audited write POST /patients', { url: `${api.url}/patients`, method: 'POST', headers: auth, body: patientBody }, { url: `${baseline.url}/patients`, method: 'POST', body: patientBody });
+    const presign = await compare('presign POST …/xrays', {
+      url: `${api.url}/patients/${patient.body.id}/visits/${visit.body.id}/xrays`, method: 'POST', headers: auth,
+      body: JSON.stringify({ contentType: 'image/png', sizeBytes: 2_000_000 }),
+    });
+
+    progress('login: one password check');
+    const checks: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const started = process.hrtime.bigint();
+      await verifyPassword(passwordHash, password);
+      checks.push(Number(process.hrtime.bigint() - started) / 1e6);
+    }
+
+    progress(`login: ${LOGIN_ATTEMPTS} concurrent attempts from one IP against a limit of ${LOGIN_LIMIT}`);
+    const limited = await startServer('api/main.ts', apiEnv({ RATE_LIMIT_LOGIN_MAX: String(LOGIN_LIMIT), RATE_LIMIT_SENSITIVE_MAX: '100000000' }));
+    cleanups.push(() => limited.stop());
+    const outcomes = await Promise.all(Array.from({ length: LOGIN_ATTEMPTS }, (_, i) =>
+      request(limited.url, 'POST', '/auth/login', { body: { email, password: i % 2 ? password : 'wrong-password-attempt' } }).then((r) => r.status, () => 0)));
+    const admitted = outcomes.filter((status) => status !== 429).length;
+    const failed = outcomes.filter((status) => status === 0 || status >= 500).length;
+
+    progress('plan: npm run plan -- --stack production (3 runs)');
+    const planTimes: number[] = [];
+    for (let i = 0; i < 3; i++) planTimes.push(await timeCommand(['--import', 'tsx', 'infra/plan.ts', '--stack', 'production']));
+
+    const ratio = hot.subject.rps / hot.baseline!.rps;
+    const writeRatio = write.subject.p50 / write.baseline!.p50;
+    const figures: Figure[] = [
+      { name: 'hot read: API requests/s', value: hot.subject.rps, unit: 'req/s' },
+      { name: 'hot read: baseline requests/s', value: hot.baseline!.rps, unit: 'req/s' },
+      { name: 'hot read: API / baseline throughput', value: round(ratio), unit: 'ratio', target: '>= 0.7', met: ratio >= 0.7 },
+      { name: 'hot read: API p50', value: hot.subject.p50, unit: 'ms' },
+      { name: 'hot read: API p99', value: hot.subject.p99, unit: 'ms', target: '< 25', met: hot.subject.p99 < 25 },
+      { name: 'hot read: baseline p50 / p99', value: hot.baseline!.p50, unit: `ms / ${hot.baseline!.p99} ms` },
+      { name: 'audited write: API p50', value: write.subject.p50, unit: 'ms' },
+      { name: 'audited write: unaudited baseline p50', value: write.baseline!.p50, unit: 'ms' },
+      { name: 'audited write: latency ratio (p50)', value: round(writeRatio), unit: 'ratio', target: '<= 1.5', met: writeRatio <= 1.5 },
+      { name: 'audited write: API requests/s (p99 ms)', value: write.subject.rps, unit: `req/s (${write.subject.p99} ms)` },
+      { name: 'login: one password check (argon2id m=19 MiB t=2 p=1)', value: round(median(checks), 1), unit: 'ms' },
+      { name: `login: admitted of ${LOGIN_ATTEMPTS} concurrent attempts`, value: admitted, unit: 'requests', target: `== ${LOGIN_LIMIT}, no 5xx`, met: admitted === LOGIN_LIMIT && failed === 0 },
+      { name: 'presign: POST …/xrays requests/s', value: presign.subject.rps, unit: 'req/s' },
+      { name: 'plan: npm run plan -- --stack production', value: round(median(planTimes), 1), unit: 's', target: '< 10', met: median(planTimes) < 10 },
+    ];
+    const errors = [hot.subject, hot.baseline!, write.subject, write.baseline!, presign.subject].reduce((n, l) => n + l.non2xx + l.errors, 0);
+    const report = { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, connections: CONNECTIONS, runs: RUNS, runSeconds: RUN_S, non2xxOrErrors: errors, figures };
+    if (asJson) {
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    } else {
+      process.stdout.write(`\nDMS benchmarks: ${report.cores} cores (${report.cpu}), Node ${report.node}, ${CONNECTIONS} connections, median of ${RUNS} × ${RUN_S} s after a ${WARMUP_S} s warm-up\n\n`);
+      for (const f of figures) {
+        const verdict = f.target ? `  target ${f.target}: ${f.met ? 'met' : 'MISSED'}` : '';
+        process.stdout.write(`${f.name.padEnd(58)} ${String(f.value).padStart(9)} ${f.unit}${verdict}\n`);
+      }
+      process.stdout.write(`\nnon-2xx responses or errors under load: ${errors}\n`);
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

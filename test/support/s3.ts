@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from '@20minutes/s3rver';
+import type { Config } from '../../api/config.js';
+import { createStorage, type Storage } from '../../api/storage/s3.js';
+import { startTestApi, type TestApi } from './api.js';
+import { signedIn, type SignedIn } from './auth.js';
+import { freeTcpPort } from './postgres.js';
+
+/** The buckets of the run's store, named like the production ones. */
+export const XRAY_BUCKET = 'dms-test-xray';
+export const AUDIT_BUCKET = 'dms-test-audit';
+const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface TestS3 {
+  endpoint: string;
+  /** `config.s3` for an API or a command talking to this store. */
+  s3: Config['s3'];
+  storage(presignTtlS?: number): Storage;
+}
+
+let shared: Promise<TestS3> | undefined;
+
+/**
+ * One real S3-compatible server per run (`@20minutes/s3rver`): it checks SigV4 signatures,
+ * signed headers and presigned expiry, so a refused upload in a test is refused for the reason S3 would.
+ */
+export function sharedS3(): Promise<TestS3> {
+  shared ??= (async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'dms-s3-'));
+    process.once('exit', () => rmSync(directory, { recursive: true, force: true }));
+    const port = await freeTcpPort();
+    const server = new S3rver({
+      address: '127.0.0.1',
+      port,
+      silent: true,
+      directory,
+      configureBuckets: [XRAY_BUCKET, AUDIT_BUCKET].map((name) => ({ name, configs: [] })),
+    });
+    await server.run();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const s3: Config['s3'] = {
+      endpoint, forcePathStyle: true, region: 'us-east-1', xrayBucket: XRAY_BUCKET, auditBucket: AUDIT_BUCKET, credentials: CREDENTIALS,
+    };
+    return { endpoint, s3, storage: (presignTtlS = 90) => createStorage({ s3, presignTtlS }) };
+  })();
+  return shared;
+}
+
+/**
+ * The real API with the run's S3 store, and per-IP limits high enough that a whole test file of
+ * requests from 127.0.0.1 never meets them (the rate-limit tests prove the limits).
+ */
+export async function startRecordsApi(env: Record<string, string> = {}): Promise<TestApi> {
+  const { s3 } = await sharedS3();
+  return startTestApi({ env: { RATE_LIMIT_SENSITIVE_MAX: '1000000', RATE_LIMIT_LOGIN_MAX: '1000000', ...env }, config: { s3 } });
+}
+
+/** The records API and one signed-in user of each role: the cast of most record tests. */
+export interface Clinic {
+  api: TestApi;
+  staff: SignedIn;
+  doctor: SignedIn;
+  admin: SignedIn;
+  auditor: SignedIn;
+}
+
+export async function startClinic(): Promise<Clinic> {
+  const api = await startRecordsApi();
+  const [staff, doctor, admin, auditor] = await Promise.all([signedIn(api, 'staff'), signedIn(api, 'doctor'), signedIn(api, 'admin'), signedIn(api, 'auditor')]);
+  return { api, staff, doctor, admin, auditor };
+}
