@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { Environment, LogLevel } from './config.js';
 
@@ -41,6 +41,43 @@ const redact = winston.format((info) => {
   return info;
 });
 
+/**
+ * stdout, one write per event-loop turn: a pipe write on Linux is synchronous, so a line per
+ * request would cost a syscall per request. Lines still leave in order, within the same turn
+ * of the loop, and whatever is pending is written before the process exits.
+ */
+class BatchedStdout extends Writable {
+  private pending: string[] = [];
+  private scheduled = false;
+
+  constructor() {
+    super({ decodeStrings: false });
+    process.once('exit', () => this.flush());
+  }
+
+  override _write(line: string | Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.pending.push(line.toString());
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    done();
+  }
+
+  override _final(done: () => void): void {
+    this.flush();
+    done();
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const lines = this.pending.join('');
+    this.pending = [];
+    process.stdout.write(lines);
+  }
+}
+
 export interface LoggerOptions {
   level: LogLevel;
   env: Environment;
@@ -67,6 +104,6 @@ export function createLogger({ level, env, service = 'dms-api', stream }: Logger
       winston.format.timestamp(),
       winston.format.json(),
     ),
-    transports: [stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console()],
+    transports: [new winston.transports.Stream({ stream: stream ?? new BatchedStdout() })],
   });
 }

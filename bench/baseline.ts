@@ -4,10 +4,9 @@ import pg from 'pg';
 
 /**
  * The yardstick: a bare Koa 3 app running the same SQL as the API's hot read and audited write,
- * with `pg` pools of the same size, on the same database and replica; no auth, limits, audit or logs.
+ * with a `pg` pool of the same size, on the same primary; no auth, limits, audit or logs.
  */
 const primary = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
-const replica = new pg.Pool({ connectionString: process.env.DATABASE_REPLICA_URL ?? process.env.DATABASE_URL, max: 10 });
 
 const COLUMNS = 'id, full_name, date_of_birth, sex, phone, email, notes, created_at, updated_at';
 const present = (row: Record<string, unknown>) => ({
@@ -25,7 +24,7 @@ const app = new Koa();
 app.use(async (ctx) => {
   const read = /^\/patients\/([0-9a-f-]{36})$/.exec(ctx.path);
   if (ctx.method === 'GET' && read) {
-    const { rows } = await replica.query(`select ${COLUMNS} from patients where id = $1 and deleted_at is null`, [read[1]]);
+    const { rows } = await primary.query(`select ${COLUMNS} from patients where id = $1 and deleted_at is null`, [read[1]]);
     if (!rows[0]) ctx.status = 404;
     else ctx.body = present(rows[0]);
     return;
@@ -47,4 +46,4 @@ app.use(async (ctx) => {
 const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ event: 'startup', port: (server.address() as { port: number }).port })}\n`);
 });
-process.once('SIGTERM', () => server.close(() => void Promise.all([primary.end(), replica.end()]).then(() => process.exit(0))));
+process.once('SIGTERM', () => server.close(() => void primary.end().then(() => process.exit(0))));

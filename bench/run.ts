@@ -15,6 +15,11 @@ import { APP_ROLE, createDatabase, eventually, freeTcpPort, pgUrl, sql, startStr
  * machine's PostgreSQL (with a real streaming replica) and Redis. Not part of `npm test`.
  */
 const asJson = process.argv.includes('--json');
+/** `--profile`: the API under test writes a V8 CPU profile to .profiles/ when it stops. */
+const profile = process.argv.includes('--profile');
+/** `--only hot,write,presign,login,plan`: a subset, for iterating on one figure (the README's figures come from a full run). */
+const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
+const only = new Set(process.argv.includes('--only') && onlyArg ? onlyArg.split(',') : ['hot', 'write', 'presign', 'login', 'plan']);
 const CONNECTIONS = 64;
 const RUNS = 3;
 const RUN_S = 6;
@@ -73,8 +78,8 @@ interface Child {
 }
 
 /** A server in its own process (so the load generator does not share its event loop), ready when it logs `startup`. */
-function startServer(entry: string, env: Record<string, string>): Promise<Child> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+function startServer(entry: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Child> {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let buffered = '';
     const onData = (chunk: Buffer) => {
@@ -161,9 +166,9 @@ async function main(): Promise<void> {
       RATE_LIMIT_KEY_PREFIX: `${prefix}-${randomBytes(2).toString('hex')}`, ...limits,
     });
     // Limits are counted on every request but set out of reach, so the figures measure the work, not 429s.
-    const api = await startServer('api/main.ts', apiEnv({ RATE_LIMIT_SENSITIVE_MAX: '100000000', RATE_LIMIT_LOGIN_MAX: '100000000' }));
+    const api = await startServer('api/main.ts', apiEnv({ RATE_LIMIT_SENSITIVE_MAX: '1000000', RATE_LIMIT_LOGIN_MAX: '1000000' }), profile ? ['--cpu-prof', '--cpu-prof-dir=.profiles'] : []);
     cleanups.push(() => api.stop());
-    const baseline = await startServer('bench/baseline.ts', { DATABASE_URL: db.appUrl, DATABASE_REPLICA_URL: replicaUrl });
+    const baseline = await startServer('bench/baseline.ts', { DATABASE_URL: db.appUrl });
     cleanups.push(() => baseline.stop());
 
     const login = await request(api.url, 'POST', '/auth/login', { body: { email, password } });
@@ -173,57 +178,68 @@ async function main(): Promise<void> {
     const patient = await request(api.url, 'POST', '/patients', { body: JSON.parse(patientBody), headers: auth });
     const visit = await request(api.url, 'POST', `/patients/${patient.body.id}/visits`, { body: { visitedAt: new Date().toISOString(), reason: 'check-up' }, headers: auth });
     if (patient.status !== 201 || visit.status !== 201) throw new Error(`bench seed answered ${patient.status}/${visit.status}`);
-    await eventually(async () => {
-      const { rowCount } = await sql(replicaUrl, 'select 1 from patients where id = $1', [patient.body.id]);
-      if (rowCount !== 1) throw new Error('not replicated yet');
-    });
 
-    const hot = await compare('hot read GET /patients/:id', { url: `${api.url}/patients/${patient.body.id}`, headers: auth }, { url: `${baseline.url}/patients/${patient.body.id}` });
-    const write = await compare('audited write POST /patients', { url: `${api.url}/patients`, method: 'POST', headers: auth, body: patientBody }, { url: `${baseline.url}/patients`, method: 'POST', body: patientBody });
-    const presign = await compare('presign POST …/xrays', {
-      url: `${api.url}/patients/${patient.body.id}/visits/${visit.body.id}/xrays`, method: 'POST', headers: auth,
-      body: JSON.stringify({ contentType: 'image/png', sizeBytes: 2_000_000 }),
-    });
-
-    progress('login: one password check');
-    const checks: number[] = [];
-    for (let i = 0; i < 15; i++) {
-      const started = process.hrtime.bigint();
-      await verifyPassword(passwordHash, password);
-      checks.push(Number(process.hrtime.bigint() - started) / 1e6);
+    const figures: Figure[] = [];
+    const loads: Load[] = [];
+    if (only.has('hot')) {
+      const hot = await compare('hot read GET /patients/:id', { url: `${api.url}/patients/${patient.body.id}`, headers: auth }, { url: `${baseline.url}/patients/${patient.body.id}` });
+      const ratio = hot.subject.rps / hot.baseline!.rps;
+      loads.push(hot.subject, hot.baseline!);
+      figures.push(
+        { name: 'hot read: API requests/s', value: hot.subject.rps, unit: 'req/s' },
+        { name: 'hot read: baseline requests/s', value: hot.baseline!.rps, unit: 'req/s' },
+        { name: 'hot read: API / baseline throughput', value: round(ratio), unit: 'ratio', target: '>= 0.7', met: ratio >= 0.7 },
+        { name: 'hot read: API p50', value: hot.subject.p50, unit: 'ms' },
+        { name: 'hot read: API p99', value: hot.subject.p99, unit: 'ms', target: '< 25', met: hot.subject.p99 < 25 },
+        { name: 'hot read: baseline p50 / p99', value: hot.baseline!.p50, unit: `ms / ${hot.baseline!.p99} ms` },
+      );
     }
-
-    progress(`login: ${LOGIN_ATTEMPTS} concurrent attempts from one IP against a limit of ${LOGIN_LIMIT}`);
-    const limited = await startServer('api/main.ts', apiEnv({ RATE_LIMIT_LOGIN_MAX: String(LOGIN_LIMIT), RATE_LIMIT_SENSITIVE_MAX: '100000000' }));
-    cleanups.push(() => limited.stop());
-    const outcomes = await Promise.all(Array.from({ length: LOGIN_ATTEMPTS }, (_, i) =>
-      request(limited.url, 'POST', '/auth/login', { body: { email, password: i % 2 ? password : 'wrong-password-attempt' } }).then((r) => r.status, () => 0)));
-    const admitted = outcomes.filter((status) => status !== 429).length;
-    const failed = outcomes.filter((status) => status === 0 || status >= 500).length;
-
-    progress('plan: npm run plan -- --stack production (3 runs)');
-    const planTimes: number[] = [];
-    for (let i = 0; i < 3; i++) planTimes.push(await timeCommand(['--import', 'tsx', 'infra/plan.ts', '--stack', 'production']));
-
-    const ratio = hot.subject.rps / hot.baseline!.rps;
-    const writeRatio = write.subject.p50 / write.baseline!.p50;
-    const figures: Figure[] = [
-      { name: 'hot read: API requests/s', value: hot.subject.rps, unit: 'req/s' },
-      { name: 'hot read: baseline requests/s', value: hot.baseline!.rps, unit: 'req/s' },
-      { name: 'hot read: API / baseline throughput', value: round(ratio), unit: 'ratio', target: '>= 0.7', met: ratio >= 0.7 },
-      { name: 'hot read: API p50', value: hot.subject.p50, unit: 'ms' },
-      { name: 'hot read: API p99', value: hot.subject.p99, unit: 'ms', target: '< 25', met: hot.subject.p99 < 25 },
-      { name: 'hot read: baseline p50 / p99', value: hot.baseline!.p50, unit: `ms / ${hot.baseline!.p99} ms` },
-      { name: 'audited write: API p50', value: write.subject.p50, unit: 'ms' },
-      { name: 'audited write: unaudited baseline p50', value: write.baseline!.p50, unit: 'ms' },
-      { name: 'audited write: latency ratio (p50)', value: round(writeRatio), unit: 'ratio', target: '<= 1.5', met: writeRatio <= 1.5 },
-      { name: 'audited write: API requests/s (p99 ms)', value: write.subject.rps, unit: `req/s (${write.subject.p99} ms)` },
-      { name: 'login: one password check (argon2id m=19 MiB t=2 p=1)', value: round(median(checks), 1), unit: 'ms' },
-      { name: `login: admitted of ${LOGIN_ATTEMPTS} concurrent attempts`, value: admitted, unit: 'requests', target: `== ${LOGIN_LIMIT}, no 5xx`, met: admitted === LOGIN_LIMIT && failed === 0 },
-      { name: 'presign: POST …/xrays requests/s', value: presign.subject.rps, unit: 'req/s' },
-      { name: 'plan: npm run plan -- --stack production', value: round(median(planTimes), 1), unit: 's', target: '< 10', met: median(planTimes) < 10 },
-    ];
-    const errors = [hot.subject, hot.baseline!, write.subject, write.baseline!, presign.subject].reduce((n, l) => n + l.non2xx + l.errors, 0);
+    if (only.has('write')) {
+      const write = await compare('audited write POST /patients', { url: `${api.url}/patients`, method: 'POST', headers: auth, body: patientBody }, { url: `${baseline.url}/patients`, method: 'POST', body: patientBody });
+      const writeRatio = write.subject.p50 / write.baseline!.p50;
+      loads.push(write.subject, write.baseline!);
+      figures.push(
+        { name: 'audited write: API p50', value: write.subject.p50, unit: 'ms' },
+        { name: 'audited write: unaudited baseline p50', value: write.baseline!.p50, unit: 'ms' },
+        { name: 'audited write: latency ratio (p50)', value: round(writeRatio), unit: 'ratio', target: '<= 1.5', met: writeRatio <= 1.5 },
+        { name: 'audited write: API requests/s (p99 ms)', value: write.subject.rps, unit: `req/s (${write.subject.p99} ms)` },
+      );
+    }
+    if (only.has('presign')) {
+      const presign = await compare('presign POST …/xrays', {
+        url: `${api.url}/patients/${patient.body.id}/visits/${visit.body.id}/xrays`, method: 'POST', headers: auth,
+        body: JSON.stringify({ contentType: 'image/png', sizeBytes: 2_000_000 }),
+      });
+      loads.push(presign.subject);
+      figures.push({ name: 'presign: POST …/xrays requests/s', value: presign.subject.rps, unit: 'req/s' });
+    }
+    if (only.has('login')) {
+      progress('login: one password check');
+      const checks: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        const started = process.hrtime.bigint();
+        await verifyPassword(passwordHash, password);
+        checks.push(Number(process.hrtime.bigint() - started) / 1e6);
+      }
+      progress(`login: ${LOGIN_ATTEMPTS} concurrent attempts from one IP against a limit of ${LOGIN_LIMIT}`);
+      const limited = await startServer('api/main.ts', apiEnv({ RATE_LIMIT_LOGIN_MAX: String(LOGIN_LIMIT), RATE_LIMIT_SENSITIVE_MAX: '1000000' }));
+      cleanups.push(() => limited.stop());
+      const outcomes = await Promise.all(Array.from({ length: LOGIN_ATTEMPTS }, (_, i) =>
+        request(limited.url, 'POST', '/auth/login', { body: { email, password: i % 2 ? password : 'wrong-password-attempt' } }).then((r) => r.status, () => 0)));
+      const admitted = outcomes.filter((status) => status !== 429).length;
+      const failed = outcomes.filter((status) => status === 0 || status >= 500).length;
+      figures.push(
+        { name: 'login: one password check (argon2id m=19 MiB t=2 p=1)', value: round(median(checks), 1), unit: 'ms' },
+        { name: `login: admitted of ${LOGIN_ATTEMPTS} concurrent attempts`, value: admitted, unit: 'requests', target: `== ${LOGIN_LIMIT}, no 5xx`, met: admitted === LOGIN_LIMIT && failed === 0 },
+      );
+    }
+    if (only.has('plan')) {
+      progress('plan: npm run plan -- --stack production (3 runs)');
+      const planTimes: number[] = [];
+      for (let i = 0; i < 3; i++) planTimes.push(await timeCommand(['--import', 'tsx', 'infra/plan.ts', '--stack', 'production']));
+      figures.push({ name: 'plan: npm run plan -- --stack production', value: round(median(planTimes), 1), unit: 's', target: '< 10', met: median(planTimes) < 10 });
+    }
+    const errors = loads.reduce((n, l) => n + l.non2xx + l.errors, 0);
     const report = { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, connections: CONNECTIONS, runs: RUNS, runSeconds: RUN_S, non2xxOrErrors: errors, figures };
     if (asJson) {
       process.stdout.write(`${JSON.stringify(report)}\n`);

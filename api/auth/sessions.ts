@@ -118,9 +118,12 @@ export async function revokeSessions(em: EntityManager, which: { userId: string 
  * user or changing their role revokes their sessions, so this row alone decides.
  */
 export async function isSessionLive(em: EntityManager, claims: AccessClaims): Promise<boolean> {
-  const [row] = await em.execute<{ live: boolean }[]>(
-    'select (revoked_at is null and expires_at > now() and user_id = ? and role = ?) as live from auth_sessions where id = ?',
+  // Straight on the ORM's own pg pool (same connections and limits): this runs on every request,
+  // and the query-builder layers cost more CPU than the query itself.
+  const pool = await em.getConnection().getNativeClient();
+  const { rows } = await pool.query<{ live: boolean }>(
+    'select (revoked_at is null and expires_at > now() and user_id = $1 and role = $2) as live from auth_sessions where id = $3',
     [claims.sub, claims.role, claims.sid],
   );
-  return row?.live === true;
+  return rows[0]?.live === true;
 }

@@ -38,9 +38,14 @@ interface VerifyingKey {
  * algorithm only: the `kid` picks the key and the key fixes the algorithm, so `alg: none`, an
  * HS256 token keyed with an RSA public key, or an unknown `kid` never verify.
  */
+/** Enough for every live token of a busy task; at ~0.5 KiB each, a few MiB at most. */
+const VERIFIED_TOKENS_KEPT = 10_000;
+
 export class AccessTokens {
   private readonly signing: { kid: string; alg: JwtKey['alg']; key: KeyObject };
   private readonly verifying: Map<string, VerifyingKey>;
+  /** Tokens that verified, with their expiry: insertion-ordered, the oldest evicted first. */
+  private readonly verified = new Map<string, { claims: AccessClaims; exp: number }>();
 
   constructor(keys: readonly JwtKey[]) {
     const [first] = keys;
@@ -66,7 +71,25 @@ export class AccessTokens {
     });
   }
 
+  /**
+   * Verifies a token: a token verified before is answered from memory until it expires (the
+   * signature and claims of the same string cannot change; the session is checked every time).
+   */
   verify(token: string): Verification {
+    const known = this.verified.get(token);
+    if (!known) return this.verifySignature(token);
+    if (Date.now() / 1000 <= known.exp + CLOCK_TOLERANCE_S) return { ok: true, claims: known.claims };
+    this.verified.delete(token);
+    return { ok: false, reason: 'expired_token' };
+  }
+
+  private remember(token: string, claims: AccessClaims, exp: number): Verification {
+    if (this.verified.size >= VERIFIED_TOKENS_KEPT) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { claims, exp });
+    return { ok: true, claims };
+  }
+
+  private verifySignature(token: string): Verification {
     const invalid = { ok: false, reason: 'invalid_token' } as const;
     if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) return invalid;
     const decoded = jwt.decode(token, { complete: true });
@@ -92,7 +115,7 @@ export class AccessTokens {
     if (exp - iat > ACCESS_TOKEN_TTL_S || iat > Date.now() / 1000 + CLOCK_TOLERANCE_S) return invalid;
     if (typeof sub !== 'string' || !UUID.test(sub) || typeof sid !== 'string' || !UUID.test(sid)) return invalid;
     if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) return invalid;
-    return { ok: true, claims: { sub, role: role as Role, sid } };
+    return this.remember(token, { sub, role: role as Role, sid }, exp);
   }
 }
 

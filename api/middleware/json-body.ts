@@ -8,7 +8,8 @@ const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 export function jsonBody(limitBytes: number): Middleware {
   const parse = bodyParser({ enableTypes: ['json'], jsonLimit: limitBytes, jsonStrict: true, encoding: 'utf-8' });
   return async (ctx, next) => {
-    if (WITH_BODY.has(ctx.method) && ctx.request.length !== 0 && ctx.request.type && !ctx.is('application/json')) {
+    if (!WITH_BODY.has(ctx.method)) return next();
+    if (ctx.request.length !== 0 && ctx.request.type && !ctx.is('application/json')) {
       throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json.');
     }
     await parse(ctx, next);

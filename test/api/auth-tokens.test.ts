@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { ACCESS_TOKEN_TTL_S, AccessTokens } from '../../api/auth/tokens.js';
 import type { JwtKey } from '../../api/config.js';
 import { startTestApi, TEST_JWT_KEY, type TestApi } from '../support/api.js';
 import { createUser, rememberSecret, signedIn, signIn, UNLIMITED, type SignedIn } from '../support/auth.js';
@@ -165,5 +166,30 @@ describe('signing-key rotation (JWT_KEYS: the first signs, every listed key veri
     const user = await signedIn(signer, 'auditor');
     assert.equal(jwt.decode(user.accessToken, { complete: true })?.header.alg, 'ES256');
     assert.equal((await verifier.request('GET', '/auth/me', { token: user.accessToken })).status, 200);
+  });
+});
+
+describe('a token verified once is remembered, never past its expiry', () => {
+  it('answers from memory while valid, and expired_token once exp has passed', () => {
+    const tokens = new AccessTokens([TEST_JWT_KEY]);
+    const claims = { sub: randomUUID(), role: 'doctor' as const, sid: randomUUID() };
+    const token = rememberSecret(tokens.sign(claims));
+    assert.deepEqual(tokens.verify(token), { ok: true, claims });
+    assert.deepEqual(tokens.verify(token), { ok: true, claims }, 'the second answer comes from memory');
+    const realNow = Date.now;
+    Date.now = () => realNow() + (ACCESS_TOKEN_TTL_S + 120) * 1000;
+    try {
+      assert.deepEqual(tokens.verify(token), { ok: false, reason: 'expired_token' });
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('does not remember a token that failed', () => {
+    const tokens = new AccessTokens([TEST_JWT_KEY]);
+    const other = new AccessTokens([{ kid: TEST_JWT_KEY.kid, alg: 'HS256', secret: randomBytes(48).toString('base64url') }]);
+    const forged = rememberSecret(other.sign({ sub: randomUUID(), role: 'admin', sid: randomUUID() }));
+    assert.equal(tokens.verify(forged).ok, false);
+    assert.equal(tokens.verify(forged).ok, false);
   });
 });
