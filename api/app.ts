@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import type { Redis } from 'ioredis';
 import { adminUserRoutes } from './auth/admin-users.js';
+import type { LiveSessions } from './auth/live-sessions.js';
 import { authentication } from './auth/middleware.js';
 import { prepareDummyHash } from './auth/passwords.js';
 import { authRoutes } from './auth/routes.js';
@@ -37,6 +38,8 @@ export interface AppDeps {
   redis?: Redis;
   /** S3: X-ray uploads and downloads, prescription documents. */
   storage: Storage;
+  /** Which access-token sessions are live (checked on every authenticated request). */
+  sessions: LiveSessions;
 }
 
 const BODY_LIMIT_BYTES = 100 * 1024;
@@ -72,7 +75,7 @@ export function createApp(deps: AppDeps): Koa {
       await next();
     })
     .use(jsonBody(BODY_LIMIT_BYTES))
-    .use(authentication(tokens))
+    .use(authentication(tokens, deps.sessions))
     .use(authRoutes(tokens).routes())
     .use(adminUserRoutes().routes())
     .use(patientRoutes().routes())

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createApp, type AppDeps } from './app.js';
 import { ensureFirstAdmin } from './auth/bootstrap.js';
+import { LiveSessions } from './auth/live-sessions.js';
 import type { Config } from './config.js';
 import { createOrm, migrate } from './db/orm.js';
 import { postgresProbe, redisProbe } from './health.js';
@@ -79,7 +80,9 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
       ...config.replicaUrls.map((url, i) => postgresProbe(`replica-${i + 1}`, url)),
       ...(redis ? [redisProbe(redis)] : []),
     ];
-    const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config) };
+    const sessions = new LiveSessions(orm, config.databaseUrl, log);
+    sessions.start();
+    const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions };
     const app = createApp(deps);
     const server = createServer(app.callback());
     server.keepAliveTimeout = KEEP_ALIVE_MS;
@@ -101,6 +104,7 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
         await closed;
         clearTimeout(drain);
         deps.storage.client.destroy();
+        await sessions.close();
         await orm.close();
         redis?.disconnect();
       },

@@ -2,7 +2,7 @@ import type { Context, Middleware } from 'koa';
 import { ROLES, type Role } from '../db/entities.js';
 import { HttpError, forbidden } from '../http/errors.js';
 import type { AuthUser } from '../http/state.js';
-import { isSessionLive } from './sessions.js';
+import type { LiveSessions } from './live-sessions.js';
 import type { AccessTokens } from './tokens.js';
 
 declare module 'koa' {
@@ -26,13 +26,13 @@ function refuse(ctx: Context, reason: Refusal, detail: string): never {
   throw new HttpError(401, 'unauthorized', 'Authentication is required.', undefined, { 'WWW-Authenticate': challenge });
 }
 
-async function authenticateRequest(ctx: Context, tokens: AccessTokens): Promise<AuthUser> {
+async function authenticateRequest(ctx: Context, tokens: AccessTokens, sessions: LiveSessions): Promise<AuthUser> {
   const bearer = BEARER.exec(ctx.get('Authorization'))?.[1];
   if (!bearer) refuse(ctx, 'invalid_token', 'missing');
   const verified = tokens.verify(bearer);
   if (!verified.ok) refuse(ctx, verified.reason, verified.reason === 'expired_token' ? 'expired' : 'rejected');
   const { sub, role, sid } = verified.claims;
-  if (!(await isSessionLive(ctx.state.em, verified.claims))) refuse(ctx, 'invalid_token', 'session_ended');
+  if (!(await sessions.isLive(verified.claims))) refuse(ctx, 'invalid_token', 'session_ended');
   ctx.state.user = { id: sub, role, sessionId: sid };
   return ctx.state.user;
 }
@@ -41,10 +41,10 @@ async function authenticateRequest(ctx: Context, tokens: AccessTokens): Promise<
  * Makes `ctx.state.authenticate` available. It does not authenticate by itself: public routes
  * (login, refresh) must work whatever stale Authorization header a client still sends.
  */
-export function authentication(tokens: AccessTokens): Middleware {
+export function authentication(tokens: AccessTokens, sessions: LiveSessions): Middleware {
   return async (ctx, next) => {
     let verified: Promise<AuthUser> | undefined;
-    ctx.state.authenticate = () => (verified ??= authenticateRequest(ctx, tokens));
+    ctx.state.authenticate = () => (verified ??= authenticateRequest(ctx, tokens, sessions));
     await next();
   };
 }

@@ -103,27 +103,26 @@ export async function spendRefreshToken(em: EntityManager, presented: string): P
   await em.execute('update auth_refresh_tokens set spent_at = now() where token_hash = ? and spent_at is null', [refreshTokenHash(presented)]);
 }
 
+/** Which sessions a revocation ends. */
+export type SessionSelector = { userId: string } | { sessionId: string } | { sessionIds: string[] };
+
+/** Revocations made inside a transaction, for the task's own session cache once it commits. */
+const endedIn = new WeakMap<object, SessionSelector[]>();
+
+/** The revocations a committed transaction made (each is returned once). */
+export function takeEndedSessions(transaction: object): SessionSelector[] {
+  const ended = endedIn.get(transaction) ?? [];
+  endedIn.delete(transaction);
+  return ended;
+}
+
 /**
  * Ends live sessions: their refresh tokens stop rotating and their access tokens fail the
  * session check on the next request. Returns how many were live.
  */
-export async function revokeSessions(em: EntityManager, which: { userId: string } | { sessionId: string } | { sessionIds: string[] }, reason: SessionEndReason): Promise<number> {
+export async function revokeSessions(em: EntityManager, which: SessionSelector, reason: SessionEndReason): Promise<number> {
   const where = 'userId' in which ? { userId: which.userId } : 'sessionId' in which ? { id: which.sessionId } : { id: { $in: which.sessionIds } };
+  const transaction = em.isInTransaction() ? (em.getTransactionContext() as object | undefined) : undefined;
+  if (transaction) endedIn.set(transaction, [...(endedIn.get(transaction) ?? []), which]);
   return em.nativeUpdate(AuthSession, { ...where, revokedAt: null }, { revokedAt: new Date(), revokedReason: reason });
-}
-
-/**
- * The check every authenticated request makes: one primary-key read on the primary (a replica may
- * lag behind a revocation). The session carries the user and role the token claims; disabling a
- * user or changing their role revokes their sessions, so this row alone decides.
- */
-export async function isSessionLive(em: EntityManager, claims: AccessClaims): Promise<boolean> {
-  // Straight on the ORM's own pg pool (same connections and limits): this runs on every request,
-  // and the query-builder layers cost more CPU than the query itself.
-  const pool = await em.getConnection().getNativeClient();
-  const { rows } = await pool.query<{ live: boolean }>(
-    'select (revoked_at is null and expires_at > now() and user_id = $1 and role = $2) as live from auth_sessions where id = $3',
-    [claims.sub, claims.role, claims.sid],
-  );
-  return rows[0]?.live === true;
 }

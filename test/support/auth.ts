@@ -38,9 +38,9 @@ export interface TestUser {
  * A user written straight into the run's database, as the bootstrap admin or an earlier admin
  * would have created it (the first admin has no one to create it over HTTP).
  */
-export async function createUser(role: Role, { email = uniqueEmail(role), password = strongPassword() }: { email?: string; password?: string } = {}): Promise<TestUser> {
+export async function createUser(role: Role, { email = uniqueEmail(role), password = strongPassword(), databaseUrl }: { email?: string; password?: string; databaseUrl?: string } = {}): Promise<TestUser> {
   const { rows } = await sql(
-    (await sharedDatabase()).ownerUrl,
+    databaseUrl ?? (await sharedDatabase()).ownerUrl,
     `insert into users (id, email, name, role, password_hash, disabled, created_at, updated_at)
      values (gen_random_uuid(), $1, $2, $3, $4, false, now(), now()) returning id`,
     [email.toLowerCase(), `Test ${role}`, role, await hashPassword(password)],

@@ -3,6 +3,7 @@ import { UsersAndPatients } from './0001-users-and-patients.js';
 import { AuditLogs } from './0002-audit-logs.js';
 import { AuthSessions } from './0003-auth-sessions.js';
 import { ClinicalRecords } from './0004-clinical-records.js';
+import { SessionEndNotifications } from './0005-session-end-notifications.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -13,4 +14,5 @@ export const migrations: MigrationObject[] = [
   { name: '0002-audit-logs', class: AuditLogs },
   { name: '0003-auth-sessions', class: AuthSessions },
   { name: '0004-clinical-records', class: ClinicalRecords },
+  { name: '0005-session-end-notifications', class: SessionEndNotifications },
 ];

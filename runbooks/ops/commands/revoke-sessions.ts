@@ -69,8 +69,7 @@ export const revokeSessions = defineCommand({
   details: [
     `Needs an admin access token in the environment variable ${ADMIN_TOKEN_ENV} (never a flag: flags land in shell`,
     'history); it is never printed. Finds the user with GET /admin/users?email=, then POST /admin/users/<id>/revoke-sessions.',
-    'Access tokens already issued stay valid until they expire; to cut those at once, rotate-jwt-key then',
-    'rotate-jwt-key --retire-previous --min-age 0 (signs everyone out).',
+    'Access tokens already issued stop working on their next request too: the API checks the session on every request.',
     `Example: ${ADMIN_TOKEN_ENV}=… npm run ops -- revoke-sessions --user dr.lee@clinic.example --stack production`,
   ],
   async run({ options }, ctx) {
