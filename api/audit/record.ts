@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'koa';
 import type { Logger } from '../logger.js';
 import { OUTCOMES, hashRecord, type AuditDetails, type AuditOutcome, type AuditRecord } from './chain.js';
-import { chainHead } from './store.js';
+import { lockChainHead } from './store.js';
 
 /** What a caller says about a sensitive action; the chain fields are filled in here. */
 export interface AuditEntry {
@@ -38,8 +38,6 @@ export class AuditWriteError extends Error {
 }
 
 const ACTION = /^[a-z][a-z0-9_.-]{0,63}$/;
-/** Serialises writers across every API task: each reads the head only once it may extend it. */
-const CHAIN_LOCK_KEY = '7308327773616469'; // arbitrary, fixed, used for nothing else
 
 function checkEntry(entry: AuditEntry): void {
   if (!ACTION.test(entry.action)) throw new TypeError(`audit action "${entry.action}" is not <entity>.<verb>`);
@@ -76,8 +74,7 @@ export async function recordAudit(em: EntityManager, entry: AuditEntry): Promise
 async function appendToChain(em: EntityManager, entries: AuditEntry[]): Promise<AuditRecord[]> {
   const records: AuditRecord[] = [];
   try {
-    await em.execute(`select pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
-    let head = await chainHead(em);
+    let head = await lockChainHead(em);
     for (const entry of entries) {
       const unsigned: Omit<AuditRecord, 'hash'> = {
         seq: (head.seq + 1n).toString(),

@@ -4,6 +4,7 @@ import { AuditLogs } from './0002-audit-logs.js';
 import { AuthSessions } from './0003-auth-sessions.js';
 import { ClinicalRecords } from './0004-clinical-records.js';
 import { SessionEndNotifications } from './0005-session-end-notifications.js';
+import { AuditLockChainHead } from './0006-audit-lock-chain-head.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -15,4 +16,5 @@ export const migrations: MigrationObject[] = [
   { name: '0003-auth-sessions', class: AuthSessions },
   { name: '0004-clinical-records', class: ClinicalRecords },
   { name: '0005-session-end-notifications', class: SessionEndNotifications },
+  { name: '0006-audit-lock-chain-head', class: AuditLockChainHead },
 ];
