@@ -15,7 +15,8 @@ export interface EmbeddedParts {
 const DATA_DIR = '.data';
 const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-function freePort(): Promise<number> {
+/** A port nobody listens on now (the embedded servers' and the tests'). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

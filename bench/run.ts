@@ -7,8 +7,8 @@ import S3rver from '@20minutes/s3rver';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { hashPassword, verifyPassword } from '../api/auth/passwords.js';
-import { migrateDatabase, request } from '../test/support/api.js';
-import { APP_ROLE, createDatabase, eventually, freeTcpPort, pgUrl, sql, startStreamingReplica } from '../test/support/postgres.js';
+import { releaseSharedResources, request, sharedDatabase } from '../test/support/api.js';
+import { freePort, sql } from '../test/support/postgres.js';
 
 /**
  * `npm run bench [-- --json]`: the API against a bare Koa + pg baseline in the same run, on the
@@ -142,17 +142,13 @@ async function main(): Promise<void> {
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   try {
     progress('setting up PostgreSQL (fresh database + streaming replica), Redis and s3rver');
-    const replica = await startStreamingReplica();
-    cleanups.push(() => replica.destroy());
-    const db = await createDatabase();
-    cleanups.push(() => db.drop());
-    await migrateDatabase(db.ownerUrl);
-    await sql(db.ownerUrl, `grant dms_api to ${APP_ROLE}`);
-    const replicaUrl = pgUrl(db.name, { user: APP_ROLE, port: replica.port });
-    await eventually(() => sql(replicaUrl, 'select 1 from users limit 1'), { timeoutMs: 30_000 });
+    // The test suite's set-up: a fresh migrated database, streamed to a real replica, dropped after.
+    cleanups.push(releaseSharedResources);
+    const db = await sharedDatabase();
+    const replicaUrl = db.replicaAppUrl;
 
     const s3Dir = mkdtempSync(join(tmpdir(), 'dms-bench-s3-'));
-    const s3Port = await freeTcpPort();
+    const s3Port = await freePort();
     const s3 = new S3rver({ address: '127.0.0.1', port: s3Port, silent: true, directory: s3Dir, configureBuckets: ['dms-bench-xray', 'dms-bench-audit'].map((name) => ({ name, configs: [] })) });
     await s3.run();
     cleanups.push(async () => {

@@ -10,7 +10,7 @@ import {
   parseDockerignore, readLockfile, setWritable, stageRunner, startImageProcess, within,
   type ImageProcess, type PerformedStage,
 } from './support/image-stage.js';
-import { APP_ROLE, createDatabase, eventually, freeTcpPort, sql } from './support/postgres.js';
+import { APP_ROLE, createDatabase, eventually, freePort, sql } from './support/postgres.js';
 
 /**
  * No Docker engine runs here, so the image is proven by its contents: the runtime stage is
@@ -234,7 +234,7 @@ describe('the API image (Dockerfile, proven without a Docker engine)', function 
     before(async function () {
       this.timeout(60_000);
       db = await createDatabase();
-      port = await freeTcpPort();
+      port = await freePort();
       // The root file system is read-only in ECS: only /tmp is writable, as here for the image user.
       setWritable(runtime.dir, false);
       if (cliSourceExists) {
@@ -281,7 +281,7 @@ describe('the API image (Dockerfile, proven without a Docker engine)', function 
       assert.ok(healthcheck.join(' ').includes('/health'));
       const check = (checkPort: number) => within(startCommand(healthcheck, { PORT: String(checkPort) }).exited, 10_000, 'HEALTHCHECK');
       assert.equal((await check(port)).code, 0);
-      assert.notEqual((await check(await freeTcpPort())).code, 0);
+      assert.notEqual((await check(await freePort())).code, 0);
     });
 
     it('stops on SIGTERM with exit 0 within 25 s, having logged only JSON lines without its secrets and written nothing to stderr', async () => {

@@ -1,8 +1,9 @@
 import Router from '@koa/router';
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'koa';
 import { auditActor, recordAudit } from '../audit/record.js';
+import { transactionalUnique } from '../db/transactions.js';
 import { ROLES, User, type Role } from '../db/entities.js';
 import { conflict, notFound } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
@@ -96,19 +97,14 @@ export function adminUserRoutes(): Router {
   router.post('/', async (ctx) => {
     const input = parseBody(userFields, ctx.request.body);
     const passwordHash = await hashPassword(input.password);
-    try {
-      const user = await ctx.state.em.transactional(async (tx) => {
-        const created = tx.create(User, { email: normaliseEmail(input.email), name: input.name, role: input.role, passwordHash, disabled: false });
-        await tx.flush();
-        await recordAudit(tx, { action: 'user.create', outcome: 'success', entity: 'user', entityId: created.id, ...auditActor(ctx), details: { role: created.role } });
-        return created;
-      });
-      ctx.status = 201;
-      ctx.body = present(user);
-    } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) throw conflict('email_taken', 'A user with this e-mail exists.');
-      throw error;
-    }
+    const user = await transactionalUnique(ctx.state.em, async (tx) => {
+      const created = tx.create(User, { email: normaliseEmail(input.email), name: input.name, role: input.role, passwordHash, disabled: false });
+      await tx.flush();
+      await recordAudit(tx, { action: 'user.create', outcome: 'success', entity: 'user', entityId: created.id, ...auditActor(ctx), details: { role: created.role } });
+      return created;
+    }, () => conflict('email_taken', 'A user with this e-mail exists.'));
+    ctx.status = 201;
+    ctx.body = present(user);
   });
 
   router.patch('/:id', async (ctx) => {

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { auditActor, recordAudit } from '../audit/record.js';
+import { transactionalUnique } from '../db/transactions.js';
 import { requireRole } from '../auth/middleware.js';
 import { conflict } from '../http/errors.js';
 import { keysetAfter, pageOf, pageRequest, textKey } from '../http/pagination.js';
@@ -26,19 +26,14 @@ export function medicineRoutes(): Router {
 
   router.post('/', requireRole('admin'), async (ctx) => {
     const input = parseBody(medicineShape, ctx.request.body);
-    try {
-      const medicine = await ctx.state.em.transactional(async (tx) => {
-        const created = tx.create(Medicine, { name: input.name, form: input.form ?? null, strength: input.strength ?? null });
-        await tx.flush();
-        await recordAudit(tx, { action: 'medicine.create', outcome: 'success', entity: 'medicine', entityId: created.id, ...auditActor(ctx) });
-        return created;
-      });
-      ctx.status = 201;
-      ctx.body = presentMedicine(medicine);
-    } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) throw conflict('medicine_exists', 'This medicine, form and strength is already listed.');
-      throw error;
-    }
+    const medicine = await transactionalUnique(ctx.state.em, async (tx) => {
+      const created = tx.create(Medicine, { name: input.name, form: input.form ?? null, strength: input.strength ?? null });
+      await tx.flush();
+      await recordAudit(tx, { action: 'medicine.create', outcome: 'success', entity: 'medicine', entityId: created.id, ...auditActor(ctx) });
+      return created;
+    }, () => conflict('medicine_exists', 'This medicine, form and strength is already listed.'));
+    ctx.status = 201;
+    ctx.body = presentMedicine(medicine);
   });
 
   return router;

@@ -1,8 +1,9 @@
 import Router from '@koa/router';
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'koa';
 import { auditActor, recordAudit } from '../audit/record.js';
+import { transactionalUnique } from '../db/transactions.js';
 import { requireRole } from '../auth/middleware.js';
 import { conflict, notFound } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
@@ -22,13 +23,8 @@ async function findPreset(em: EntityManager, id: string, lock?: LockMode): Promi
 }
 
 /** Runs a preset change; a second preset of the same name (any case) is 409. */
-async function savingPreset<T>(ctx: Context, change: (tx: EntityManager) => Promise<T>): Promise<T> {
-  try {
-    return await ctx.state.em.transactional(change);
-  } catch (error) {
-    if (error instanceof UniqueConstraintViolationException) throw conflict('preset_exists', 'A preset with this name exists.');
-    throw error;
-  }
+function savingPreset<T>(ctx: Context, change: (tx: EntityManager) => Promise<T>): Promise<T> {
+  return transactionalUnique(ctx.state.em, change, () => conflict('preset_exists', 'A preset with this name exists.'));
 }
 
 /** Rx presets (CONTRACT §2): named item lists a doctor starts a prescription from. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { TEST_JWT_KEY, sharedDatabase } from '../support/api.js';
-import { eventually, freeTcpPort } from '../support/postgres.js';
+import { eventually, freePort } from '../support/postgres.js';
 
 interface Started {
   child: ChildProcessWithoutNullStreams;
@@ -43,7 +43,7 @@ describe('the API process', () => {
   it('on SIGTERM finishes the request in flight, then exits 0 within 25 s', async function () {
     this.timeout(60_000);
     const db = await sharedDatabase();
-    const port = await freeTcpPort();
+    const port = await freePort();
     const started = startProcess({
       NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: db.appUrl,
       JWT_KEYS: JSON.stringify([TEST_JWT_KEY]), XRAY_BUCKET: 'x', AUDIT_BUCKET: 'a', AWS_REGION: 'us-east-1',

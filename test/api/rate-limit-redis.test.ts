@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { loginAttempt, testClientIp } from '../support/auth.js';
-import { eventually, freeTcpPort } from '../support/postgres.js';
+import { eventually, freePort } from '../support/postgres.js';
 
 /** The machine's Redis, shared with other runs: each test counts under a key prefix of its own. */
 const MACHINE_REDIS = 'redis://127.0.0.1:6379';
@@ -16,7 +16,7 @@ class OwnRedis {
   private constructor(readonly port: number) {}
 
   static async start(): Promise<OwnRedis> {
-    const server = new OwnRedis(await freeTcpPort());
+    const server = new OwnRedis(await freePort());
     await server.start();
     return server;
   }

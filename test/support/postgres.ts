@@ -4,6 +4,9 @@ import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, readd
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from '../../api/embedded.js';
+
+export { freePort };
 
 /** The machine's PostgreSQL (trust auth): the tests' real database server. */
 export const PG_HOST = '127.0.0.1';
@@ -94,24 +97,13 @@ function serverConf(dataDir: string, port: number, extra = ''): void {
   writeFileSync(join(dataDir, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\n');
 }
 
-export async function freeTcpPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** initdb + start: a throwaway server (about a second) that a test may stop and start again. */
 export async function startOwnServer(): Promise<OwnServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dms-pg-'));
   postgresOwned(dataDir);
   asPostgres('initdb', ['-D', dataDir, '-U', PG_SUPERUSER, '--auth=trust', '--no-sync']);
-  const port = await freeTcpPort();
+  const port = await freePort();
   serverConf(dataDir, port);
   postgresOwned(dataDir);
   const server = ownServer(dataDir, port);
@@ -132,7 +124,7 @@ export async function startStreamingReplica(): Promise<OwnServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dms-replica-'));
   postgresOwned(dataDir);
   asPostgres('pg_basebackup', ['-h', PG_HOST, '-p', String(PG_PORT), '-U', PG_SUPERUSER, '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast']);
-  const port = await freeTcpPort();
+  const port = await freePort();
   serverConf(dataDir, port, 'hot_standby = on\n');
   postgresOwned(dataDir);
   const server = ownServer(dataDir, port);

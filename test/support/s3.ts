@@ -6,7 +6,7 @@ import type { Config } from '../../api/config.js';
 import { createStorage, type Storage } from '../../api/storage/s3.js';
 import { startTestApi, type TestApi } from './api.js';
 import { signedIn, type SignedIn } from './auth.js';
-import { freeTcpPort } from './postgres.js';
+import { freePort } from './postgres.js';
 
 /** The buckets of the run's store, named like the production ones. */
 export const XRAY_BUCKET = 'dms-test-xray';
@@ -30,7 +30,7 @@ export function sharedS3(): Promise<TestS3> {
   shared ??= (async () => {
     const directory = mkdtempSync(join(tmpdir(), 'dms-s3-'));
     process.once('exit', () => rmSync(directory, { recursive: true, force: true }));
-    const port = await freeTcpPort();
+    const port = await freePort();
     const server = new S3rver({
       address: '127.0.0.1',
       port,
