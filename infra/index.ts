@@ -159,6 +159,7 @@ export default function dmsStack() {
     dbEngineVersion: database.primary.engineVersion,
     xrayBucketName: storage.xrayBucket.bucket,
     auditBucketName: storage.auditBucket.bucket,
+    accessLogBucketName: storage.accessLogBucketName,
     wafWebAclArn: firewall.webAcl.arn,
     wafWebAclName: firewall.webAcl.name,
     wafIpSetIds: { v4: firewall.blockedIpv4.id, v6: firewall.blockedIpv6.id },

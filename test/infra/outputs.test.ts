@@ -8,7 +8,7 @@ import { one, ofType, planned, STACKS } from './fixture.js';
 const REQUIRED_OUTPUTS = [
   'apiUrl', 'albDnsName', 'albArnSuffix', 'clusterName', 'serviceName', 'taskDefinitionFamily', 'logGroupName',
   'dbInstanceIdentifier', 'dbReplicaIdentifier', 'dbSubnetGroupName', 'dbSecurityGroupId', 'dbParameterGroupName',
-  'dbKmsKeyArn', 'dbInstanceClass', 'dbEngineVersion', 'xrayBucketName', 'auditBucketName', 'wafWebAclArn',
+  'dbKmsKeyArn', 'dbInstanceClass', 'dbEngineVersion', 'xrayBucketName', 'auditBucketName', 'accessLogBucketName', 'wafWebAclArn',
   'wafIpSetIds', 'privateSubnetIds', 'region', 'jwtKeysSecretArn', 'migrationTaskDefinitionArn',
   'drillVerifyTaskDefinitionArn', 'serviceSecurityGroupId', 'minTaskCount', 'maxTaskCount', 'budgetName',
 ];
@@ -36,6 +36,7 @@ for (const stack of STACKS) {
       assert.ok(logGroups.includes(run.outputs['logGroupName']));
       assert.equal(run.outputs['dbSubnetGroupName'], one(run, 'aws:rds/subnetGroup:SubnetGroup', `dms-${stack}-db`).outputs['name']);
       assert.equal(run.outputs['wafWebAclArn'], one(run, 'aws:wafv2/webAcl:WebAcl', `dms-${stack}-waf`).outputs['arn']);
+      assert.equal(run.outputs['accessLogBucketName'], one(run, 'aws:s3/bucket:Bucket', `dms-${stack}-access-logs`).outputs['bucket']);
       const privateSubnets = ofType(run, 'aws:ec2/subnet:Subnet').filter((subnet) => subnet.name.includes('-private-')).map((subnet) => subnet.id);
       assert.deepEqual(run.outputs['privateSubnetIds'], privateSubnets);
       assert.equal(run.outputs['region'], 'us-east-2');
