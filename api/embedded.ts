@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -36,7 +37,7 @@ async function embeddedPostgres(): Promise<{ url: string; stop(): Promise<void> 
     databaseDir, port, user: 'dms', password, persistent: true, createPostgresUser: true,
     onLog: () => undefined, onError: () => undefined,
   });
-  const fresh = !(await import('node:fs')).existsSync(join(databaseDir, 'PG_VERSION'));
+  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));
   if (fresh) await pg.initialise();
   await pg.start();
   if (fresh) await pg.createDatabase('dms');

@@ -127,7 +127,7 @@ export class Service extends pulumi.ComponentResource {
     super('dms:service:Service', name, {}, opts);
     const child = { parent: this };
     const { prefix, env } = args;
-    const { partition, accountId, region } = env;
+    const { region } = env;
     this.minTaskCount = args.minTasks;
     this.maxTaskCount = args.maxTasks;
 

@@ -62,17 +62,25 @@ export async function* auditRowsFrom(em: EntityManager, afterSeq = 0n, untilSeq?
   }
 }
 
-/** The chain's current end as the database keeps it (the insert trigger advances it). */
+export interface ChainHead {
+  seq: bigint;
+  hash: string;
+}
+
+async function readHead(em: EntityManager, query: string): Promise<ChainHead> {
+  const [head] = await em.execute<{ seq: string; hash: string }[]>(query);
+  return { seq: BigInt(head!.seq), hash: head!.hash };
+}
+
 /**
  * Takes the chain lock (held until the transaction ends; it serialises writers across every API
  * task) and reads the head only once it may extend it, in one round trip (migration 0006).
  */
-export async function lockChainHead(em: EntityManager): Promise<{ seq: bigint; hash: string }> {
-  const [head] = await em.execute<{ seq: string; hash: string }[]>('select seq, hash from audit_lock_chain_head()');
-  return { seq: BigInt(head!.seq), hash: head!.hash };
+export function lockChainHead(em: EntityManager): Promise<ChainHead> {
+  return readHead(em, 'select seq, hash from audit_lock_chain_head()');
 }
 
-export async function chainHead(em: EntityManager): Promise<{ seq: bigint; hash: string }> {
-  const [head] = await em.execute<{ seq: string; hash: string }[]>('select seq::text as seq, hash from audit_chain_head');
-  return { seq: BigInt(head!.seq), hash: head!.hash };
+/** The chain's current end as the database keeps it (the insert trigger advances it). */
+export function chainHead(em: EntityManager): Promise<ChainHead> {
+  return readHead(em, 'select seq::text as seq, hash from audit_chain_head');
 }

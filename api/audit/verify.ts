@@ -1,7 +1,7 @@
 import { IsolationLevel } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ChainChecker, GENESIS_HASH, type AuditRecord, type ChainBreak } from './chain.js';
-import { auditRowsFrom, chainHead } from './store.js';
+import { auditRowsFrom, chainHead, type ChainHead } from './store.js';
 
 /** What `GET /admin/audit/verify` and `npm run audit:verify` answer. */
 export interface ChainReport {
@@ -27,7 +27,7 @@ async function anchorOf(em: EntityManager, firstSeq: bigint): Promise<{ hash: st
 export async function checkChain(
   checker: ChainChecker,
   records: AsyncIterable<AuditRecord>,
-  head: { seq: bigint; hash: string },
+  head: ChainHead,
 ): Promise<ChainReport> {
   let lastSeq: bigint | undefined;
   for await (const record of records) {

@@ -89,7 +89,6 @@ export interface TestResponse {
   status: number;
   headers: Headers;
   // Tests read response bodies loosely: the assertions say what shape is expected.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
 }
 
