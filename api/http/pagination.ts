@@ -72,7 +72,7 @@ export function pageOf<R, T>(rows: R[], limit: number, cursorOf: (row: R) => unk
 /** A sort key: one column's value and the id that breaks ties. */
 export type SortKey<F extends string, V> = Record<F, V> & { id: string };
 
-/** Keys on a timestamp column (`createdAt`, `visitedAt`), exact to the millisecond. */
+/** Keys on a timestamp column (`createdAt`, `visitedAt`), exact to the millisecond: migration 0007 stores these at that precision. */
 export function instantKey<F extends string>(field: F): CursorKey<SortKey<F, Date>> {
   return {
     encode: (row) => [row[field].toISOString(), row.id],

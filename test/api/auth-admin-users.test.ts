@@ -105,6 +105,32 @@ describe('managing users (/admin/users)', function () {
       assert.deepEqual(seen, rows.map((r) => r.id));
     });
 
+    it('pages users created in the same millisecond without skipping any (the key is exact to what is stored)', async () => {
+      const { ownerUrl } = await sharedDatabase();
+      // Three rows inside one millisecond, as writers that stamp with the database's now() produce;
+      // dated far ahead so they are the first page and no other row sits between them.
+      const { rows } = await sql(
+        ownerUrl,
+        `insert into users (id, email, name, role, password_hash, disabled, created_at, updated_at)
+         select gen_random_uuid(), 'same-ms-' || n || '-' || md5(random()::text) || '@test.dms', 'Same ms', 'staff', 'x', false, at, at
+         from (values (1, timestamptz '2999-01-01 00:00:00.000123+00'), (2, '2999-01-01 00:00:00.000456+00'), (3, '2999-01-01 00:00:00.000789+00')) as t(n, at)
+         returning id`,
+      );
+      try {
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        for (let page = 0; page < 3; page++) {
+          const res = await asAdmin('GET', `/admin/users?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+          assert.equal(res.status, 200);
+          seen.push(...res.body.items.map((u: { id: string }) => u.id));
+          cursor = res.body.nextCursor;
+        }
+        assert.deepEqual([...seen].sort(), rows.map((r) => r.id).sort(), 'each of the three, once, on the first three pages');
+      } finally {
+        await sql(ownerUrl, 'delete from users where id = any($1::uuid[])', [rows.map((r) => r.id)]);
+      }
+    });
+
     it('defaults to 50 a page, caps limit at 200, and refuses a malformed cursor or limit', async () => {
       const { rows } = await sql((await sharedDatabase()).ownerUrl, 'select count(*)::int as n from users');
       const defaults = await asAdmin('GET', '/admin/users');

@@ -5,7 +5,7 @@ import { createOrm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { LogCapture, migrateDatabase, startTestApi, type TestApi } from '../support/api.js';
 import { rememberSecret, strongPassword, uniqueEmail } from '../support/auth.js';
-import { APP_ROLE, createDatabase, sql } from '../support/postgres.js';
+import { createDatabase, sql } from '../support/postgres.js';
 
 type Database = Awaited<ReturnType<typeof createDatabase>>;
 
@@ -13,7 +13,6 @@ type Database = Awaited<ReturnType<typeof createDatabase>>;
 async function emptyDatabase(): Promise<Database> {
   const db = await createDatabase();
   await migrateDatabase(db.ownerUrl);
-  await sql(db.ownerUrl, `grant dms_api to ${APP_ROLE}`);
   return db;
 }
 

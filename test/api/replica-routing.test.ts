@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createOrm, migrate, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { LogCapture, sharedDatabase, type TestDatabase } from '../support/api.js';
-import { createDatabase, eventually, PG_PORT, pgUrl, sql } from '../support/postgres.js';
+import { createDatabase, eventually, pgUrl, runCluster, sql } from '../support/postgres.js';
 
 describe('read replicas (DATABASE_REPLICA_URLS)', () => {
   let db: TestDatabase;
@@ -23,10 +23,13 @@ describe('read replicas (DATABASE_REPLICA_URLS)', () => {
   });
 
   it('sends writes, and reads by default, to the primary so a client reads its own writes', async () => {
-    assert.equal(await serverPort('write'), PG_PORT);
+    const { port: primaryPort, dataDir } = await runCluster();
+    assert.equal(await serverPort('write'), primaryPort);
+    const { rows: [own] } = await sql(db.ownerUrl, 'show data_directory');
+    assert.equal(own.data_directory, dataDir, "the run's own cluster: its roles are no other run's");
     const em = orm.em.fork();
     const [row] = await em.getConnection().execute<{ port: number }[]>('select inet_server_port() as port');
-    assert.equal(Number(row!.port), PG_PORT);
+    assert.equal(Number(row!.port), primaryPort);
   });
 
   it('replicates what the primary commits', async () => {

@@ -4,7 +4,7 @@ import { loadConfig, type Config } from '../../api/config.js';
 import { createOrm, migrate } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { startApi, type RunningApi } from '../../api/server.js';
-import { APP_ROLE, createDatabase, eventually, pgUrl, sql, startStreamingReplica, type OwnServer } from './postgres.js';
+import { APP_ROLE, createDatabase, eventually, pgUrl, sql, startStreamingReplica, stopRunCluster, type OwnServer } from './postgres.js';
 
 /** Every log line any test API wrote in this run: the secrets scan reads it at the end. */
 export const allLogLines: string[] = [];
@@ -36,7 +36,10 @@ export interface TestDatabase {
   replica: OwnServer;
 }
 
-/** Applies every migration as the database owner, as the production migration task does. */
+/**
+ * Applies every migration as the database owner, then makes the tests' app role a member of
+ * `dms_api` (migration 0001 creates it): what the production migration task does for `dms_app`.
+ */
 export async function migrateDatabase(ownerUrl: string): Promise<void> {
   const orm = await createOrm({ databaseUrl: ownerUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
   try {
@@ -44,12 +47,13 @@ export async function migrateDatabase(ownerUrl: string): Promise<void> {
   } finally {
     await orm.close();
   }
+  await sql(ownerUrl, `grant dms_api to ${APP_ROLE}`);
 }
 
 let shared: Promise<TestDatabase> | undefined;
 const teardowns: (() => Promise<void> | void)[] = [];
 
-/** One migrated database per run on the machine's server, streamed to a real replica; dropped at the end. */
+/** One migrated database per run on the run's cluster, streamed to a real replica; dropped at the end. */
 export function sharedDatabase(): Promise<TestDatabase> {
   shared ??= (async () => {
     const replica = await startStreamingReplica();
@@ -57,7 +61,6 @@ export function sharedDatabase(): Promise<TestDatabase> {
     const db = await createDatabase();
     teardowns.push(() => db.drop());
     await migrateDatabase(db.ownerUrl);
-    await sql(db.ownerUrl, `grant dms_api to ${APP_ROLE}`);
     const replicaAppUrl = pgUrl(db.name, { user: APP_ROLE, port: replica.port });
     await eventually(() => sql(replicaAppUrl, 'select 1 from users limit 1'), { timeoutMs: 30_000 });
     return { name: db.name, ownerUrl: db.ownerUrl, appUrl: db.appUrl, replicaAppUrl, replica };
@@ -65,9 +68,10 @@ export function sharedDatabase(): Promise<TestDatabase> {
   return shared;
 }
 
-/** Called once after the whole run (test/support/global.ts). */
+/** Called once after the whole run (test/support/global.ts): the shared database, its replica, then the run's cluster. */
 export async function releaseSharedResources(): Promise<void> {
   for (const teardown of teardowns.reverse()) await teardown();
+  await stopRunCluster();
 }
 
 export interface TestApi {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -8,9 +8,7 @@ import { freePort } from '../../api/embedded.js';
 
 export { freePort };
 
-/** The machine's PostgreSQL (trust auth): the tests' real database server. */
 export const PG_HOST = '127.0.0.1';
-export const PG_PORT = Number(process.env.TEST_PG_PORT ?? 5432);
 export const PG_SUPERUSER = 'postgres';
 
 /** The login role the API runs as in tests: like production's `dms_app`, a member of `dms_api` only. */
@@ -19,7 +17,8 @@ export const APP_ROLE = 'dms_app_test';
 const PG_VERSION = readdirSync('/etc/postgresql')[0]!;
 export const PG_BIN = `/usr/lib/postgresql/${PG_VERSION}/bin`;
 
-export function pgUrl(database: string, { user = PG_SUPERUSER, port = PG_PORT } = {}): string {
+/** A URL on the run's cluster (see `runCluster`, which must have started) or on `port`. */
+export function pgUrl(database: string, { user = PG_SUPERUSER, port = runClusterPort() } = {}): string {
   return `postgres://${user}@${PG_HOST}:${port}/${database}`;
 }
 
@@ -51,8 +50,9 @@ export function freshName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
 }
 
-/** A fresh database on the machine's server, and the app role that the API connects as. */
+/** A fresh database on the run's cluster, and the app role that the API connects as. */
 export async function createDatabase(name = freshName('dms_test')): Promise<{ name: string; ownerUrl: string; appUrl: string; drop(): Promise<void> }> {
+  await runCluster();
   const admin = pgUrl('postgres');
   await sql(admin, `create database ${name}`);
   await sql(admin, `do $$ begin
@@ -92,38 +92,71 @@ function ownServer(dataDir: string, port: number): OwnServer {
   return server;
 }
 
+/** Loopback-only, trust auth (replication too, for the streaming replica), sockets in the data directory. */
 function serverConf(dataDir: string, port: number, extra = ''): void {
-  writeFileSync(join(dataDir, 'postgresql.conf'), `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dataDir}'\nfsync = off\n${extra}`);
-  writeFileSync(join(dataDir, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\n');
+  writeFileSync(join(dataDir, 'postgresql.conf'), `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dataDir}'\n${extra}`);
+  writeFileSync(join(dataDir, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n');
 }
 
-
-/** initdb + start: a throwaway server (about a second) that a test may stop and start again. */
-export async function startOwnServer(): Promise<OwnServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'dms-pg-'));
+/** initdb + start on a free port; `conf` is added to postgresql.conf. */
+async function initServer(prefix: string, conf: string): Promise<OwnServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
   postgresOwned(dataDir);
   asPostgres('initdb', ['-D', dataDir, '-U', PG_SUPERUSER, '--auth=trust', '--no-sync']);
   const port = await freePort();
-  serverConf(dataDir, port);
+  serverConf(dataDir, port, conf);
   postgresOwned(dataDir);
   const server = ownServer(dataDir, port);
   server.start();
   return server;
 }
 
+/** initdb + start: a throwaway server (about a second) that a test may stop and start again. */
+export function startOwnServer(): Promise<OwnServer> {
+  return initServer('dms-pg-', 'fsync = off\n');
+}
+
+let cluster: Promise<OwnServer> | undefined;
+let clusterPort: number | undefined;
+
 /**
- * A real streaming replica of the machine's cluster: `pg_basebackup -R -X stream -c fast`, started
+ * The run's own PostgreSQL cluster, started on first use and destroyed by `stopRunCluster` at the
+ * end of the run. Roles live in the cluster, not in a database: two runs sharing one server create,
+ * grant and re-password the same `dms_api`, `dms_app_test` and `dms_app` under each other (one run
+ * saw `permission denied for table audit_chain_head`). A cluster per run owns its roles, its
+ * pg_hba.conf and its databases, so no other run can touch them. Durable settings (fsync on),
+ * as a real server runs, since the benchmark uses this cluster too.
+ */
+export function runCluster(): Promise<OwnServer> {
+  cluster ??= initServer('dms-run-', '').then((server) => {
+    clusterPort = server.port;
+    return server;
+  });
+  return cluster;
+}
+
+function runClusterPort(): number {
+  if (clusterPort === undefined) throw new Error('the run cluster has not started: await runCluster() (or createDatabase/sharedDatabase) first');
+  return clusterPort;
+}
+
+/** Stops and deletes the run's cluster, if it started. */
+export async function stopRunCluster(): Promise<void> {
+  const started = cluster;
+  cluster = undefined;
+  clusterPort = undefined;
+  if (started) (await started).destroy();
+}
+
+/**
+ * A real streaming replica of the run's cluster: `pg_basebackup -R -X stream -c fast`, started
  * on another port as a hot standby. Databases created on the primary afterwards stream to it.
  */
 export async function startStreamingReplica(): Promise<OwnServer> {
-  const hba = `/etc/postgresql/${PG_VERSION}/main/pg_hba.conf`;
-  if (!/^host\s+replication\s+all\s+127\.0\.0\.1\/32\s+trust/m.test(readFileSync(hba, 'utf8'))) {
-    appendFileSync(hba, '\n# DMS tests: streaming replica over loopback\nhost replication all 127.0.0.1/32 trust\n');
-    await sql(pgUrl('postgres'), 'select pg_reload_conf()');
-  }
+  const primary = await runCluster();
   const dataDir = mkdtempSync(join(tmpdir(), 'dms-replica-'));
   postgresOwned(dataDir);
-  asPostgres('pg_basebackup', ['-h', PG_HOST, '-p', String(PG_PORT), '-U', PG_SUPERUSER, '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast']);
+  asPostgres('pg_basebackup', ['-h', PG_HOST, '-p', String(primary.port), '-U', PG_SUPERUSER, '-D', dataDir, '-R', '-X', 'stream', '-c', 'fast']);
   const port = await freePort();
   serverConf(dataDir, port, 'hot_standby = on\n');
   postgresOwned(dataDir);
