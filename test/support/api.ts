@@ -4,7 +4,7 @@ import { loadConfig, type Config } from '../../api/config.js';
 import { createOrm, migrate } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { startApi, type RunningApi } from '../../api/server.js';
-import { APP_ROLE, createDatabase, eventually, pgUrl, sql, startStreamingReplica, stopRunCluster, type OwnServer } from './postgres.js';
+import { APP_ROLE, createDatabase, ensureTestAppRole, eventually, pgUrl, sql, startStreamingReplica, stopRunCluster, type OwnServer } from './postgres.js';
 
 /** Every log line any test API wrote in this run: the secrets scan reads it at the end. */
 export const allLogLines: string[] = [];
@@ -47,7 +47,7 @@ export async function migrateDatabase(ownerUrl: string): Promise<void> {
   } finally {
     await orm.close();
   }
-  await sql(ownerUrl, `grant dms_api to ${APP_ROLE}`);
+  await ensureTestAppRole(ownerUrl, { memberOfApi: true });
 }
 
 let shared: Promise<TestDatabase> | undefined;

@@ -50,14 +50,23 @@ export function freshName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
 }
 
+/**
+ * The tests' app login role on the server at `url` (roles are per cluster); once migration 0001 has
+ * created `dms_api`, `memberOfApi` makes it a member, as the migration task does for `dms_app`.
+ */
+export async function ensureTestAppRole(url: string, { memberOfApi = false } = {}): Promise<void> {
+  await sql(url, `do $$ begin
+    if not exists (select from pg_roles where rolname = '${APP_ROLE}') then create role ${APP_ROLE} login; end if;
+  end $$`);
+  if (memberOfApi) await sql(url, `grant dms_api to ${APP_ROLE}`);
+}
+
 /** A fresh database on the run's cluster, and the app role that the API connects as. */
 export async function createDatabase(name = freshName('dms_test')): Promise<{ name: string; ownerUrl: string; appUrl: string; drop(): Promise<void> }> {
   await runCluster();
   const admin = pgUrl('postgres');
   await sql(admin, `create database ${name}`);
-  await sql(admin, `do $$ begin
-    if not exists (select from pg_roles where rolname = '${APP_ROLE}') then create role ${APP_ROLE} login; end if;
-  end $$`);
+  await ensureTestAppRole(admin);
   return {
     name,
     ownerUrl: pgUrl(name),
