@@ -16,6 +16,7 @@ import { jsonBody } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { rateLimits } from './ratelimit/middleware.js';
+import { BODY_LIMIT_BYTES } from './http/limits.js';
 import { auditRoutes } from './audit/routes.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { medicineRoutes } from './records/medicines.js';
@@ -41,8 +42,6 @@ export interface AppDeps {
   /** Which access-token sessions are live (checked on every authenticated request). */
   sessions: LiveSessions;
 }
-
-const BODY_LIMIT_BYTES = 100 * 1024;
 
 export function createApp(deps: AppDeps): Koa {
   const { config, log, orm, probes } = deps;

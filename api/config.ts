@@ -34,6 +34,8 @@ export interface Config {
     region?: string;
     xrayBucket?: string;
     auditBucket?: string;
+    /** ARN of the buckets' customer-managed KMS key: every write names it (`S3_KMS_KEY_ARN`); unset: `AES256` (embedded and test stores). */
+    kmsKeyArn?: string;
     /** Only for embedded and test stores; AWS uses the task role's credential chain. */
     credentials?: { accessKeyId: string; secretAccessKey: string };
   };
@@ -172,6 +174,15 @@ function bootstrapAdmin(env: Env): Config['bootstrapAdmin'] {
   return { email, password };
 }
 
+/** `S3_KMS_KEY_ARN`: a KMS key ARN (the bucket policies compare the write's key id with the ARN, not an alias or bare id). */
+function kmsKeyArn(env: Env): string | undefined {
+  const value = present(env, 'S3_KMS_KEY_ARN');
+  if (value !== undefined && !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/.test(value)) {
+    throw new ConfigError('S3_KMS_KEY_ARN', 'is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)');
+  }
+  return value;
+}
+
 /** Every variable production cannot run without: it never falls back to embedded parts. */
 const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS'] as const;
 
@@ -181,6 +192,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (environment === 'production') {
     for (const name of REQUIRED_IN_PRODUCTION) {
       if (present(env, name) === undefined) throw new ConfigError(name, 'is required when NODE_ENV=production');
+    }
+    // AWS S3 buckets refuse writes without the stack's key; an S3-compatible store (S3_ENDPOINT) has no KMS.
+    if (present(env, 'S3_ENDPOINT') === undefined && present(env, 'S3_KMS_KEY_ARN') === undefined) {
+      throw new ConfigError('S3_KMS_KEY_ARN', 'is required when NODE_ENV=production on AWS S3 (the buckets refuse writes without their KMS key)');
     }
   }
   const port = integer(env, 'PORT', 3000, 0, 65535);
@@ -198,6 +213,7 @@ export function loadConfig(env: Env = process.env): Config {
       region: present(env, 'AWS_REGION'),
       xrayBucket: present(env, 'XRAY_BUCKET'),
       auditBucket: present(env, 'AUDIT_BUCKET'),
+      kmsKeyArn: kmsKeyArn(env),
     },
     jwtKeys: jwtKeys(env),
     trustProxyHops: integer(env, 'TRUST_PROXY_HOPS', 0, 0, 10),

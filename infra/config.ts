@@ -112,7 +112,10 @@ export interface DatabaseSettings {
   instanceClass: string;
   /** Read replica instance class. */
   replicaInstanceClass: string;
-  /** PostgreSQL engine version (`major.minor`). */
+  /**
+   * PostgreSQL major version (`"17"`). RDS applies minor upgrades itself (autoMinorVersionUpgrade);
+   * a pinned minor would make the next `pulumi up` ask for a downgrade, which RDS refuses.
+   */
   engineVersion: string;
   /** Initial storage (GiB). */
   allocatedStorageGb: number;
@@ -375,7 +378,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
     database: {
       instanceClass,
       replicaInstanceClass: dbClass('replicaInstanceClass'),
-      engineVersion: database.str('engineVersion', /^1[5-9]\.\d+$/, 'a PostgreSQL version major.minor, 15 or later'),
+      engineVersion: engineMajor(database),
       allocatedStorageGb,
       maxAllocatedStorageGb,
       multiAz,
@@ -553,6 +556,23 @@ function contact(field: Field): OnCallContact {
     email: str(part('email'), EMAIL, 'an e-mail address'),
     phone: str(part('phone'), E164, 'an E.164 phone number (+<country><number>)', false),
   };
+}
+
+/**
+ * `dms:database.engineVersion`: the major only. The instances take minor upgrades automatically; with
+ * `"17.6"` in config, once RDS has moved them to 17.7 the next `pulumi up` asks for 17.6 and RDS
+ * answers InvalidParameterCombination ("Cannot upgrade postgres from 17.7 to 17.6";
+ * https://github.com/hashicorp/terraform-provider-aws/issues/39579). The provider accepts a prefix
+ * ("If autoMinorVersionUpgrade is enabled, you can provide a prefix of the version such as 8.0",
+ * @pulumi/aws rds.Instance engineVersion) and reports the running version as engineVersionActual.
+ */
+function engineMajor(database: Section$): string {
+  const value = database.str('engineVersion', /^\d+(\.\d+)*$/, 'a PostgreSQL major version such as "17"');
+  if (value.includes('.')) {
+    throw new ConfigError(database.key('engineVersion'), `give the major version only ("${value.split('.')[0]}"): RDS upgrades minor versions itself and refuses to go back to ${value}`);
+  }
+  if (Number(value) < 15) throw new ConfigError(database.key('engineVersion'), 'PostgreSQL 15 or later');
+  return value;
 }
 
 function range(from: number, to: number, step: number): number[] {

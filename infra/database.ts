@@ -83,7 +83,12 @@ export class Database extends pulumi.ComponentResource {
     };
     this.allocatedStorageBytes = args.allocatedStorageGb * 2 ** 30;
 
-    this.kmsKey = customerManagedKey(`${prefix}-db`, { description: `${prefix}: PostgreSQL storage, snapshots, Performance Insights (PHI)`, alias: `${prefix}-db`, env }, child);
+    // With deletion protection the instance leaves a final snapshot and its automated backups behind: the key must outlive it.
+    this.kmsKey = customerManagedKey(
+      `${prefix}-db`,
+      { description: `${prefix}: PostgreSQL storage, snapshots, Performance Insights (PHI)`, alias: `${prefix}-db`, env, outlivesStack: args.deletionProtection },
+      child,
+    );
     this.subnetGroup = new aws.rds.SubnetGroup(`${prefix}-db`, { name: `${prefix}-db`, description: 'DMS database: isolated subnets', subnetIds: args.subnetIds }, child);
 
     this.parameterGroup = new aws.rds.ParameterGroup(

@@ -5,6 +5,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import { BODY_LIMIT_BYTES } from '../api/http/limits.js';
 
 export interface FirewallArgs {
   /** `dms-<stack>`. */
@@ -39,7 +40,44 @@ export const WAF_RULES = {
   blockedIpv6: 'blocked-ipv6',
   rateLimitPerIp: 'rate-limit-per-ip',
   loginRateLimitPerIp: 'login-rate-limit-per-ip',
+  bodyOverApiLimit: 'body-over-api-limit',
 } as const;
+
+/**
+ * The rule of the Core rule set that blocks every body over 8 KB. An ALB hands WAF only the first
+ * 8 KB of a body, a fixed limit ("For Application Load Balancer and AWS AppSync, the limit is fixed
+ * at 8 KB", https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-setting-body-inspection-limit.html),
+ * and SizeRestrictions_BODY blocks anything larger (https://repost.aws/knowledge-center/waf-http-request-body-inspection),
+ * while the API accepts 100 KiB: a prescription with long notes would get a WAF 403. It is set to
+ * count, and `body-over-api-limit` blocks at the API's own limit instead.
+ */
+export const CORE_RULE_SET_BODY_SIZE_RULE = 'SizeRestrictions_BODY';
+
+/**
+ * A regular expression matching exactly the decimal integers greater than `limit` (leading zeros
+ * allowed, as HTTP allows them in Content-Length). WAF cannot see past 8 KB of an ALB request's
+ * body, so the size rule reads the declared length instead; WAF regexes are PCRE without capturing
+ * groups, at most 512 characters (https://docs.aws.amazon.com/waf/latest/APIReference/API_Regex.html,
+ * https://docs.aws.amazon.com/waf/latest/developerguide/waf-regex-pattern-support.html).
+ */
+export function decimalAbove(limit: number): string {
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`decimalAbove: ${limit} is not a whole number`);
+  const digits = String(limit);
+  const width = digits.length;
+  // Any number with more digits than the limit (first digit non-zero: leading zeros are stripped by `0*`).
+  const alternatives = [`[1-9][0-9]{${width},}`];
+  // Same width: equal to the limit up to position i, then a larger digit there, anything after.
+  for (let index = 0; index < width; index++) {
+    const digit = Number(digits[index]);
+    if (digit === 9) continue;
+    const rest = width - index - 1;
+    const larger = digit + 1 === 9 ? '9' : `[${digit + 1}-9]`;
+    alternatives.push(`${digits.slice(0, index)}${larger}${rest > 0 ? `[0-9]{${rest}}` : ''}`);
+  }
+  const regex = `^0*(?:${alternatives.join('|')})$`;
+  if (regex.length > 512) throw new Error(`decimalAbove(${limit}) is longer than WAF's 512 characters`);
+  return regex;
+}
 
 export class Firewall extends pulumi.ComponentResource {
   readonly webAcl: aws.wafv2.WebAcl;
@@ -110,11 +148,25 @@ export class Firewall extends pulumi.ComponentResource {
             },
           }),
           blockRule(WAF_RULES.rateLimitPerIp, 3, { rateBasedStatement: { aggregateKeyType: 'IP', limit: args.rateLimitPer5Min, evaluationWindowSec: 300 } }),
+          // The API's own body limit, read from the declared length (a chunked body has none: the API's 413 still applies).
+          blockRule(WAF_RULES.bodyOverApiLimit, 4, {
+            regexMatchStatement: {
+              fieldToMatch: { singleHeader: { name: 'content-length' } },
+              regexString: decimalAbove(BODY_LIMIT_BYTES),
+              textTransformations: [{ priority: 0, type: 'NONE' }],
+            },
+          }),
           ...MANAGED_RULE_GROUPS.map((group, index) => ({
             name: group,
             priority: 10 + index,
             overrideAction: { none: {} },
-            statement: { managedRuleGroupStatement: { vendorName: 'AWS', name: group } },
+            statement: {
+              managedRuleGroupStatement: {
+                vendorName: 'AWS',
+                name: group,
+                ...(group === 'AWSManagedRulesCommonRuleSet' ? { ruleActionOverrides: [{ name: CORE_RULE_SET_BODY_SIZE_RULE, actionToUse: { count: {} } }] } : {}),
+              },
+            },
             visibilityConfig: visibility(group),
           })),
         ],

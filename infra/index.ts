@@ -156,7 +156,7 @@ export default function dmsStack() {
     dbParameterGroupName: database.parameterGroup.name,
     dbKmsKeyArn: database.kmsKey.arn,
     dbInstanceClass: database.primary.instanceClass,
-    dbEngineVersion: database.primary.engineVersion,
+    dbEngineVersion: database.primary.engineVersionActual,
     xrayBucketName: storage.xrayBucket.bucket,
     auditBucketName: storage.auditBucket.bucket,
     accessLogBucketName: storage.accessLogBucketName,

@@ -7,10 +7,10 @@
 import * as aws from '@pulumi/aws';
 import * as awsx from '@pulumi/awsx';
 import * as pulumi from '@pulumi/pulumi';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { AwsEnvironment, CacheSettings, ServiceSettings } from './config.js';
+import { buildContextTag } from './image-tag.js';
 import { APP_USERNAME, DATABASE_NAME, DATABASE_PORT, MASTER_USERNAME } from './database.js';
 import { policyDocument, trustPolicy, XRAY_OBJECT_PREFIX, type PolicyStatement } from './storage.js';
 
@@ -156,7 +156,7 @@ export class Service extends pulumi.ComponentResource {
     );
     this.image = new awsx.ecr.Image(
       `${prefix}-api`,
-      { repositoryUrl: this.repository.repositoryUrl, context: REPO_ROOT, dockerfile: DOCKERFILE, platform: 'linux/amd64', imageTag: sourceRevision() },
+      { repositoryUrl: this.repository.repositoryUrl, context: REPO_ROOT, dockerfile: DOCKERFILE, platform: 'linux/amd64', imageTag: buildContextTag(REPO_ROOT, DOCKERFILE) },
       child,
     );
 
@@ -239,6 +239,8 @@ export class Service extends pulumi.ComponentResource {
       { name: 'AWS_REGION', value: region },
       { name: 'XRAY_BUCKET', value: args.xrayBucket.bucket },
       { name: 'AUDIT_BUCKET', value: args.auditBucket.bucket },
+      // Every write names the buckets' key: the bucket policies refuse any other encryption.
+      { name: 'S3_KMS_KEY_ARN', value: args.s3Key.arn },
       { name: 'TRUST_PROXY_HOPS', value: '1' },
       { name: 'PRESIGN_TTL_S', value: '90' },
       { name: 'LOG_LEVEL', value: 'info' },
@@ -431,6 +433,11 @@ export class Service extends pulumi.ComponentResource {
         ...(spec.taskRole ? { taskRoleArn: spec.taskRole.arn } : {}),
         volumes: [{ name: 'tmp' }],
         containerDefinitions: pulumi.jsonStringify([container]),
+        // A new image replaces the task definition; without this the replaced revision is deregistered,
+        // and ECS cannot move a service back to an INACTIVE revision, so `npm run ops -- rollback`
+        // would have nothing to roll back to ("you can't update an existing service to reference an
+        // INACTIVE task definition revision", https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeregisterTaskDefinition.html).
+        skipDestroy: true,
       },
       { parent: this },
     );
@@ -656,15 +663,6 @@ function withoutJsonKey(valueFrom: pulumi.Input<string>): pulumi.Output<string> 
 export function initialJwtKey(stack: string, now = new Date()): { kid: string; alg: 'HS256'; secret: string } {
   const day = now.toISOString().slice(0, 10).replaceAll('-', '');
   return { kid: `${stack}-${day}`, alg: 'HS256', secret: randomBytes(48).toString('base64url') };
-}
-
-/** The image tag: the commit being deployed (tags are immutable, so each commit pushes once). */
-function sourceRevision(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    throw new Error(`cannot tag the API image: ${REPO_ROOT} is not a git checkout (deploy from a clone of the repository)`);
-  }
 }
 
 /**

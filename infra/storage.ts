@@ -15,6 +15,14 @@ export interface KeyArgs {
   env: AwsEnvironment;
   /** AWS services (e.g. CloudWatch Logs) that encrypt with the key on the account's behalf. */
   serviceStatements?: pulumi.Input<PolicyStatement>[];
+  /**
+   * The key protects data that outlives the stack (PHI buckets kept on `pulumi destroy`, a final
+   * database snapshot and retained backups). Such a key is kept on destroy and protected: a
+   * destroyed key would be scheduled for deletion and, after its window, the kept data unreadable
+   * ("Deleting a KMS key ... After a KMS key is deleted, you can no longer decrypt the data that was
+   * encrypted under that KMS key", https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
+   */
+  outlivesStack?: boolean;
 }
 
 /** IAM policy statement as JSON (the subset this program writes). */
@@ -51,7 +59,7 @@ export function customerManagedKey(name: string, args: KeyArgs, opts: pulumi.Cus
       deletionWindowInDays: 30,
       policy: policyDocument([rootStatement, ...(args.serviceStatements ?? [])]),
     },
-    opts,
+    args.outlivesStack ? { ...opts, retainOnDelete: true, protect: true } : opts,
   );
   new aws.kms.Alias(name, { name: `alias/${args.alias}`, targetKeyId: key.keyId }, opts);
   return key;
@@ -150,7 +158,11 @@ export class Storage extends pulumi.ComponentResource {
     const { env, prefix } = args;
     const suffix = pulumi.interpolate`${env.accountId}-${env.region}`;
 
-    this.s3Key = customerManagedKey(`${prefix}-s3`, { description: `${prefix}: X-ray and audit objects (PHI)`, alias: `${prefix}-s3`, env }, child);
+    this.s3Key = customerManagedKey(
+      `${prefix}-s3`,
+      { description: `${prefix}: X-ray and audit objects (PHI)`, alias: `${prefix}-s3`, env, outlivesStack: args.retainOnDelete },
+      child,
+    );
     this.secretsKey = customerManagedKey(`${prefix}-secrets`, { description: `${prefix}: application and database secrets`, alias: `${prefix}-secrets`, env }, child);
     this.logsKey = customerManagedKey(
       `${prefix}-logs`,
@@ -257,7 +269,7 @@ export class Storage extends pulumi.ComponentResource {
         bucket: this.xrayBucket.id,
         policy: policyDocument([
           denyInsecureTransport(this.xrayBucket.arn),
-          denyWeakEncryption(xrayObjects, ['AES256', 'aws:kms']),
+          ...requireBucketKey(xrayObjects, this.s3Key.arn),
           {
             Sid: 'OnlyTheApiTouchesPhiObjects',
             Effect: 'Deny',
@@ -312,7 +324,7 @@ export class Storage extends pulumi.ComponentResource {
         bucket: this.auditBucket.id,
         policy: policyDocument([
           denyInsecureTransport(this.auditBucket.arn),
-          denyWeakEncryption(auditObjects, ['aws:kms']),
+          ...requireBucketKey(auditObjects, this.s3Key.arn),
           {
             Sid: 'OnlyExportersWriteAuditRecords',
             Effect: 'Deny',
@@ -375,14 +387,32 @@ export class Storage extends pulumi.ComponentResource {
   }
 }
 
-/** Refuses uploads that ask for an encryption other than the allowed ones (absent: the bucket default applies). */
-function denyWeakEncryption(objects: pulumi.Input<string>, allowed: string[]): PolicyStatement {
-  return {
-    Sid: 'DenyUploadsWithOtherEncryption',
-    Effect: 'Deny',
-    Principal: '*',
-    Action: 's3:PutObject',
-    Resource: objects,
-    Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': allowed } },
-  };
+/**
+ * Refuses every write that does not ask for SSE-KMS with the bucket's own key. A request's
+ * `x-amz-server-side-encryption` header overrides the bucket default (AES256 would bypass the CMK),
+ * and `aws:kms` without a key id means the AWS-managed `aws/s3` key
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/specifying-kms-encryption.html); so both
+ * headers are required, the key id as the key's ARN, which the condition key compares
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html). No IfExists:
+ * a write without the headers is refused too. The API, the audit export and presigned uploads send them.
+ */
+function requireBucketKey(objects: pulumi.Input<string>, keyArn: pulumi.Input<string>): PolicyStatement[] {
+  return [
+    {
+      Sid: 'DenyWritesWithoutSseKms',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:PutObject',
+      Resource: objects,
+      Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+    },
+    {
+      Sid: 'DenyWritesWithAnotherKey',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:PutObject',
+      Resource: objects,
+      Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': keyArn } },
+    },
+  ];
 }

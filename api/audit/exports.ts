@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { bucketOf, listKeys, readObject, type Storage } from '../storage/s3.js';
+import { bucketOf, listKeys, readObject, serverSideEncryption, type Storage } from '../storage/s3.js';
 import { canonicalJson, ChainChecker, GENESIS_HASH, type AuditRecord, type ChainBreak } from './chain.js';
 import { recordAudit } from './record.js';
 import { auditRowsFrom, chainHead } from './store.js';
@@ -115,7 +115,9 @@ async function shipBatch(em: EntityManager, storage: Storage, batch: ExportBatch
   const body = serialiseExport(batch.prev_hash, rows);
   const bucket = bucketOf(storage, 'audit');
   // No encryption header: the bucket's default key (KMS) applies; the checksum is what Object Lock requires.
-  await storage.client.send(new PutObjectCommand({ Bucket: bucket, Key: batch.object_key, Body: body, ContentType: 'application/x-ndjson', ChecksumAlgorithm: 'SHA256' }));
+  await storage.client.send(
+    new PutObjectCommand({ Bucket: bucket, Key: batch.object_key, Body: body, ContentType: 'application/x-ndjson', ChecksumAlgorithm: 'SHA256', ...serverSideEncryption(storage) }),
+  );
   const stored = await readObject(storage, bucket, batch.object_key);
   if (!stored || sha256(stored) !== sha256(body)) throw new AuditRetentionError(`export ${batch.object_key} did not read back as written`);
   await em.execute('update audit_exports set sha256 = ?, verified_at = ? where id = ?', [sha256(body), new Date().toISOString(), batch.id]);

@@ -14,12 +14,25 @@ import type { Config } from '../config.js';
 import { unavailable } from '../http/errors.js';
 
 /**
- * Server-side encryption every X-ray and prescription object is written with; the presigned
- * signature covers the header, so S3 refuses an upload without it. SSE-S3: naming the stack's KMS
- * key would need its id in the configuration (`aws:kms` without a key id means the AWS-managed
- * `aws/s3` key, not the bucket's key), and CONTRACT §1 has no variable for it.
+ * Server-side encryption every X-ray, prescription and audit object is written with. In AWS it is
+ * SSE-KMS with the stack's customer-managed key, named explicitly: an `x-amz-server-side-encryption`
+ * header overrides the bucket default, and `aws:kms` without a key id means the AWS-managed `aws/s3`
+ * key (https://docs.aws.amazon.com/AmazonS3/latest/userguide/specifying-kms-encryption.html), so the
+ * bucket policies refuse any other. Embedded and test stores have no KMS: they get `AES256`.
  */
-export const XRAY_SSE = 'AES256';
+export function serverSideEncryption(storage: Pick<Storage, 'kmsKeyArn'>): { ServerSideEncryption: 'aws:kms'; SSEKMSKeyId: string } | { ServerSideEncryption: 'AES256' } {
+  return storage.kmsKeyArn ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: storage.kmsKeyArn } : { ServerSideEncryption: 'AES256' };
+}
+
+/** The same as request headers (what a presigned upload's signature covers). */
+function encryptionHeaders(storage: Pick<Storage, 'kmsKeyArn'>): Record<string, string> {
+  const sse = serverSideEncryption(storage);
+  return {
+    'x-amz-server-side-encryption': sse.ServerSideEncryption,
+    ...('SSEKMSKeyId' in sse ? { 'x-amz-server-side-encryption-aws-kms-key-id': sse.SSEKMSKeyId } : {}),
+  };
+}
+
 /** What `complete` accepts when the store reports an object's encryption (AWS always does). */
 const ENCRYPTED = new Set(['AES256', 'aws:kms', 'aws:kms:dsse']);
 
@@ -27,12 +40,14 @@ export interface Storage {
   client: S3Client;
   xrayBucket?: string;
   auditBucket?: string;
+  /** ARN of the buckets' KMS key (`S3_KMS_KEY_ARN`); unset for embedded and test stores. */
+  kmsKeyArn?: string;
   presignTtlS: number;
 }
 
 /** The S3 client of the process: AWS by default, or an S3-compatible endpoint (embedded, tests). */
 export function createStorage(config: Pick<Config, 's3' | 'presignTtlS'>): Storage {
-  const { endpoint, forcePathStyle, region, credentials, xrayBucket, auditBucket } = config.s3;
+  const { endpoint, forcePathStyle, region, credentials, xrayBucket, auditBucket, kmsKeyArn } = config.s3;
   const client = new S3Client({
     region: region ?? 'us-east-1',
     ...(endpoint ? { endpoint } : {}),
@@ -55,7 +70,7 @@ export function createStorage(config: Pick<Config, 's3' | 'presignTtlS'>): Stora
       { step: 'build', name: 'bucketPathWithoutTrailingSlash' },
     );
   }
-  return { client, xrayBucket, auditBucket, presignTtlS: config.presignTtlS };
+  return { client, xrayBucket, auditBucket, ...(kmsKeyArn ? { kmsKeyArn } : {}), presignTtlS: config.presignTtlS };
 }
 
 /** A bucket the process was configured with; without one (a test API without S3) the route is unavailable. */
@@ -75,7 +90,7 @@ export interface PresignedUpload {
 
 /**
  * A PUT URL for exactly one object: the signature covers the content type, the exact length and
- * the encryption header, and lives `presignTtlS` seconds. `now` is when it was signed.
+ * the encryption headers, and lives `presignTtlS` seconds. `now` is when it was signed.
  */
 export async function presignUpload(
   storage: Storage,
@@ -87,7 +102,7 @@ export async function presignUpload(
     Key: key,
     ContentType: contentType,
     ContentLength: sizeBytes,
-    ServerSideEncryption: XRAY_SSE,
+    ...serverSideEncryption(storage),
   });
   const url = await getSignedUrl(storage.client, command, {
     expiresIn: storage.presignTtlS,
@@ -98,7 +113,7 @@ export async function presignUpload(
   return {
     method: 'PUT',
     url,
-    headers: { 'content-type': contentType, 'content-length': String(sizeBytes), 'x-amz-server-side-encryption': XRAY_SSE },
+    headers: { 'content-type': contentType, 'content-length': String(sizeBytes), ...encryptionHeaders(storage) },
     expiresAt: new Date(now.getTime() + storage.presignTtlS * 1000).toISOString(),
   };
 }
@@ -161,7 +176,7 @@ export async function readObject(storage: Storage, bucket: string, key: string):
 /** A server-written X-ray bucket object (a prescription document), encrypted like uploads. */
 export async function putXrayObject(storage: Storage, { key, body, contentType }: { key: string; body: string; contentType: string }): Promise<void> {
   await storage.client.send(
-    new PutObjectCommand({ Bucket: bucketOf(storage, 'xray'), Key: key, Body: body, ContentType: contentType, ServerSideEncryption: XRAY_SSE }),
+    new PutObjectCommand({ Bucket: bucketOf(storage, 'xray'), Key: key, Body: body, ContentType: contentType, ...serverSideEncryption(storage) }),
   );
 }
 

@@ -100,7 +100,17 @@ export function createMocks(region: string): pulumi.runtime.Mocks {
           : { masterUserSecrets: [] };
         return {
           id: `db-${hex(seed, 26).toUpperCase()}`,
-          state: { identifier, address, endpoint: `${address}:5432`, port: 5432, arn: arn('rds', `db:${identifier}`), resourceId: `db-${hex(seed, 26).toUpperCase()}`, ...managed },
+          state: {
+            identifier,
+            address,
+            endpoint: `${address}:5432`,
+            port: 5432,
+            arn: arn('rds', `db:${identifier}`),
+            resourceId: `db-${hex(seed, 26).toUpperCase()}`,
+            // RDS picks the newest minor of a major-only engineVersion; the plan shows a stand-in minor.
+            engineVersionActual: `${str(inputs['engineVersion'], '17').split('.')[0] ?? '17'}.0`,
+            ...managed,
+          },
         };
       }
       case 'aws:rds/subnetGroup:SubnetGroup':

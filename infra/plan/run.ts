@@ -28,6 +28,10 @@ export interface RecordedResource {
   dependencies: string[];
   /** Properties `pulumi up` leaves alone once created. */
   ignoreChanges: string[];
+  /** `pulumi destroy` refuses while the resource is protected. */
+  protect: boolean;
+  /** `pulumi destroy` forgets the resource but leaves it in AWS. */
+  retainOnDelete: boolean;
 }
 
 export interface StackRun {
@@ -61,6 +65,8 @@ interface RegisterRequest {
   getObject(): Struct | undefined;
   getDependenciesList(): string[];
   getIgnorechangesList(): string[];
+  getProtect(): boolean | undefined;
+  getRetainondelete(): boolean | undefined;
   getPropertydependenciesMap(): { forEach(visit: (dependencies: { getUrnsList(): string[] }, property: string) => void): void };
 }
 interface RegisterResponse {
@@ -147,6 +153,8 @@ async function runOnce(stack: string, config: Readonly<Record<string, unknown>>,
       propertyDependencies,
       dependencies: request.getDependenciesList(),
       ignoreChanges: request.getIgnorechangesList(),
+      protect: request.getProtect() === true,
+      retainOnDelete: request.getRetainondelete() === true,
     });
   }
   return { resources, outputs: await maskSecretOutputs(programOutputs, resolved ?? {}) };

@@ -11,6 +11,8 @@ import {
   type ResourceValidationPolicy,
   type StackValidationPolicy,
 } from '@pulumi/policy';
+import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
+import { CORE_RULE_SET_BODY_SIZE_RULE, decimalAbove } from '../firewall.js';
 import { DATA_CLASSIFICATION } from '../storage.js';
 
 /** Stacks held to the production rules (deletion protection, backups, HTTPS only). */
@@ -76,6 +78,15 @@ export function iamStatementProblems(statement: Statement): string[] {
     if (onData.length > 0) problems.push(`${label} allows ${onData.join(', ')} on every resource (*)`);
   }
   return problems;
+}
+
+/** The parts of a WAF rule the policies read, as the engine shows them (plain values). */
+interface WafRule {
+  action?: { block?: object; count?: object };
+  statement?: {
+    managedRuleGroupStatement?: { name?: string; ruleActionOverrides?: { name?: string; actionToUse?: { count?: object } }[] };
+    regexMatchStatement?: { regexString?: string; fieldToMatch?: { singleHeader?: { name?: string } } };
+  };
 }
 
 export const resourcePolicies: ResourceValidationPolicy[] = [
@@ -208,6 +219,50 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
     }),
   },
   {
+    name: 'rds-engine-tracks-major',
+    description: 'A database that takes automatic minor upgrades names only its major engine version: a pinned minor makes the next update ask RDS for a downgrade, which it refuses.',
+    enforcementLevel: 'mandatory',
+    // RDS answers InvalidParameterCombination "Cannot upgrade postgres from 17.7 to 17.6" once it has
+    // applied a minor upgrade the config does not name (https://github.com/hashicorp/terraform-provider-aws/issues/39579).
+    validateResource: validateResourceOfType(aws.rds.Instance, (db, args, reportViolation) => {
+      if (db.replicateSourceDb || db.autoMinorVersionUpgrade === false) return;
+      const version = String(db.engineVersion ?? '');
+      if (version.includes('.')) {
+        reportViolation(`${String(db.identifier ?? args.name)} pins engine version ${version} while RDS upgrades minors itself: give the major (${version.split('.')[0]}) only`);
+      }
+    }),
+  },
+  {
+    name: 'waf-body-limit-matches-api',
+    description: `The web ACL lets through every body the API accepts (${BODY_LIMIT_BYTES} bytes) and blocks larger ones: the Core rule set's 8 KB SizeRestrictions_BODY only counts, and a rule blocks a Content-Length above the API's limit.`,
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.wafv2.WebAcl, (acl, _, reportViolation) => {
+      const rules = (acl.rules ?? []) as unknown as WafRule[];
+      for (const rule of rules) {
+        const group = rule.statement?.managedRuleGroupStatement;
+        if (group?.name !== 'AWSManagedRulesCommonRuleSet') continue;
+        const counted = (group.ruleActionOverrides ?? []).some((override) => override.name === CORE_RULE_SET_BODY_SIZE_RULE && override.actionToUse?.count !== undefined);
+        if (!counted) reportViolation(`${String(acl.name)}: ${CORE_RULE_SET_BODY_SIZE_RULE} blocks bodies over 8 KB, the API accepts ${BODY_LIMIT_BYTES} bytes: override it to count`);
+      }
+      const expected = decimalAbove(BODY_LIMIT_BYTES);
+      const blocksAboveLimit = rules.some((rule) => {
+        const regex = rule.statement?.regexMatchStatement;
+        return rule.action?.block !== undefined && regex?.fieldToMatch?.singleHeader?.name?.toLowerCase() === 'content-length' && regex.regexString === expected;
+      });
+      if (!blocksAboveLimit) reportViolation(`${String(acl.name)} has no rule blocking a Content-Length above the API's ${BODY_LIMIT_BYTES} bytes`);
+    }),
+  },
+  {
+    name: 'ecs-task-revisions-kept',
+    description: 'Replaced task definition revisions stay ACTIVE (skipDestroy), so `npm run ops -- rollback` can move the service back to one.',
+    enforcementLevel: 'mandatory',
+    // ECS cannot point a service at an INACTIVE (deregistered) revision:
+    // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeregisterTaskDefinition.html
+    validateResource: validateResourceOfType(aws.ecs.TaskDefinition, (task, _, reportViolation) => {
+      if (task.skipDestroy !== true) reportViolation(`${String(task.family)}: a replaced revision would be deregistered and rollback could not return to it: set skipDestroy`);
+    }),
+  },
+  {
     name: 'ecr-scanned-immutable',
     description: 'Image repositories scan on push and refuse tag overwrites.',
     enforcementLevel: 'mandatory',
@@ -235,7 +290,67 @@ function bucketSettings(resources: PolicyResource[], bucket: PolicyResource, res
   return ofType(resources, resourceClass).filter((setting) => refersTo(setting, 'bucket', bucket, bucketKeys(bucket)));
 }
 
+const isPhi = (bucket: PolicyResource) => ((bucket.props['tags'] ?? {}) as Record<string, string>)['DataClassification'] === DATA_CLASSIFICATION.phi;
+
+/** The customer-managed key a bucket's default encryption names, if any. */
+function bucketKeyOf(resources: PolicyResource[], bucket: PolicyResource): string | undefined {
+  const rules = bucketSettings(resources, bucket, aws.s3.BucketServerSideEncryptionConfiguration).flatMap(
+    (setting) => (setting.props['rules'] ?? []) as { applyServerSideEncryptionByDefault?: { sseAlgorithm?: string; kmsMasterKeyId?: string } }[],
+  );
+  return rules.map((rule) => rule.applyServerSideEncryptionByDefault?.kmsMasterKeyId).find((key) => key !== undefined);
+}
+
+const keyValues = (key: PolicyResource) => [key.props['arn'], key.props['keyId'], key.props['id']].filter((value) => value !== undefined);
+
 export const stackPolicies: StackValidationPolicy[] = [
+  {
+    name: 'kms-keys-outlive-retained-data',
+    description: 'In production, every KMS key that encrypts data kept after `pulumi destroy` (PHI buckets, a database that leaves a final snapshot) is protected and kept too.',
+    enforcementLevel: 'mandatory',
+    // A destroyed key is scheduled for deletion; once deleted, what it encrypted cannot be decrypted:
+    // https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html
+    validateStack: ({ resources }, reportViolation) => {
+      const keptData: { what: string; key: unknown }[] = [];
+      for (const bucket of ofType(resources, aws.s3.Bucket)) {
+        if (isProductionUrn(bucket.urn) && isPhi(bucket)) keptData.push({ what: `PHI bucket ${bucket.name}`, key: bucketKeyOf(resources, bucket) });
+      }
+      for (const db of ofType(resources, aws.rds.Instance)) {
+        if (isProductionUrn(db.urn) && db.props['skipFinalSnapshot'] === false) keptData.push({ what: `the final snapshot of ${db.name}`, key: db.props['kmsKeyId'] });
+      }
+      for (const key of ofType(resources, aws.kms.Key)) {
+        const protects = keptData.filter((data) => keyValues(key).includes(data.key)).map((data) => data.what);
+        if (protects.length > 0 && key.opts.protect !== true) {
+          reportViolation(`key ${key.name} encrypts ${protects.join(', ')}, which outlive the stack: protect and retain the key`, key.urn);
+        }
+      }
+    },
+  },
+  {
+    name: 's3-phi-writes-use-the-bucket-key',
+    description: "PHI bucket policies refuse any write that does not name SSE-KMS with the bucket's own customer-managed key (an explicit AES256, or aws:kms without the key id, would bypass it).",
+    enforcementLevel: 'mandatory',
+    // An `x-amz-server-side-encryption` header overrides the bucket default, and `aws:kms` without a
+    // key id means the AWS-managed aws/s3 key; the condition keys are those of
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html (key id as the key ARN).
+    validateStack: ({ resources }, reportViolation) => {
+      for (const bucket of ofType(resources, aws.s3.Bucket)) {
+        if (!isPhi(bucket)) continue;
+        const key = bucketKeyOf(resources, bucket);
+        const denies = bucketSettings(resources, bucket, aws.s3.BucketPolicy)
+          .flatMap((policy) => statementsOf(policy.props['policy']) as (Statement & { Condition?: Record<string, Record<string, unknown>> })[])
+          .filter((statement) => statement.Effect === 'Deny' && list(statement.Action).includes('s3:PutObject'));
+        const deniesUnless = (conditionKey: string, value: unknown) =>
+          denies.some((statement) => {
+            const expected = statement.Condition?.['StringNotEquals']?.[conditionKey];
+            return expected !== undefined && list(expected as string | string[]).length === 1 && list(expected as string | string[])[0] === value;
+          });
+        if (!deniesUnless('s3:x-amz-server-side-encryption', 'aws:kms')) reportViolation(`PHI bucket ${bucket.name} accepts writes not encrypted with SSE-KMS`, bucket.urn);
+        if (key === undefined || !deniesUnless('s3:x-amz-server-side-encryption-aws-kms-key-id', key)) {
+          reportViolation(`PHI bucket ${bucket.name} accepts writes encrypted with a key other than its own`, bucket.urn);
+        }
+      }
+    },
+  },
   {
     name: 's3-encrypted',
     description: 'Every bucket has default encryption; buckets tagged DataClassification=phi use SSE-KMS with a customer-managed key.',

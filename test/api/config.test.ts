@@ -9,6 +9,7 @@ const production = {
   AWS_REGION: 'eu-west-1',
   XRAY_BUCKET: 'x',
   AUDIT_BUCKET: 'a',
+  S3_KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/0b7a2f4e-93d1-4c55-9a0e-6f2d8c1b7e40',
   JWT_KEYS: strongKey,
 };
 
@@ -60,9 +61,16 @@ describe('configuration (CONTRACT §1)', () => {
 
   it('never falls back to embedded parts in production', () => {
     assert.equal(loadConfig(production).env, 'production');
-    for (const variable of ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS']) {
+    for (const variable of ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'S3_KMS_KEY_ARN', 'JWT_KEYS']) {
       rejects({ ...production, [variable]: '' }, variable);
     }
+  });
+
+  it("writes to AWS S3 name the stack's KMS key by ARN; an S3-compatible store needs none", () => {
+    assert.equal(loadConfig(production).s3.kmsKeyArn, production.S3_KMS_KEY_ARN);
+    rejects({ ...production, S3_KMS_KEY_ARN: 'alias/dms-production-s3' }, 'S3_KMS_KEY_ARN');
+    rejects({ ...production, S3_KMS_KEY_ARN: '0b7a2f4e-93d1-4c55-9a0e-6f2d8c1b7e40' }, 'S3_KMS_KEY_ARN');
+    assert.equal(loadConfig({ ...production, S3_KMS_KEY_ARN: '', S3_ENDPOINT: 'http://127.0.0.1:4568' }).s3.kmsKeyArn, undefined);
   });
 
   it('refuses weak, malformed or unsigned JWT keys', () => {

@@ -78,6 +78,10 @@ describe('config: a bad value names its key', () => {
   it('a /0 block', () => rejects('staging', 'dms:firewall.blockedIpv6[0]', (c) => (section(c, 'firewall')['blockedIpv6'] = ['::/0'])));
   it('a login limit looser than the global one', () => rejects('staging', 'dms:firewall.loginRateLimitPer5Min', (c) => (section(c, 'firewall')['loginRateLimitPer5Min'] = 5000)));
   it('only one of the two Slack ids', () => rejects('staging', 'dms:monitoring.chatSlackChannelId', (c) => (section(c, 'monitoring')['chatSlackTeamId'] = 'T04RFD7Q2LM')));
+  it('an engine version pinned to a minor (RDS upgrades minors itself and refuses to go back)', () => {
+    const error = rejects('production', 'dms:database.engineVersion', (c) => (section(c, 'database')['engineVersion'] = '17.6'));
+    assert.match(error.message, /give the major version only \("17"\)/);
+  });
   it('a budget of zero', () => rejects('staging', 'dms:budget.monthlyUsd', (c) => (section(c, 'budget')['monthlyUsd'] = 0)));
   it('an audit hot period as long as the retention', () => rejects('staging', 'dms:storage.auditHotDays', (c) => (section(c, 'storage')['auditHotDays'] = 180)));
   it('an ALB idle timeout not below the API keep-alive', () => rejects('staging', 'dms:api.idleTimeoutSeconds', (c) => (section(c, 'api')['idleTimeoutSeconds'] = 65)));
@@ -129,5 +133,12 @@ describe('config: the program stops on bad config before creating anything', () 
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }
+  });
+});
+
+describe('config: each stack owns its DNS zone', () => {
+  it('no two stack files name the same hosted zone (a stack may only touch records of its own zone)', () => {
+    const zones = STACKS.map((stack) => parseConfig(fileConfig(stack), stack).api.hostedZoneId).filter((zone) => zone !== undefined);
+    assert.equal(new Set(zones).size, zones.length, `shared hosted zone id in ${zones.join(', ')}`);
   });
 });

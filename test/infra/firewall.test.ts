@@ -3,7 +3,8 @@
 // with credentials redacted.
 import { strict as assert } from 'node:assert';
 import { parseConfig } from '../../infra/config.js';
-import { MANAGED_RULE_GROUPS } from '../../infra/firewall.js';
+import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
+import { decimalAbove, MANAGED_RULE_GROUPS } from '../../infra/firewall.js';
 import type { StackRun } from '../../infra/plan/run.js';
 import { loadStackFile } from '../../infra/plan/stack-file.js';
 import { one, ofType, planned, plannedWith, section, STACKS } from './fixture.js';
@@ -36,14 +37,14 @@ for (const stack of STACKS) {
       assert.deepEqual(v4.ignoreChanges, ['addresses'], 'pulumi up does not unblock what block-ip blocked');
     });
 
-    it('evaluates the block lists first, then the login limit, the per-IP limit and the managed groups', () => {
+    it('evaluates the block lists first, then the login limit, the per-IP limit, the body limit and the managed groups', () => {
       assert.deepEqual(webAcl().inputs['defaultAction'], { allow: {} });
       assert.deepEqual(
         rules().map((rule) => rule.name),
-        ['blocked-ipv4', 'blocked-ipv6', 'login-rate-limit-per-ip', 'rate-limit-per-ip', ...MANAGED_RULE_GROUPS],
+        ['blocked-ipv4', 'blocked-ipv6', 'login-rate-limit-per-ip', 'rate-limit-per-ip', 'body-over-api-limit', ...MANAGED_RULE_GROUPS],
       );
-      for (const rule of rules().slice(0, 4)) assert.deepEqual(rule.action, { block: {} }, `${rule.name} blocks (not count)`);
-      for (const rule of rules().slice(4)) assert.deepEqual(rule.overrideAction, { none: {} }, `${rule.name} keeps the group's block actions`);
+      for (const rule of rules().slice(0, 5)) assert.deepEqual(rule.action, { block: {} }, `${rule.name} blocks (not count)`);
+      for (const rule of rules().slice(5)) assert.deepEqual(rule.overrideAction, { none: {} }, `${rule.name} keeps the group's block actions`);
       const v4 = one(run, 'aws:wafv2/ipSet:IpSet', `dms-blocked-ips-${stack}-v4`);
       assert.equal(rules()[0]?.statement['ipSetReferenceStatement']?.['arn'], v4.outputs['arn']);
     });
@@ -57,6 +58,19 @@ for (const stack of STACKS) {
       assert.ok(login.limit < config.firewall.rateLimitPer5Min);
       assert.equal(login.scopeDownStatement.byteMatchStatement.searchString, '/auth/login');
       assert.deepEqual(login.scopeDownStatement.byteMatchStatement.fieldToMatch, { uriPath: {} });
+    });
+
+    it("lets through every body the API accepts: the Core rule set's 8 KB size rule only counts, and WAF blocks above the API's own limit", () => {
+      const core = rules().find((rule) => rule.name === 'AWSManagedRulesCommonRuleSet');
+      assert.deepEqual(core?.statement['managedRuleGroupStatement']?.['ruleActionOverrides'], [{ name: 'SizeRestrictions_BODY', actionToUse: { count: {} } }]);
+      const sizeRule = rules().find((rule) => rule.name === 'body-over-api-limit');
+      const regex = sizeRule?.statement['regexMatchStatement'] as { regexString: string; fieldToMatch: unknown };
+      assert.deepEqual(regex.fieldToMatch, { singleHeader: { name: 'content-length' } });
+      // The same constant the API's body parser answers 413 above.
+      const blocks = (length: string) => new RegExp(regex.regexString).test(length);
+      assert.equal(blocks(String(BODY_LIMIT_BYTES)), false, 'a body of exactly the limit passes');
+      assert.equal(blocks(String(BODY_LIMIT_BYTES + 1)), true, 'one byte more is blocked');
+      assert.equal(blocks('8193'), false, 'a 9 KB prescription passes (the Core rule set would have blocked it)');
     });
 
     it('protects the ALB', () => {
@@ -86,5 +100,21 @@ describe('firewall: blocked ranges in config seed the sets', () => {
     });
     assert.deepEqual(one(run, 'aws:wafv2/ipSet:IpSet', 'dms-blocked-ips-staging-v4').inputs['addresses'], ['203.0.113.7/32']);
     assert.deepEqual(one(run, 'aws:wafv2/ipSet:IpSet', 'dms-blocked-ips-staging-v6').inputs['addresses'], ['2001:db8:bad::/48']);
+  });
+});
+
+describe('firewall: the Content-Length rule matches exactly the lengths above a limit', () => {
+  it('agrees with n > limit around the API limit, at digit-count boundaries and with leading zeros', () => {
+    for (const limit of [BODY_LIMIT_BYTES, 0, 9, 10, 99, 100, 199, 8192, 999_999]) {
+      const regex = new RegExp(decimalAbove(limit));
+      const samples = [0, 1, 9, 10, 11, 99, 100, 101, limit - 1, limit, limit + 1, limit + 9, limit * 10, limit * 10 + 1, 10 ** String(limit).length, 123_456_789];
+      for (let offset = -300; offset <= 300; offset++) samples.push(limit + offset);
+      for (const length of samples.filter((value) => value >= 0)) {
+        assert.equal(regex.test(String(length)), length > limit, `limit ${limit}, length ${length}`);
+        assert.equal(regex.test(`00${length}`), length > limit, `limit ${limit}, length 00${length}`);
+      }
+      for (const junk of ['', '-1', '1e9', ' 200000', '200000 ', 'abc']) assert.equal(regex.test(junk), false, junk);
+      assert.ok(decimalAbove(limit).length <= 512, "within WAF's regex length");
+    }
   });
 });

@@ -166,6 +166,68 @@ describe('policy: each rule fires on the setting it guards', () => {
     assert.equal(firing(violations, 'alb-hardened').length, 2);
   });
 
+  it('a database pinned to a minor engine version while RDS applies minor upgrades', async () => {
+    const violations = await violationsAfter('production', (run) => set(one(run, 'aws:rds/instance:Instance', 'dms-production-db'), 'engineVersion', '17.6'));
+    assert.deepEqual(firing(violations, 'rds-engine-tracks-major').map((violation) => violation.message), [
+      'dms-production-db pins engine version 17.6 while RDS upgrades minors itself: give the major (17) only',
+    ]);
+  });
+
+  it("a web ACL whose Core rule set blocks bodies over 8 KB, without the API's own limit", async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      const acl = one(run, 'aws:wafv2/webAcl:WebAcl', 'dms-staging-waf');
+      const rules = (structuredClone(acl.inputs['rules']) as { name: string; statement: { managedRuleGroupStatement?: Record<string, unknown> } }[])
+        .filter((rule) => rule.name !== 'body-over-api-limit')
+        .map((rule) => {
+          delete rule.statement.managedRuleGroupStatement?.['ruleActionOverrides'];
+          return rule;
+        });
+      set(acl, 'rules', rules);
+    });
+    assert.deepEqual(firing(violations, 'waf-body-limit-matches-api').map((violation) => violation.message), [
+      'dms-staging-waf: SizeRestrictions_BODY blocks bodies over 8 KB, the API accepts 102400 bytes: override it to count',
+      "dms-staging-waf has no rule blocking a Content-Length above the API's 102400 bytes",
+    ]);
+  });
+
+  it('a task definition whose replaced revisions are deregistered (rollback impossible)', async () => {
+    const violations = await violationsAfter('production', (run) => set(one(run, 'aws:ecs/taskDefinition:TaskDefinition', 'dms-production-api'), 'skipDestroy', false));
+    assert.deepEqual(firing(violations, 'ecs-task-revisions-kept').map((violation) => violation.resource), ['aws:ecs/taskDefinition:TaskDefinition dms-production-api']);
+  });
+
+  it('a production key encrypting kept PHI or a final snapshot, left unprotected; staging keeps nothing', async () => {
+    const production = await violationsAfter('production', (run) => {
+      one(run, 'aws:kms/key:Key', 'dms-production-s3').protect = false;
+      one(run, 'aws:kms/key:Key', 'dms-production-db').protect = false;
+    });
+    assert.deepEqual(firing(production, 'kms-keys-outlive-retained-data').map((violation) => violation.message), [
+      'key dms-production-s3 encrypts PHI bucket dms-production-xray, PHI bucket dms-production-audit, which outlive the stack: protect and retain the key',
+      'key dms-production-db encrypts the final snapshot of dms-production-db, which outlive the stack: protect and retain the key',
+    ]);
+    assert.deepEqual(firing(await checkPolicies((await planned('staging')).resources), 'kms-keys-outlive-retained-data'), []);
+  });
+
+  it('a PHI bucket policy that lets a write choose AES256 or the AWS-managed key', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      const policy = one(run, 'aws:s3/bucketPolicy:BucketPolicy', 'dms-production-xray');
+      const document = JSON.parse(String(policy.outputs['policy'])) as { Statement: { Sid: string }[] };
+      document.Statement = document.Statement.filter((statement) => !statement.Sid.startsWith('DenyWrites'));
+      document.Statement.push({
+        Sid: 'DenyUploadsWithOtherEncryption',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:PutObject',
+        Resource: 'arn:aws:s3:::dms-production-xray-123456789012-us-east-2/*',
+        Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': ['AES256', 'aws:kms'] } },
+      } as { Sid: string });
+      set(policy, 'policy', JSON.stringify(document));
+    });
+    assert.deepEqual(firing(violations, 's3-phi-writes-use-the-bucket-key').map((violation) => violation.message), [
+      'PHI bucket dms-production-xray accepts writes not encrypted with SSE-KMS',
+      'PHI bucket dms-production-xray accepts writes encrypted with a key other than its own',
+    ]);
+  });
+
   it('a load balancer left outside the WAF', async () => {
     const violations = await violationsAfter('staging', (run) => remove(run, ofType(run, 'aws:wafv2/webAclAssociation:WebAclAssociation')[0] as RecordedResource));
     assert.deepEqual(firing(violations, 'alb-behind-waf').map((violation) => violation.resource), ['aws:lb/loadBalancer:LoadBalancer dms-staging-alb']);

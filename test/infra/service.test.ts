@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { parseConfig } from '../../infra/config.js';
 import type { RecordedResource, StackRun } from '../../infra/plan/run.js';
 import { loadStackFile } from '../../infra/plan/stack-file.js';
+import { buildContextTag } from '../../infra/image-tag.js';
 import { DOCKERFILE, initialJwtKey, REPO_ROOT } from '../../infra/service.js';
 import { asList, one, ofType, planned, plannedWith, section, statement, statements, STACKS } from './fixture.js';
 
@@ -51,7 +52,7 @@ for (const stack of STACKS) {
       assert.equal(image.inputs['context'], REPO_ROOT);
       assert.ok(DOCKERFILE.startsWith(REPO_ROOT));
       assert.equal(image.inputs['repositoryUrl'], repository.outputs['repositoryUrl']);
-      assert.match(String(image.inputs['imageTag']), /^[0-9a-f]{12}$/, 'tagged with the commit');
+      assert.equal(image.inputs['imageTag'], buildContextTag(REPO_ROOT, DOCKERFILE), 'tagged with the digest of its build context');
       assert.equal(containerOf(taskDefinition('api')).image, image.outputs['imageUri']);
     });
 
@@ -100,6 +101,7 @@ for (const stack of STACKS) {
         AWS_REGION: config.region,
         XRAY_BUCKET: run.outputs['xrayBucketName'],
         AUDIT_BUCKET: run.outputs['auditBucketName'],
+        S3_KMS_KEY_ARN: one(run, 'aws:kms/key:Key', `dms-${stack}-s3`).outputs['arn'],
         TRUST_PROXY_HOPS: '1',
         PRESIGN_TTL_S: '90',
         LOG_LEVEL: 'info',

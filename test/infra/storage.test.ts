@@ -65,10 +65,16 @@ for (const stack of STACKS) {
       assert.ok(Number((rule?.['expiration'] as { days: number }).days) > config.storage.auditRetentionDays);
     });
 
+    /** Writes must ask for SSE-KMS with the stack's S3 key: AES256, or aws:kms without the key id (aws/s3), are refused. */
+    const assertWritesNeedTheBucketKey = (policy: unknown) => {
+      const keyArn = one(run, 'aws:kms/key:Key', `dms-${stack}-s3`).outputs['arn'];
+      assert.deepEqual(statement(policy, 'DenyWritesWithoutSseKms').Condition, { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } });
+      assert.deepEqual(statement(policy, 'DenyWritesWithAnotherKey').Condition, { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': keyArn } });
+    };
+
     it('audit bucket: encryption required and only the API and export task roles may write', () => {
       const policy = setting(run, 'aws:s3/bucketPolicy:BucketPolicy', bucket('audit')).inputs['policy'];
-      const encryption = statement(policy, 'DenyUploadsWithOtherEncryption');
-      assert.deepEqual(encryption.Condition, { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': ['aws:kms'] } });
+      assertWritesNeedTheBucketKey(policy);
       const writers = statement(policy, 'OnlyExportersWriteAuditRecords');
       assert.equal(writers.Effect, 'Deny');
       assert.ok(asList(writers.Action).includes('s3:PutObject'));
@@ -81,7 +87,7 @@ for (const stack of STACKS) {
       assert.equal(onlyApi.Effect, 'Deny');
       assert.deepEqual(asList(onlyApi.Action).filter((action) => /^s3:(Get|Put|Delete)Object$/.test(action)).sort(), ['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
       assert.deepEqual(onlyApi.Condition, { ArnNotEquals: { 'aws:PrincipalArn': role('api-task') } });
-      assert.deepEqual(statement(policy, 'DenyUploadsWithOtherEncryption').Condition, { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': ['AES256', 'aws:kms'] } });
+      assertWritesNeedTheBucketKey(policy);
       const apiRole = one(run, 'aws:iam/role:Role', `dms-${stack}-api-task`);
       assert.equal(apiRole.outputs['arn'], role('api-task'), 'the policy names the role the service really gets');
     });
@@ -106,3 +112,27 @@ for (const stack of STACKS) {
     });
   });
 }
+
+describe('storage: keys outlive the data they protect', () => {
+  it('production keeps and protects the S3 and database keys (PHI buckets and the final snapshot stay after destroy)', async () => {
+    const run = await planned('production');
+    for (const name of ['dms-production-s3', 'dms-production-db']) {
+      const key = one(run, 'aws:kms/key:Key', name);
+      assert.equal(key.retainOnDelete, true, `${name} is kept on destroy`);
+      assert.equal(key.protect, true, `${name} is protected`);
+    }
+    // Whatever is kept on destroy and names a key keeps that key too.
+    const keyArns = new Map(ofType(run, 'aws:kms/key:Key').map((key) => [key.outputs['arn'], key]));
+    for (const resource of run.resources.filter((candidate) => candidate.retainOnDelete)) {
+      for (const value of Object.values(resource.inputs).flatMap((input) => JSON.stringify(input ?? null).match(/arn:aws:kms:[^"\\]+/g) ?? [])) {
+        assert.equal(keyArns.get(value)?.retainOnDelete, true, `${resource.name} is kept but its key ${value} is not`);
+      }
+    }
+  });
+
+  it('staging keeps nothing after destroy, so its keys are neither kept nor protected', async () => {
+    const run = await planned('staging');
+    const kept = [...ofType(run, 'aws:kms/key:Key'), ...ofType(run, 'aws:s3/bucket:Bucket'), ...ofType(run, 'aws:rds/instance:Instance')].filter((resource) => resource.retainOnDelete || resource.protect);
+    assert.deepEqual(kept.map((resource) => resource.name), []);
+  });
+});
