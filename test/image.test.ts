@@ -221,6 +221,7 @@ describe('the API image (Dockerfile, proven without a Docker engine)', function 
       AWS_REGION: 'eu-west-1',
       XRAY_BUCKET: 'dms-image-test-xrays',
       AUDIT_BUCKET: 'dms-image-test-audit',
+      S3_KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/0b7a2f4e-93d1-4c55-9a0e-6f2d8c1b7e40',
       JWT_KEYS: JSON.stringify([{ kid: 'image-test', alg: 'HS256', secret: secrets.jwt }]),
       TRUST_PROXY_HOPS: '1',
       PRESIGN_TTL_S: '90',
