@@ -1,5 +1,6 @@
 import { blockIp } from './commands/block-ip.js';
 import { drDrill } from './commands/dr-drill.js';
+import { drillSweep } from './commands/drill-sweep.js';
 import { healthCheck } from './commands/health-check.js';
 import { revokeSessions } from './commands/revoke-sessions.js';
 import { rollback } from './commands/rollback.js';
@@ -14,6 +15,7 @@ import { describeError, exitCodeOf, UsageError } from './lib/errors.js';
 /** Every command `npm run ops -- <name>` runs, with the flags it accepts (the runbook checks read this). */
 export const opsCommands: readonly OpsCommand[] = [
   drDrill,
+  drillSweep,
   blockIp,
   unblockIp,
   rollback,

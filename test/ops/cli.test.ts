@@ -52,6 +52,7 @@ describe('ops CLI as a process: real exit codes and messages', () => {
       'ecs RunTask',
       'ecs DescribeTasks',
       'logs GetLogEvents',
+      'ecs StopTask',
       'rds DeleteDBInstance',
     ]);
   });
@@ -64,6 +65,7 @@ describe('ops CLI: commands, help and usage errors', () => {
     assert.deepEqual(opsCommands.map((command) => command.name).sort(), [
       'block-ip',
       'dr-drill',
+      'drill-sweep',
       'health-check',
       'revoke-sessions',
       'rollback',
@@ -90,7 +92,7 @@ describe('ops CLI: commands, help and usage errors', () => {
   it('refuses an unknown command with exit 2 and the list of commands', async () => {
     const run = await runCli(['drill']);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /^error: unknown command "drill"; commands: dr-drill, block-ip, /);
+    assert.match(run.stderr, /^error: unknown command "drill"; commands: dr-drill, drill-sweep, block-ip, /);
   });
 
   it('refuses a malformed stack name and a missing outputs file with exit 2', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTaskDefinitionCommand, DescribeTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
+import { DescribeTaskDefinitionCommand, DescribeTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import {
   DBInstanceAlreadyExistsFault,
   DeleteDBInstanceCommand,
@@ -25,100 +25,18 @@ import {
   useAwsMocks,
   type AwsMocks,
 } from './support.js';
-
-const DRILL_ID = 'dms-drill-production-202503100915';
-const KMS_KEY = fixtureOutputs.dbKmsKeyArn as string;
-const MASTER_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1111-AbCdEf';
-const MASTER_PASSWORD = 'current-master-password-Zq8';
-const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/dms-production/0a1b2c3d4e5f';
-const SNAPSHOT_TIME = new Date('2025-03-10T03:10:00Z');
-const VERIFY_LINE = '{"ok":true,"counts":{"patients":1200,"visits":5400,"audit_logs":88000},"auditChain":{"ok":true,"checked":88000}}';
-
-const primary = {
-  DBInstanceIdentifier: 'dms-production',
-  MasterUsername: 'dms_admin',
-  DBInstanceStatus: 'available',
-  StorageEncrypted: true,
-  KmsKeyId: KMS_KEY,
-  MasterUserSecret: { SecretArn: MASTER_SECRET, SecretStatus: 'active' },
-  LatestRestorableTime: new Date('2025-03-10T09:10:00Z'),
-};
-const drillInstance = (status: string, pendingPassword = false) => ({
-  DBInstanceIdentifier: DRILL_ID,
-  DBInstanceStatus: status,
-  Endpoint: { Address: `${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com`, Port: 5432 },
-  PendingModifiedValues: pendingPassword ? { MasterUserPassword: '****' } : {},
-});
-const snapshot = (id: string, created: Date, status = 'available') => ({
-  DBSnapshotIdentifier: id,
-  SnapshotCreateTime: created,
-  Status: status,
-  SnapshotType: 'automated',
-  Encrypted: true,
-  KmsKeyId: KMS_KEY,
-});
-
-/** The verify task definition's own DATABASE_URL, as infra writes it (production primary host). */
-const taskDatabaseUrl = (user: string): string => `postgres://${user}@dms-production.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full`;
-
-/**
- * A drill whose every step succeeds; a test then breaks the one step it is about. The verify task
- * logs in as the master user unless `verifyUser` says otherwise (undefined: no DATABASE_URL at all).
- */
-function healthyDrill(aws: AwsMocks, verifyUser: string | undefined = 'dms_admin'): void {
-  aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'dms-production' }).resolves({ DBInstances: [primary] });
-  aws.rds
-    .on(DescribeDBSnapshotsCommand)
-    .resolvesOnce({ DBSnapshots: [snapshot('rds:dms-production-2025-03-08-03-10', new Date('2025-03-08T03:10:00Z'))], Marker: 'page-2' })
-    .resolves({
-      DBSnapshots: [snapshot('rds:dms-production-2025-03-10-03-10', SNAPSHOT_TIME), snapshot('rds:dms-production-2025-03-10-08-00', new Date('2025-03-10T08:00:00Z'), 'creating')],
-    });
-  aws.ecs.on(DescribeTaskDefinitionCommand).resolves({
-    taskDefinition: {
-      status: 'ACTIVE',
-      containerDefinitions: [
-        {
-          name: 'verify',
-          command: ['node', 'dist/api/cli.js', 'drill:verify'],
-          environment: [
-            { name: 'NODE_ENV', value: 'production' },
-            ...(verifyUser ? [{ name: 'DATABASE_URL', value: taskDatabaseUrl(verifyUser) }] : []),
-          ],
-          logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': '/dms/production/api', 'awslogs-stream-prefix': 'drill-verify' } },
-        },
-      ],
-    },
-  });
-  aws.rds.on(RestoreDBInstanceFromDBSnapshotCommand).resolves({ DBInstance: drillInstance('creating') });
-  aws.rds.on(RestoreDBInstanceToPointInTimeCommand).resolves({ DBInstance: drillInstance('creating') });
-  aws.rds
-    .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DRILL_ID })
-    .resolvesOnce({ DBInstances: [drillInstance('creating')] })
-    .resolvesOnce({ DBInstances: [drillInstance('backing-up')] })
-    .resolvesOnce({ DBInstances: [drillInstance('available')] })
-    .resolvesOnce({ DBInstances: [drillInstance('resetting-master-credentials', true)] })
-    .resolves({ DBInstances: [drillInstance('available')] });
-  aws.secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ username: 'dms_admin', password: MASTER_PASSWORD }) });
-  aws.rds.on(ModifyDBInstanceCommand).resolves({ DBInstance: drillInstance('available', true) });
-  aws.ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'PROVISIONING' }], failures: [] });
-  aws.ecs
-    .on(DescribeTasksCommand)
-    .resolvesOnce({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'RUNNING' }] })
-    .resolves({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'STOPPED', stoppedReason: 'Essential container in task exited', containers: [{ name: 'verify', exitCode: 0 }] }] });
-  aws.logs.on(GetLogEventsCommand).resolves({
-    events: [
-      { message: '{"level":"info","event":"startup","service":"dms-api"}' },
-      { message: VERIFY_LINE },
-    ],
-  });
-  aws.rds.on(DeleteDBInstanceCommand).resolves({ DBInstance: drillInstance('deleting') });
-}
-
-function deleteCalls(aws: AwsMocks) {
-  return aws.rds.commandCalls(DeleteDBInstanceCommand).map((call) => call.args[0].input);
-}
-
-const EXPECTED_DELETE = { DBInstanceIdentifier: DRILL_ID, SkipFinalSnapshot: true, DeleteAutomatedBackups: true };
+import {
+  deleteCalls,
+  DRILL_ID,
+  drillInstance,
+  EXPECTED_DELETE,
+  healthyDrill,
+  MASTER_PASSWORD,
+  MASTER_SECRET,
+  snapshot,
+  SNAPSHOT_TIME,
+  TASK_ARN,
+} from './drill-fixture.js';
 
 describe('ops dr-drill: a drill from the newest automated snapshot to the report', () => {
   const aws = useAwsMocks();
@@ -345,12 +263,73 @@ describe('ops dr-drill: no drill instance is left behind when a step fails', () 
     });
   }
 
-  it('deletes it even with --keep when verification fails', async () => {
+  it('stops the verify task and deletes the instance when the task does not stop in time', async () => {
+    healthyDrill(aws);
+    aws.ecs.on(DescribeTasksCommand).resolves({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'RUNNING' }] });
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 1);
+    assert.deepEqual(aws.ecs.commandCalls(StopTaskCommand).map((call) => call.args[0].input), [
+      { cluster: 'dms-production', task: TASK_ARN, reason: `dr-drill clean-up of ${DRILL_ID}` },
+    ]);
+    assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+    const operations = operationsInOrder(aws);
+    assert.ok(operations.indexOf('StopTask') < operations.indexOf('DeleteDBInstance'), 'the task that reads the instance stops first');
+    assert.match(run.stdout, /verify task clean-up\s+verify task 0a1b2c3d4e5f stopped/);
+    assert.match(run.stdout, /result\s+FAIL: verify from inside the VPC: gave up after 30m waiting for verify task/);
+  });
+
+  it('stops the verify task when it cannot be followed, and not when it stopped by itself', async () => {
+    healthyDrill(aws);
+    aws.ecs.on(DescribeTasksCommand).rejects(Object.assign(new Error('boom'), { name: 'ServerException', $metadata: {} }));
+    await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(aws.ecs.commandCalls(StopTaskCommand).length, 1);
+
     healthyDrill(aws);
     aws.ecs.on(DescribeTasksCommand).resolves({ tasks: [{ lastStatus: 'STOPPED', containers: [{ name: 'verify', exitCode: 1 }] }] });
-    const run = await runCli(['dr-drill', ...STACK_ARGS, '--keep']);
+    aws.ecs.resetHistory();
+    await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(aws.ecs.commandCalls(StopTaskCommand).length, 0);
+  });
+
+  it('prints the stop-task command and fails the drill when the verify task cannot be stopped', async () => {
+    healthyDrill(aws);
+    aws.ecs.on(DescribeTasksCommand).resolves({ tasks: [{ taskArn: TASK_ARN, lastStatus: 'RUNNING' }] });
+    aws.ecs.on(StopTaskCommand).rejects(Object.assign(new Error('not authorized to perform ecs:StopTask'), { name: 'AccessDeniedException', $metadata: {} }));
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
     assert.equal(run.code, 1);
+    assert.match(run.stdout, new RegExp(`verify task clean-up\\s+FAILED to stop verify task 0a1b2c3d4e5f .*aws ecs stop-task --region eu-west-1 --cluster dms-production --task ${TASK_ARN}`));
     assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+  });
+
+  it('keeps a --keep restore when verification fails: the report says it is not verified, exit 1', async () => {
+    healthyDrill(aws);
+    aws.ecs.on(DescribeTasksCommand).resolves({ tasks: [{ lastStatus: 'STOPPED', containers: [{ name: 'verify', exitCode: 1 }] }] });
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--point-in-time', '2025-03-10T09:00:00Z', '--keep']);
+    assert.equal(run.code, 1);
+    assert.deepEqual(deleteCalls(aws), []);
+    assert.match(run.stdout, /clean-up\s+KEPT \(--keep, NOT verified\): delete it when done: aws rds delete-db-instance/);
+    assert.match(run.stdout, /result\s+FAIL: verify from inside the VPC: drill:verify exited 1/);
+  });
+
+  it('keeps a --keep restore when verify cannot even start, but deletes one that never became available', async () => {
+    healthyDrill(aws);
+    aws.ecs.on(RunTaskCommand).rejects(Object.assign(new Error('not authorized to perform ecs:TagResource'), { name: 'AccessDeniedException', $metadata: {} }));
+    const kept = await runCli(['dr-drill', ...STACK_ARGS, '--keep']);
+    assert.equal(kept.code, 1);
+    assert.deepEqual(deleteCalls(aws), []);
+
+    healthyDrill(aws);
+    aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: DRILL_ID }).resolves({ DBInstances: [drillInstance('incompatible-parameters')] });
+    const failed = await runCli(['dr-drill', ...STACK_ARGS, '--keep']);
+    assert.equal(failed.code, 1);
+    assert.deepEqual(deleteCalls(aws), [EXPECTED_DELETE]);
+  });
+
+  it('tags a --keep restore so drill-sweep leaves it alone', async () => {
+    healthyDrill(aws);
+    await runCli(['dr-drill', ...STACK_ARGS, '--keep']);
+    const tags = aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand)[0]?.args[0].input.Tags;
+    assert.deepEqual(tags?.at(-1), { Key: 'dms:drill-keep', Value: 'true' });
   });
 
   it('deletes it when the operator interrupts the wait (Ctrl-C)', async () => {
@@ -512,9 +491,9 @@ describe('ops dr-drill --dry-run: the plan of calls, with nothing sent', () => {
     healthyDrill(aws);
     const real = await runCli(['dr-drill', ...STACK_ARGS]);
     assert.equal(real.code, 0, real.stderr);
-    // Polls repeat a call; pages of one listing are one step of the plan.
+    // Polls repeat a call; pages of one listing are one step of the plan; StopTask is only for a task the drill outlives.
     const made = operationsInOrder(aws).filter((operation, index, all) => operation !== all[index - 1]);
-    assert.deepEqual(made, planned);
+    assert.deepEqual(made, planned.filter((operation) => operation !== 'StopTask'));
   });
 
   it('plans a point-in-time restore with its time', async () => {

@@ -95,20 +95,25 @@ export interface AwsMocks {
   autoscaling: AwsClientStub<ApplicationAutoScalingClient>;
 }
 
+/** Stubs on every SDK client class of this process (until restored). */
+export function mockAws(): AwsMocks {
+  return {
+    rds: mockClient(RDSClient),
+    ecs: mockClient(ECSClient),
+    waf: mockClient(WAFV2Client),
+    cloudwatch: mockClient(CloudWatchClient),
+    logs: mockClient(CloudWatchLogsClient),
+    secrets: mockClient(SecretsManagerClient),
+    budgets: mockClient(BudgetsClient),
+    autoscaling: mockClient(ApplicationAutoScalingClient),
+  };
+}
+
 /** Fresh stubs on every SDK client class for each test (mocha hooks), restored after it. */
 export function useAwsMocks(): AwsMocks {
   const mocks = {} as AwsMocks;
   beforeEach(() => {
-    Object.assign(mocks, {
-      rds: mockClient(RDSClient),
-      ecs: mockClient(ECSClient),
-      waf: mockClient(WAFV2Client),
-      cloudwatch: mockClient(CloudWatchClient),
-      logs: mockClient(CloudWatchLogsClient),
-      secrets: mockClient(SecretsManagerClient),
-      budgets: mockClient(BudgetsClient),
-      autoscaling: mockClient(ApplicationAutoScalingClient),
-    } satisfies AwsMocks);
+    Object.assign(mocks, mockAws());
   });
   afterEach(() => {
     for (const mock of Object.values(mocks)) mock.restore();
@@ -116,12 +121,17 @@ export function useAwsMocks(): AwsMocks {
   return mocks;
 }
 
-/** Every SDK call of every client, in the order they were sent, as operation names. */
-export function operationsInOrder(mocks: AwsMocks): string[] {
+/** Every SDK call of every client, in the order they were sent: operation name and input. */
+export function callsInOrder(mocks: AwsMocks): { operation: string; input: Record<string, unknown> }[] {
   return Object.values(mocks)
     .flatMap((mock) => mock.calls())
     .sort((a, b) => a.callId - b.callId)
-    .map((call) => call.args[0].constructor.name.replace(/Command$/, ''));
+    .map((call) => ({ operation: call.args[0].constructor.name.replace(/Command$/, ''), input: call.args[0].input as Record<string, unknown> }));
+}
+
+/** Every SDK call of every client, in the order they were sent, as operation names. */
+export function operationsInOrder(mocks: AwsMocks): string[] {
+  return callsInOrder(mocks).map((call) => call.operation);
 }
 
 export function totalCalls(mocks: AwsMocks): number {

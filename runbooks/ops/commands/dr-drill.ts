@@ -22,6 +22,7 @@ import {
   runVerifyTask,
   sendRestore,
   setDrillMasterPassword,
+  stopVerifyTask,
   VERIFY_COMMAND,
   verifyDatabaseUser,
   verifyLogStream,
@@ -128,6 +129,8 @@ class DrillRun {
   private readonly ecs: ECSClient;
   private readonly progress: Progress;
   private readonly rows: SummaryRow[] = [];
+  /** The verify task once RunTask started it, until it is seen STOPPED or stopped by the clean-up. */
+  private runningTask: string | undefined;
 
   constructor(
     private readonly drill: Drill,
@@ -241,6 +244,7 @@ class DrillRun {
     const started = await this.ecs.send(runVerifyTask(drill, container, databaseUrl.toString()));
     const taskArn = started.tasks?.[0]?.taskArn;
     if (!taskArn) throw new OpsError(`RunTask started no task: ${started.failures?.map((failure) => `${failure.arn ?? ''} ${failure.reason ?? ''}`.trim()).join('; ') || 'no reason given'}`);
+    this.runningTask = taskArn;
     const stopped = await waitFor(this.ctx, this.progress, {
       what: `verify task ${taskArn.split('/').at(-1)}`,
       intervalMs: DRILL_TASK_POLL_MS,
@@ -250,6 +254,7 @@ class DrillRun {
         return task?.lastStatus === 'STOPPED' ? { done: true, value: task } : { done: false, status: task?.lastStatus ?? 'not visible yet' };
       },
     });
+    this.runningTask = undefined;
     const exitCode = stopped.containers?.find((candidate) => candidate.name === container.name)?.exitCode;
     const read = await this.readVerifyOutput(container, taskArn);
     return { exitCode, stoppedReason: stopped.stoppedReason, ...read };
@@ -272,8 +277,23 @@ class DrillRun {
     return { output: undefined, outputNote: `not read (${lastProblem})` };
   }
 
+  /** Stops a verify task the drill left running (timeout, interruption, a failed poll); never throws. */
+  private async stopRunningTask(): Promise<{ ok: boolean; text: string } | undefined> {
+    const taskArn = this.runningTask;
+    if (taskArn === undefined) return undefined;
+    this.runningTask = undefined;
+    const taskId = taskArn.split('/').at(-1);
+    try {
+      this.progress.step(`stopping verify task ${taskId}`);
+      await this.ecs.send(stopVerifyTask(this.drill, taskArn));
+      return { ok: true, text: `verify task ${taskId} stopped` };
+    } catch (error) {
+      return { ok: false, text: `FAILED to stop verify task ${taskId} (${describeError(error)}); stop it by hand: aws ecs stop-task --region ${this.drill.outputs.region} --cluster ${this.drill.outputs.clusterName} --task ${taskArn}` };
+    }
+  }
+
   /** Deletes the drill instance, waiting out states RDS cannot delete from; never throws. */
-  private async cleanUp(): Promise<{ ok: boolean; text: string }> {
+  private async deleteInstance(): Promise<{ ok: boolean; text: string }> {
     const { drillId } = this.drill;
     for (let attempt = 1; attempt <= DELETE_ATTEMPTS; attempt++) {
       try {
@@ -311,6 +331,8 @@ class DrillRun {
     const { drill } = this;
     const { primary, source, container } = await this.preflight();
     this.rows.push(['drill instance', `${drill.drillId} (${drill.outputs.dbInstanceClass}, ${drill.outputs.region})`], ['source', source.description]);
+    // Interrupted before the restore: nothing exists yet, so nothing may be created.
+    this.ctx.signal.throwIfAborted();
 
     this.progress.step(`restoring ${source.description} as ${drill.drillId}`);
     const requestedAt = this.ctx.clock.now();
@@ -322,15 +344,16 @@ class DrillRun {
     this.rows.push(['restore requested', isoSeconds(requestedAt)]);
 
     // The restore was accepted (or may have been): from here every exit path deletes the instance,
-    // and --keep keeps only a verified one.
+    // and --keep keeps one that became available.
     let step = 'restore';
     let failure: string | undefined;
     let verifiedAt: Date | undefined;
+    let availableAt: Date | undefined;
     try {
       if (restoreError !== undefined) throw restoreError;
       step = 'wait for the restore';
       const instance = await this.waitAvailable();
-      const availableAt = this.ctx.clock.now();
+      availableAt = this.ctx.clock.now();
       this.rows.push(['available', `${isoSeconds(availableAt)} (${formatDuration(availableAt.getTime() - requestedAt.getTime())} after the request)`]);
       step = 'align the master password';
       this.rows.push(['master password', await this.alignMasterPassword(primary, container)]);
@@ -346,9 +369,14 @@ class DrillRun {
       failure = `${step}: ${describeError(error)}`;
     }
 
-    const cleanup = drill.keep && verifiedAt
-      ? { ok: true, text: `KEPT (--keep): delete it when done: ${manualDeleteCommand(drill)}` }
-      : await this.cleanUp();
+    const stoppedTask = await this.stopRunningTask();
+    if (stoppedTask) this.rows.push(['verify task clean-up', stoppedTask.text]);
+    // --keep keeps whatever became available, verified or not: a failed verify of a point-in-time
+    // restore must not cost the 15-60 minutes of a P1 restore. A restore that never became usable goes.
+    const instanceCleanup = drill.keep && availableAt
+      ? { ok: true, text: `KEPT (--keep${verifiedAt ? '' : ', NOT verified'}): delete it when done: ${manualDeleteCommand(drill)}` }
+      : await this.deleteInstance();
+    const cleanup = { ok: instanceCleanup.ok && (stoppedTask?.ok ?? true), text: instanceCleanup.text };
     if (verifiedAt) {
       this.rows.push(['verified', isoSeconds(verifiedAt)]);
       this.rows.push(['RTO', `${formatDuration(verifiedAt.getTime() - requestedAt.getTime())} (restore request to verified)`]);
@@ -372,7 +400,7 @@ export const drDrill = defineCommand({
   options: {
     snapshot: { type: 'string', valueName: 'id', description: 'restore this snapshot (default: the newest automated snapshot of the primary)' },
     'point-in-time': { type: 'string', valueName: 'iso', description: 'restore the primary as of this time instead (e.g. 2025-03-01T04:30:00Z)' },
-    keep: { type: 'boolean', description: 'leave a verified drill instance running after the report (you delete it); a failed one is always deleted' },
+    keep: { type: 'boolean', description: 'leave the restored instance running once it is available, even if verify fails (you delete it)' },
     'dry-run': { type: 'boolean', description: 'print every AWS call with its parameters and send none (needs no credentials)' },
     timeout: { type: 'string', valueName: 'duration', description: 'how long to wait for the restored instance (default 2h)' },
   },
@@ -383,8 +411,9 @@ export const drDrill = defineCommand({
     'the master user, set the master password to the primary\'s current master secret; run the drillVerifyTaskDefinitionArn',
     'task (drill:verify: row counts, audit chain) in the private subnets against it, as its own database user; report',
     'RTO (restore request to verified) and RPO (drill start vs the data\'s time); delete it without a final snapshot',
-    'unless --keep. Any failure after the restore was accepted, Ctrl-C included, still deletes it. Exit 0 only when',
-    'verified and cleaned up.',
+    'unless --keep. Any failure after the restore was accepted, an interruption included (SIGINT, SIGHUP, SIGTERM, a',
+    'closed stdout), stops a running verify task and deletes the instance, once; --keep keeps an available instance',
+    'even when verify fails. Exit 0 only when verified and cleaned up.',
     'Example: npm run ops -- dr-drill --stack production --dry-run',
   ],
   async run({ options }, ctx) {

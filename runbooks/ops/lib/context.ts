@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { defaultAwsClients, type AwsClientFactory } from './aws.js';
+import type { Session } from './session.js';
 
 /** Where a command writes: results and summaries to `out` (stdout), progress and errors to `err` (stderr). */
 export interface OpsIO {
@@ -24,7 +25,7 @@ export interface OpsContext {
   clock: Clock;
   aws: AwsClientFactory;
   pulumi: PulumiRunner;
-  /** Aborted on Ctrl-C: long waits stop and the drill still deletes its instance. */
+  /** Aborted on an interruption (a signal, a closed stdout): long waits stop and the drill still cleans up. */
   signal: AbortSignal;
 }
 
@@ -52,12 +53,10 @@ export const pulumiCli: PulumiRunner = async (args) => {
   return stdout;
 };
 
-export function processContext(signal: AbortSignal): OpsContext {
+/** The real process: its session's output and interruption, the system clock, real AWS and Pulumi. */
+export function processContext({ io, signal }: Session): OpsContext {
   return {
-    io: {
-      out: (line) => process.stdout.write(`${line}\n`),
-      err: (line) => process.stderr.write(`${line}\n`),
-    },
+    io,
     env: process.env,
     clock: systemClock,
     aws: defaultAwsClients,

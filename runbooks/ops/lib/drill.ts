@@ -1,7 +1,7 @@
 // The DR drill's AWS calls, built in one place so the dry-run plan and the real drill send the
 // same parameters: commands/dr-drill.ts runs them, drillPlan() lists them.
 import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTaskDefinitionCommand, DescribeTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
+import { DescribeTaskDefinitionCommand, DescribeTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import {
   DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
@@ -16,6 +16,7 @@ import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { OpsContext } from './context.js';
 import type { StackOutputs } from './outputs.js';
 import { automatedSnapshotsCommand } from './rds.js';
+import { formatParameters } from './report.js';
 import { formatDuration, isoSeconds } from './time.js';
 
 export const DRILL_AVAILABLE_POLL_MS = 30_000;
@@ -67,10 +68,18 @@ export interface VerifyContainer {
   logStreamPrefix: string | undefined;
 }
 
+/** Every drill resource carries these: `drill-sweep` finds leftovers by them, and skips kept ones. */
+export const DRILL_TAG = 'dms:drill';
+export const DRILL_STARTED_TAG = 'dms:drill-started';
+export const DRILL_KEEP_TAG = 'dms:drill-keep';
+/** RunTask's `startedBy` of the verify task: what `drill-sweep` lists tasks by. */
+export const VERIFY_TASK_STARTED_BY = 'dms-ops-dr-drill';
+
 export function drillTags(drill: Drill): Tag[] {
   return [
-    { Key: 'dms:drill', Value: 'true' },
-    { Key: 'dms:drill-started', Value: isoSeconds(drill.startedAt) },
+    { Key: DRILL_TAG, Value: 'true' },
+    { Key: DRILL_STARTED_TAG, Value: isoSeconds(drill.startedAt) },
+    ...(drill.keep ? [{ Key: DRILL_KEEP_TAG, Value: 'true' }] : []),
   ];
 }
 
@@ -147,7 +156,7 @@ export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'na
     taskDefinition: outputs.drillVerifyTaskDefinitionArn,
     launchType: 'FARGATE',
     count: 1,
-    startedBy: 'dms-ops-dr-drill',
+    startedBy: VERIFY_TASK_STARTED_BY,
     networkConfiguration: {
       awsvpcConfiguration: { subnets: outputs.privateSubnetIds, securityGroups: [outputs.serviceSecurityGroupId], assignPublicIp: 'DISABLED' },
     },
@@ -165,7 +174,7 @@ export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'na
       ],
     },
     tags: [
-      { key: 'dms:drill', value: 'true' },
+      { key: DRILL_TAG, value: 'true' },
       { key: 'dms:drill-instance', value: drill.drillId },
     ],
   });
@@ -173,6 +182,10 @@ export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'na
 
 export const describeVerifyTask = (drill: Drill, taskArn: string): DescribeTasksCommand =>
   new DescribeTasksCommand({ cluster: drill.outputs.clusterName, tasks: [taskArn] });
+
+/** The verify task holds database credentials next to a copy of patient data: it never outlives the drill. */
+export const stopVerifyTask = (drill: Drill, taskArn: string): StopTaskCommand =>
+  new StopTaskCommand({ cluster: drill.outputs.clusterName, task: taskArn, reason: `dr-drill clean-up of ${drill.drillId}` });
 
 export const readVerifyLog = (logGroupName: string, logStreamName: string): GetLogEventsCommand =>
   new GetLogEventsCommand({ logGroupName, logStreamName, startFromHead: true });
@@ -244,22 +257,19 @@ export function drillPlan(drill: Drill): PlannedCall[] {
       note: "the JSON line drill:verify printed (row counts)",
     },
     {
+      service: 'ecs',
+      command: stopVerifyTask(drill, '<task arn from RunTask>'),
+      note: 'only if the drill stops before the task did (timeout, interruption): the task never outlives the drill',
+    },
+    {
       service: 'rds',
       command: deleteDrillInstance(drill),
-      note: drill.keep ? 'only if a step fails: --keep leaves a verified drill instance running' : 'always, also after a failed step',
+      note: drill.keep
+        ? 'only if the instance never became available: --keep leaves it running once it is, verified or not'
+        : 'always, also after a failed step or an interruption',
     },
   );
   return calls;
-}
-
-/** JSON, one key per line, with short arrays and objects (tags, subnet lists) kept on one line. */
-function formatParameters(value: unknown, indent = ''): string {
-  const compact = JSON.stringify(value);
-  if (typeof value !== 'object' || value === null || compact.length + indent.length <= 100) return compact;
-  const inner = `${indent}  `;
-  if (Array.isArray(value)) return `[\n${value.map((item) => `${inner}${formatParameters(item, inner)}`).join(',\n')}\n${indent}]`;
-  const entries = Object.entries(value).filter(([, item]) => item !== undefined);
-  return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${formatParameters(item, inner)}`).join(',\n')}\n${indent}}`;
 }
 
 export function printPlan(ctx: OpsContext, drill: Drill, calls: readonly PlannedCall[]): void {

@@ -10,9 +10,15 @@ export class OpsError extends Error {
   readonly exitCode = 1;
 }
 
+/** The operator's session ended under the command (a signal, a closed stdout): exit 1 after clean-up. */
+export class InterruptedError extends Error {
+  override readonly name = 'InterruptedError';
+  readonly exitCode = 1;
+}
+
 /** One line for the operator: AWS SDK errors keep their service error name (AccessDenied, ThrottlingException, …). */
 export function describeError(error: unknown): string {
-  if (error instanceof UsageError || error instanceof OpsError) return error.message;
+  if (error instanceof UsageError || error instanceof OpsError || error instanceof InterruptedError) return error.message;
   if (error instanceof Error) {
     const message = error.message.split('\n')[0] ?? '';
     const named = error.name && error.name !== 'Error' && !message.startsWith(error.name) ? `${error.name}: ${message}` : message;

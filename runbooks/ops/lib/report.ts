@@ -34,3 +34,13 @@ export function printTable(ctx: OpsContext, header: readonly string[], rows: rea
     ctx.io.out(row.map((cell, column) => (numeric[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0))).join('  ').trimEnd());
   }
 }
+
+/** JSON, one key per line, with short arrays and objects (tags, subnet lists) kept on one line. */
+export function formatParameters(value: unknown, indent = ''): string {
+  const compact = JSON.stringify(value);
+  if (typeof value !== 'object' || value === null || compact.length + indent.length <= 100) return compact;
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) return `[\n${value.map((item) => `${inner}${formatParameters(item, inner)}`).join(',\n')}\n${indent}]`;
+  const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+  return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${formatParameters(item, inner)}`).join(',\n')}\n${indent}}`;
+}
