@@ -11,6 +11,7 @@ import type { Orm } from './db/orm.js';
 import { healthRoutes, type ReadinessProbe } from './health.js';
 import type { Logger } from './logger.js';
 import { accessLog } from './middleware/access-log.js';
+import { canonicalPath } from './middleware/canonical-path.js';
 import { errorBody } from './middleware/errors.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(accessLog())
     .use(securityHeaders())
     .use(errorBody())
+    .use(canonicalPath())
     .use(health.routes())
     .use(openApiRoutes().routes())
     .use(rateLimits(deps))

@@ -1,5 +1,6 @@
-import Router from '@koa/router';
 import pg from 'pg';
+import { anyone } from './auth/access.js';
+import { apiRouter, type ApiRouter } from './http/router.js';
 import type { Redis } from 'ioredis';
 
 /** One dependency `/health/ready` asks; `check` rejects when it does not answer. */
@@ -46,12 +47,12 @@ export function redisProbe(redis: Redis): ReadinessProbe {
 }
 
 /** `GET /health` touches nothing; `GET /health/ready` asks every dependency at once. */
-export function healthRoutes(probes: ReadinessProbe[]): Router {
-  const router = new Router();
-  router.get('/health', (ctx) => {
+export function healthRoutes(probes: ReadinessProbe[]): ApiRouter {
+  const router = apiRouter();
+  router.get('/health', anyone(), (ctx) => {
     ctx.body = { status: 'ok' };
   });
-  router.get('/health/ready', async (ctx) => {
+  router.get('/health/ready', anyone(), async (ctx) => {
     const results = await Promise.allSettled(probes.map((probe) => withTimeout(probe.check(), PROBE_TIMEOUT_MS)));
     const dependencies = Object.fromEntries(
       probes.map((probe, i) => [probe.name, results[i]!.status === 'fulfilled' ? 'up' : 'down']),

@@ -1,5 +1,5 @@
-import Router from '@koa/router';
-import { requireRole } from '../auth/middleware.js';
+import { requireRole } from '../auth/access.js';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import { validationFailed } from '../http/errors.js';
 import { pageOf, pageRequest, type CursorKey } from '../http/pagination.js';
 import { dateTime, oneOf, optional, parseQuery, text } from '../http/validation.js';
@@ -36,11 +36,10 @@ const CONDITIONS: Record<keyof typeof filters, string> = {
 };
 
 /** `/admin/audit` (CONTRACT §2, §4): auditors and admins read the trail and check its chain; both reads are audited. */
-export function auditRoutes(): Router {
-  const router = new Router({ prefix: '/admin/audit' });
-  router.use(requireRole('auditor', 'admin'));
+export function auditRoutes(): ApiRouter {
+  const router = apiRouter({ prefix: '/admin/audit' });
 
-  router.get('/', async (ctx) => {
+  router.get('/', requireRole('auditor', 'admin'), async (ctx) => {
     const query = parseQuery(filters, ctx.query);
     if (query.from && query.to && query.to <= query.from) throw validationFailed({ to: 'must be after from' });
     const page = pageRequest(ctx.query, seqKey);
@@ -70,7 +69,7 @@ export function auditRoutes(): Router {
     ctx.body = result;
   });
 
-  router.get('/verify', async (ctx) => {
+  router.get('/verify', requireRole('auditor', 'admin'), async (ctx) => {
     const report = await verifyDatabaseChain(ctx.state.em);
     await recordAudit(ctx.state.em, {
       action: 'audit.verify', outcome: 'success', entity: 'audit_log', ...auditActor(ctx),

@@ -1,5 +1,5 @@
-import Router from '@koa/router';
 import { LockMode } from '@mikro-orm/core';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'koa';
 import { auditActor, recordAudit } from '../audit/record.js';
@@ -9,7 +9,7 @@ import { conflict, notFound } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
 import { boolean, email, isUuid, oneOf, optional, parseBody, parsePatch, parseQuery, text, type Rule } from '../http/validation.js';
 import type { SessionEndReason } from './entities.js';
-import { requireRole } from './middleware.js';
+import { requireRole } from './access.js';
 import { PASSWORD_MAX_LENGTH, hashPassword, passwordProblem } from './passwords.js';
 import { secret } from './routes.js';
 import { revokeSessions } from './sessions.js';
@@ -79,11 +79,10 @@ async function auditRevocation(em: EntityManager, ctx: Context, userId: string, 
 }
 
 /** `/admin/users` (CONTRACT §2): admins manage users and end their sessions. */
-export function adminUserRoutes(): Router {
-  const router = new Router({ prefix: '/admin/users' });
-  router.use(requireRole('admin'));
+export function adminUserRoutes(): ApiRouter {
+  const router = apiRouter({ prefix: '/admin/users' });
 
-  router.get('/', async (ctx) => {
+  router.get('/', requireRole('admin'), async (ctx) => {
     const { email: address } = parseQuery({ email: optional(email()) }, ctx.query);
     const page = pageRequest(ctx.query, createdKey);
     const rows = await ctx.state.em.find(
@@ -94,7 +93,7 @@ export function adminUserRoutes(): Router {
     ctx.body = pageOf(rows, page.limit, (user) => createdKey.encode(user), present);
   });
 
-  router.post('/', async (ctx) => {
+  router.post('/', requireRole('admin'), async (ctx) => {
     const input = parseBody(userFields, ctx.request.body);
     const passwordHash = await hashPassword(input.password);
     const user = await transactionalUnique(ctx.state.em, async (tx) => {
@@ -107,7 +106,7 @@ export function adminUserRoutes(): Router {
     ctx.body = present(user);
   });
 
-  router.patch('/:id', async (ctx) => {
+  router.patch('/:id', requireRole('admin'), async (ctx) => {
     const changes = parsePatch(userChanges, ctx.request.body);
     const passwordHash = changes.password === undefined ? undefined : await hashPassword(changes.password);
     const user = await ctx.state.em.transactional(async (tx) => {
@@ -133,7 +132,7 @@ export function adminUserRoutes(): Router {
     ctx.body = present(user);
   });
 
-  router.post('/:id/revoke-sessions', async (ctx) => {
+  router.post('/:id/revoke-sessions', requireRole('admin'), async (ctx) => {
     await ctx.state.em.transactional(async (tx) => {
       const target = await findUser(tx, ctx.params.id!);
       await auditRevocation(tx, ctx, target.id, 'admin_revoke', await revokeSessions(tx, { userId: target.id }, 'admin_revoke'));

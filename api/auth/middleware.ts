@@ -1,6 +1,6 @@
 import type { Context, Middleware } from 'koa';
-import { ROLES, type Role } from '../db/entities.js';
-import { HttpError, forbidden } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
+import { routeFields } from '../http/route.js';
 import type { AuthUser } from '../http/state.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { AccessTokens } from './tokens.js';
@@ -9,7 +9,7 @@ declare module 'koa' {
   interface DefaultState {
     /**
      * Verifies the request's bearer token and its session (once per request) and sets `user`;
-     * throws 401 otherwise. Set by `authentication()`; routes call it through `requireRole`.
+     * throws 401 otherwise. Set by `authentication()`; routes call it through their access guard (api/auth/access.ts).
      */
     authenticate(): Promise<AuthUser>;
   }
@@ -20,7 +20,7 @@ const BEARER = /^Bearer ([^\s]+)$/i;
 type Refusal = 'invalid_token' | 'expired_token';
 
 function refuse(ctx: Context, reason: Refusal, detail: string): never {
-  ctx.state.log.warn('auth_error', { reason, detail, ip: ctx.ip, method: ctx.method, path: ctx.path });
+  ctx.state.log.warn('auth_error', { reason, detail, ip: ctx.ip, method: ctx.method, ...routeFields(ctx) });
   // RFC 6750 §3: a request without credentials gets no error code, a bad token gets invalid_token.
   const challenge = detail === 'missing' ? 'Bearer realm="dms-api"' : 'Bearer realm="dms-api", error="invalid_token"';
   throw new HttpError(401, 'unauthorized', 'Authentication is required.', undefined, { 'WWW-Authenticate': challenge });
@@ -48,21 +48,3 @@ export function authentication(tokens: AccessTokens, sessions: LiveSessions): Mi
     await next();
   };
 }
-
-/**
- * Lets the request through when it is authenticated and its role is one of `roles`: 401 without
- * a valid token and live session, 403 `forbidden` (logged as `auth_error` `missing_role`) otherwise.
- */
-export function requireRole(...roles: Role[]): Middleware {
-  return async (ctx, next) => {
-    const user = await ctx.state.authenticate();
-    if (!roles.includes(user.role)) {
-      ctx.state.log.warn('auth_error', { reason: 'missing_role', userId: user.id, role: user.role, allowed: roles.join(','), ip: ctx.ip, method: ctx.method, path: ctx.path });
-      throw forbidden();
-    }
-    await next();
-  };
-}
-
-/** Any signed-in user, whatever the role. */
-export const requireUser = (): Middleware => requireRole(...ROLES);

@@ -1,11 +1,11 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { User } from '../db/entities.js';
 import { HttpError } from '../http/errors.js';
 import { email, parseBody, type Rule } from '../http/validation.js';
 import { signIn } from './login.js';
-import { requireUser } from './middleware.js';
+import { anyone, requireUser } from './access.js';
 import { revokeSessions, rotateRefreshToken, sessionOfRefreshToken, spendRefreshToken } from './sessions.js';
 import { isWellFormedRefreshToken, type AccessTokens } from './tokens.js';
 
@@ -31,10 +31,10 @@ const invalidCredentials = () => new HttpError(401, 'invalid_credentials', 'The 
 const refreshRefused = () => new HttpError(401, 'unauthorized', 'The refresh token is not valid; sign in again.');
 
 /** `POST /auth/login`, `/auth/refresh`, `/auth/logout`, `GET /auth/me` (CONTRACT §2). */
-export function authRoutes(tokens: AccessTokens): Router {
-  const router = new Router({ prefix: '/auth' });
+export function authRoutes(tokens: AccessTokens): ApiRouter {
+  const router = apiRouter({ prefix: '/auth' });
 
-  router.post('/login', async (ctx) => {
+  router.post('/login', anyone(), async (ctx) => {
     const input = parseBody({ email: email(), password: secret(MAX_PRESENTED_PASSWORD) }, ctx.request.body);
     const pair = await signIn(ctx.state.em, tokens, {
       email: input.email.toLowerCase(),
@@ -47,7 +47,7 @@ export function authRoutes(tokens: AccessTokens): Router {
     ctx.body = pair;
   });
 
-  router.post('/refresh', async (ctx) => {
+  router.post('/refresh', anyone(), async (ctx) => {
     const { refreshToken } = parseBody({ refreshToken: secret(MAX_REFRESH_TOKEN) }, ctx.request.body);
     if (!isWellFormedRefreshToken(refreshToken)) refuseRefresh(ctx, 'malformed');
     const rotation = await ctx.state.em.transactional(async (tx) => {

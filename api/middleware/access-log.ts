@@ -1,4 +1,5 @@
 import type { Middleware } from 'koa';
+import { routeFields } from '../http/route.js';
 
 /** One `http_access` line per request, written after the response status is final. */
 export function accessLog(): Middleware {
@@ -9,7 +10,7 @@ export function accessLog(): Middleware {
     } finally {
       ctx.state.log.info('http_access', {
         method: ctx.method,
-        path: ctx.path,
+        ...routeFields(ctx),
         statusCode: ctx.status,
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
         ...(ctx.state.user ? { userId: ctx.state.user.id } : {}),

@@ -2,6 +2,7 @@ import type { Middleware } from 'koa';
 import { AuditWriteError } from '../audit/record.js';
 import { isDatabaseUnavailable } from '../db/availability.js';
 import { HttpError, unavailable } from '../http/errors.js';
+import { routeFields } from '../http/route.js';
 
 /** Maps what a lower layer threw to the contract's error body; what is unexpected is logged, never shown. */
 function toHttpError(error: unknown): HttpError | undefined {
@@ -32,18 +33,18 @@ export function errorBody(): Middleware {
     } catch (error) {
       const known = toHttpError(error);
       if (error instanceof AuditWriteError) {
-        ctx.state.log.error('audit_write_failed', { method: ctx.method, path: ctx.path, ...error.logFields() });
+        ctx.state.log.error('audit_write_failed', { method: ctx.method, ...routeFields(ctx), ...error.logFields() });
       } else if (!known) {
         const event = error instanceof Error ? 'unhandled_error' : 'unhandled_error_non_error';
         ctx.state.log.error(event, {
           method: ctx.method,
-          path: ctx.path,
+          ...routeFields(ctx),
           ...(error instanceof Error
             ? { errorName: error.name, errorMessage: error.message, stack: error.stack }
             : { thrownType: typeof error }),
         });
       } else if (known.code === 'unavailable') {
-        ctx.state.log.warn('dependency_unavailable', { path: ctx.path, dependency: 'database' });
+        ctx.state.log.warn('dependency_unavailable', { ...routeFields(ctx), dependency: 'database' });
       }
       const http = known ?? new HttpError(500, 'internal_error', 'Something went wrong; the request id helps us find it.');
       ctx.status = http.status;

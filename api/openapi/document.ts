@@ -4,7 +4,6 @@ import { DEFAULT_LIMIT, MAX_LIMIT } from '../http/pagination.js';
 import { shapeSchema, type JsonSchema, type Shape } from '../http/validation.js';
 import { XRAY_STATUSES } from '../records/entities.js';
 import { MAX_REPORT_DAYS } from '../records/reports.js';
-import { CARE_TEAM, CLINICIANS } from '../records/roles.js';
 import { medicineShape, patientShape, prescriptionShape, rxItemShape, rxPresetShape, visitShape, xrayShape } from '../records/shapes.js';
 
 /**
@@ -29,6 +28,15 @@ interface Operation {
   /** Extra documented errors beyond the ones every authenticated route can answer. */
   errors?: Record<number, string>;
 }
+
+/**
+ * Who may call what (CONTRACT §2), written out here rather than imported from the lists the routes
+ * use: this document is the contract the role-matrix test (test/api/access-matrix.test.ts) holds
+ * every route to, so a route's guard cannot widen or narrow with it.
+ */
+const CARE_TEAM: readonly Role[] = ['staff', 'doctor', 'admin'];
+const CLINICIANS: readonly Role[] = ['doctor', 'admin'];
+const AUDIT_READERS: readonly Role[] = ['auditor', 'admin'];
 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const uuid = { type: 'string', format: 'uuid' };
@@ -123,7 +131,7 @@ const OPERATIONS: Operation[] = [
   },
 
   {
-    method: 'get', path: '/admin/audit', summary: 'Audit records, newest first; the read itself is audited.', roles: ['auditor', 'admin'],
+    method: 'get', path: '/admin/audit', summary: 'Audit records, newest first; the read itself is audited.', roles: AUDIT_READERS,
     query: [
       { name: 'actor', schema: { type: 'string' }, description: 'Actor (user) id.' },
       { name: 'action', schema: { type: 'string' }, description: 'e.g. `patient.update`.' },
@@ -136,7 +144,7 @@ const OPERATIONS: Operation[] = [
     ],
     responses: { 200: list('AuditRecord') },
   },
-  { method: 'get', path: '/admin/audit/verify', summary: 'Check the hash chain end to end.', roles: ['auditor', 'admin'], responses: { 200: ref('ChainReport') } },
+  { method: 'get', path: '/admin/audit/verify', summary: 'Check the hash chain end to end.', roles: AUDIT_READERS, responses: { 200: ref('ChainReport') } },
 ];
 
 const SCHEMAS: Record<string, JsonSchema> = {

@@ -1,11 +1,12 @@
-import Router from '@koa/router';
 import { openApiDocument } from './document.js';
+import { anyone } from '../auth/access.js';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 
 /** `GET /openapi.json`: public, like any API reference; it describes routes, never data. */
-export function openApiRoutes(): Router {
-  const router = new Router();
+export function openApiRoutes(): ApiRouter {
+  const router = apiRouter();
   const document = openApiDocument();
-  router.get('/openapi.json', (ctx) => {
+  router.get('/openapi.json', anyone(), (ctx) => {
     ctx.body = document;
   });
   return router;

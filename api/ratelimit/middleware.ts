@@ -12,21 +12,15 @@ export const SENSITIVE_PREFIXES: ReadonlySet<string> = new Set(['auth', 'patient
 const DEFAULT_KEY_PREFIX = 'dms:ratelimit';
 
 /**
- * The first path segment when it is a sensitive prefix. Lower-cased and percent-decoded, so that
- * `/PATIENTS` or `/%70atients` (which the router may still match) count against `patients`.
+ * The first path segment when it is a sensitive prefix. Paths reach this only in their canonical
+ * spelling (api/middleware/canonical-path.ts), so `/PATIENTS` never needs counting as `patients`.
  */
 export function sensitivePrefix(path: string): string | undefined {
-  const raw = path.split('/').find(Boolean) ?? '';
-  let segment: string;
-  try {
-    segment = decodeURIComponent(raw).toLowerCase();
-  } catch {
-    segment = raw.toLowerCase();
-  }
+  const segment = path.split('/')[1] ?? '';
   return SENSITIVE_PREFIXES.has(segment) ? segment : undefined;
 }
 
-const isLogin = (ctx: Context) => ctx.method === 'POST' && ctx.path.replace(/\/+$/, '').toLowerCase() === '/auth/login';
+const isLogin = (ctx: Context) => ctx.method === 'POST' && ctx.path === '/auth/login';
 
 export interface RateLimitDeps {
   config: Config;
@@ -62,7 +56,7 @@ export function rateLimits({ config, log, redis }: RateLimitDeps): Middleware {
       onLimited: (ctx) => {
         // koa-ratelimit truncates to whole seconds, so under a second left reads 0: never tell a client 0.
         const retryAfterS = Math.max(1, Number(ctx.response.get('Retry-After')) || 0);
-        ctx.state.log.warn(event, { ip: ctx.ip, method: ctx.method, path: ctx.path, limit: limit.max, windowS: limit.windowS, retryAfterS });
+        ctx.state.log.warn(event, { ip: ctx.ip, method: ctx.method, prefix: sensitivePrefix(ctx.path), limit: limit.max, windowS: limit.windowS, retryAfterS });
         // koa-ratelimit calls this synchronously: the throw reaches errorBody with the headers it set.
         throw new HttpError(429, 'rate_limited', `Too many requests; retry in ${retryAfterS} s.`, undefined, { 'Retry-After': String(retryAfterS) });
       },

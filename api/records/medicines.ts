@@ -1,7 +1,7 @@
-import Router from '@koa/router';
 import { auditActor, recordAudit } from '../audit/record.js';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import { transactionalUnique } from '../db/transactions.js';
-import { requireRole } from '../auth/middleware.js';
+import { requireRole } from '../auth/access.js';
 import { conflict } from '../http/errors.js';
 import { keysetAfter, pageOf, pageRequest, textKey } from '../http/pagination.js';
 import { parseBody } from '../http/validation.js';
@@ -15,8 +15,8 @@ export const presentMedicine = presenter(Medicine, ['id', 'name', 'form', 'stren
 const nameKey = textKey('name');
 
 /** The formulary (CONTRACT §2): the clinical roles read it, admins add to it. */
-export function medicineRoutes(): Router {
-  const router = new Router({ prefix: '/medicines' });
+export function medicineRoutes(): ApiRouter {
+  const router = apiRouter({ prefix: '/medicines' });
 
   router.get('/', requireRole(...CARE_TEAM), async (ctx) => {
     const page = pageRequest(ctx.query, nameKey);

@@ -1,7 +1,7 @@
-import Router from '@koa/router';
 import { LockMode } from '@mikro-orm/core';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import { auditActor, recordAudit } from '../audit/record.js';
-import { requireRole } from '../auth/middleware.js';
+import { requireRole } from '../auth/access.js';
 import { Patient } from '../db/entities.js';
 import { notFound } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
@@ -14,12 +14,11 @@ import { presenter } from './present.js';
 export const presentPatient = presenter(Patient, ['id', 'fullName', 'dateOfBirth', 'sex', 'phone', 'email', 'notes', 'createdAt', 'updatedAt']);
 
 /** `/patients` (CONTRACT §2): the care team; DELETE is a soft delete, after which the patient is 404 everywhere. */
-export function patientRoutes(): Router {
-  const router = new Router({ prefix: '/patients' });
-  router.use(requireRole(...CARE_TEAM));
+export function patientRoutes(): ApiRouter {
+  const router = apiRouter({ prefix: '/patients' });
   const notThere = () => notFound('not_found', 'The patient');
 
-  router.post('/', async (ctx) => {
+  router.post('/', requireRole(...CARE_TEAM), async (ctx) => {
     const input = parseBody(patientShape, ctx.request.body);
     const patient = await ctx.state.em.transactional(async (tx) => {
       const created = tx.create(Patient, { ...input, deletedAt: null });
@@ -31,7 +30,7 @@ export function patientRoutes(): Router {
     ctx.body = presentPatient(patient);
   });
 
-  router.get('/', async (ctx) => {
+  router.get('/', requireRole(...CARE_TEAM), async (ctx) => {
     const page = pageRequest(ctx.query, createdKey);
     const rows = await ctx.state.em.find(Patient, { deletedAt: null, ...createdBefore(page.after) }, {
       orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1,
@@ -39,11 +38,11 @@ export function patientRoutes(): Router {
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentPatient);
   });
 
-  router.get('/:id', async (ctx) => {
+  router.get('/:id', requireRole(...CARE_TEAM), async (ctx) => {
     ctx.body = presentPatient(await livePatient(ctx.state.em, ctx.params.id!, { orElse: notThere }));
   });
 
-  router.patch('/:id', async (ctx) => {
+  router.patch('/:id', requireRole(...CARE_TEAM), async (ctx) => {
     const changes = parsePatch(patientShape, ctx.request.body);
     const patient = await ctx.state.em.transactional(async (tx) => {
       const target = await livePatient(tx, ctx.params.id!, { orElse: notThere, lock: LockMode.PESSIMISTIC_WRITE });
@@ -58,7 +57,7 @@ export function patientRoutes(): Router {
     ctx.body = presentPatient(patient);
   });
 
-  router.delete('/:id', async (ctx) => {
+  router.delete('/:id', requireRole(...CARE_TEAM), async (ctx) => {
     await ctx.state.em.transactional(async (tx) => {
       const target = await livePatient(tx, ctx.params.id!, { orElse: notThere, lock: LockMode.PESSIMISTIC_WRITE });
       target.deletedAt = new Date();

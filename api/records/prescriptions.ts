@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import Router from '@koa/router';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { auditActor, recordAudit } from '../audit/record.js';
-import { requireRole } from '../auth/middleware.js';
+import { requireRole } from '../auth/access.js';
 import { validationFailed } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
 import { parseBody } from '../http/validation.js';
@@ -31,8 +31,8 @@ export async function medicinesOf(em: EntityManager, items: RxItem[]): Promise<M
 export const prescriptionKey = (patientId: string, visitId: string, rxId: string) => `patients/${patientId}/visits/${visitId}/rx/${rxId}.json`;
 
 /** Prescriptions (CONTRACT §2): doctors write them; doctors and admins read them. */
-export function prescriptionRoutes(storage: Storage): Router {
-  const router = new Router();
+export function prescriptionRoutes(storage: Storage): ApiRouter {
+  const router = apiRouter();
 
   router.post('/patients/:pid/visits/:vid/rx', requireRole('doctor'), async (ctx) => {
     const input = parseBody(prescriptionShape, ctx.request.body);

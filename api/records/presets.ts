@@ -1,10 +1,10 @@
-import Router from '@koa/router';
 import { LockMode } from '@mikro-orm/core';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'koa';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { transactionalUnique } from '../db/transactions.js';
-import { requireRole } from '../auth/middleware.js';
+import { requireRole } from '../auth/access.js';
 import { conflict, notFound } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
 import { isUuid, parseBody, parsePatch } from '../http/validation.js';
@@ -28,21 +28,20 @@ function savingPreset<T>(ctx: Context, change: (tx: EntityManager) => Promise<T>
 }
 
 /** Rx presets (CONTRACT §2): named item lists a doctor starts a prescription from. */
-export function rxPresetRoutes(): Router {
-  const router = new Router({ prefix: '/rx-presets' });
-  router.use(requireRole(...CLINICIANS));
+export function rxPresetRoutes(): ApiRouter {
+  const router = apiRouter({ prefix: '/rx-presets' });
 
-  router.get('/', async (ctx) => {
+  router.get('/', requireRole(...CLINICIANS), async (ctx) => {
     const page = pageRequest(ctx.query, createdKey);
     const rows = await ctx.state.em.find(RxPreset, createdBefore(page.after), { orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1 });
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentPreset);
   });
 
-  router.get('/:id', async (ctx) => {
+  router.get('/:id', requireRole(...CLINICIANS), async (ctx) => {
     ctx.body = presentPreset(await findPreset(ctx.state.em, ctx.params.id!));
   });
 
-  router.post('/', async (ctx) => {
+  router.post('/', requireRole(...CLINICIANS), async (ctx) => {
     const input = parseBody(rxPresetShape, ctx.request.body);
     await medicinesOf(ctx.state.em, input.items);
     const preset = await savingPreset(ctx, async (tx) => {
@@ -55,7 +54,7 @@ export function rxPresetRoutes(): Router {
     ctx.body = presentPreset(preset);
   });
 
-  router.patch('/:id', async (ctx) => {
+  router.patch('/:id', requireRole(...CLINICIANS), async (ctx) => {
     const changes = parsePatch(rxPresetShape, ctx.request.body);
     if (changes.items) await medicinesOf(ctx.state.em, changes.items);
     const preset = await savingPreset(ctx, async (tx) => {
@@ -71,7 +70,7 @@ export function rxPresetRoutes(): Router {
     ctx.body = presentPreset(preset);
   });
 
-  router.delete('/:id', async (ctx) => {
+  router.delete('/:id', requireRole(...CLINICIANS), async (ctx) => {
     await ctx.state.em.transactional(async (tx) => {
       const target = await findPreset(tx, ctx.params.id!, LockMode.PESSIMISTIC_WRITE);
       tx.remove(target);

@@ -1,5 +1,5 @@
-import Router from '@koa/router';
-import { requireRole } from '../auth/middleware.js';
+import { requireRole } from '../auth/access.js';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import { validationFailed } from '../http/errors.js';
 import { encodeCursor, pageRequest, type CursorKey, type Page } from '../http/pagination.js';
 import { calendarDate, parseQuery } from '../http/validation.js';
@@ -28,8 +28,8 @@ interface DayCount {
  * paginated by day. Served from a replica: a report may be a little stale, and it keeps
  * aggregate scans off the primary.
  */
-export function reportRoutes(): Router {
-  const router = new Router({ prefix: '/reports' });
+export function reportRoutes(): ApiRouter {
+  const router = apiRouter({ prefix: '/reports' });
 
   router.get('/visits', requireRole(...CLINICIANS), async (ctx) => {
     const { from, to } = parseQuery({ from: calendarDate(), to: calendarDate() }, ctx.query);

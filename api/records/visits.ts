@@ -1,9 +1,9 @@
-import Router from '@koa/router';
 import { LockMode } from '@mikro-orm/core';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import type { Context } from 'koa';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { auditActor, recordAudit } from '../audit/record.js';
-import { requireRole } from '../auth/middleware.js';
+import { requireRole } from '../auth/access.js';
 import { validationFailed } from '../http/errors.js';
 import { instantKey, keysetAfter, pageOf, pageRequest } from '../http/pagination.js';
 import { parseBody, parsePatch } from '../http/validation.js';
@@ -32,8 +32,8 @@ async function auditFollowUp(em: EntityManager, ctx: Context, visit: Visit, fiel
 }
 
 /** Visits of a patient, and each visit by id (CONTRACT §2); follow-up fields live on the visit. */
-export function visitRoutes(): Router {
-  const router = new Router();
+export function visitRoutes(): ApiRouter {
+  const router = apiRouter();
   const careTeam = requireRole(...CARE_TEAM);
 
   router.post('/patients/:pid/visits', careTeam, async (ctx) => {

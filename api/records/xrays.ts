@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import Router from '@koa/router';
+import { apiRouter, type ApiRouter } from '../http/router.js';
 import { LockMode } from '@mikro-orm/core';
 import type { Context } from 'koa';
 import { auditActor, recordAudit } from '../audit/record.js';
-import { requireRole } from '../auth/middleware.js';
+import { requireRole } from '../auth/access.js';
 import { conflict } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
 import { parseBody } from '../http/validation.js';
@@ -47,8 +47,8 @@ async function auditRefusedCompletion(ctx: Context, xray: Xray, reason: string):
 }
 
 /** X-ray metadata, presigned uploads straight to S3, their completion and presigned downloads (CONTRACT §2–§3). */
-export function xrayRoutes(storage: Storage): Router {
-  const router = new Router();
+export function xrayRoutes(storage: Storage): ApiRouter {
+  const router = apiRouter();
   const clinicians = requireRole(...CLINICIANS);
 
   router.post('/patients/:pid/visits/:vid/xrays', clinicians, async (ctx) => {

@@ -103,5 +103,22 @@ describe('the HTTP surface every route shares (CONTRACT §2)', () => {
       assert.equal(access.ip, '127.0.0.1', 'with TRUST_PROXY_HOPS=0 a client-sent X-Forwarded-For is ignored');
       for (const line of api.logs.lines) assert.doesNotThrow(() => JSON.parse(line), line);
     });
+
+    it('names the route template and its ids, never the path as typed (a name typed into a path is PHI)', async () => {
+      const id = '0b7c6a4e-2f1d-4c3b-9a8e-7d6c5b4a3f21';
+      const typed = { 'name-as-id': '/patients/zebulon-quixotewright', 'name-encoded': '/patients/Zebulon%20Quixotewright', 'id': `/patients/${id}` };
+      for (const [label, path] of Object.entries(typed)) {
+        const res = await api.request('GET', path, { headers: { 'x-request-id': `route-log-${label}` } });
+        assert.ok([401, 404].includes(res.status), `${path}: ${res.status}`);
+      }
+      const logged = (label: string) => api.logs.lines.filter((line) => line.includes(`route-log-${label}`)).map((line) => JSON.parse(line));
+      assert.deepEqual(logged('id').find((r) => r.event === 'http_access')?.ids, { id });
+      assert.equal(logged('id').find((r) => r.event === 'http_access')?.path, '/patients/:id');
+      assert.equal(logged('name-as-id').find((r) => r.event === 'http_access')?.path, '/patients/:id');
+      assert.equal(logged('name-encoded').find((r) => r.event === 'http_access')?.path, '(unmatched)');
+      const all = JSON.stringify([...logged('name-as-id'), ...logged('name-encoded')]);
+      assert.ok(logged('name-as-id').some((r) => r.event === 'auth_error'), 'the refusal is logged too, and checked');
+      assert.doesNotMatch(all, /zebulon|quixotewright/i);
+    });
   });
 });
