@@ -7,29 +7,19 @@ import { transactionalUnique } from '../db/transactions.js';
 import { ROLES, User, type Role } from '../db/entities.js';
 import { conflict, notFound } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
-import { boolean, email, isUuid, oneOf, optional, parseBody, parsePatch, parseQuery, text, type Rule } from '../http/validation.js';
+import { boolean, email, isUuid, oneOf, optional, parseBody, parsePatch, parseQuery, text, } from '../http/validation.js';
 import type { SessionEndReason } from './entities.js';
 import { requireRole } from './access.js';
-import { PASSWORD_MAX_LENGTH, hashPassword, passwordProblem } from './passwords.js';
+import { hashPassword } from './passwords.js';
+import { PASSWORD_MAX_LENGTH, acceptablePassword } from './password-policy.js';
 import { secret } from './routes.js';
 import { revokeSessions } from './sessions.js';
 
-/** A password a user will have from now on: the policy applies (length, not a common one). */
-function newPassword(): Rule<string> {
-  // Room for 128 code points in UTF-16 units; the policy then counts code points.
-  const presented = secret(PASSWORD_MAX_LENGTH * 2);
-  return {
-    optional: false,
-    parse(value, path, problems) {
-      const parsed = presented.parse(value, path, problems);
-      if (!parsed.ok) return parsed;
-      const problem = passwordProblem(parsed.value);
-      if (!problem) return parsed;
-      problems[path] = problem;
-      return { ok: false };
-    },
-  };
-}
+/**
+ * A password a user will have from now on, with room for 128 code points in UTF-16 units: the policy
+ * (which counts code points) is applied once its owner is known (`acceptablePassword`).
+ */
+const newPassword = () => secret(PASSWORD_MAX_LENGTH * 2);
 
 const userFields = {
   email: email(),
@@ -95,7 +85,7 @@ export function adminUserRoutes(): ApiRouter {
 
   router.post('/', requireRole('admin'), async (ctx) => {
     const input = parseBody(userFields, ctx.request.body);
-    const passwordHash = await hashPassword(input.password);
+    const passwordHash = await hashPassword(acceptablePassword('password', input.password, input));
     const user = await transactionalUnique(ctx.state.em, async (tx) => {
       const created = tx.create(User, { email: normaliseEmail(input.email), name: input.name, role: input.role, passwordHash, disabled: false });
       await tx.flush();
@@ -111,6 +101,7 @@ export function adminUserRoutes(): ApiRouter {
     const passwordHash = changes.password === undefined ? undefined : await hashPassword(changes.password);
     const user = await ctx.state.em.transactional(async (tx) => {
       const target = await findUser(tx, ctx.params.id!, true);
+      if (changes.password !== undefined) acceptablePassword('password', changes.password, { email: target.email, name: changes.name ?? target.name });
       await keepAnAdmin(tx, target, { role: changes.role ?? target.role, disabled: changes.disabled ?? target.disabled });
       const reason = endsSessions(target, changes);
       tx.assign(target, {
