@@ -1,5 +1,6 @@
 import Koa from 'koa';
 import type { Redis } from 'ioredis';
+import { accountRoutes } from './auth/account-routes.js';
 import { adminUserRoutes } from './auth/admin-users.js';
 import type { LiveSessions } from './auth/live-sessions.js';
 import { authentication } from './auth/middleware.js';
@@ -77,7 +78,8 @@ export function createApp(deps: AppDeps): Koa {
     })
     .use(jsonBody(BODY_LIMIT_BYTES))
     .use(authentication(tokens, deps.sessions))
-    .use(authRoutes(tokens).routes())
+    .use(authRoutes(tokens, config).routes())
+    .use(accountRoutes(config).routes())
     .use(adminUserRoutes().routes())
     .use(patientRoutes().routes())
     .use(visitRoutes().routes())

@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { ROLES, type Role } from './db/entities.js';
 
 /** A configuration problem: start-up stops with one line naming the variable. */
 export class ConfigError extends Error {
@@ -47,6 +48,8 @@ export interface Config {
   rateLimitKeyPrefix?: string;
   presignTtlS: number;
   bootstrapAdmin?: { email: string; password: string };
+  /** Roles that must sign in with MFA (`MFA_REQUIRED_ROLES`): without it, they can only enrol. */
+  mfaRequiredRoles: readonly Role[];
   logLevel: LogLevel;
 }
 
@@ -183,6 +186,20 @@ function kmsKeyArn(env: Env): string | undefined {
   return value;
 }
 
+/** Production's MFA policy unless `MFA_REQUIRED_ROLES` says otherwise: the roles that change records or users. */
+export const PRODUCTION_MFA_REQUIRED_ROLES: readonly Role[] = ['admin', 'doctor'];
+
+/** `MFA_REQUIRED_ROLES`: comma-separated roles, or `none`; unset: admin and doctor in production, none elsewhere. */
+function mfaRequiredRoles(env: Env, environment: Environment): readonly Role[] {
+  const raw = present(env, 'MFA_REQUIRED_ROLES');
+  if (raw === undefined) return environment === 'production' ? PRODUCTION_MFA_REQUIRED_ROLES : [];
+  if (raw === 'none') return [];
+  const roles = raw.split(',').map((role) => role.trim());
+  const unknown = roles.filter((role) => !(ROLES as readonly string[]).includes(role));
+  if (unknown.length > 0) throw new ConfigError('MFA_REQUIRED_ROLES', `unknown role "${unknown[0]}" (roles: ${ROLES.join(', ')}; or none)`);
+  return [...new Set(roles as Role[])];
+}
+
 /** Every variable production cannot run without: it never falls back to embedded parts. */
 const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS'] as const;
 
@@ -230,6 +247,7 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitKeyPrefix: keyPrefix(env, 'RATE_LIMIT_KEY_PREFIX'),
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
     bootstrapAdmin: bootstrapAdmin(env),
+    mfaRequiredRoles: mfaRequiredRoles(env, environment),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
   };
 }

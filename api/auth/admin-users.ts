@@ -13,6 +13,7 @@ import { requireRole } from './access.js';
 import { hashPassword } from './passwords.js';
 import { PASSWORD_MAX_LENGTH, acceptablePassword } from './password-policy.js';
 import { secret } from './routes.js';
+import { removeMfa } from './mfa.js';
 import { revokeSessions } from './sessions.js';
 
 /**
@@ -26,17 +27,20 @@ const userFields = {
   password: newPassword(),
   role: oneOf(ROLES),
   name: text({ max: 200 }),
+  /** A password the admin chose is one to change at the first sign-in. */
+  mustChangePassword: optional(boolean()),
 };
 const userChanges = {
   name: text({ max: 200 }),
   role: oneOf(ROLES),
   disabled: boolean(),
   password: newPassword(),
+  mustChangePassword: boolean(),
 };
 
 /** What a client sees of a user: never the password or its hash. */
 function present(user: User) {
-  return { id: user.id, email: user.email, name: user.name, role: user.role, disabled: user.disabled, createdAt: user.createdAt, updatedAt: user.updatedAt };
+  return { id: user.id, email: user.email, name: user.name, role: user.role, disabled: user.disabled, mustChangePassword: user.mustChangePassword, createdAt: user.createdAt, updatedAt: user.updatedAt };
 }
 
 const normaliseEmail = (address: string) => address.toLowerCase();
@@ -57,9 +61,11 @@ async function keepAnAdmin(em: EntityManager, user: User, next: { role: Role; di
 }
 
 /** Why a change ends the user's sessions (access tokens carry the role; a password change signs out everywhere). */
-function endsSessions(user: User, changes: Partial<{ role: Role; disabled: boolean; password: string }>): SessionEndReason | undefined {
+function endsSessions(user: User, changes: Partial<{ role: Role; disabled: boolean; password: string; mustChangePassword: boolean }>): SessionEndReason | undefined {
   if (changes.disabled === true && !user.disabled) return 'user_disabled';
   if (changes.role !== undefined && changes.role !== user.role) return 'role_changed';
+  // A forced reset ends every session: the next sign-in can only change the password.
+  if (changes.mustChangePassword === true) return 'password_reset';
   if (changes.password !== undefined) return 'password_changed';
   return undefined;
 }
@@ -87,9 +93,11 @@ export function adminUserRoutes(): ApiRouter {
     const input = parseBody(userFields, ctx.request.body);
     const passwordHash = await hashPassword(acceptablePassword('password', input.password, input));
     const user = await transactionalUnique(ctx.state.em, async (tx) => {
-      const created = tx.create(User, { email: normaliseEmail(input.email), name: input.name, role: input.role, passwordHash, disabled: false });
+      const created = tx.create(User, {
+        email: normaliseEmail(input.email), name: input.name, role: input.role, passwordHash, disabled: false, mustChangePassword: input.mustChangePassword ?? false,
+      });
       await tx.flush();
-      await recordAudit(tx, { action: 'user.create', outcome: 'success', entity: 'user', entityId: created.id, ...auditActor(ctx), details: { role: created.role } });
+      await recordAudit(tx, { action: 'user.create', outcome: 'success', entity: 'user', entityId: created.id, ...auditActor(ctx), details: { role: created.role, mustChangePassword: created.mustChangePassword } });
       return created;
     }, () => conflict('email_taken', 'A user with this e-mail exists.'));
     ctx.status = 201;
@@ -109,18 +117,34 @@ export function adminUserRoutes(): ApiRouter {
         ...(changes.role !== undefined ? { role: changes.role } : {}),
         ...(changes.disabled !== undefined ? { disabled: changes.disabled } : {}),
         ...(passwordHash ? { passwordHash } : {}),
+        ...(changes.mustChangePassword !== undefined ? { mustChangePassword: changes.mustChangePassword } : {}),
       });
       await tx.flush();
       // An admin's new password also lifts a lock-out: the account's owner is being let back in.
       if (passwordHash) await tx.execute('delete from auth_login_failures where user_id = ?', [target.id]);
       await recordAudit(tx, {
         action: 'user.update', outcome: 'success', entity: 'user', entityId: target.id, ...auditActor(ctx),
-        details: { fields: Object.keys(changes).sort().join(','), role: target.role, disabled: target.disabled },
+        details: { fields: Object.keys(changes).sort().join(','), role: target.role, disabled: target.disabled, mustChangePassword: target.mustChangePassword },
       });
       if (reason) await auditRevocation(tx, ctx, target.id, reason, await revokeSessions(tx, { userId: target.id }, reason));
       return target;
     });
     ctx.body = present(user);
+  });
+
+  // A lost or replaced device, or a suspected compromise: MFA off (the user enrols again at the next
+  // sign-in when the policy requires it) and every session ended.
+  router.delete('/:id/mfa', requireRole('admin'), async (ctx) => {
+    const { userId, hadMfa, sessionsRevoked } = await ctx.state.em.transactional(async (tx) => {
+      const target = await findUser(tx, ctx.params.id!, true);
+      const had = await removeMfa(tx, target.id);
+      await recordAudit(tx, { action: 'user.mfa_reset', outcome: 'success', entity: 'user', entityId: target.id, ...auditActor(ctx), details: { hadMfa: had } });
+      const count = await revokeSessions(tx, { userId: target.id }, 'mfa_reset');
+      await auditRevocation(tx, ctx, target.id, 'mfa_reset', count);
+      return { userId: target.id, hadMfa: had, sessionsRevoked: count };
+    });
+    ctx.state.log.info('auth_mfa_reset', { userId, adminId: ctx.state.user!.id, hadMfa, sessionsRevoked });
+    ctx.status = 204;
   });
 
   router.post('/:id/revoke-sessions', requireRole('admin'), async (ctx) => {

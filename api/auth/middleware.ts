@@ -31,9 +31,9 @@ async function authenticateRequest(ctx: Context, tokens: AccessTokens, sessions:
   if (!bearer) refuse(ctx, 'invalid_token', 'missing');
   const verified = tokens.verify(bearer);
   if (!verified.ok) refuse(ctx, verified.reason, verified.reason === 'expired_token' ? 'expired' : 'rejected');
-  const { sub, role, sid } = verified.claims;
+  const { sub, role, sid, restriction } = verified.claims;
   if (!(await sessions.isLive(verified.claims))) refuse(ctx, 'invalid_token', 'session_ended');
-  ctx.state.user = { id: sub, role, sessionId: sid };
+  ctx.state.user = { id: sub, role, sessionId: sid, ...(restriction ? { restriction } : {}) };
   return ctx.state.user;
 }
 

@@ -37,14 +37,15 @@ describe('managing users (/admin/users)', function () {
         const email = uniqueEmail(role);
         const res = await asAdmin('POST', '/admin/users', { email: email.toUpperCase(), password, role, name: `New ${role}` });
         assert.equal(res.status, 201, JSON.stringify(res.body));
-        assert.deepEqual(Object.keys(res.body).sort(), ['createdAt', 'disabled', 'email', 'id', 'name', 'role', 'updatedAt']);
+        assert.deepEqual(Object.keys(res.body).sort(), ['createdAt', 'disabled', 'email', 'id', 'mustChangePassword', 'name', 'role', 'updatedAt']);
+        assert.equal(res.body.mustChangePassword, false);
         assert.equal(res.body.email, email, 'e-mails are stored lower-case');
         assert.equal(res.body.role, role);
-        assert.doesNotMatch(JSON.stringify(res.body), /argon2|password/i);
+        assert.doesNotMatch(JSON.stringify({ ...res.body, mustChangePassword: undefined }), /argon2|password/i);
         await signIn(api, { id: res.body.id, email, password, role });
         const [row] = await auditRows('user.create', res.body.id);
         assert.equal(row?.actor_id, admin.id);
-        assert.deepEqual(row?.details, { role });
+        assert.deepEqual(row?.details, { role, mustChangePassword: false });
       }
     });
 
@@ -150,7 +151,7 @@ describe('managing users (/admin/users)', function () {
       assert.equal(res.body.name, 'Renamed');
       assert.equal(res.body.role, 'auditor');
       const [row] = await auditRows('user.update', user.id);
-      assert.deepEqual(row?.details, { fields: 'name,role', role: 'auditor', disabled: false });
+      assert.deepEqual(row?.details, { fields: 'name,role', role: 'auditor', disabled: false, mustChangePassword: false });
       assert.equal((await asAdmin('PATCH', `/admin/users/${user.id}`, { email: 'new@x.io' })).status, 422);
       assert.equal((await asAdmin('PATCH', `/admin/users/${user.id}`, {})).status, 422);
       assert.equal((await asAdmin('PATCH', '/admin/users/00000000-0000-4000-8000-000000000000', { name: 'x' })).status, 404);
