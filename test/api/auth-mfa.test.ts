@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { TOTP, URI } from 'otpauth';
+import { loadConfig } from '../../api/config.js';
 import type { Role } from '../../api/db/entities.js';
 import { openApiDocument } from '../../api/openapi/document.js';
 import { sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
@@ -310,5 +311,21 @@ describe('multi-factor sign-in (TOTP) and the account rules a clinic expects', (
       const [row] = await auditRows('session.revoke', other.id);
       assert.equal(row?.actor_id, user.id);
     });
+  });
+});
+
+describe('MFA_REQUIRED_ROLES: which roles must sign in with MFA', () => {
+  const base = { DATABASE_URL: 'postgres://u@h/d', AWS_REGION: 'us-east-2', XRAY_BUCKET: 'x', AUDIT_BUCKET: 'a', JWT_KEYS: JSON.stringify([{ kid: 'k', alg: 'HS256', secret: 'x'.repeat(32) }]), S3_ENDPOINT: 'http://s3.local' };
+
+  it('defaults to admin and doctor in production, to none elsewhere (the test suite signs in without MFA)', () => {
+    assert.deepEqual(loadConfig({ ...base, NODE_ENV: 'production' }).mfaRequiredRoles, ['admin', 'doctor']);
+    assert.deepEqual(loadConfig({ NODE_ENV: 'test' }).mfaRequiredRoles, []);
+    assert.deepEqual(loadConfig({ NODE_ENV: 'development' }).mfaRequiredRoles, []);
+  });
+
+  it('takes a comma-separated list of roles, or none, and names the variable for an unknown role', () => {
+    assert.deepEqual(loadConfig({ NODE_ENV: 'test', MFA_REQUIRED_ROLES: 'admin, auditor' }).mfaRequiredRoles, ['admin', 'auditor']);
+    assert.deepEqual(loadConfig({ ...base, NODE_ENV: 'production', MFA_REQUIRED_ROLES: 'none' }).mfaRequiredRoles, []);
+    assert.throws(() => loadConfig({ NODE_ENV: 'test', MFA_REQUIRED_ROLES: 'admin,root' }), /^ConfigError: MFA_REQUIRED_ROLES: unknown role "root"/);
   });
 });
