@@ -95,7 +95,7 @@ export async function runCommand([command, ...flags]: string[], { env = process.
   }
   let config: Config;
   try {
-    config = { ...loadConfig(env), ...overrides };
+    config = { ...loadConfig(env, 'cli'), ...overrides };
     if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', `is required for ${command}`);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;

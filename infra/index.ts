@@ -43,6 +43,7 @@ export default function dmsStack() {
     logsKey: storage.logsKey,
     logRetentionDays: config.logs.retentionDays,
     apiPort: API_PORT,
+    s3BucketArns: [storage.xrayBucket.arn, storage.auditBucket.arn],
   });
 
   const database = new Database('database', {

@@ -209,6 +209,29 @@ for (const stack of STACKS) {
       assert.equal(taskDefinition('api').inputs['executionRoleArn'], one(run, 'aws:iam/role:Role', `dms-${stack}-task-execution`).outputs['arn']);
     });
 
+    it('gives each job its own execution role, which injects only the secrets that job uses', () => {
+      const master = one(run, 'aws:rds/instance:Instance', `dms-${stack}-db`).outputs['masterUserSecrets'] as { secretArn: string }[];
+      const expected: Record<string, Record<string, unknown>> = {
+        migrate: { PGPASSWORD: `${master[0]?.secretArn}:password::`, DB_APP_PASSWORD: secretArn('db-app-password') },
+        'audit-export': { PGPASSWORD: secretArn('db-app-password') },
+        'audit-purge': { PGPASSWORD: secretArn('db-app-password') },
+        'drill-verify': { PGPASSWORD: secretArn('db-app-password') },
+      };
+      const roleArns = new Set<unknown>();
+      for (const [family, jobSecrets] of Object.entries(expected)) {
+        const definition = taskDefinition(family);
+        assert.deepEqual(secrets(containerOf(definition)), jobSecrets, `${family} gets no JWT keys, no Redis token, no other job's password`);
+        const role = one(run, 'aws:iam/role:Role', `dms-${stack}-${family}-execution`);
+        assert.equal(definition.inputs['executionRoleArn'], role.outputs['arn'], `${family} has its own execution role`);
+        roleArns.add(role.outputs['arn']);
+        const injected = asList(statement(one(run, 'aws:iam/rolePolicy:RolePolicy', `dms-${stack}-${family}-execution`).inputs['policy'], 'InjectSecrets').Resource).sort();
+        assert.deepEqual(injected, Object.values(jobSecrets).map((valueFrom) => String(valueFrom).replace(/:password::$/, '')).sort(), `${family}'s role reads exactly its secrets`);
+      }
+      assert.equal(roleArns.size, 4);
+      const passed = asList(statement(one(run, 'aws:iam/rolePolicy:RolePolicy', `dms-${stack}-scheduler`).inputs['policy'], 'PassJobRoles').Resource);
+      assert.ok(!passed.includes(String(one(run, 'aws:iam/role:Role', `dms-${stack}-task-execution`).outputs['arn'])), 'the scheduler cannot pass the API execution role');
+    });
+
     it('keeps JWT keys in dms-<stack>/jwt-keys, KMS-encrypted, first version generated and never reverted', () => {
       const secret = one(run, 'aws:secretsmanager/secret:Secret', `dms-${stack}-jwt-keys`);
       assert.equal(secret.inputs['name'], `dms-${stack}/jwt-keys`);
