@@ -46,6 +46,11 @@ export interface Config {
   /** Namespace of the rate-limit counters in Redis (`RATE_LIMIT_KEY_PREFIX`); unset: `dms:ratelimit`. */
   rateLimitKeyPrefix?: string;
   presignTtlS: number;
+  /**
+   * Days audit rows stay in the database (`AUDIT_HOT_DAYS`, default 90 as CONTRACT §4 says); the stack
+   * sets it from the same value that moves exports to Glacier. The database refuses under 30.
+   */
+  auditHotDays: number;
   bootstrapAdmin?: { email: string; password: string };
   logLevel: LogLevel;
 }
@@ -236,6 +241,7 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
     },
     rateLimitKeyPrefix: keyPrefix(env, 'RATE_LIMIT_KEY_PREFIX'),
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
+    auditHotDays: integer(env, 'AUDIT_HOT_DAYS', 90, 30, 3650),
     bootstrapAdmin: bootstrapAdmin(env),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
   };
