@@ -84,6 +84,7 @@ export default function dmsStack() {
     listener: loadBalancer.listener,
     xrayBucket: storage.xrayBucket,
     auditBucket: storage.auditBucket,
+    auditHotDays: config.storage.auditHotDays,
     s3Key: storage.s3Key,
     logsKey: storage.logsKey,
     secretsKey: storage.secretsKey,

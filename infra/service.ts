@@ -76,6 +76,11 @@ export interface ServiceArgs extends ServiceSettings {
   xrayBucket: aws.s3.Bucket;
   /** Audit export bucket. */
   auditBucket: aws.s3.Bucket;
+  /**
+   * Days audit rows stay in the database (`AUDIT_HOT_DAYS` of every task): the same
+   * `dms:storage.auditHotDays` after which the bucket moves exports to Glacier.
+   */
+  auditHotDays: number;
   /** Key of both buckets. */
   s3Key: aws.kms.Key;
   /** Key of the log groups. */
@@ -261,6 +266,7 @@ export class Service extends pulumi.ComponentResource {
       { name: 'AWS_REGION', value: region },
       { name: 'XRAY_BUCKET', value: args.xrayBucket.bucket },
       { name: 'AUDIT_BUCKET', value: args.auditBucket.bucket },
+      { name: 'AUDIT_HOT_DAYS', value: String(args.auditHotDays) },
       // Every write names the buckets' key: the bucket policies refuse any other encryption.
       { name: 'S3_KMS_KEY_ARN', value: args.s3Key.arn },
       { name: 'TRUST_PROXY_HOPS', value: '1' },

@@ -101,6 +101,7 @@ for (const stack of STACKS) {
         AWS_REGION: config.region,
         XRAY_BUCKET: run.outputs['xrayBucketName'],
         AUDIT_BUCKET: run.outputs['auditBucketName'],
+        AUDIT_HOT_DAYS: String(config.storage.auditHotDays),
         S3_KMS_KEY_ARN: one(run, 'aws:kms/key:Key', `dms-${stack}-s3`).outputs['arn'],
         TRUST_PROXY_HOPS: '1',
         PRESIGN_TTL_S: '90',
@@ -112,6 +113,15 @@ for (const stack of STACKS) {
         REDIS_URL: secretArn('redis-url'),
       });
       assert.deepEqual(container.portMappings.map((mapping) => mapping.containerPort), [3000]);
+    });
+
+    it('purges audit rows after the same number of days the audit bucket moves their exports to Glacier (one configured value)', () => {
+      const auditBucket = one(run, 'aws:s3/bucket:Bucket', `dms-${stack}-audit`);
+      const lifecycle = ofType(run, 'aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration').find((resource) => resource.inputs['bucket'] === (auditBucket.outputs['id'] ?? auditBucket.inputs['bucket']));
+      const [rule] = (lifecycle?.inputs['rules'] ?? []) as { transitions?: { days: number }[] }[];
+      const glacierDay = rule?.transitions?.[0]?.days;
+      assert.equal(typeof glacierDay, 'number', 'the audit bucket has a transition');
+      for (const family of ['audit-export', 'audit-purge']) assert.equal(env(containerOf(taskDefinition(family)))['AUDIT_HOT_DAYS'], String(glacierDay), family);
     });
 
     it('runs every container as a non-root user on a read-only root file system with a writable /tmp', () => {
