@@ -13,7 +13,7 @@ import { requireRole } from './access.js';
 import { hashPassword } from './passwords.js';
 import { PASSWORD_MAX_LENGTH, acceptablePassword } from './password-policy.js';
 import { secret } from './routes.js';
-import { removeMfa } from './mfa.js';
+import { removeMfa, usersWithMfa } from './mfa.js';
 import { revokeSessions } from './sessions.js';
 
 /**
@@ -38,9 +38,12 @@ const userChanges = {
   mustChangePassword: boolean(),
 };
 
-/** What a client sees of a user: never the password or its hash. */
-function present(user: User) {
-  return { id: user.id, email: user.email, name: user.name, role: user.role, disabled: user.disabled, mustChangePassword: user.mustChangePassword, createdAt: user.createdAt, updatedAt: user.updatedAt };
+/** What a client sees of a user: never the password, its hash or an MFA secret; whether MFA is on. */
+function present(user: User, withMfa: ReadonlySet<string>) {
+  return {
+    id: user.id, email: user.email, name: user.name, role: user.role, disabled: user.disabled,
+    mustChangePassword: user.mustChangePassword, mfaEnabled: withMfa.has(user.id), createdAt: user.createdAt, updatedAt: user.updatedAt,
+  };
 }
 
 const normaliseEmail = (address: string) => address.toLowerCase();
@@ -98,7 +101,8 @@ export function adminUserRoutes(): ApiRouter {
       { ...(address ? { email: normaliseEmail(address) } : {}), ...createdBefore(page.after) },
       { orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1 },
     );
-    ctx.body = pageOf(rows, page.limit, (user) => createdKey.encode(user), present);
+    const withMfa = await usersWithMfa(ctx.state.em, rows.map((user) => user.id));
+    ctx.body = pageOf(rows, page.limit, (user) => createdKey.encode(user), (user) => present(user, withMfa));
   });
 
   router.post('/', requireRole('admin'), async (ctx) => {
@@ -113,7 +117,7 @@ export function adminUserRoutes(): ApiRouter {
       return created;
     }, () => conflict('email_taken', 'A user with this e-mail exists.'));
     ctx.status = 201;
-    ctx.body = present(user);
+    ctx.body = present(user, new Set());
   });
 
   router.patch('/:id', requireRole('admin'), async (ctx) => {
@@ -142,7 +146,7 @@ export function adminUserRoutes(): ApiRouter {
       if (reason) await auditRevocation(tx, ctx, target.id, reason, await revokeSessions(tx, { userId: target.id }, reason));
       return target;
     });
-    ctx.body = present(user);
+    ctx.body = present(user, await usersWithMfa(ctx.state.em, [user.id]));
   });
 
   // A lost or replaced device, or a suspected compromise: MFA off (the user enrols again at the next

@@ -31,6 +31,16 @@ export async function mfaState(em: EntityManager, userId: string): Promise<MfaSt
   return !row ? 'none' : row.confirmed ? 'enabled' : 'pending';
 }
 
+/** Which of these users have MFA on (for the admins' user list). */
+export async function usersWithMfa(em: EntityManager, userIds: readonly string[]): Promise<ReadonlySet<string>> {
+  if (userIds.length === 0) return new Set();
+  const rows = await em.execute<{ user_id: string }[]>(
+    `select user_id from auth_mfa where confirmed_at is not null and user_id in (${userIds.map(() => '?').join(', ')})`,
+    [...userIds],
+  );
+  return new Set(rows.map((row) => row.user_id));
+}
+
 /**
  * Starts (or restarts) an enrolment with a new secret and answers its `otpauth://` URI: the only
  * time the secret leaves the server. 409 `mfa_already_enabled` when MFA is on.

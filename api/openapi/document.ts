@@ -216,8 +216,8 @@ const SCHEMAS: Record<string, JsonSchema> = {
   },
   User: {
     type: 'object',
-    properties: { id: uuid, email: { type: 'string' }, name: { type: 'string' }, role: { enum: [...ROLES] }, disabled: { type: 'boolean' }, mustChangePassword: { type: 'boolean' }, createdAt: timestamp, updatedAt: timestamp },
-    required: ['id', 'email', 'name', 'role', 'disabled', 'mustChangePassword', 'createdAt', 'updatedAt'],
+    properties: { id: uuid, email: { type: 'string' }, name: { type: 'string' }, role: { enum: [...ROLES] }, disabled: { type: 'boolean' }, mustChangePassword: { type: 'boolean' }, mfaEnabled: { type: 'boolean' }, createdAt: timestamp, updatedAt: timestamp },
+    required: ['id', 'email', 'name', 'role', 'disabled', 'mustChangePassword', 'mfaEnabled', 'createdAt', 'updatedAt'],
   },
   Session: {
     type: 'object',

@@ -37,11 +37,11 @@ describe('managing users (/admin/users)', function () {
         const email = uniqueEmail(role);
         const res = await asAdmin('POST', '/admin/users', { email: email.toUpperCase(), password, role, name: `New ${role}` });
         assert.equal(res.status, 201, JSON.stringify(res.body));
-        assert.deepEqual(Object.keys(res.body).sort(), ['createdAt', 'disabled', 'email', 'id', 'mustChangePassword', 'name', 'role', 'updatedAt']);
+        assert.deepEqual(Object.keys(res.body).sort(), ['createdAt', 'disabled', 'email', 'id', 'mfaEnabled', 'mustChangePassword', 'name', 'role', 'updatedAt']);
         assert.equal(res.body.mustChangePassword, false);
         assert.equal(res.body.email, email, 'e-mails are stored lower-case');
         assert.equal(res.body.role, role);
-        assert.doesNotMatch(JSON.stringify({ ...res.body, mustChangePassword: undefined }), /argon2|password/i);
+        assert.doesNotMatch(JSON.stringify({ ...res.body, mustChangePassword: undefined }), /argon2|password|secret/i);
         await signIn(api, { id: res.body.id, email, password, role });
         const [row] = await auditRows('user.create', res.body.id);
         assert.equal(row?.actor_id, admin.id);
