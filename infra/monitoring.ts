@@ -24,6 +24,7 @@ import {
   type Severity,
 } from './monitoring/alarms.js';
 import { dashboardBody } from './monitoring/dashboard.js';
+import { rdsChangeEvents } from './monitoring/rds-change-events.js';
 import { Escalation } from './monitoring/escalation.js';
 import { SnapshotAgeCheck } from './monitoring/snapshot-age.js';
 
@@ -59,6 +60,8 @@ export interface MonitoringArgs {
   database: {
     instanceIdentifier: pulumi.Input<string>;
     instanceArn: pulumi.Input<string>;
+    /** Parameter group of both instances (its change events go to the alarm topic). */
+    parameterGroupName: pulumi.Input<string>;
     /** Read replica, when the stack has one (replica-lag alarm). */
     replicaIdentifier?: pulumi.Input<string>;
     /** Nominal memory of the primary's class (bytes); the freeable-memory threshold is 10% of it. */
@@ -304,6 +307,16 @@ export class Monitoring extends pulumi.ComponentResource {
         eventCategories: [...RDS_EVENT_CATEGORIES],
       },
       child,
+    );
+
+    rdsChangeEvents(
+      {
+        prefix,
+        topicArn: alarmTopic.arn,
+        instanceIdentifiers: [args.database.instanceIdentifier, ...(args.database.replicaIdentifier !== undefined ? [args.database.replicaIdentifier] : [])],
+        parameterGroupName: args.database.parameterGroupName,
+      },
+      this,
     );
 
     const dashboard = new aws.cloudwatch.Dashboard(

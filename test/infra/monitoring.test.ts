@@ -109,6 +109,7 @@ function monitoringArgs(stack: string, config: StackConfig['monitoring']): Monit
     database: {
       instanceIdentifier: `dms-${stack}-db`,
       instanceArn: `arn:aws:rds:us-east-2:123456789012:db:dms-${stack}-db`,
+      parameterGroupName: `dms-${stack}-db-pg17`,
       replicaIdentifier: `dms-${stack}-db-replica`,
       ...DATABASE,
     },
