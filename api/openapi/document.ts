@@ -92,6 +92,7 @@ const OPERATIONS: Operation[] = [
 
   { method: 'post', path: '/admin/users', summary: 'Create a user.', roles: ['admin'], body: userInput, responses: { 201: ref('User') }, errors: { 409: 'email_taken' } },
   { method: 'get', path: '/admin/users', summary: 'List users, newest first.', roles: ['admin'], query: [{ name: 'email', schema: { type: 'string', format: 'email' } }, ...paging], responses: { 200: list('User') } },
+  { method: 'get', path: '/admin/users/{id}', summary: 'One user by id.', roles: ['admin'], responses: { 200: ref('User') }, errors: { 404: 'not_found' } },
   { method: 'patch', path: '/admin/users/{id}', summary: 'Change a user (name, role, disabled, password); role, disable and password changes end their sessions.', roles: ['admin'], body: userChanges, responses: { 200: ref('User') }, errors: { 409: 'last_admin' } },
   { method: 'post', path: '/admin/users/{id}/revoke-sessions', summary: 'End every session of a user at once.', roles: ['admin'], responses: { 204: null } },
 
