@@ -8,6 +8,7 @@ import { authRoutes } from './auth/routes.js';
 import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Orm } from './db/orm.js';
+import { retryingConflicts } from './db/transactions.js';
 import { healthRoutes, type ReadinessProbe } from './health.js';
 import { closeConnectionsWhileDraining, type Draining } from './http/draining.js';
 import type { Logger } from './logger.js';
@@ -76,7 +77,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(openApiRoutes().routes())
     .use(rateLimits(deps))
     .use(async (ctx, next) => {
-      ctx.state.em = orm.em.fork();
+      ctx.state.em = retryingConflicts(orm.em.fork(), ctx.state.log);
       await next();
     })
     .use(jsonBody(BODY_LIMIT_BYTES))
