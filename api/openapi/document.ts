@@ -107,7 +107,7 @@ const userChanges: JsonSchema = {
 
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/health', summary: 'Liveness: the process serves (touches no dependency).', responses: { 200: { type: 'object', properties: { status: { const: 'ok' } } } } },
-  { method: 'get', path: '/health/ready', summary: 'Readiness: the primary, each replica and Redis (if configured) answer.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
+  { method: 'get', path: '/health/ready', summary: 'Readiness: the primary (a fresh connection and the API\'s own pool), each replica and Redis (if configured) answer; 503 while the process drains after SIGTERM.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
   { method: 'get', path: '/openapi.json', summary: 'This document.', responses: { 200: { type: 'object' } } },
 
   {
@@ -147,6 +147,7 @@ const OPERATIONS: Operation[] = [
 
   { method: 'post', path: '/admin/users', summary: 'Create a user.', roles: ['admin'], body: userInput, responses: { 201: ref('User') }, errors: { 409: 'email_taken' } },
   { method: 'get', path: '/admin/users', summary: 'List users, newest first.', roles: ['admin'], query: [{ name: 'email', schema: { type: 'string', format: 'email' } }, ...paging], responses: { 200: list('User') } },
+  { method: 'get', path: '/admin/users/{id}', summary: 'One user by id.', roles: ['admin'], responses: { 200: ref('User') }, errors: { 404: 'not_found' } },
   { method: 'patch', path: '/admin/users/{id}', summary: 'Change a user (name, role, disabled, password); role, disable and password changes end their sessions.', roles: ['admin'], body: userChanges, responses: { 200: ref('User') }, errors: { 409: 'last_admin' } },
   { method: 'delete', path: '/admin/users/{id}/mfa', summary: "Reset a user's MFA (a lost device, a suspected compromise): it is off and every session ends; audited as user.mfa_reset.", roles: ['admin'], responses: { 204: null } },
   { method: 'post', path: '/admin/users/{id}/revoke-sessions', summary: 'End every session of a user at once.', roles: ['admin'], responses: { 204: null } },
