@@ -148,7 +148,7 @@ describe('managing users (/admin/users)', function () {
       const user = await createUser('doctor');
       const res = await asAdmin('GET', `/admin/users/${user.id}`);
       assert.equal(res.status, 200, JSON.stringify(res.body));
-      assert.deepEqual(Object.keys(res.body).sort(), ['createdAt', 'disabled', 'email', 'id', 'name', 'role', 'updatedAt']);
+      assert.deepEqual(Object.keys(res.body).sort(), ['createdAt', 'disabled', 'email', 'id', 'mfaEnabled', 'mustChangePassword', 'name', 'role', 'updatedAt']);
       assert.equal(res.body.email, user.email);
       assert.equal(res.body.role, 'doctor');
       assert.equal((await asAdmin('GET', '/admin/users/00000000-0000-4000-8000-000000000000')).status, 404);
