@@ -8,7 +8,9 @@ import { apiRouter, type ApiRouter } from '../http/router.js';
 import { isUuid, parseBody } from '../http/validation.js';
 import { requireUser } from './access.js';
 import { AuthSession, type SessionEndReason } from './entities.js';
-import { refuseSignIn, type SignInPolicy } from './login.js';
+import { clientKey } from '../http/client-key.js';
+import { lockState } from './lockout.js';
+import { lockRefusal, refuseSignIn, type SignInPolicy } from './login.js';
 import { confirmEnrolment, removeMfa, startEnrolment } from './mfa.js';
 import { acceptablePassword, normalisePassword, PASSWORD_MAX_LENGTH } from './password-policy.js';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -26,15 +28,12 @@ const wrongPassword = () => new HttpError(403, 'wrong_password', 'The current pa
  */
 async function checkCurrentPassword(ctx: Context, user: User, presented: string, action: string): Promise<void> {
   const em = ctx.state.em;
-  const [row] = await em.execute<{ password_hash: string; locked: boolean }[]>(
-    `select u.password_hash, coalesce(f.locked_until > now(), false) as locked
-     from users u left join auth_login_failures f on f.user_id = u.id where u.id = ?`,
-    [user.id],
-  );
+  const [row] = await em.execute<{ password_hash: string }[]>('select password_hash from users where id = ?', [user.id]);
+  const lock = lockRefusal(await lockState(em, user.id, clientKey(ctx.ip)));
   const matches = await verifyPassword(row!.password_hash, presented);
-  if (matches && !row!.locked) return;
-  const reason = row!.locked ? 'locked' : 'bad_password';
-  await refuseSignIn(em, { event: row!.locked ? 'auth_login_locked' : 'auth_login_bad_password', reason, userId: user.id }, { ip: ctx.ip, requestId: ctx.state.requestId, log: ctx.state.log }, action);
+  if (matches && !lock) return;
+  const failure = lock ? { event: 'auth_login_locked' as const, reason: lock } : { event: 'auth_login_bad_password' as const, reason: 'bad_password' };
+  await refuseSignIn(em, { ...failure, userId: user.id }, { ip: ctx.ip, requestId: ctx.state.requestId, log: ctx.state.log }, action);
   throw wrongPassword();
 }
 

@@ -10,6 +10,7 @@ import { createdBefore, createdKey, pageOf, pageRequest } from '../http/paginati
 import { boolean, email, isUuid, oneOf, optional, parseBody, parsePatch, parseQuery, text, } from '../http/validation.js';
 import type { SessionEndReason } from './entities.js';
 import { requireRole } from './access.js';
+import { clearLockout } from './lockout.js';
 import { hashPassword } from './passwords.js';
 import { PASSWORD_MAX_LENGTH, acceptablePassword } from './password-policy.js';
 import { secret } from './routes.js';
@@ -144,7 +145,7 @@ export function adminUserRoutes(): ApiRouter {
       });
       await tx.flush();
       // An admin's new password also lifts a lock-out: the account's owner is being let back in.
-      if (passwordHash) await tx.execute('delete from auth_login_failures where user_id = ?', [target.id]);
+      if (passwordHash) await clearLockout(tx, target.id);
       await recordAudit(tx, {
         action: 'user.update', outcome: 'success', entity: 'user', entityId: target.id, ...auditActor(ctx),
         details: { fields: Object.keys(changes).sort().join(','), role: target.role, disabled: target.disabled, mustChangePassword: target.mustChangePassword },
