@@ -173,5 +173,7 @@ export default function dmsStack() {
     budgetName: budget.budgetName,
     alarmTopicArn: monitoring.alarmTopicArn,
     dashboardName: monitoring.dashboardName,
+    escalationStateMachineArn: monitoring.escalationStateMachineArn,
+    acknowledgeUrl: monitoring.acknowledgeUrl,
   };
 }

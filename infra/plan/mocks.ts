@@ -186,6 +186,12 @@ export function createMocks(region: string): pulumi.runtime.Mocks {
       }
       case 'aws:lambda/function:Function':
         return { id: physical, state: { arn: arn('lambda', `function:${physical}`), invokeArn: `arn:aws:apigateway:${region}:lambda:path/2015-03-31/functions/${arn('lambda', `function:${physical}`)}/invocations` } };
+      case 'aws:sfn/stateMachine:StateMachine':
+        return { id: arn('states', `stateMachine:${physical}`), state: { arn: arn('states', `stateMachine:${physical}`), name: physical } };
+      case 'aws:lambda/functionUrl:FunctionUrl':
+        return { id: str(inputs['functionName'], name), state: { functionUrl: `https://${hex(seed, 32)}.lambda-url.${region}.on.aws/`, urlId: hex(seed, 32) } };
+      case 'aws:dynamodb/table:Table':
+        return { id: physical, state: { name: physical, arn: arn('dynamodb', `table/${physical}`) } };
       case 'aws:sns/topic:Topic':
         return { id: arn('sns', physical), state: { arn: arn('sns', physical), name: physical } };
       default: {

@@ -308,6 +308,34 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
       if (repository.imageTagMutability !== 'IMMUTABLE') reportViolation(`${String(repository.name)} lets a tag be overwritten`);
     }),
   },
+  {
+    name: 'public-function-urls-only',
+    description:
+      'A Lambda permission for everyone (principal *) only opens a function URL: InvokeFunctionUrl with auth NONE, or InvokeFunction limited to calls through the URL (both are needed since October 2025, https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html); never the Lambda Invoke API.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.lambda.Permission, (permission, _, reportViolation) => {
+      if (permission.principal !== '*') return;
+      const viaUrl =
+        (permission.action === 'lambda:InvokeFunctionUrl' && permission.functionUrlAuthType === 'NONE') ||
+        (permission.action === 'lambda:InvokeFunction' && permission.invokedViaFunctionUrl === true);
+      if (!viaUrl) reportViolation(`${String(permission.function)} lets anyone call ${String(permission.action)} outside its function URL`);
+    }),
+  },
+  {
+    name: 'notifications-encrypted',
+    description: 'SNS topics (alarms, chat, paging e-mail) and DynamoDB tables are encrypted with a customer-managed key.',
+    enforcementLevel: 'mandatory',
+    validateResource: [
+      validateResourceOfType(aws.sns.Topic, (topic, _, reportViolation) => {
+        if (!topic.kmsMasterKeyId) reportViolation(`topic ${String(topic.name)} is not encrypted with a customer-managed key`);
+      }),
+      validateResourceOfType(aws.dynamodb.Table, (table, _, reportViolation) => {
+        if (table.serverSideEncryption?.enabled !== true || !table.serverSideEncryption.kmsKeyArn) {
+          reportViolation(`table ${String(table.name)} is not encrypted with a customer-managed key`);
+        }
+      }),
+    ],
+  },
 ];
 
 /** Resources of a type in the stack. */
