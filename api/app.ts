@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(canonicalPath())
     .use(health.routes())
     .use(openApiRoutes().routes())
-    .use(rateLimits(deps))
+    .use(rateLimits({ ...deps, tokens }))
     .use(async (ctx, next) => {
       ctx.state.em = retryingConflicts(orm.em.fork(), ctx.state.log);
       await next();
