@@ -17,6 +17,9 @@ import { FSBP_RDS_EVENT_SUBSCRIPTIONS } from '../monitoring/rds-change-events.js
 import { ADMIN_PORTS } from '../network.js';
 import { DATA_CLASSIFICATION } from '../storage.js';
 
+/** EventBridge's default quota on the size of a rule's event pattern (characters). */
+export const EVENT_PATTERN_MAX_CHARS = 2048;
+
 /** Stacks held to the production rules (deletion protection, backups, HTTPS only). */
 export const PRODUCTION_STACKS = ['production'];
 
@@ -319,6 +322,15 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
         (permission.action === 'lambda:InvokeFunctionUrl' && permission.functionUrlAuthType === 'NONE') ||
         (permission.action === 'lambda:InvokeFunction' && permission.invokedViaFunctionUrl === true);
       if (!viaUrl) reportViolation(`${String(permission.function)} lets anyone call ${String(permission.action)} outside its function URL`);
+    }),
+  },
+  {
+    name: 'event-patterns-within-quota',
+    description: `EventBridge rule patterns stay within the default ${EVENT_PATTERN_MAX_CHARS}-character quota (more needs a quota increase; the escalation rule lists every alarm by name): https://www.pulumi.com/registry/packages/aws/api-docs/cloudwatch/eventrule/`,
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.cloudwatch.EventRule, (rule, _, reportViolation) => {
+      const length = typeof rule.eventPattern === 'string' ? rule.eventPattern.length : 0;
+      if (length > EVENT_PATTERN_MAX_CHARS) reportViolation(`rule ${String(rule.name)} has a ${length}-character event pattern; EventBridge allows ${EVENT_PATTERN_MAX_CHARS} by default`);
     }),
   },
   {

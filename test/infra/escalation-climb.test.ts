@@ -57,14 +57,14 @@ const ENV = {
   STATE_MACHINE_ARN,
 };
 
-function alarmEvent(severity: Severity): AlarmEvent {
+function alarmEvent(severity: Severity, description = `${severity}: 5xx rate above 5%. Runbook: https://example.test/runbooks/errors-and-rollback.md#5xx-error-rate`): AlarmEvent {
   return {
     source: 'aws.cloudwatch',
     resources: [`arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:dms-production-alb-5xx-rate`],
     detail: {
       alarmName: 'dms-production-alb-5xx-rate',
       state: { value: 'ALARM', reason: 'Threshold Crossed: 5 datapoints were greater than the threshold (5.0).' },
-      configuration: { description: `${severity}: 5xx rate above 5%. Runbook: https://example.test/runbooks/errors-and-rollback.md#5xx-error-rate` },
+      configuration: { description },
     },
   };
 }
@@ -88,6 +88,14 @@ interface Scenario {
   /** Whether StopExecution works (false: it fails, and the acknowledgement record alone must stop the climb). */
   stopWorks?: boolean;
   delays?: LevelDelays;
+  /** The alarm's description, when it is not the usual `P<n>: …`. */
+  description?: string;
+  /** The alarm's tags cannot be read (ListTagsForResource fails). */
+  tagsFail?: boolean;
+  /** The alarm's `Severity` tag. */
+  tagSeverity?: Severity;
+  /** This channel's sends fail every time. */
+  failing?: 'email';
 }
 
 interface Outcome {
@@ -119,6 +127,7 @@ async function climb(scenario: Scenario): Promise<Outcome> {
   try {
     sns.on(PublishCommand).callsFake((input: { TopicArn: string; Message: string }) => {
       const chat = input.TopicArn === CHAT_TOPIC_ARN;
+      if (!chat && scenario.failing === 'email') throw new Error('KMS.KMSAccessDeniedException');
       sent.push({ minute, channel: chat ? 'chat' : 'email', to: chat ? 'chat topic' : 'e-mail topic', text: input.Message });
       return { MessageId: `m-${sent.length}` };
     });
@@ -133,7 +142,8 @@ async function climb(scenario: Scenario): Promise<Outcome> {
     cloudwatch.on(DescribeAlarmsCommand).callsFake(() => ({
       MetricAlarms: [{ AlarmName: 'dms-production-alb-5xx-rate', StateValue: scenario.okAt !== undefined && minute >= scenario.okAt ? 'OK' : 'ALARM' }],
     }));
-    cloudwatch.on(ListTagsForResourceCommand).resolves({ Tags: [] });
+    if (scenario.tagsFail) cloudwatch.on(ListTagsForResourceCommand).rejects(new Error('AccessDenied'));
+    else cloudwatch.on(ListTagsForResourceCommand).resolves({ Tags: scenario.tagSeverity ? [{ Key: 'Severity', Value: scenario.tagSeverity }] : [] });
     dynamodb.on(GetItemCommand).callsFake((input: { Key: { execution: { S: string } } }) => ({ Item: acks.get(input.Key.execution.S) }));
     dynamodb.on(PutItemCommand).callsFake((input: { Item: Record<string, AttributeValue> & { execution: { S: string } } }) => {
       if (acks.has(input.Item.execution.S)) throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
@@ -187,6 +197,7 @@ async function climb(scenario: Scenario): Promise<Outcome> {
     // Each Wait state becomes a task that advances the virtual clock by its Seconds, input unchanged.
     const states = definition['States'] as Record<string, Record<string, unknown>>;
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    const noRetryPause: Record<string, number> = {};
     for (const [name, state] of Object.entries(states)) {
       if (state['Type'] === 'Wait') {
         const seconds = state['Seconds'] as number;
@@ -197,11 +208,12 @@ async function climb(scenario: Scenario): Promise<Outcome> {
         };
       } else if (state['Type'] === 'Task') {
         handlers[name] = (input) => step(input as Parameters<typeof step>[0]) as Promise<unknown>;
+        noRetryPause[name] = 0;
       }
     }
     const machine = new StateMachine(definition as unknown as ConstructorParameters<typeof StateMachine>[0]);
-    const execution = machine.run(alarmEvent(scenario.severity) as never, {
-      overrides: { taskResourceLocalHandlers: handlers as never },
+    const execution = machine.run(alarmEvent(scenario.severity, scenario.description) as never, {
+      overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides: noRetryPause },
       noThrowOnAbort: true,
       context: { Execution: { Id: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:exec-1`, Name: 'exec-1' } },
     });
@@ -269,6 +281,35 @@ describe('escalation: an alarm climbs as far as its severity allows', function (
   it('the delays are the stack config’s: 2/4/6 minutes move every level', async () => {
     const outcome = await climb({ severity: 'P1', delays: { email: 2, sms: 4, voice: 6 } });
     assert.deepEqual(outcome.sent.map(({ minute, channel }) => [minute, channel]), [[0, 'chat'], [2, 'email'], [4, 'sms'], [6, 'voice'], [6, 'sms']]);
+  });
+});
+
+describe('escalation: a failure never silences the climb', function () {
+  this.timeout(20_000);
+
+  it('an e-mail level that keeps failing is logged and the SMS still goes out at 10, the call at 15', async () => {
+    const outcome = await climb({ severity: 'P1', failing: 'email' });
+    assert.deepEqual(channelsAt(outcome), expectedLadder(4).filter((step) => step.channel !== 'email'));
+    const failures = outcome.logs.filter((line) => line['event'] === 'escalation_step_failed');
+    assert.ok(failures.length >= 1 && failures.every((line) => line['level'] === 2 && line['channel'] === 'email'));
+    assert.equal(outcome.ended, 'End_top_level_reached');
+  });
+
+  it('an alarm whose severity cannot be read (no P<n> in the description, tags unreadable) climbs the whole way', async () => {
+    const outcome = await climb({ severity: 'P3', description: 'Something nobody classified', tagsFail: true });
+    assert.deepEqual(channelsAt(outcome), expectedLadder(4));
+  });
+
+  it('an alarm without P<n> in its description climbs as its Severity tag says', async () => {
+    const outcome = await climb({ severity: 'P3', description: 'Something nobody classified', tagSeverity: 'P2' });
+    assert.deepEqual(channelsAt(outcome), expectedLadder(2));
+    assert.equal(outcome.logs.find((line) => line['event'] === 'escalation_started')?.['severitySource'], 'tag');
+  });
+
+  it('an alarm with neither climbs the whole way', async () => {
+    const outcome = await climb({ severity: 'P3', description: 'Something nobody classified' });
+    assert.deepEqual(channelsAt(outcome), expectedLadder(4));
+    assert.equal(outcome.logs.find((line) => line['event'] === 'escalation_started')?.['severitySource'], 'unknown');
   });
 });
 

@@ -74,6 +74,17 @@ describe('policy: the paging rules fire on what they guard', function () {
     assert.deepEqual(violations, ['public-function-urls-only: dms-production-escalation-ack lets anyone call lambda:InvokeFunction outside its function URL']);
   });
 
+  it('an escalation rule whose pattern outgrows EventBridge’s default quota (too many alarms listed)', async () => {
+    const violations = await violationsAfter((run) => {
+      const rule = one(run, 'aws:cloudwatch/eventRule:EventRule', 'dms-production-escalation');
+      const pattern = JSON.parse(String(rule.inputs['eventPattern'])) as { detail: { alarmName: string[] } };
+      pattern.detail.alarmName = Array.from({ length: 60 }, (_, index) => `dms-production-some-future-alarm-${index}`);
+      rule.inputs['eventPattern'] = JSON.stringify(pattern);
+    });
+    assert.equal(violations.length, 1);
+    assert.match(violations[0]!, /^event-patterns-within-quota: rule dms-production-escalation has a \d+-character event pattern; EventBridge allows 2048 by default$/);
+  });
+
   it('an unencrypted paging topic or acknowledgement table', async () => {
     const violations = await violationsAfter((run) => {
       delete one(run, 'aws:sns/topic:Topic', 'dms-production-page-email').inputs['kmsMasterKeyId'];

@@ -13,7 +13,7 @@
  * ASL: https://states-language.net/spec.html and
  * https://docs.aws.amazon.com/step-functions/latest/dg/concepts-standard-vs-express.html
  */
-import { LEVELS, minuteOfLevel, type EndReason, type Level, type LevelDelays } from './levels.js';
+import { HIGHEST_LEVEL, LEVELS, UNKNOWN_SEVERITY_CLIMBS_AS, minuteOfLevel, type EndReason, type Level, type LevelDelays } from './levels.js';
 
 type State = Record<string, unknown>;
 
@@ -33,6 +33,7 @@ export type StepOutcome = 'sent' | 'acknowledged' | 'alarm_ok' | 'failed';
 /** State names, so tests and runbooks refer to them without retyping. */
 export const STATE_NAMES = {
   classify: 'Classify',
+  classifyFailed: 'Classify_failed',
   level: (level: Level) => `Level${level}_${LEVELS[level - 1]!.channel}`,
   waitFor: (level: Level) => `WaitForLevel${level}`,
   failed: (level: Level) => `Level${level}_failed`,
@@ -69,8 +70,26 @@ export function escalationDefinition({ stepFunctionArn, delays }: EscalationDefi
   const states: Record<string, State> = {
     [STATE_NAMES.classify]: task(
       { action: 'classify', 'event.$': '$' },
-      { ResultPath: '$.page', Next: STATE_NAMES.level(1) },
+      {
+        ResultPath: '$.page',
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.classifyError', Next: STATE_NAMES.classifyFailed }],
+        Next: STATE_NAMES.level(1),
+      },
     ),
+    // An alarm whose severity could not be read still pages, the whole way.
+    [STATE_NAMES.classifyFailed]: {
+      Type: 'Pass',
+      Parameters: {
+        'alarmName.$': '$.detail.alarmName',
+        severity: UNKNOWN_SEVERITY_CLIMBS_AS,
+        severitySource: 'unknown',
+        highestLevel: HIGHEST_LEVEL[UNKNOWN_SEVERITY_CLIMBS_AS],
+        reason: 'the alarm could not be classified; paging the whole way',
+        test: false,
+      },
+      ResultPath: '$.page',
+      Next: STATE_NAMES.level(1),
+    },
   };
   for (const level of levels) {
     const next = level < 4 ? STATE_NAMES.waitFor((level + 1) as Level) : STATE_NAMES.end('top_level_reached');
