@@ -1,8 +1,8 @@
 /**
  * The escalation functions' code: `handler.ts` and what it imports, bundled by esbuild into one ES
  * module at plan time, so the code Lambda runs is the code the tests run. The AWS SDK v3 clients stay
- * external: the Node.js 22 runtime provides them.
- * https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html
+ * external: the Node.js 22 runtime includes the whole v3 SDK.
+ * https://docs.aws.amazon.com/lambda/latest/dg/nodejs-package.html#nodejs-package-dependencies
  */
 import { buildSync } from 'esbuild';
 import { fileURLToPath } from 'node:url';
