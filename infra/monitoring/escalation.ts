@@ -10,7 +10,8 @@
  * SMS and a voice call through AWS End User Messaging SMS and Voice v2 (`SendTextMessage`,
  * `SendVoiceMessage`) from the origination identity of the stack config. Every message carries a
  * one-time, expiring acknowledge link (the `dms-<stack>-escalation-ack` function URL); an
- * acknowledgement, or the alarm back in OK, ends the climb. `dms-<stack>-escalation-failed` reports
+ * acknowledgement, or the alarm back in OK (rule and function `dms-<stack>-escalation-ok`), ends
+ * the climb. `dms-<stack>-escalation-failed` reports
  * a broken engine to the alarm topic, never through the engine itself.
  */
 import * as aws from '@pulumi/aws';
@@ -131,7 +132,7 @@ export class Escalation extends pulumi.ComponentResource {
       ACK_KEY_SECRET_ARN: ackKeySecret.arn,
       CONTACTS_SECRET_ARN: contactsSecret.arn,
     };
-    const lambdaFunction = (kind: 'step' | 'ack', statements: pulumi.Input<PolicyStatement>[], settings: { handler: string; description: string; timeout: number; environment: Record<string, pulumi.Input<string>> }) => {
+    const lambdaFunction = (kind: 'step' | 'ack' | 'ok', statements: pulumi.Input<PolicyStatement>[], settings: { handler: string; description: string; timeout: number; environment: Record<string, pulumi.Input<string>> }) => {
       const functionName = `${prefix}-${kind}`;
       const logGroup = new aws.cloudwatch.LogGroup(functionName, { name: `/aws/lambda/${functionName}`, retentionInDays: args.logRetentionDays, kmsKeyId: args.logsKey.arn }, child);
       const role = new aws.iam.Role(functionName, { name: functionName, assumeRolePolicy: trustPolicy('lambda.amazonaws.com', env.accountId) }, child);
@@ -222,6 +223,32 @@ export class Escalation extends pulumi.ComponentResource {
       },
       child,
     );
+
+    // An alarm back in OK stops its escalations at once (the next level would end them anyway,
+    // having sent nothing; this ends them without waiting).
+    const resolved = lambdaFunction(
+      'ok',
+      [
+        { Sid: 'FindRunningEscalations', Effect: 'Allow', Action: 'states:ListExecutions', Resource: stateMachineArn },
+        { Sid: 'StopEscalationsOfResolvedAlarms', Effect: 'Allow', Action: ['states:DescribeExecution', 'states:StopExecution'], Resource: arn('states', `execution:${stateMachineName}:*`) },
+      ],
+      { handler: 'index.resolved', description: 'Stops the escalations of an alarm that returned to OK', timeout: 30, environment: { STATE_MACHINE_ARN: stateMachineArn } },
+    );
+    const okRule = new aws.cloudwatch.EventRule(
+      `${prefix}-ok`,
+      {
+        name: `${prefix}-ok`,
+        description: 'Stops the escalations of each of the stack’s alarms that returns to OK',
+        eventPattern: pulumi.jsonStringify({
+          source: ['aws.cloudwatch'],
+          'detail-type': ['CloudWatch Alarm State Change'],
+          detail: { alarmName: args.alarmNames, state: { value: ['OK'] } },
+        }),
+      },
+      child,
+    );
+    new aws.lambda.Permission(`${prefix}-ok`, { function: resolved.name, action: 'lambda:InvokeFunction', principal: 'events.amazonaws.com', sourceArn: okRule.arn }, child);
+    new aws.cloudwatch.EventTarget(`${prefix}-ok`, { rule: okRule.name, arn: resolved.arn, retryPolicy: { maximumRetryAttempts: 20, maximumEventAgeInSeconds: 900 } }, child);
 
     const eventsRole = new aws.iam.Role(`${prefix}-events`, { name: `${prefix}-events`, assumeRolePolicy: trustPolicy('events.amazonaws.com', env.accountId) }, child);
     new aws.iam.RolePolicy(

@@ -10,7 +10,7 @@ import { CloudWatchClient, DescribeAlarmsCommand, ListTagsForResourceCommand } f
 import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { PinpointSMSVoiceV2Client, SendTextMessageCommand, SendVoiceMessageCommand } from '@aws-sdk/client-pinpoint-sms-voice-v2';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import aslValidator from 'asl-validator';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -18,7 +18,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { escalationDefinition } from '../../infra/monitoring/escalation/definition.js';
-import { createAckHandler, createStepHandler, type AlarmEvent } from '../../infra/monitoring/escalation/handler.js';
+import { createAckHandler, createResolvedHandler, createStepHandler, type AlarmEvent } from '../../infra/monitoring/escalation/handler.js';
 import { DEFAULT_LEVEL_DELAYS, type LevelDelays } from '../../infra/monitoring/escalation/levels.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -83,6 +83,8 @@ interface Scenario {
   severity: Severity;
   /** Minute the alarm returns to OK. */
   okAt?: number;
+  /** The OK state-change event never reaches the engine (only the checks before each level see OK). */
+  okEventLost?: boolean;
   /** Minute someone acknowledges, with the link of the last message sent before then. */
   ackAt?: number;
   /** Whether StopExecution works (false: it fails, and the acknowledgement record alone must stop the climb). */
@@ -160,6 +162,11 @@ async function climb(scenario: Scenario): Promise<Outcome> {
 
     const step = createStepHandler(deps);
     const acknowledge = createAckHandler(deps);
+    const resolved = createResolvedHandler(deps);
+    const executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:exec-1`;
+    const event = alarmEvent(scenario.severity, scenario.description);
+    sfn.on(ListExecutionsCommand).callsFake(() => ({ executions: stopped ? [] : [{ executionArn, stateMachineArn: STATE_MACHINE_ARN, name: 'exec-1' }] }));
+    sfn.on(DescribeExecutionCommand, { executionArn }).resolves({ executionArn, input: JSON.stringify(event) });
     let stopped = false;
     let abort: () => void = () => undefined;
     sfn.on(StopExecutionCommand).callsFake(() => {
@@ -169,8 +176,16 @@ async function climb(scenario: Scenario): Promise<Outcome> {
       return {};
     });
 
-    /** Things that happen at a minute: the alarm's OK is read by DescribeAlarms; the ack is a click. */
+    /** Things that happen at a minute: the OK state change (also read by DescribeAlarms); the ack is a click. */
     const happenings = [
+      ...(scenario.okAt !== undefined && !scenario.okEventLost
+        ? [{
+            at: scenario.okAt,
+            run: async () => {
+              await resolved({ ...event, detail: { ...event.detail, state: { value: 'OK', reason: 'Threshold Crossed: back below' } } });
+            },
+          }]
+        : []),
       ...(scenario.ackAt !== undefined
         ? [{
             at: scenario.ackAt,
@@ -212,10 +227,10 @@ async function climb(scenario: Scenario): Promise<Outcome> {
       }
     }
     const machine = new StateMachine(definition as unknown as ConstructorParameters<typeof StateMachine>[0]);
-    const execution = machine.run(alarmEvent(scenario.severity, scenario.description) as never, {
+    const execution = machine.run(event as never, {
       overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides: noRetryPause },
       noThrowOnAbort: true,
-      context: { Execution: { Id: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:exec-1`, Name: 'exec-1' } },
+      context: { Execution: { Id: executionArn, Name: 'exec-1' } },
     });
     abort = () => execution.abort();
     const visited: string[] = [];
@@ -335,16 +350,24 @@ describe('escalation: acknowledging stops the climb', function () {
 describe('escalation: the alarm returning to OK ends it', function () {
   this.timeout(20_000);
 
-  it('P1 back to OK at minute 3: chat only, no e-mail; ends as alarm_ok at minute 5', async () => {
+  it('P1 back to OK at minute 3: chat only, no e-mail; its escalation is stopped at minute 3', async () => {
     const outcome = await climb({ severity: 'P1', okAt: 3 });
     assert.deepEqual(channelsAt(outcome), expectedLadder(1));
-    assert.equal(outcome.ended, 'End_alarm_ok');
-    assert.ok(outcome.logs.some((line) => line['event'] === 'escalation_ended' && line['reason'] === 'alarm_ok'));
+    assert.equal(outcome.ended, 'stopped');
+    const ended = outcome.logs.find((line) => line['event'] === 'escalation_ended');
+    assert.deepEqual([ended?.['reason'], ended?.['alarm'], ended?.['execution']], ['alarm_ok', 'dms-production-alb-5xx-rate', 'exec-1']);
   });
 
   it('P1 back to OK at minute 12: chat, e-mail and SMS, no call', async () => {
     const outcome = await climb({ severity: 'P1', okAt: 12 });
     assert.deepEqual(channelsAt(outcome), expectedLadder(3));
+    assert.equal(outcome.ended, 'stopped');
+  });
+
+  it('if the OK event is lost, the check before the next level ends it there, sending nothing (OK at 3: no e-mail)', async () => {
+    const outcome = await climb({ severity: 'P1', okAt: 3, okEventLost: true });
+    assert.deepEqual(channelsAt(outcome), expectedLadder(1));
     assert.equal(outcome.ended, 'End_alarm_ok');
+    assert.ok(outcome.logs.some((line) => line['event'] === 'escalation_ended' && line['reason'] === 'alarm_ok'));
   });
 });

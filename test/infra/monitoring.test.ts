@@ -527,6 +527,21 @@ describe('monitoring: an alarm posts to chat and starts one escalation', () => {
     assert.deepEqual(waits, [5 * 60, 5 * 60, 5 * 60]);
   });
 
+  it('an alarm returning to OK stops its escalations through a second rule, whose function may only find and stop them', () => {
+    const okRule = named('aws:cloudwatch/eventRule:EventRule', `dms-${STACK}-escalation-ok`);
+    const okPattern = JSON.parse(str(okRule.inputs['eventPattern'])) as { detail: { alarmName: string[]; state: { value: string[] } } };
+    assert.deepEqual(okPattern.detail.state, { value: ['OK'] });
+    assert.deepEqual(okPattern.detail.alarmName, pattern().detail.alarmName);
+    const fn = named('aws:lambda/function:Function', `dms-${STACK}-escalation-ok`);
+    const target = one('aws:cloudwatch/eventTarget:EventTarget', (candidate) => candidate.inputs['rule'] === `dms-${STACK}-escalation-ok`);
+    assert.equal(target.inputs['arn'], arnOf(fn));
+    const permission = one('aws:lambda/permission:Permission', (candidate) => candidate.inputs['function'] === `dms-${STACK}-escalation-ok`);
+    assert.deepEqual([permission.inputs['principal'], permission.inputs['sourceArn']], ['events.amazonaws.com', arnOf(okRule)]);
+    const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === fn.inputs['role']);
+    const statements = (JSON.parse(str(one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.name === role.name).inputs['policy'])) as { Statement: { Sid: string; Action: unknown }[] }).Statement;
+    assert.deepEqual(statements.map((statement) => statement.Action), ['states:ListExecutions', ['states:DescribeExecution', 'states:StopExecution'], ['logs:CreateLogStream', 'logs:PutLogEvents']]);
+  });
+
   it('no Incident Manager resource exists unless the stack opts in', () => {
     assert.deepEqual(resources.filter((resource) => /^aws:ssm(incidents|contacts)\//.test(resource.type)).map((resource) => resource.name), []);
   });

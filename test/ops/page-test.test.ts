@@ -1,10 +1,10 @@
 // `npm run ops -- page-test`: the monthly paging test starts a real escalation of the stack's state
 // machine with an alarm event of the chosen severity, the same path a real alarm takes.
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import assert from 'node:assert/strict';
 import { escalationDefinition } from '../../infra/monitoring/escalation/definition.js';
-import { createStepHandler, type AlarmEvent } from '../../infra/monitoring/escalation/handler.js';
+import { createResolvedHandler, createStepHandler, type AlarmEvent } from '../../infra/monitoring/escalation/handler.js';
 import { DEFAULT_LEVEL_DELAYS } from '../../infra/monitoring/escalation/levels.js';
 import { outputsFile, runCli, T0 } from './support.js';
 
@@ -46,6 +46,18 @@ describe('ops page-test: starts a real escalation for the monthly paging test', 
     assert.deepEqual(page && 'severity' in page ? [page.severity, page.highestLevel, page.test] : page, ['P1', 4, true]);
     // The definition the stack deploys accepts this input shape: Classify is its first state.
     assert.equal(escalationDefinition({ stepFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:f', delays: DEFAULT_LEVEL_DELAYS })['StartAt'], 'Classify');
+  });
+
+  it('no alarm returning to OK stops a paging test', async () => {
+    await runCli([...args(), '--severity', 'P1']);
+    const input = startedInput().input!;
+    const executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:page-test-p1`;
+    sfn.on(ListExecutionsCommand).resolves({ executions: [{ executionArn, stateMachineArn: STATE_MACHINE_ARN, name: 'page-test-p1', status: 'RUNNING', startDate: T0 }] });
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn, input });
+    const resolved = createResolvedHandler({ env: { STATE_MACHINE_ARN }, now: () => T0, fetch, write: () => undefined });
+    const event = JSON.parse(input) as AlarmEvent;
+    assert.deepEqual(await resolved({ ...event, source: 'aws.cloudwatch', detail: { ...event.detail, state: { value: 'OK' } } }), { stopped: 0 });
+    assert.equal(sfn.commandCalls(StopExecutionCommand).length, 0);
   });
 
   it('P3: climbs to chat only', async () => {

@@ -4,6 +4,8 @@
  * - `step`: the state machine's task. `classify` reads the alarm's severity (description, else its
  *   `Severity` tag, else the full climb); `notify` checks the climb should go on (not acknowledged,
  *   alarm still in ALARM) and sends one level; `end` logs how it ended.
+ * - `resolved`: EventBridge calls it when one of the stack's alarms returns to OK; it stops that
+ *   alarm's running escalations at once (each level also checks the alarm state before sending).
  * - `acknowledge`: the function URL behind every message's link. GET shows a confirmation page
  *   (link scanners and chat unfurlers fetch URLs, and must not acknowledge); POST verifies the
  *   signed token, records the acknowledgement once per execution (a conditional write: a reused
@@ -16,7 +18,7 @@ import { CloudWatchClient, DescribeAlarmsCommand, ListTagsForResourceCommand } f
 import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { PinpointSMSVoiceV2Client, SendTextMessageCommand, SendVoiceMessageCommand } from '@aws-sdk/client-pinpoint-sms-voice-v2';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ExecutionDoesNotExist, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ExecutionDoesNotExist, paginateListExecutions, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { ACK_LINK_TTL_SECONDS, AckTokenError, signAckToken, verifyAckToken } from './ack-token.js';
 import type { StepOutcome } from './definition.js';
@@ -105,8 +107,9 @@ export interface AlarmEvent {
 
 const REQUIRED_ENV = ['STACK', 'CHAT_TOPIC_ARN', 'EMAIL_TOPIC_ARN', 'ORIGINATION_IDENTITY', 'ACK_TABLE_NAME', 'ACK_KEY_SECRET_ARN', 'CONTACTS_SECRET_ARN'] as const;
 
-function readEnv(env: EscalationDeps['env'], extra: readonly (keyof EscalationEnv)[]): EscalationEnv {
-  const missing = [...REQUIRED_ENV, ...extra].filter((name) => !env[name]);
+/** The environment, once every variable `required` names is set. */
+function readEnv(env: EscalationDeps['env'], required: readonly (keyof EscalationEnv)[]): EscalationEnv {
+  const missing = required.filter((name) => !env[name]);
   if (missing.length > 0) throw new Error(`escalation function misconfigured: ${missing.join(', ')} not set`);
   return env as unknown as EscalationEnv;
 }
@@ -150,7 +153,7 @@ const RUNBOOK_LINK = /Runbook: (https:\/\/\S+)/;
 /** The `step` function: classify, notify one level, end. */
 export function createStepHandler(deps: EscalationDeps): (input: StepInput) => Promise<Page | StepResult | null> {
   let env: EscalationEnv | undefined;
-  const config = () => (env ??= readEnv(deps.env, ['ACK_URL']));
+  const config = () => (env ??= readEnv(deps.env, [...REQUIRED_ENV, 'ACK_URL']));
   const log = logger(deps, () => deps.env as Partial<EscalationEnv>);
   const contacts = secretReader(deps, () => config().CONTACTS_SECRET_ARN, (text) => JSON.parse(text) as EscalationContacts);
   const ackKey = secretReader(deps, () => config().ACK_KEY_SECRET_ARN, (text) => text.trim());
@@ -353,6 +356,35 @@ export function createStepHandler(deps: EscalationDeps): (input: StepInput) => P
   };
 }
 
+/** The `resolved` function: an alarm back in OK stops its running escalations at once. */
+export function createResolvedHandler(deps: EscalationDeps): (event: AlarmEvent) => Promise<{ stopped: number }> {
+  let env: EscalationEnv | undefined;
+  const config = () => (env ??= readEnv(deps.env, ['STATE_MACHINE_ARN']));
+  const log = logger(deps, () => deps.env as Partial<EscalationEnv>);
+  return async (event) => {
+    const alarmName = event.detail?.alarmName;
+    if (!alarmName || event.detail?.state?.value !== 'OK') return { stopped: 0 };
+    let stopped = 0;
+    for await (const page of paginateListExecutions({ client: sfn }, { stateMachineArn: config().STATE_MACHINE_ARN, statusFilter: 'RUNNING' })) {
+      for (const { executionArn } of page.executions ?? []) {
+        if (!executionArn) continue;
+        const { input } = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+        const started = JSON.parse(input ?? '{}') as AlarmEvent;
+        if (started.source === PAGE_TEST_SOURCE || started.detail?.alarmName !== alarmName) continue;
+        try {
+          await sfn.send(new StopExecutionCommand({ executionArn, error: 'AlarmOK', cause: `${alarmName} returned to OK` }));
+        } catch (failure) {
+          if (failure instanceof ExecutionDoesNotExist) continue;
+          throw failure;
+        }
+        stopped += 1;
+        log(ESCALATION_LOG_EVENTS.ended, { alarm: alarmName, execution: executionName(executionArn), reason: 'alarm_ok' satisfies EndReason });
+      }
+    }
+    return { stopped };
+  };
+}
+
 /** Lambda function URL request (payload format 2.0), the parts read here. */
 export interface FunctionUrlEvent {
   requestContext?: { http?: { method?: string }; requestId?: string };
@@ -380,7 +412,7 @@ const ERROR_STATUS = { malformed_token: 400, invalid_signature: 400, token_expir
 /** The `acknowledge` function behind the function URL. */
 export function createAckHandler(deps: EscalationDeps): (event: FunctionUrlEvent) => Promise<FunctionUrlResult> {
   let env: EscalationEnv | undefined;
-  const config = () => (env ??= readEnv(deps.env, ['STATE_MACHINE_ARN']));
+  const config = () => (env ??= readEnv(deps.env, [...REQUIRED_ENV, 'STATE_MACHINE_ARN']));
   const log = logger(deps, () => deps.env as Partial<EscalationEnv>);
   const ackKey = secretReader(deps, () => config().ACK_KEY_SECRET_ARN, (text) => text.trim());
 
@@ -466,6 +498,7 @@ const lambdaDeps: EscalationDeps = {
   write: (line) => process.stdout.write(`${line}\n`),
 };
 
-/** Lambda entry points (`index.step`, `index.acknowledge` in the bundle). */
+/** Lambda entry points (`index.step`, `index.resolved`, `index.acknowledge` in the bundle). */
 export const step = createStepHandler(lambdaDeps);
+export const resolved = createResolvedHandler(lambdaDeps);
 export const acknowledge = createAckHandler(lambdaDeps);
