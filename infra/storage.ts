@@ -238,7 +238,7 @@ export class Storage extends pulumi.ComponentResource {
             allowedOrigins: args.xrayCorsOrigins,
             // PUT and POST for presigned uploads, GET/HEAD for presigned downloads fetched by the web client.
             allowedMethods: ['PUT', 'POST', 'GET', 'HEAD'],
-            allowedHeaders: ['content-type', 'content-length', 'x-amz-*'],
+            allowedHeaders: ['content-type', 'content-length', 'if-none-match', 'x-amz-*'],
             exposeHeaders: ['ETag'],
             maxAgeSeconds: 600,
           },
@@ -277,6 +277,19 @@ export class Storage extends pulumi.ComponentResource {
             Action: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'],
             Resource: xrayObjects,
             Condition: { ArnNotEquals: { 'aws:PrincipalArn': args.apiTaskRoleArn } },
+          },
+          {
+            // X-ray uploads are create-only: a presigned PUT replayed after `complete` verified the
+            // file gets 412, never a silent replacement (the API signs `If-None-Match: *`). Only the
+            // X-ray keys: prescription documents are written by the API itself. X-rays are single PUTs
+            // (100 MiB cap), so no multipart exemption is needed.
+            // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
+            Sid: 'XrayUploadsAreCreateOnly',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:PutObject',
+            Resource: pulumi.interpolate`${this.xrayBucket.arn}/${XRAY_OBJECT_PREFIX}*/xrays/*`,
+            Condition: { Null: { 's3:if-none-match': 'true' } },
           },
         ]),
       },
