@@ -54,8 +54,8 @@ export const COMMANDS: Record<string, (context: CommandContext) => Promise<Resul
     return { ok: true, ...(await exportAudit(orm.em.fork(), storage)) };
   },
 
-  async 'audit:purge'({ orm, storage }) {
-    return { ok: true, ...(await purgeAudit(orm.em.fork(), storage)) };
+  async 'audit:purge'({ orm, storage, config }) {
+    return { ok: true, hotDays: config.auditHotDays, ...(await purgeAudit(orm.em.fork(), storage, config.auditHotDays)) };
   },
 
   /** After a restore: every table answers, the audit chain holds, and there is someone to sign in. */
@@ -95,7 +95,7 @@ export async function runCommand([command, ...flags]: string[], { env = process.
   }
   let config: Config;
   try {
-    config = { ...loadConfig(env), ...overrides };
+    config = { ...loadConfig(env, 'cli'), ...overrides };
     if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', `is required for ${command}`);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;

@@ -46,6 +46,11 @@ export interface Config {
   /** Namespace of the rate-limit counters in Redis (`RATE_LIMIT_KEY_PREFIX`); unset: `dms:ratelimit`. */
   rateLimitKeyPrefix?: string;
   presignTtlS: number;
+  /**
+   * Days audit rows stay in the database (`AUDIT_HOT_DAYS`, default 90 as CONTRACT §4 says); the stack
+   * sets it from the same value that moves exports to Glacier. The database refuses under 30.
+   */
+  auditHotDays: number;
   bootstrapAdmin?: { email: string; password: string };
   logLevel: LogLevel;
 }
@@ -186,11 +191,18 @@ function kmsKeyArn(env: Env): string | undefined {
 /** Every variable production cannot run without: it never falls back to embedded parts. */
 const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS'] as const;
 
-/** Reads and validates the process configuration once (CONTRACT §1). */
-export function loadConfig(env: Env = process.env): Config {
+/** Who reads the configuration: the API signs tokens; the one-off commands (`api/cli.ts`) never do. */
+export type ConfigReader = 'api' | 'cli';
+
+/**
+ * Reads and validates the process configuration once (CONTRACT §1). The one-off commands are not
+ * given `JWT_KEYS` (each job's execution role injects only the secrets it uses), so for them the
+ * keys are optional; a key that is given is still validated.
+ */
+export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api'): Config {
   const environment = oneOf(env, 'NODE_ENV', ENVIRONMENTS, 'development');
   if (environment === 'production') {
-    for (const name of REQUIRED_IN_PRODUCTION) {
+    for (const name of REQUIRED_IN_PRODUCTION.filter((required) => reader === 'api' || required !== 'JWT_KEYS')) {
       if (present(env, name) === undefined) throw new ConfigError(name, 'is required when NODE_ENV=production');
     }
     // AWS S3 buckets refuse writes without the stack's key; an S3-compatible store (S3_ENDPOINT) has no KMS.
@@ -229,6 +241,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     rateLimitKeyPrefix: keyPrefix(env, 'RATE_LIMIT_KEY_PREFIX'),
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
+    auditHotDays: integer(env, 'AUDIT_HOT_DAYS', 90, 30, 3650),
     bootstrapAdmin: bootstrapAdmin(env),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
   };

@@ -43,6 +43,7 @@ export default function dmsStack() {
     logsKey: storage.logsKey,
     logRetentionDays: config.logs.retentionDays,
     apiPort: API_PORT,
+    s3BucketArns: [storage.xrayBucket.arn, storage.auditBucket.arn],
   });
 
   const database = new Database('database', {
@@ -83,6 +84,7 @@ export default function dmsStack() {
     listener: loadBalancer.listener,
     xrayBucket: storage.xrayBucket,
     auditBucket: storage.auditBucket,
+    auditHotDays: config.storage.auditHotDays,
     s3Key: storage.s3Key,
     logsKey: storage.logsKey,
     secretsKey: storage.secretsKey,

@@ -96,8 +96,10 @@ export class Monitoring extends pulumi.ComponentResource {
     const prefix = namePrefix(stack);
     const namespace = `DMS/${stack}`;
 
-    // The services that publish to the topics encrypt with this key through SNS. The topic policies
-    // pin each to this account; the key needs no condition, as no other account can point a topic at it.
+    // The services that publish to the topics encrypt with this key through SNS. Like the topic
+    // policies, the key pins each to this account (aws:SourceAccount, which these publishers send;
+    // EventBridge, which does not, publishes to no topic here): another account's alarm or budget
+    // cannot use the key (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
     const publishers = ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com', 'ssm-incidents.amazonaws.com'];
     const key = customerManagedKey(
       `${prefix}-monitoring`,
@@ -112,6 +114,7 @@ export class Monitoring extends pulumi.ComponentResource {
             Principal: { Service: publishers },
             Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
             Resource: '*',
+            Condition: { StringEquals: { 'aws:SourceAccount': env.accountId } },
           },
         ],
       },

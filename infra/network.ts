@@ -25,6 +25,8 @@ export interface NetworkArgs {
   logRetentionDays: number;
   /** Port the API container listens on (the ALB forwards to it). */
   apiPort: number;
+  /** ARNs of the stack's buckets the tasks use: the only buckets reachable through the S3 gateway endpoint (with ECR's layer bucket). */
+  s3BucketArns: pulumi.Input<string>[];
 }
 
 type PeerArgs = { cidrIpv4: string } | { cidrIpv6: string } | { referencedSecurityGroupId: pulumi.Input<string> };
@@ -200,6 +202,7 @@ export class Network extends pulumi.ComponentResource {
         serviceName: `com.amazonaws.${args.env.region}.s3`,
         vpcEndpointType: 'Gateway',
         routeTableIds: [...privateRouteTables.map((table) => table.id), isolatedRoutes.id],
+        policy: s3EndpointPolicy(args.env, args.s3BucketArns),
         tags: { Name: `${prefix}-s3` },
       },
       child,
@@ -257,6 +260,33 @@ export class Network extends pulumi.ComponentResource {
 
     this.registerOutputs({ vpcId: this.vpc.id, privateSubnetIds: this.privateSubnetIds });
   }
+}
+
+/** The AWS-owned bucket ECR serves image layers from, in the stack's region. */
+export function ecrLayerBucketObjects(env: AwsEnvironment): pulumi.Output<string> {
+  return pulumi.interpolate`arn:${env.partition}:s3:::prod-${env.region}-starport-layer-bucket/*`;
+}
+
+/**
+ * The S3 gateway endpoint's policy: without one, anything in the VPC holding credentials (a
+ * compromised task) could copy PHI to any bucket in any account. Through the endpoint only the
+ * stack's buckets answer, and ECR's layer bucket, from which Fargate pulls the image ("Minimum
+ * Amazon S3 bucket permissions for Amazon ECR": s3:GetObject on
+ * arn:aws:s3:::prod-<region>-starport-layer-bucket/*,
+ * https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html). An endpoint policy
+ * grants nothing by itself: the task roles and bucket policies still decide who may do what.
+ */
+function s3EndpointPolicy(env: AwsEnvironment, bucketArns: pulumi.Input<string>[]): pulumi.Output<string> {
+  return policyDocument([
+    {
+      Sid: 'StackBucketsOnly',
+      Effect: 'Allow',
+      Principal: '*',
+      Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:ListBucket'],
+      Resource: bucketArns.flatMap((arn) => [arn, pulumi.interpolate`${arn}/*`]),
+    },
+    { Sid: 'EcrImageLayers', Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: ecrLayerBucketObjects(env) },
+  ]);
 }
 
 interface SubnetCidrs {

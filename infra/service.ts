@@ -76,6 +76,11 @@ export interface ServiceArgs extends ServiceSettings {
   xrayBucket: aws.s3.Bucket;
   /** Audit export bucket. */
   auditBucket: aws.s3.Bucket;
+  /**
+   * Days audit rows stay in the database (`AUDIT_HOT_DAYS` of every task): the same
+   * `dms:storage.auditHotDays` after which the bucket moves exports to Glacier.
+   */
+  auditHotDays: number;
   /** Key of both buckets. */
   s3Key: aws.kms.Key;
   /** Key of the log groups. */
@@ -120,6 +125,8 @@ export class Service extends pulumi.ComponentResource {
   /** Runs the migration task and fails `pulumi up` if it does not exit 0. */
   readonly migrationRunner: aws.lambda.Function;
   readonly taskRoles: { api: aws.iam.Role; auditExport: aws.iam.Role; auditPurge: aws.iam.Role };
+  /** Execution role of each one-off task family: it injects that job's secrets and no others. */
+  readonly jobExecutionRoles: Record<keyof typeof JOBS, aws.iam.Role>;
   readonly minTaskCount: number;
   readonly maxTaskCount: number;
 
@@ -191,9 +198,29 @@ export class Service extends pulumi.ComponentResource {
       secretArns.push(redis.urlSecret.arn);
     }
 
-    // Execution roles: what ECS itself needs to start a task (pull, log, inject secrets).
+    // Execution roles: what ECS itself needs to start a task (pull, log, inject secrets). One per task
+    // family, each able to read only the secrets its containers get: a job never holds the JWT
+    // signing keys or the Redis AUTH token, and only the migration holds the master password.
     const executionRole = this.executionRole(`${prefix}-task-execution`, args, secretArns);
-    const migrationExecutionRole = this.executionRole(`${prefix}-migrate-execution`, args, [args.masterSecretArn, args.appPasswordSecretArn, this.jwtKeysSecret.arn]);
+    const appPassword: ContainerSecret = { name: 'PGPASSWORD', valueFrom: args.appPasswordSecretArn };
+    const jobSecrets = {
+      migrate: [
+        { name: 'PGPASSWORD', valueFrom: pulumi.interpolate`${args.masterSecretArn}:password::` },
+        { name: 'DB_APP_PASSWORD', valueFrom: args.appPasswordSecretArn },
+      ],
+      auditExport: [appPassword],
+      auditPurge: [appPassword],
+      drillVerify: [appPassword],
+    } satisfies Record<keyof typeof JOBS, ContainerSecret[]>;
+    const jobExecutionRole = (slug: string, secrets: ContainerSecret[]) =>
+      this.executionRole(`${prefix}-${slug}-execution`, args, secrets.map((secret) => secret.valueFrom));
+    const migrationExecutionRole = jobExecutionRole('migrate', jobSecrets.migrate);
+    this.jobExecutionRoles = {
+      migrate: migrationExecutionRole,
+      auditExport: jobExecutionRole('audit-export', jobSecrets.auditExport),
+      auditPurge: jobExecutionRole('audit-purge', jobSecrets.auditPurge),
+      drillVerify: jobExecutionRole('drill-verify', jobSecrets.drillVerify),
+    };
 
     // Task roles: what the application may do in AWS, object paths and keys named exactly.
     const roleNames = taskRoleNames(prefix);
@@ -239,6 +266,7 @@ export class Service extends pulumi.ComponentResource {
       { name: 'AWS_REGION', value: region },
       { name: 'XRAY_BUCKET', value: args.xrayBucket.bucket },
       { name: 'AUDIT_BUCKET', value: args.auditBucket.bucket },
+      { name: 'AUDIT_HOT_DAYS', value: String(args.auditHotDays) },
       // Every write names the buckets' key: the bucket policies refuse any other encryption.
       { name: 'S3_KMS_KEY_ARN', value: args.s3Key.arn },
       { name: 'TRUST_PROXY_HOPS', value: '1' },
@@ -258,11 +286,11 @@ export class Service extends pulumi.ComponentResource {
       cpu: args.cpu,
       memory: args.memory,
     });
-    const job = (command: string, streamPrefix: string, taskRole?: aws.iam.Role): TaskSpec => ({
-      command: ['node', 'dist/api/cli.js', command],
+    const job = (name: keyof typeof JOBS, streamPrefix: string, taskRole?: aws.iam.Role): TaskSpec => ({
+      command: ['node', 'dist/api/cli.js', JOBS[name]],
       environment,
-      secrets: apiSecrets,
-      executionRole,
+      secrets: jobSecrets[name],
+      executionRole: this.jobExecutionRoles[name],
       ...(taskRole ? { taskRole } : {}),
       streamPrefix,
       cpu: 512,
@@ -270,19 +298,13 @@ export class Service extends pulumi.ComponentResource {
     });
     // Migrations connect as the master user and (re)create the least-privileged role with the app password.
     this.migrationTaskDefinition = taskDefinition(`${prefix}-migrate`, {
-      ...job(JOBS.migrate, 'migrate'),
+      ...job('migrate', 'migrate'),
       environment: environment.map((variable) => (variable.name === 'DATABASE_URL' ? { name: 'DATABASE_URL', value: databaseUrl(MASTER_USERNAME, args.databaseHost) } : variable)),
-      secrets: [
-        { name: 'PGPASSWORD', valueFrom: pulumi.interpolate`${args.masterSecretArn}:password::` },
-        { name: 'DB_APP_PASSWORD', valueFrom: args.appPasswordSecretArn },
-        { name: 'JWT_KEYS', valueFrom: this.jwtKeysSecret.arn },
-      ],
-      executionRole: migrationExecutionRole,
     });
-    this.auditExportTaskDefinition = taskDefinition(`${prefix}-audit-export`, job(JOBS.auditExport, 'audit-export', this.taskRoles.auditExport));
-    this.auditPurgeTaskDefinition = taskDefinition(`${prefix}-audit-purge`, job(JOBS.auditPurge, 'audit-purge', this.taskRoles.auditPurge));
+    this.auditExportTaskDefinition = taskDefinition(`${prefix}-audit-export`, job('auditExport', 'audit-export', this.taskRoles.auditExport));
+    this.auditPurgeTaskDefinition = taskDefinition(`${prefix}-audit-purge`, job('auditPurge', 'audit-purge', this.taskRoles.auditPurge));
     // The DR drill runs this against a restored instance (overriding DATABASE_URL and DATABASE_REPLICA_URLS); it needs no AWS access.
-    this.drillVerifyTaskDefinition = taskDefinition(`${prefix}-drill-verify`, job(JOBS.drillVerify, 'drill-verify'));
+    this.drillVerifyTaskDefinition = taskDefinition(`${prefix}-drill-verify`, job('drillVerify', 'drill-verify'));
 
     const network = { subnets: args.subnetIds, securityGroups: [args.securityGroupId], assignPublicIp: false };
     const migrations = this.runMigrationsBeforeTraffic(args, migrationExecutionRole, network);
@@ -349,7 +371,7 @@ export class Service extends pulumi.ComponentResource {
       );
     }
 
-    this.scheduleJobs(args, executionRole, network);
+    this.scheduleJobs(args, network);
 
     this.registerOutputs({
       clusterName: this.cluster.name,
@@ -528,14 +550,14 @@ export class Service extends pulumi.ComponentResource {
   }
 
   /** EventBridge Scheduler runs the audit jobs on their own task definitions in the private subnets. */
-  private scheduleJobs(args: ServiceArgs, executionRole: aws.iam.Role, network: TaskNetwork): void {
+  private scheduleJobs(args: ServiceArgs, network: TaskNetwork): void {
     const child = { parent: this };
     const { prefix, env } = args;
     const schedulerRoleName = `${prefix}-scheduler`;
     const role = new aws.iam.Role(schedulerRoleName, { name: schedulerRoleName, assumeRolePolicy: trustPolicy('scheduler.amazonaws.com', env.accountId) }, child);
     const jobs = [
-      { slug: 'audit-export', expression: args.auditExportSchedule, taskDefinition: this.auditExportTaskDefinition, taskRole: this.taskRoles.auditExport },
-      { slug: 'audit-purge', expression: args.auditPurgeSchedule, taskDefinition: this.auditPurgeTaskDefinition, taskRole: this.taskRoles.auditPurge },
+      { slug: 'audit-export', expression: args.auditExportSchedule, taskDefinition: this.auditExportTaskDefinition, taskRole: this.taskRoles.auditExport, executionRole: this.jobExecutionRoles.auditExport },
+      { slug: 'audit-purge', expression: args.auditPurgeSchedule, taskDefinition: this.auditPurgeTaskDefinition, taskRole: this.taskRoles.auditPurge, executionRole: this.jobExecutionRoles.auditPurge },
     ];
     new aws.iam.RolePolicy(
       schedulerRoleName,
@@ -553,7 +575,7 @@ export class Service extends pulumi.ComponentResource {
             Sid: 'PassJobRoles',
             Effect: 'Allow',
             Action: 'iam:PassRole',
-            Resource: [executionRole.arn, ...jobs.map(({ taskRole }) => taskRole.arn)],
+            Resource: jobs.flatMap(({ taskRole, executionRole }) => [executionRole.arn, taskRole.arn]),
             Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
           },
         ]),

@@ -90,6 +90,24 @@ export class ChainChecker {
     return this.broken === undefined;
   }
 
+  /**
+   * Accepts a run of records checked earlier and not read now (an archived export file, hashed when
+   * it was written), by its ends: it must start where the chain is and link to its head.
+   */
+  vouch(run: { firstSeq: bigint; prevHash: string; lastSeq: bigint; lastHash: string }): boolean {
+    if (this.broken) return false;
+    let reason: ChainBreak['reason'] | undefined;
+    if (this.lastSeq !== undefined && run.firstSeq !== this.lastSeq + 1n) reason = 'seq_gap';
+    else if (run.prevHash !== this.headHash) reason = 'prev_hash_mismatch';
+    if (reason) {
+      this.broken = { seq: run.firstSeq.toString(), id: null, reason };
+      return false;
+    }
+    this.headHash = run.lastHash;
+    this.lastSeq = run.lastSeq;
+    return true;
+  }
+
   /** Feeds the next record; returns false once the chain is broken (later records prove nothing). */
   add(record: AuditRecord): boolean {
     if (this.broken) return false;

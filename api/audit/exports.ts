@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { bucketOf, listKeys, readObject, serverSideEncryption, type Storage } from '../storage/s3.js';
+import { bucketOf, isArchived, listKeys, objectIntegrity, readObject, serverSideEncryption, type Storage } from '../storage/s3.js';
 import { canonicalJson, ChainChecker, GENESIS_HASH, type AuditRecord, type ChainBreak } from './chain.js';
 import { recordAudit } from './record.js';
 import { auditRowsFrom, chainHead } from './store.js';
@@ -17,8 +17,7 @@ export const EXPORT_PREFIX = 'audit-logs/';
 export const EXPORT_FORMAT = 'dms-audit-export/1';
 /** Rows per file: a day of a busy clinic, a few MB. */
 export const EXPORT_BATCH_ROWS = 10_000;
-/** Rows stay in the database this long (CONTRACT §4); the purge function enforces it too. */
-export const HOT_RETENTION_DAYS = 90;
+const DAY_MS = 86_400_000;
 
 const pad = (seq: bigint | string) => seq.toString().padStart(20, '0');
 export const exportKey = (firstSeq: bigint, lastSeq: bigint) => `${EXPORT_PREFIX}${pad(firstSeq)}-${pad(lastSeq)}.ndjson`;
@@ -102,9 +101,12 @@ export class AuditRetentionError extends Error {
 }
 
 /**
- * Writes one batch's file and reads it back: the object must hold exactly the rows the database
- * holds. Rewriting an existing key writes the same bytes (rows never change), so a batch redone
- * after a crash is harmless.
+ * Writes one batch's file and reads it back while it is still in S3 Standard: the object must hold
+ * exactly the rows the database holds. What was verified is recorded (`sha256`, `verified_at`), and
+ * S3 keeps the same SHA-256 from the upload's checksum, so purge and verify can later prove the
+ * file unchanged from its metadata alone, after the lifecycle rule has moved it to Glacier.
+ * Rewriting an existing key writes the same bytes (rows never change), so a batch redone after a
+ * crash is harmless.
  */
 async function shipBatch(em: EntityManager, storage: Storage, batch: ExportBatch): Promise<number> {
   const rows = await batchRows(em, batch);
@@ -191,14 +193,25 @@ export interface PurgeSummary {
 }
 
 /**
- * `npm run audit:purge`: removes from the database the oldest rows that are past the hot
- * retention and whose export is verified, after reading each of those files back from the bucket
- * and finding exactly the database's rows in it. It cuts at the end of a file only, so the first
- * row left always chains to the last hash of a verified export (what `verify` anchors to). The
- * database re-checks all of it (`audit_purge`).
+ * Does the bucket still hold, unchanged, the file verified when `batch` was exported? Asked of the
+ * object's metadata (size and S3's SHA-256), which answers in every storage class: a GET of an
+ * export already moved to Glacier would answer InvalidObjectState.
  */
-export async function purgeAudit(em: EntityManager, storage: Storage, now = new Date()): Promise<PurgeSummary> {
-  const cutoff = new Date(now.getTime() - HOT_RETENTION_DAYS * 86_400_000).toISOString();
+async function holdsVerifiedFile(storage: Storage, bucket: string, batch: ExportBatch, sizeBytes?: number): Promise<boolean> {
+  const stored = await objectIntegrity(storage, bucket, batch.object_key);
+  return stored !== undefined && batch.sha256 !== null && stored.sha256 === batch.sha256 && (sizeBytes === undefined || stored.sizeBytes === sizeBytes);
+}
+
+/**
+ * `npm run audit:purge`: removes from the database the oldest rows that are past the hot
+ * retention (`hotDays`, AUDIT_HOT_DAYS) and whose export is verified. Before any row goes, the
+ * database's rows of each file must serialise to exactly the bytes verified at export, and the
+ * bucket must still hold that file (its checksum, read without GET, so archived files count). It
+ * cuts at the end of a file only, so the first row left always chains to the last hash of a
+ * verified export (what `verify` anchors to). The database re-checks all of it (`audit_purge`).
+ */
+export async function purgeAudit(em: EntityManager, storage: Storage, hotDays: number, now = new Date()): Promise<PurgeSummary> {
+  const cutoff = new Date(now.getTime() - hotDays * DAY_MS).toISOString();
   const [bounds] = await em.execute<{ first_seq: string | null; first_recent: string | null }[]>(
     `select (select min(seq)::text from audit_logs) as first_seq,
             (select min(seq)::text from audit_logs where occurred_at >= ?) as first_recent`,
@@ -219,17 +232,19 @@ export async function purgeAudit(em: EntityManager, storage: Storage, now = new 
 
   const bucket = bucketOf(storage, 'audit');
   for (const batch of purgeable) {
-    const stored = await readObject(storage, bucket, batch.object_key);
-    const file = stored && sha256(stored) === batch.sha256 ? parseExport(stored.toString('utf8')) : undefined;
-    const inDatabase = await batchRows(em, batch);
-    const matches = file !== undefined && inDatabase.every((row) => file.rows[Number(BigInt(row.seq) - BigInt(batch.first_seq))]?.hash === row.hash);
-    if (!matches) throw new AuditRetentionError(`export ${batch.object_key} is missing or does not hold the database's rows: nothing purged`);
+    const body = serialiseExport(batch.prev_hash, await batchRows(em, batch));
+    if (sha256(body) !== batch.sha256) {
+      throw new AuditRetentionError(`the database's rows ${batch.first_seq}-${batch.last_seq} are not those export ${batch.object_key} verified: nothing purged`);
+    }
+    if (!(await holdsVerifiedFile(storage, bucket, batch, Buffer.byteLength(body)))) {
+      throw new AuditRetentionError(`export ${batch.object_key} is missing or is not the file verified at export: nothing purged`);
+    }
   }
   const through = purgeable.at(-1)!.last_seq;
   return em.transactional(async (tx) => {
-    const [purged] = await tx.execute<{ rows: string }[]>('select audit_purge(?)::text as rows', [through]);
+    const [purged] = await tx.execute<{ rows: string }[]>('select audit_purge(?, ?)::text as rows', [through, hotDays]);
     const rows = Number(purged!.rows);
-    await recordAudit(tx, { action: 'audit.purge', outcome: 'success', entity: 'audit_log', actorRole: 'system', details: { rows, throughSeq: through } });
+    await recordAudit(tx, { action: 'audit.purge', outcome: 'success', entity: 'audit_log', actorRole: 'system', details: { rows, throughSeq: through, hotDays } });
     return { rows, throughSeq: through };
   });
 }
@@ -237,25 +252,47 @@ export async function purgeAudit(em: EntityManager, storage: Storage, now = new 
 export interface FullChainReport extends ChainReport {
   /** Export files read from the bucket. */
   files: number;
+  /**
+   * Export files in an archive storage class (Glacier): not readable without a restore, so each is
+   * proven by S3's checksum equal to the one verified and recorded at export, linked by its ends.
+   */
+  archived: number;
 }
 
 /**
  * The whole chain from genesis: every export file in the bucket in order (each chained to the one
  * before, each row hashing to itself), then the rows still in the database after the last one.
- * Rows both exported and still in the database must be the same rows.
+ * Rows both exported and still in the database must be the same rows. An archived file is vouched
+ * for by its export record (see `FullChainReport.archived`).
  */
 export async function verifyWithExports(em: EntityManager, storage: Storage): Promise<FullChainReport> {
   const bucket = bucketOf(storage, 'audit');
   const checker = new ChainChecker();
   let files = 0;
+  let archived = 0;
   const broken = (seq: string, reason: ChainBreak['reason']): FullChainReport => ({
-    ok: false, checked: checker.checked, headHash: checker.headHash, firstBroken: checker.broken ?? { seq, id: null, reason }, files,
+    ok: false, checked: checker.checked, headHash: checker.headHash, firstBroken: checker.broken ?? { seq, id: null, reason }, files, archived,
   });
   let exportedThrough = 0n;
   for (const key of (await listKeys(storage, bucket, EXPORT_PREFIX)).filter((k) => k.endsWith('.ndjson'))) {
-    const stored = await readObject(storage, bucket, key);
-    const file = stored ? parseExport(stored.toString('utf8')) : undefined;
     const firstSeq = (exportedThrough + 1n).toString();
+    let stored: Buffer | undefined;
+    try {
+      stored = await readObject(storage, bucket, key);
+    } catch (error) {
+      if (!isArchived(error)) throw error;
+      const [batch] = await em.execute<ExportBatch[]>('select * from audit_exports where object_key = ? and verified_at is not null', [key]);
+      if (!batch || !(await holdsVerifiedFile(storage, bucket, batch))) return broken(firstSeq, 'missing_rows');
+      const stillStored = await batchRows(em, batch);
+      if (stillStored.length > 0 && sha256(serialiseExport(batch.prev_hash, stillStored)) !== batch.sha256) return broken(batch.first_seq, 'hash_mismatch');
+      if (!checker.vouch({ firstSeq: BigInt(batch.first_seq), prevHash: batch.prev_hash, lastSeq: BigInt(batch.last_seq), lastHash: batch.last_hash })) {
+        return broken(batch.first_seq, 'prev_hash_mismatch');
+      }
+      archived += 1;
+      exportedThrough = BigInt(batch.last_seq);
+      continue;
+    }
+    const file = stored ? parseExport(stored.toString('utf8')) : undefined;
     if (!file) return broken(firstSeq, 'missing_rows');
     files += 1;
     if (file.header.prevHash !== checker.headHash || file.header.firstSeq !== firstSeq) return broken(file.header.firstSeq, 'prev_hash_mismatch');
@@ -271,5 +308,5 @@ export async function verifyWithExports(em: EntityManager, storage: Storage): Pr
   }
   const head = await chainHead(em);
   const report = await checkChain(checker, auditRowsFrom(em, exportedThrough, head.seq), head);
-  return { ...report, files };
+  return { ...report, files, archived };
 }

@@ -2,6 +2,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  InvalidObjectState,
   ListObjectsV2Command,
   NotFound,
   NoSuchKey,
@@ -179,7 +180,44 @@ export async function readHead(storage: Storage, bucket: string, key: string, le
   return Buffer.from(await object.Body!.transformToByteArray());
 }
 
-/** The whole object, or `undefined` when it is not there. */
+/** What the store keeps about an object without reading its body. */
+export interface ObjectIntegrity {
+  sizeBytes: number;
+  /** Hex SHA-256 of the whole object, as S3 stored it from the upload's checksum; `undefined` when none was kept. */
+  sha256?: string;
+  /** `STANDARD` when S3 names none. */
+  storageClass: string;
+}
+
+/**
+ * An object's size, checksum and storage class, or `undefined` when nothing is there. HEAD works
+ * in every storage class, archived ones too; with checksum mode S3 returns the SHA-256 it verified
+ * and kept at upload (needs kms:Decrypt for a KMS-encrypted object). Source:
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html (ChecksumMode).
+ */
+export async function objectIntegrity(storage: Storage, bucket: string, key: string): Promise<ObjectIntegrity | undefined> {
+  try {
+    const head = await storage.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    return {
+      sizeBytes: head.ContentLength ?? 0,
+      ...(head.ChecksumSHA256 ? { sha256: Buffer.from(head.ChecksumSHA256, 'base64').toString('hex') } : {}),
+      storageClass: head.StorageClass ?? 'STANDARD',
+    };
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * A GET of an object in S3 Glacier Flexible Retrieval or Deep Archive answers InvalidObjectState
+ * until it is restored. Source: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html.
+ */
+export function isArchived(error: unknown): boolean {
+  return error instanceof InvalidObjectState || (error instanceof S3ServiceException && error.name === 'InvalidObjectState');
+}
+
+/** The whole object, or `undefined` when it is not there (an archived object throws: see `isArchived`). */
 export async function readObject(storage: Storage, bucket: string, key: string): Promise<Buffer | undefined> {
   try {
     const object = await storage.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -11,6 +11,10 @@ declare module '@20minutes/s3rver' {
   }
   export default class S3rver {
     constructor(options?: S3rverOptions);
+    /** S3rver is a Koa application: its middleware, composed when it starts listening. */
+    middleware: ((ctx: import('koa').Context, next: () => Promise<void>) => Promise<void>)[];
+    /** Its filesystem store: `kind` `object` is the object's bytes, `metadata.json` what it keeps about them. */
+    store: { getResourcePath(bucket: string, key: string, kind: 'object' | 'metadata.json'): string };
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
   }

@@ -27,6 +27,8 @@ export const LOG_METRICS = {
   sensitiveRateLimited: { metricName: 'SensitiveRateLimited', events: ['api_sensitive_rate_limited'] },
   auditWriteFailed: { metricName: 'AuditWriteFailed', events: ['audit_write_failed'] },
   unhandledErrors: { metricName: 'UnhandledErrors', events: ['unhandled_error', 'unhandled_error_non_error'] },
+  // The one-off commands (api/cli.ts) log to the API log group under their own stream prefixes.
+  scheduledJobFailed: { metricName: 'ScheduledJobFailed', events: ['command_failed', 'command_refused'] },
 } as const satisfies Record<string, LogMetric>;
 
 /** CloudWatch Logs JSON filter pattern matching lines whose `event` is one of `events`. */
@@ -361,6 +363,19 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       threshold: 26,
       ...singleWindow(60),
       treatMissingData: 'breaching',
+    },
+    {
+      slug: 'scheduled-job-failed',
+      severity: 'P2',
+      meaning: 'A one-off task (audit export or purge, migration) failed or refused to run in the last hour',
+      runbook: 'audit-log-failure.md#audit-export-or-purge-failing',
+      source: logCount(namespace, LOG_METRICS.scheduledJobFailed),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: 1,
+      // The export runs hourly: an hour-long window keeps the alarm up until a run succeeds or
+      // the next one fails again, instead of clearing five minutes after each failure.
+      ...singleWindow(60),
+      treatMissingData: 'notBreaching',
     },
   ];
   if (targets.dbReplicaIdentifier !== undefined) {

@@ -89,7 +89,42 @@ interface WafRule {
   };
 }
 
+/** Condition keys that tie a service principal's use of a resource to this account (confused deputy). */
+const SOURCE_KEYS = ['aws:SourceAccount', 'aws:SourceArn'];
+/**
+ * CloudWatch Logs uses a key through the log group's encryption context: AWS documents an
+ * `ArnLike kms:EncryptionContext:aws:logs:arn` condition as the way to bind it to the account's log
+ * groups (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html), not aws:Source*.
+ */
+const ENCRYPTION_CONTEXT_KEYS = ['kms:EncryptionContext:aws:logs:arn'];
+
+/** Statements of a key or topic policy that let an AWS service act without naming whose resource it acts for. */
+export function unconfinedServiceStatements(policy: unknown): string[] {
+  return (statementsOf(policy) as (Statement & { Principal?: unknown; Condition?: Record<string, Record<string, unknown>> })[])
+    .filter((statement) => statement.Effect === 'Allow' && typeof statement.Principal === 'object' && statement.Principal !== null && 'Service' in statement.Principal)
+    .filter((statement) => {
+      const keys = Object.values(statement.Condition ?? {}).flatMap((operator) => Object.keys(operator));
+      return !keys.some((key) => SOURCE_KEYS.includes(key) || ENCRYPTION_CONTEXT_KEYS.includes(key));
+    })
+    .map((statement) => statement.Sid ?? JSON.stringify((statement.Principal as { Service: unknown }).Service));
+}
+
 export const resourcePolicies: ResourceValidationPolicy[] = [
+  {
+    name: 'service-principals-confined',
+    description: 'Every AWS service a KMS key or SNS topic policy admits is tied to this account (aws:SourceAccount / aws:SourceArn, or the log-group encryption context for CloudWatch Logs).',
+    enforcementLevel: 'mandatory',
+    // Without it another account's resource could make the service use our key or topic on its behalf
+    // (the confused deputy): https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+    validateResource: [
+      validateResourceOfType(aws.kms.Key, (key, args, reportViolation) => {
+        for (const sid of unconfinedServiceStatements(key.policy)) reportViolation(`key ${args.name}: statement ${sid} admits a service without aws:SourceAccount or aws:SourceArn`);
+      }),
+      validateResourceOfType(aws.sns.TopicPolicy, (topic, args, reportViolation) => {
+        for (const sid of unconfinedServiceStatements(topic.policy)) reportViolation(`topic policy ${args.name}: statement ${sid} admits a service without aws:SourceAccount or aws:SourceArn`);
+      }),
+    ],
+  },
   {
     name: 'iam-least-privilege',
     description: 'IAM policies name their actions and, on data services, their resources: no `*` action, no `*` resource on S3, RDS, Secrets Manager, KMS, logs.',
@@ -302,7 +337,31 @@ function bucketKeyOf(resources: PolicyResource[], bucket: PolicyResource): strin
 
 const keyValues = (key: PolicyResource) => [key.props['arn'], key.props['keyId'], key.props['id']].filter((value) => value !== undefined);
 
+/** The AWS-owned bucket ECR serves image layers from (any region, any partition). */
+const ECR_LAYER_OBJECTS = /^arn:aws[a-z-]*:s3:::prod-[a-z0-9-]+-starport-layer-bucket\/\*$/;
+
 export const stackPolicies: StackValidationPolicy[] = [
+  {
+    name: 's3-endpoint-stack-buckets-only',
+    description: "S3 gateway endpoints have a policy that reaches only the stack's own buckets (and ECR's layer bucket), so nothing in the VPC can copy data to another bucket through them.",
+    enforcementLevel: 'mandatory',
+    // ECR's layer bucket: https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
+    validateStack: ({ resources }, reportViolation) => {
+      const bucketArns = ofType(resources, aws.s3.Bucket).map((bucket) => String(bucket.props['arn']));
+      const allowed = (resource: string) => bucketArns.some((arn) => resource === arn || resource === `${arn}/*`) || ECR_LAYER_OBJECTS.test(resource);
+      for (const endpoint of ofType(resources, aws.ec2.VpcEndpoint)) {
+        if (!/\.s3$/.test(String(endpoint.props['serviceName'])) || endpoint.props['vpcEndpointType'] !== 'Gateway') continue;
+        const granted = statementsOf(endpoint.props['policy']).filter((statement) => statement.Effect === 'Allow');
+        if (granted.length === 0) {
+          reportViolation(`S3 endpoint ${endpoint.name} has no policy: it reaches every bucket of every account`, endpoint.urn);
+          continue;
+        }
+        for (const resource of granted.flatMap((statement) => list(statement.Resource))) {
+          if (!allowed(resource)) reportViolation(`S3 endpoint ${endpoint.name} reaches ${resource}, which is not one of the stack's buckets`, endpoint.urn);
+        }
+      }
+    },
+  },
   {
     name: 'kms-keys-outlive-retained-data',
     description: 'In production, every KMS key that encrypts data kept after `pulumi destroy` (PHI buckets, a database that leaves a final snapshot) is protected and kept too.',

@@ -16,6 +16,8 @@ import { createDatabase, sql } from '../support/postgres.js';
 import { sharedS3, type TestS3 } from '../support/s3.js';
 
 const DAY_MS = 86_400_000;
+/** Production's `auditHotDays` (AUDIT_HOT_DAYS): rows and export files go cold on the same day. */
+const HOT_DAYS = 90;
 
 /**
  * Appends rows dated `ageDays` ago, hashed and chained exactly as recordAudit does: the only way
@@ -119,8 +121,9 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
   describe('purge', () => {
     it('keeps every row the database itself does not allow to go', async () => {
       await assert.rejects(sql(db.appUrl, 'delete from audit_logs where seq = 1'), /permission denied/);
-      await assert.rejects(sql(db.appUrl, 'select audit_purge(30)'), /not all past the 90-day hot retention/, 'rows 26-30 are recent');
-      await assert.rejects(sql(db.appUrl, 'select audit_purge(5)'), /does not end a verified export/, 'a cut inside a file would leave no anchor');
+      await assert.rejects(sql(db.appUrl, 'select audit_purge(30, 90)'), /not all past the 90-day hot retention/, 'rows 26-30 are recent');
+      await assert.rejects(sql(db.appUrl, 'select audit_purge(20, 29)'), /under the 30-day floor/, 'whatever the task is configured with');
+      await assert.rejects(sql(db.appUrl, 'select audit_purge(5, 90)'), /does not end a verified export/, 'a cut inside a file would leave no anchor');
       await recordAudit(em(), { action: 'audit.read', outcome: 'success', actorRole: 'auditor' });
       const head = await chainHead(em());
       await assert.rejects(sql(db.ownerUrl, `delete from audit_logs where seq = ${head.seq}`), /has no verified export/, 'even the owner cannot drop an unexported row');
@@ -132,18 +135,25 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
       await storage.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: original.toString('utf8').replace('"doctor"', '"admin"') }));
       const rows = await count('audit_logs');
       try {
-        await assert.rejects(purgeAudit(em(), storage), AuditRetentionError);
+        await assert.rejects(purgeAudit(em(), storage, HOT_DAYS), AuditRetentionError);
         assert.equal(await count('audit_logs'), rows, 'nothing purged');
         const report = await verifyWithExports(em(), storage);
         assert.equal(report.ok, false);
         assert.equal(report.firstBroken!.seq, '11');
+        s3.setStorageClass(bucket, key, 'GLACIER');
+        await assert.rejects(purgeAudit(em(), storage, HOT_DAYS), AuditRetentionError, 'in Glacier too: its checksum is not the one verified at export');
+        assert.equal((await verifyWithExports(em(), storage)).firstBroken!.seq, '11');
       } finally {
         await storage.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: original }));
       }
     });
 
-    it('removes whole exported files past the 90-day retention only, and the chain verifies across bucket and database', async () => {
-      const summary = await purgeAudit(em(), storage);
+    it('removes whole exported files past the 90-day retention only, once the lifecycle rule has moved them to Glacier, and the chain verifies across bucket and database', async () => {
+      // Day 90: the files of rows 1-20 went to Glacier hours before the purge runs.
+      const archived = [`${EXPORT_PREFIX}00000000000000000001-00000000000000000010.ndjson`, `${EXPORT_PREFIX}00000000000000000011-00000000000000000020.ndjson`];
+      for (const key of archived) s3.setStorageClass(bucket, key, 'GLACIER');
+      await assert.rejects(readObject(storage, bucket, archived[0]!), (error: Error) => error.name === 'InvalidObjectState', 'a GET of an archived file fails, as on S3');
+      const summary = await purgeAudit(em(), storage, HOT_DAYS);
       // Rows 1-25 are past retention; 21-30 share a file with recent rows, so they wait for it.
       assert.deepEqual(summary, { rows: 20, throughSeq: '20' });
       const remaining = (await sql(db.ownerUrl, 'select min(seq)::int as first, count(*)::int as n from audit_logs')).rows[0];
@@ -151,14 +161,28 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
 
       const full = await verifyWithExports(em(), storage);
       assert.equal(full.ok, true, JSON.stringify(full));
-      assert.equal(full.files, 4);
-      assert.equal(full.checked, 20 + remaining.n, 'every row once: the purged ones from the bucket, the rest from the database');
+      assert.equal(full.files, 2, 'the files still in S3 Standard are read');
+      assert.equal(full.archived, 2, 'the archived ones are proven by their checksum and their ends');
+      assert.equal(full.checked, remaining.n, 'every readable row hashed once: the rest of the database after the exports');
       assert.equal(full.headHash, (await chainHead(em())).hash);
       const database = await verifyDatabaseChain(em());
       assert.equal(database.ok, true, JSON.stringify(database));
       assert.equal(database.checked, remaining.n, 'the database part starts at the export before it');
 
-      assert.deepEqual(await purgeAudit(em(), storage), { rows: 0, throughSeq: null }, 'nothing more is past retention');
+      assert.deepEqual(await purgeAudit(em(), storage, HOT_DAYS), { rows: 0, throughSeq: null }, 'nothing more is past retention');
+    });
+
+    it('takes the hot retention from AUDIT_HOT_DAYS, refusing less than 30 days before touching anything', async () => {
+      const env = { NODE_ENV: 'test', DATABASE_URL: db.appUrl, LOG_LEVEL: 'error' };
+      const out = new LogCapture();
+      const code = await runCommand(['audit:purge'], { env: { ...env, AUDIT_HOT_DAYS: '29' }, overrides: { s3: { ...s3.s3, auditBucket: bucket } }, stdout: out, stderr: new LogCapture() });
+      assert.equal(code, 1);
+      assert.deepEqual(JSON.parse(out.lines[0]!), { command: 'audit:purge', ok: false, error: 'configuration', variable: 'AUDIT_HOT_DAYS' });
+      const staging = new LogCapture();
+      assert.equal(await runCommand(['audit:purge'], { env: { ...env, AUDIT_HOT_DAYS: '30' }, overrides: { s3: { ...s3.s3, auditBucket: bucket } }, stdout: staging, stderr: new LogCapture() }), 0);
+      assert.equal(JSON.parse(staging.lines[0]!).hotDays, 30, staging.lines[0]);
+      const { rows } = await sql(db.ownerUrl, 'select min(seq)::int as first from audit_logs');
+      assert.equal(rows[0].first, 21, 'rows 21-30 share a file with rows of today: they stay at 30 days too');
     });
 
     it('runs as the commands the scheduled tasks start, one JSON line each', async () => {
@@ -178,6 +202,7 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
 
     it('reports a file missing from the bucket', async () => {
       const key = `${EXPORT_PREFIX}00000000000000000001-00000000000000000010.ndjson`;
+      s3.setStorageClass(bucket, key, 'STANDARD');
       const original = (await readObject(storage, bucket, key))!;
       await storage.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'truncated' }));
       try {

@@ -66,6 +66,13 @@ describe('configuration (CONTRACT §1)', () => {
     }
   });
 
+  it('the one-off commands run in production without JWT_KEYS (their task roles do not get it), the API does not', () => {
+    const withoutKeys = { ...production, JWT_KEYS: '' };
+    assert.equal(loadConfig(withoutKeys, 'cli').jwtKeys, undefined);
+    rejects(withoutKeys, 'JWT_KEYS');
+    assert.throws(() => loadConfig({ ...production, JWT_KEYS: '[]' }, 'cli'), ConfigError, 'a key that is given is still checked');
+  });
+
   it("writes to AWS S3 name the stack's KMS key by ARN; an S3-compatible store needs none", () => {
     assert.equal(loadConfig(production).s3.kmsKeyArn, production.S3_KMS_KEY_ARN);
     rejects({ ...production, S3_KMS_KEY_ARN: 'alias/dms-production-s3' }, 'S3_KMS_KEY_ARN');

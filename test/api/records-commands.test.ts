@@ -5,7 +5,7 @@ import { runCommand } from '../../api/cli.js';
 import { APP_ROLE } from '../../api/db/app-role.js';
 import { migrations } from '../../api/db/migrations/index.js';
 import { LogCapture } from '../support/api.js';
-import { createDatabase, sql } from '../support/postgres.js';
+import { createDatabase, ensureTestAppRole, sql } from '../support/postgres.js';
 
 /** Runs a command in-process as the task would, returning its exit code and its one stdout line. */
 async function command(args: string[], env: Record<string, string>): Promise<{ code: number; result: Record<string, unknown>; stderr: string[] }> {
@@ -80,6 +80,9 @@ describe('one-off commands of the migration and DR drill tasks', function () {
   });
 
   describe('drill:verify', () => {
+    // The verify task connects as the app role: here the tests' one, a member of dms_api like dms_app.
+    before(() => ensureTestAppRole(db.ownerUrl, { memberOfApi: true }));
+
     it('fails a database nobody can sign in to, passes one with a user, fails a broken chain', async () => {
       const empty = await command(['drill:verify'], { DATABASE_URL: db.appUrl });
       assert.equal(empty.code, 1);

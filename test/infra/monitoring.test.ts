@@ -39,6 +39,7 @@ const ALARM_TABLE = `
 | rds-replica-lag | RDS ReplicaLag (replica) | > 60 s for 5 min | P1 | database.md#replica-lag |
 | rds-freeable-memory-low | RDS FreeableMemory | < 10% of instance memory | P2 | database.md#freeable-memory-low |
 | rds-snapshot-stale | custom metric \`LatestSnapshotAgeHours\` (scheduled check), missing data = breaching | > 26 h | P1 | backup-restore.md#snapshot-stale |
+| scheduled-job-failed | log metric: command_failed + command_refused | >= 1 in 60 min | P2 | audit-log-failure.md#audit-export-or-purge-failing |
 `;
 
 /** Escalation: level 1 chat at once, level 2 e-mail to the on-call engineer after 5 min, level 3 SMS after 10, level 4 phone call to the backup engineer after 15. */
@@ -350,8 +351,11 @@ function breaches(resource: MockedResource, value: number | undefined): boolean 
 }
 
 /** Events a metric filter counts, read back from its pattern by matching every contract event. */
+/** What the one-off commands (api/cli.ts: audit export and purge, migrate) log when they fail. */
+const COMMAND_EVENTS = ['command_failed', 'command_refused'];
+
 function eventsCountedBy(filter: MockedResource): string[] {
-  return CONTRACT_EVENTS.filter((event) =>
+  return [...CONTRACT_EVENTS, ...COMMAND_EVENTS].filter((event) =>
     filterMatches(str(filter.inputs['pattern']), JSON.stringify(logLine(event))),
   );
 }

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { INTERFACE_ENDPOINT_SERVICES, ipv6Subnet64, subnetLayout } from '../../infra/network.js';
 import type { StackRun } from '../../infra/plan/run.js';
-import { one, ofType, planned, statement, STACKS } from './fixture.js';
+import { asList, one, ofType, planned, statement, statements, STACKS } from './fixture.js';
 
 const tier = (run: StackRun, name: string) => ofType(run, 'aws:ec2/subnet:Subnet').filter((subnet) => (subnet.inputs['tags'] as Record<string, string>)['Tier'] === name);
 
@@ -104,6 +104,20 @@ for (const stack of STACKS) {
         assert.equal(endpoint?.inputs['privateDnsEnabled'], true);
         assert.deepEqual(endpoint?.inputs['subnetIds'], run.outputs['privateSubnetIds']);
       }
+    });
+
+    it("lets only the stack's buckets and ECR's layer bucket through the S3 gateway endpoint", () => {
+      const region = String(run.outputs['region']);
+      const s3 = ofType(run, 'aws:ec2/vpcEndpoint:VpcEndpoint').find((endpoint) => endpoint.inputs['serviceName'] === `com.amazonaws.${region}.s3`);
+      assert.ok(s3?.inputs['policy'], 'an endpoint without a policy reaches every bucket in every account');
+      const buckets = [run.outputs['xrayBucketName'], run.outputs['auditBucketName']].map((name) => `arn:aws:s3:::${String(name)}`);
+      const reachable = statements(s3.inputs['policy']).flatMap((granted) => {
+        assert.equal(granted.Effect, 'Allow');
+        assert.ok(!asList(granted.Action).some((action) => action.endsWith('*')), `${granted.Sid} names its actions`);
+        return asList(granted.Resource);
+      });
+      assert.deepEqual(reachable.sort(), [...buckets, ...buckets.map((arn) => `${arn}/*`), `arn:aws:s3:::prod-${region}-starport-layer-bucket/*`].sort());
+      assert.deepEqual(asList(statement(s3.inputs['policy'], 'EcrImageLayers').Action), ['s3:GetObject']);
     });
 
     it('admits the database only from the tasks, the tasks only from the ALB', () => {

@@ -228,6 +228,35 @@ describe('policy: each rule fires on the setting it guards', () => {
     ]);
   });
 
+  it('an S3 gateway endpoint without a policy, or reaching a bucket outside the stack', async () => {
+    const endpoint = (run: StackRun) => ofType(run, 'aws:ec2/vpcEndpoint:VpcEndpoint').find((candidate) => String(candidate.inputs['serviceName']).endsWith('.s3')) as RecordedResource;
+    const open = await violationsAfter('staging', (run) => set(endpoint(run), 'policy', undefined));
+    assert.deepEqual(firing(open, 's3-endpoint-stack-buckets-only').map((violation) => violation.message), ['S3 endpoint dms-staging-s3 has no policy: it reaches every bucket of every account']);
+    const exfiltration = await violationsAfter('staging', (run) => {
+      const document = JSON.parse(String(endpoint(run).outputs['policy'])) as { Statement: object[] };
+      document.Statement.push({ Sid: 'Anywhere', Effect: 'Allow', Principal: '*', Action: 's3:PutObject', Resource: 'arn:aws:s3:::attacker-bucket/*' });
+      set(endpoint(run), 'policy', JSON.stringify(document));
+    });
+    assert.deepEqual(firing(exfiltration, 's3-endpoint-stack-buckets-only').map((violation) => violation.message), [
+      "S3 endpoint dms-staging-s3 reaches arn:aws:s3:::attacker-bucket/*, which is not one of the stack's buckets",
+    ]);
+  });
+
+  it('a key or topic policy admitting an AWS service without tying it to this account', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      for (const [type, name] of [['aws:kms/key:Key', 'dms-production-monitoring'], ['aws:sns/topicPolicy:TopicPolicy', 'dms-production-alarms']] as const) {
+        const resource = one(run, type, name);
+        const document = JSON.parse(String(resource.inputs['policy'])) as { Statement: { Principal?: unknown; Condition?: unknown }[] };
+        for (const granted of document.Statement) if (typeof granted.Principal === 'object' && granted.Principal !== null && 'Service' in granted.Principal) delete granted.Condition;
+        set(resource, 'policy', JSON.stringify(document));
+      }
+    });
+    assert.deepEqual(firing(violations, 'service-principals-confined').map((violation) => violation.message), [
+      'key dms-production-monitoring: statement AlarmSourcesPublishToEncryptedTopics admits a service without aws:SourceAccount or aws:SourceArn',
+      'topic policy dms-production-alarms: statement AccountServicesPublish admits a service without aws:SourceAccount or aws:SourceArn',
+    ]);
+  });
+
   it('a load balancer left outside the WAF', async () => {
     const violations = await violationsAfter('staging', (run) => remove(run, ofType(run, 'aws:wafv2/webAclAssociation:WebAclAssociation')[0] as RecordedResource));
     assert.deepEqual(firing(violations, 'alb-behind-waf').map((violation) => violation.resource), ['aws:lb/loadBalancer:LoadBalancer dms-staging-alb']);

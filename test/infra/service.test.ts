@@ -101,6 +101,7 @@ for (const stack of STACKS) {
         AWS_REGION: config.region,
         XRAY_BUCKET: run.outputs['xrayBucketName'],
         AUDIT_BUCKET: run.outputs['auditBucketName'],
+        AUDIT_HOT_DAYS: String(config.storage.auditHotDays),
         S3_KMS_KEY_ARN: one(run, 'aws:kms/key:Key', `dms-${stack}-s3`).outputs['arn'],
         TRUST_PROXY_HOPS: '1',
         PRESIGN_TTL_S: '90',
@@ -112,6 +113,15 @@ for (const stack of STACKS) {
         REDIS_URL: secretArn('redis-url'),
       });
       assert.deepEqual(container.portMappings.map((mapping) => mapping.containerPort), [3000]);
+    });
+
+    it('purges audit rows after the same number of days the audit bucket moves their exports to Glacier (one configured value)', () => {
+      const auditBucket = one(run, 'aws:s3/bucket:Bucket', `dms-${stack}-audit`);
+      const lifecycle = ofType(run, 'aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration').find((resource) => resource.inputs['bucket'] === (auditBucket.outputs['id'] ?? auditBucket.inputs['bucket']));
+      const [rule] = (lifecycle?.inputs['rules'] ?? []) as { transitions?: { days: number }[] }[];
+      const glacierDay = rule?.transitions?.[0]?.days;
+      assert.equal(typeof glacierDay, 'number', 'the audit bucket has a transition');
+      for (const family of ['audit-export', 'audit-purge']) assert.equal(env(containerOf(taskDefinition(family)))['AUDIT_HOT_DAYS'], String(glacierDay), family);
     });
 
     it('runs every container as a non-root user on a read-only root file system with a writable /tmp', () => {
@@ -207,6 +217,29 @@ for (const stack of STACKS) {
       assert.ok(injected('migrate-execution').includes(String(master[0]?.secretArn)));
       assert.ok(!injected('task-execution').includes(String(master[0]?.secretArn)));
       assert.equal(taskDefinition('api').inputs['executionRoleArn'], one(run, 'aws:iam/role:Role', `dms-${stack}-task-execution`).outputs['arn']);
+    });
+
+    it('gives each job its own execution role, which injects only the secrets that job uses', () => {
+      const master = one(run, 'aws:rds/instance:Instance', `dms-${stack}-db`).outputs['masterUserSecrets'] as { secretArn: string }[];
+      const expected: Record<string, Record<string, unknown>> = {
+        migrate: { PGPASSWORD: `${master[0]?.secretArn}:password::`, DB_APP_PASSWORD: secretArn('db-app-password') },
+        'audit-export': { PGPASSWORD: secretArn('db-app-password') },
+        'audit-purge': { PGPASSWORD: secretArn('db-app-password') },
+        'drill-verify': { PGPASSWORD: secretArn('db-app-password') },
+      };
+      const roleArns = new Set<unknown>();
+      for (const [family, jobSecrets] of Object.entries(expected)) {
+        const definition = taskDefinition(family);
+        assert.deepEqual(secrets(containerOf(definition)), jobSecrets, `${family} gets no JWT keys, no Redis token, no other job's password`);
+        const role = one(run, 'aws:iam/role:Role', `dms-${stack}-${family}-execution`);
+        assert.equal(definition.inputs['executionRoleArn'], role.outputs['arn'], `${family} has its own execution role`);
+        roleArns.add(role.outputs['arn']);
+        const injected = asList(statement(one(run, 'aws:iam/rolePolicy:RolePolicy', `dms-${stack}-${family}-execution`).inputs['policy'], 'InjectSecrets').Resource).sort();
+        assert.deepEqual(injected, Object.values(jobSecrets).map((valueFrom) => String(valueFrom).replace(/:password::$/, '')).sort(), `${family}'s role reads exactly its secrets`);
+      }
+      assert.equal(roleArns.size, 4);
+      const passed = asList(statement(one(run, 'aws:iam/rolePolicy:RolePolicy', `dms-${stack}-scheduler`).inputs['policy'], 'PassJobRoles').Resource);
+      assert.ok(!passed.includes(String(one(run, 'aws:iam/role:Role', `dms-${stack}-task-execution`).outputs['arn'])), 'the scheduler cannot pass the API execution role');
     });
 
     it('keeps JWT keys in dms-<stack>/jwt-keys, KMS-encrypted, first version generated and never reverted', () => {

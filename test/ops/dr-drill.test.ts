@@ -31,8 +31,10 @@ import {
   drillInstance,
   EXPECTED_DELETE,
   healthyDrill,
+  KMS_KEY,
   MASTER_PASSWORD,
   MASTER_SECRET,
+  primary,
   snapshot,
   SNAPSHOT_TIME,
   TASK_ARN,
@@ -59,6 +61,7 @@ describe('ops dr-drill: a drill from the newest automated snapshot to the report
       PubliclyAccessible: false,
       DeletionProtection: false,
       MultiAZ: false,
+      BackupRetentionPeriod: 0,
       Tags: [
         { Key: 'dms:drill', Value: 'true' },
         { Key: 'dms:drill-started', Value: '2025-03-10T09:15:00Z' },
@@ -131,7 +134,7 @@ describe('ops dr-drill: a drill from the newest automated snapshot to the report
     assert.match(run.stdout, /RTO\s+1m45s \(restore request to verified\)/);
     assert.match(run.stdout, /RPO\s+6h05m \(drill start 2025-03-10T09:15:00Z vs data as of 2025-03-10T03:10:00Z\)/);
     assert.match(run.stdout, /row counts\s+patients=1200, visits=5400, audit_logs=88000/);
-    assert.match(run.stdout, /source\s+snapshot rds:dms-production-2025-03-10-03-10 \(automated, taken 2025-03-10T03:10:00Z\)/);
+    assert.match(run.stdout, /source\s+snapshot rds:dms-production-2025-03-10-03-10 \(automated, taken 2025-03-10T03:10:00Z, data as of 2025-03-10T03:10:00Z\)/);
     assert.match(run.stdout, /clean-up\s+dms-drill-production-202503100915 deletion requested/);
     assert.match(run.stdout, /result\s+PASS/);
     assert.match(run.stderr, /waiting for dms-drill-production-202503100915 to be available: creating/, 'progress goes to stderr');
@@ -181,6 +184,90 @@ describe('ops dr-drill: a drill from the newest automated snapshot to the report
     assert.equal(input?.DBSubnetGroupName, 'dms-production-db');
     assert.equal(input?.PubliclyAccessible, false);
     assert.match(run.stdout, /RPO\s+15m \(drill start/);
+  });
+
+  it('measures RPO from the data in the snapshot (SnapshotDatabaseTime), not from when a copy of it was made', async () => {
+    healthyDrill(aws);
+    aws.rds.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: 'evidence-copy' }).resolves({
+      DBSnapshots: [
+        {
+          ...snapshot('evidence-copy', new Date('2025-03-10T08:00:00Z')),
+          SnapshotType: 'manual',
+          OriginalSnapshotCreateTime: new Date('2025-03-09T03:10:00Z'),
+          SnapshotDatabaseTime: new Date('2025-03-09T03:09:30Z'),
+        },
+      ],
+    });
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--snapshot', 'evidence-copy']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /RPO\s+1d06h05m \(drill start 2025-03-10T09:15:00Z vs data as of 2025-03-09T03:09:30Z\)/);
+  });
+
+  it('restores the latest restorable time with --point-in-time latest, RPO from the primary\'s LatestRestorableTime', async () => {
+    healthyDrill(aws);
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--point-in-time', 'latest']);
+    assert.equal(run.code, 0, run.stderr);
+    const input = aws.rds.commandCalls(RestoreDBInstanceToPointInTimeCommand)[0]?.args[0].input;
+    assert.equal(input?.UseLatestRestorableTime, true);
+    assert.equal(input?.RestoreTime, undefined);
+    assert.match(run.stdout, /source\s+latest restorable time of dms-production \(2025-03-10T09:10:00Z when read\)/);
+    assert.match(run.stdout, /RPO\s+5m \(drill start/);
+  });
+
+  it('restores a --keep copy with the primary\'s production settings, and adds its Performance Insights and monitoring once available', async () => {
+    healthyDrill(aws);
+    aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'dms-production' }).resolves({
+      DBInstances: [
+        {
+          ...primary,
+          MultiAZ: true,
+          BackupRetentionPeriod: 35,
+          PreferredBackupWindow: '03:00-03:30',
+          IAMDatabaseAuthenticationEnabled: true,
+          EnabledCloudwatchLogsExports: ['postgresql', 'upgrade'],
+          CopyTagsToSnapshot: true,
+          PerformanceInsightsEnabled: true,
+          PerformanceInsightsKMSKeyId: KMS_KEY,
+          PerformanceInsightsRetentionPeriod: 7,
+          MonitoringInterval: 60,
+          MonitoringRoleArn: 'arn:aws:iam::123456789012:role/dms-production-rds-monitoring',
+        },
+      ],
+    });
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--point-in-time', '2025-03-10T09:00:00Z', '--keep']);
+    assert.equal(run.code, 0, run.stderr);
+    const input = aws.rds.commandCalls(RestoreDBInstanceToPointInTimeCommand)[0]?.args[0].input;
+    assert.deepEqual(
+      {
+        MultiAZ: input?.MultiAZ,
+        BackupRetentionPeriod: input?.BackupRetentionPeriod,
+        PreferredBackupWindow: input?.PreferredBackupWindow,
+        EnableIAMDatabaseAuthentication: input?.EnableIAMDatabaseAuthentication,
+        EnableCloudwatchLogsExports: input?.EnableCloudwatchLogsExports,
+        CopyTagsToSnapshot: input?.CopyTagsToSnapshot,
+        PubliclyAccessible: input?.PubliclyAccessible,
+      },
+      {
+        MultiAZ: true,
+        BackupRetentionPeriod: 35,
+        PreferredBackupWindow: '03:00-03:30',
+        EnableIAMDatabaseAuthentication: true,
+        EnableCloudwatchLogsExports: ['postgresql', 'upgrade'],
+        CopyTagsToSnapshot: true,
+        PubliclyAccessible: false,
+      },
+    );
+    assert.deepEqual(aws.rds.commandCalls(ModifyDBInstanceCommand)[0]?.args[0].input, {
+      DBInstanceIdentifier: DRILL_ID,
+      MasterUserPassword: MASTER_PASSWORD,
+      EnablePerformanceInsights: true,
+      PerformanceInsightsKMSKeyId: KMS_KEY,
+      PerformanceInsightsRetentionPeriod: 7,
+      MonitoringInterval: 60,
+      MonitoringRoleArn: 'arn:aws:iam::123456789012:role/dms-production-rds-monitoring',
+      ApplyImmediately: true,
+    });
+    assert.match(run.stdout, /kept copy\s+restored with the primary's Multi-AZ, backups, log exports and IAM auth; EnablePerformanceInsights/);
   });
 
   it('restores a named snapshot after checking it', async () => {

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from '@20minutes/s3rver';
@@ -18,6 +19,46 @@ export interface TestS3 {
   /** `config.s3` for an API or a command talking to this store. */
   s3: Config['s3'];
   storage(presignTtlS?: number): Storage;
+  /** What a lifecycle transition (GLACIER) or a restore (STANDARD) does to an object's storage class. */
+  setStorageClass(bucket: string, key: string, storageClass: 'GLACIER' | 'DEEP_ARCHIVE' | 'STANDARD'): void;
+}
+
+/** Storage classes whose objects a GET cannot read until restored. */
+const ARCHIVE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+
+/**
+ * Two behaviours of S3 that s3rver lacks, so tests meet them as production does:
+ * - a GET of an object in an archive class answers 403 InvalidObjectState (restore first);
+ * - HEAD/GET with `x-amz-checksum-mode: ENABLED` report the object's full SHA-256 (what S3 keeps
+ *   from an upload sent with a SHA-256 checksum), here computed from the stored bytes.
+ * Sources: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html,
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html.
+ */
+function awsObjectBehaviour(server: S3rver) {
+  return async (ctx: import('koa').Context, next: () => Promise<void>): Promise<void> => {
+    const [, bucket, ...keyParts] = ctx.path.split('/');
+    const key = decodeURIComponent(keyParts.join('/'));
+    // The SDK names the operation in `x-id`; any other parameter is a subresource (?acl, ?tagging).
+    const isObjectRead = (ctx.method === 'GET' || ctx.method === 'HEAD') && bucket && key && Object.keys(ctx.query).every((name) => name === 'x-id');
+    if (!isObjectRead) return next();
+    let metadata: Record<string, string> | undefined;
+    try {
+      metadata = JSON.parse(readFileSync(server.store.getResourcePath(bucket, key, 'metadata.json'), 'utf8')) as Record<string, string>;
+    } catch {
+      return next();
+    }
+    const storageClass = metadata['x-amz-storage-class'];
+    if (ctx.method === 'GET' && storageClass && ARCHIVE_CLASSES.has(storageClass)) {
+      ctx.status = 403;
+      ctx.type = 'application/xml';
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidObjectState</Code><Message>The operation is not valid for the object's storage class</Message><StorageClass>${storageClass}</StorageClass></Error>`;
+      return;
+    }
+    await next();
+    if (ctx.get('x-amz-checksum-mode') === 'ENABLED' && ctx.status === 200) {
+      ctx.set('x-amz-checksum-sha256', createHash('sha256').update(readFileSync(server.store.getResourcePath(bucket, key, 'object'))).digest('base64'));
+    }
+  };
 }
 
 let shared: Promise<TestS3> | undefined;
@@ -38,12 +79,17 @@ export function sharedS3(): Promise<TestS3> {
       directory,
       configureBuckets: [XRAY_BUCKET, AUDIT_BUCKET].map((name) => ({ name, configs: [] })),
     });
+    server.middleware.unshift(awsObjectBehaviour(server));
     await server.run();
     const endpoint = `http://127.0.0.1:${port}`;
     const s3: Config['s3'] = {
       endpoint, forcePathStyle: true, region: 'us-east-1', xrayBucket: XRAY_BUCKET, auditBucket: AUDIT_BUCKET, credentials: CREDENTIALS,
     };
-    return { endpoint, s3, storage: (presignTtlS = 90) => createStorage({ s3, presignTtlS }) };
+    const setStorageClass = (bucket: string, key: string, storageClass: string) => {
+      const path = server.store.getResourcePath(bucket, key, 'metadata.json');
+      writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), 'x-amz-storage-class': storageClass }));
+    };
+    return { endpoint, s3, storage: (presignTtlS = 90) => createStorage({ s3, presignTtlS }), setStorageClass };
   })();
   return shared;
 }

@@ -6,7 +6,8 @@ import { ClinicalRecords } from './0004-clinical-records.js';
 import { SessionEndNotifications } from './0005-session-end-notifications.js';
 import { AuditLockChainHead } from './0006-audit-lock-chain-head.js';
 import { KeysetMillisecondTimestamps } from './0007-keyset-millisecond-timestamps.js';
-import { XrayVerifiedObject } from './0008-xray-verified-object.js';
+import { AuditPurgeHotDays } from './0008-audit-purge-hot-days.js';
+import { XrayVerifiedObject } from './0009-xray-verified-object.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -20,5 +21,6 @@ export const migrations: MigrationObject[] = [
   { name: '0005-session-end-notifications', class: SessionEndNotifications },
   { name: '0006-audit-lock-chain-head', class: AuditLockChainHead },
   { name: '0007-keyset-millisecond-timestamps', class: KeysetMillisecondTimestamps },
-  { name: '0008-xray-verified-object', class: XrayVerifiedObject },
+  { name: '0008-audit-purge-hot-days', class: AuditPurgeHotDays },
+  { name: '0009-xray-verified-object', class: XrayVerifiedObject },
 ];

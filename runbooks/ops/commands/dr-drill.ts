@@ -5,6 +5,7 @@ import type { AwsClients } from '../lib/aws.js';
 import { defineCommand, stackShortName } from '../lib/command.js';
 import type { OpsContext } from '../lib/context.js';
 import {
+  alignDrillInstance,
   deleteDrillInstance,
   describeInstance,
   describeNamedSnapshot,
@@ -16,12 +17,12 @@ import {
   drillDatabaseUrl,
   drillPlan,
   getMasterSecret,
+  keptMonitoring,
   printPlan,
   readVerifyLog,
   restoreCommand,
   runVerifyTask,
   sendRestore,
-  setDrillMasterPassword,
   stopVerifyTask,
   VERIFY_COMMAND,
   verifyDatabaseUser,
@@ -168,6 +169,11 @@ class DrillRun {
     if (source.kind === 'point-in-time') {
       this.checkEncryption(`primary ${outputs.dbInstanceIdentifier}`, primary.StorageEncrypted, primary.KmsKeyId);
       const latest = primary.LatestRestorableTime;
+      if (source.restoreTime === 'latest') {
+        if (!latest) throw new OpsError(`primary ${outputs.dbInstanceIdentifier} reports no latest restorable time: are its automated backups on?`);
+        // RDS restores to the latest restorable time as of the request, at or a little after this one.
+        return { description: `latest restorable time of ${outputs.dbInstanceIdentifier} (${isoSeconds(latest)} when read)`, snapshotIdentifier: '', dataAsOf: latest };
+      }
       if (latest && source.restoreTime > latest) {
         throw new UsageError(`--point-in-time ${isoSeconds(source.restoreTime)} is after the latest restorable time ${isoSeconds(latest)}`);
       }
@@ -182,10 +188,13 @@ class DrillRun {
     }
     if (snapshot.Status !== 'available') throw new OpsError(`snapshot ${snapshot.DBSnapshotIdentifier} is ${snapshot.Status ?? 'in an unknown state'}, not available`);
     this.checkEncryption(`snapshot ${snapshot.DBSnapshotIdentifier}`, snapshot.Encrypted, snapshot.KmsKeyId);
+    // The data's time: SnapshotCreateTime is when this copy was made (a copied snapshot's is the
+    // copy's); SnapshotDatabaseTime is the newest transaction in it.
+    const dataAsOf = snapshot.SnapshotDatabaseTime ?? snapshot.OriginalSnapshotCreateTime ?? snapshot.SnapshotCreateTime;
     return {
-      description: `snapshot ${snapshot.DBSnapshotIdentifier} (${snapshot.SnapshotType ?? 'manual'}, taken ${isoSeconds(snapshot.SnapshotCreateTime)})`,
+      description: `snapshot ${snapshot.DBSnapshotIdentifier} (${snapshot.SnapshotType ?? 'manual'}, taken ${isoSeconds(snapshot.SnapshotCreateTime)}, data as of ${isoSeconds(dataAsOf)})`,
       snapshotIdentifier: snapshot.DBSnapshotIdentifier,
-      dataAsOf: snapshot.SnapshotCreateTime,
+      dataAsOf,
     };
   }
 
@@ -207,12 +216,12 @@ class DrillRun {
    * The instance has the master password of snapshot time; RDS rotates the managed master secret
    * (weekly by default), and a verify task that logs in as the master user reads its current value.
    */
-  private async alignMasterPassword(primary: DBInstance, container: VerifyContainer): Promise<string> {
+  private async currentMasterPassword(primary: DBInstance, container: VerifyContainer): Promise<{ password?: string; row: string }> {
     const user = verifyDatabaseUser(container);
-    if (user !== primary.MasterUsername) return `verify logs in as ${user}, not the master user: restored password kept`;
+    if (user !== primary.MasterUsername) return { row: `verify logs in as ${user}, not the master user: restored password kept` };
     const secretArn = primary.MasterUserSecret?.SecretArn;
-    if (!secretArn) return 'primary has no RDS-managed master secret: restored password kept';
-    this.progress.step("setting the drill instance's master password to the primary's current one");
+    if (!secretArn) return { row: 'primary has no RDS-managed master secret: restored password kept' };
+    this.progress.step("reading the primary's current master password");
     const secret = await this.clients.secrets().send(getMasterSecret(secretArn));
     let password: unknown;
     try {
@@ -221,9 +230,23 @@ class DrillRun {
       password = undefined;
     }
     if (typeof password !== 'string' || password === '') throw new OpsError(`master secret ${secretArn} has no "password" field`);
-    await this.rds.send(setDrillMasterPassword(this.drill, password));
+    return { password, row: `set from ${secretArn} (value not shown)` };
+  }
+
+  /** One ModifyDBInstance for the current master password and a kept copy's monitoring, then wait until applied. */
+  private async alignInstance(primary: DBInstance, container: VerifyContainer): Promise<void> {
+    const master = await this.currentMasterPassword(primary, container);
+    this.rows.push(['master password', master.row]);
+    const monitoring = keptMonitoring(this.drill, primary);
+    if (this.drill.keep) {
+      const settings = Object.keys(monitoring).length > 0 ? Object.keys(monitoring).join(', ') : 'the primary has neither Performance Insights nor enhanced monitoring';
+      this.rows.push(['kept copy', `restored with the primary's Multi-AZ, backups, log exports and IAM auth; ${settings}`]);
+    }
+    if (master.password === undefined && Object.keys(monitoring).length === 0) return;
+    this.progress.step(`modifying ${this.drill.drillId}: ${[master.password !== undefined ? 'master password' : '', ...Object.keys(monitoring)].filter(Boolean).join(', ')}`);
+    await this.rds.send(alignDrillInstance(this.drill, { ...(master.password !== undefined ? { MasterUserPassword: master.password } : {}), ...monitoring }));
     await waitFor(this.ctx, this.progress, {
-      what: `the new master password on ${this.drill.drillId}`,
+      what: `the change to ${this.drill.drillId}`,
       intervalMs: DRILL_TASK_POLL_MS,
       initialDelayMs: DRILL_TASK_POLL_MS,
       timeoutMs: DRILL_VERIFY_TIMEOUT_MS,
@@ -234,7 +257,6 @@ class DrillRun {
         return status === 'available' && !pending ? { done: true, value: undefined } : { done: false, status: pending ? `${status}, password pending` : status };
       },
     });
-    return `set from ${secretArn} (value not shown)`;
   }
 
   private async verify(instance: DBInstance, container: VerifyContainer): Promise<VerifyResult> {
@@ -336,7 +358,7 @@ class DrillRun {
 
     this.progress.step(`restoring ${source.description} as ${drill.drillId}`);
     const requestedAt = this.ctx.clock.now();
-    const restoreError = await sendRestore(this.rds, restoreCommand(drill, source.snapshotIdentifier)).then(
+    const restoreError = await sendRestore(this.rds, restoreCommand(drill, source.snapshotIdentifier, primary)).then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -356,7 +378,7 @@ class DrillRun {
       availableAt = this.ctx.clock.now();
       this.rows.push(['available', `${isoSeconds(availableAt)} (${formatDuration(availableAt.getTime() - requestedAt.getTime())} after the request)`]);
       step = 'align the master password';
-      this.rows.push(['master password', await this.alignMasterPassword(primary, container)]);
+      await this.alignInstance(primary, container);
       step = 'verify from inside the VPC';
       const result = await this.verify(instance, container);
       this.rows.push(['verify task', `exit ${result.exitCode ?? 'none'}${result.stoppedReason ? ` (${result.stoppedReason})` : ''}`]);
@@ -399,7 +421,11 @@ export const drDrill = defineCommand({
   summary: 'restore the database into a private drill instance, verify it from inside the VPC, report RTO/RPO, delete it',
   options: {
     snapshot: { type: 'string', valueName: 'id', description: 'restore this snapshot (default: the newest automated snapshot of the primary)' },
-    'point-in-time': { type: 'string', valueName: 'iso', description: 'restore the primary as of this time instead (e.g. 2025-03-01T04:30:00Z)' },
+    'point-in-time': {
+      type: 'string',
+      valueName: 'iso|latest',
+      description: 'restore the primary as of this time instead (e.g. 2025-03-01T04:30:00Z), or `latest`: its latest restorable time',
+    },
     keep: { type: 'boolean', description: 'leave the restored instance running once it is available, even if verify fails (you delete it)' },
     'dry-run': { type: 'boolean', description: 'print every AWS call with its parameters and send none (needs no credentials)' },
     timeout: { type: 'string', valueName: 'duration', description: 'how long to wait for the restored instance (default 2h)' },
@@ -407,7 +433,8 @@ export const drDrill = defineCommand({
   details: [
     'Steps: read the primary and the snapshot (must be encrypted with dbKmsKeyArn); restore it as',
     'dms-drill-<stack>-<yyyymmddhhmm> into the stack\'s DB subnet group, security group, parameter group and class,',
-    'private, without deletion protection, tagged dms:drill=true; wait until available; if the verify task logs in as',
+    'private, without deletion protection, tagged dms:drill=true, single-AZ with no backups of its own (--keep: the',
+    'primary\'s Multi-AZ, backups, log exports, IAM auth, Performance Insights and monitoring); wait until available; if the verify task logs in as',
     'the master user, set the master password to the primary\'s current master secret; run the drillVerifyTaskDefinitionArn',
     'task (drill:verify: row counts, audit chain) in the private subnets against it, as its own database user; report',
     'RTO (restore request to verified) and RPO (drill start vs the data\'s time); delete it without a final snapshot',
@@ -422,8 +449,9 @@ export const drDrill = defineCommand({
     if (options.snapshot !== undefined && !/^([A-Za-z][A-Za-z0-9:-]{0,254}|arn:aws[\w-]*:rds:[\w-]+:\d{12}:snapshot:[A-Za-z][A-Za-z0-9:-]*)$/.test(options.snapshot)) {
       throw new UsageError(`--snapshot "${options.snapshot}" is not a DB snapshot identifier or ARN`);
     }
-    const source: DrillSource = options['point-in-time'] !== undefined
-      ? { kind: 'point-in-time', restoreTime: parsePointInTime(options['point-in-time'], startedAt) }
+    const pointInTime = options['point-in-time'];
+    const source: DrillSource = pointInTime !== undefined
+      ? { kind: 'point-in-time', restoreTime: pointInTime.trim() === 'latest' ? 'latest' : parsePointInTime(pointInTime, startedAt) }
       : { kind: 'snapshot', snapshotIdentifier: options.snapshot };
     const availableTimeoutMs = parseDuration(options.timeout ?? '2h', 'timeout');
 

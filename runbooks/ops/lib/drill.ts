@@ -9,6 +9,8 @@ import {
   ModifyDBInstanceCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
   RestoreDBInstanceToPointInTimeCommand,
+  type DBInstance,
+  type ModifyDBInstanceMessage,
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
@@ -43,10 +45,26 @@ export type DrillOutputs = Pick<
   | 'serviceSecurityGroupId'
 >;
 
-/** What is restored: a named or the newest automated snapshot, or the primary at a point in time. */
+/** What is restored: a named or the newest automated snapshot, or the primary at a point in time (or its latest restorable time). */
 export type DrillSource =
   | { kind: 'snapshot'; snapshotIdentifier: string | undefined }
-  | { kind: 'point-in-time'; restoreTime: Date };
+  | { kind: 'point-in-time'; restoreTime: Date | 'latest' };
+
+/** The primary's settings a `--keep` copy takes over, so the runbook can promote it. */
+export type PrimarySettings = Pick<
+  DBInstance,
+  | 'MultiAZ'
+  | 'BackupRetentionPeriod'
+  | 'PreferredBackupWindow'
+  | 'IAMDatabaseAuthenticationEnabled'
+  | 'EnabledCloudwatchLogsExports'
+  | 'CopyTagsToSnapshot'
+  | 'PerformanceInsightsEnabled'
+  | 'PerformanceInsightsKMSKeyId'
+  | 'PerformanceInsightsRetentionPeriod'
+  | 'MonitoringInterval'
+  | 'MonitoringRoleArn'
+>;
 
 export interface Drill {
   stack: string;
@@ -91,9 +109,31 @@ export const describeNamedSnapshot = (snapshotIdentifier: string): DescribeDBSna
 export const describeVerifyTaskDefinition = (drill: Drill): DescribeTaskDefinitionCommand =>
   new DescribeTaskDefinitionCommand({ taskDefinition: drill.outputs.drillVerifyTaskDefinitionArn });
 
-/** Where the drill instance lands: the stack's own network, parameters and class; private, deletable, tagged. */
-function placement(drill: Drill) {
+/**
+ * Where the drill instance lands: the stack's own network, parameters and class; private,
+ * deletable, tagged. A drill copy is single-AZ and keeps no backups of its own; a `--keep` copy
+ * restores with the primary's availability, backups, log exports and IAM auth, because the runbook
+ * may promote it to replace the primary.
+ */
+function placement(drill: Drill, primary: PrimarySettings) {
   const { outputs } = drill;
+  const lifetime = drill.keep
+    ? {
+        MultiAZ: primary.MultiAZ ?? false,
+        BackupRetentionPeriod: primary.BackupRetentionPeriod,
+        PreferredBackupWindow: primary.PreferredBackupWindow,
+        EnableIAMDatabaseAuthentication: primary.IAMDatabaseAuthenticationEnabled,
+        EnableCloudwatchLogsExports: primary.EnabledCloudwatchLogsExports,
+        CopyTagsToSnapshot: primary.CopyTagsToSnapshot,
+      }
+    : {
+        // One AZ is enough to prove the data restores; Multi-AZ only doubles the drill's cost.
+        MultiAZ: false,
+        // A restore inherits the source's backup retention unless the call sets one (RDS User Guide,
+        // "Backup retention period": https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithAutomatedBackups.BackupRetention.html).
+        // 0: RDS takes no backups of a PHI copy that lives an hour.
+        BackupRetentionPeriod: 0,
+      };
   return {
     DBSubnetGroupName: outputs.dbSubnetGroupName,
     VpcSecurityGroupIds: [outputs.dbSecurityGroupId],
@@ -101,9 +141,26 @@ function placement(drill: Drill) {
     DBInstanceClass: outputs.dbInstanceClass,
     PubliclyAccessible: false,
     DeletionProtection: false,
-    // One AZ is enough to prove the data restores; Multi-AZ only doubles the drill's cost.
-    MultiAZ: false,
+    ...lifetime,
     Tags: drillTags(drill),
+  };
+}
+
+/**
+ * What neither restore call takes, for a `--keep` copy: Performance Insights and enhanced
+ * monitoring as the primary has them (ModifyDBInstance once the copy is available).
+ */
+export function keptMonitoring(drill: Drill, primary: PrimarySettings): Partial<ModifyDBInstanceMessage> {
+  if (!drill.keep) return {};
+  return {
+    ...(primary.PerformanceInsightsEnabled
+      ? {
+          EnablePerformanceInsights: true,
+          PerformanceInsightsKMSKeyId: primary.PerformanceInsightsKMSKeyId,
+          PerformanceInsightsRetentionPeriod: primary.PerformanceInsightsRetentionPeriod,
+        }
+      : {}),
+    ...(primary.MonitoringInterval ? { MonitoringInterval: primary.MonitoringInterval, MonitoringRoleArn: primary.MonitoringRoleArn } : {}),
   };
 }
 
@@ -113,16 +170,17 @@ function placement(drill: Drill) {
  */
 export type RestoreCommand = RestoreDBInstanceFromDBSnapshotCommand | RestoreDBInstanceToPointInTimeCommand;
 
-export function restoreCommand(drill: Drill, snapshotIdentifier: string): RestoreCommand {
+export function restoreCommand(drill: Drill, snapshotIdentifier: string, primary: PrimarySettings): RestoreCommand {
   if (drill.source.kind === 'point-in-time') {
+    const { restoreTime } = drill.source;
     return new RestoreDBInstanceToPointInTimeCommand({
       SourceDBInstanceIdentifier: drill.outputs.dbInstanceIdentifier,
       TargetDBInstanceIdentifier: drill.drillId,
-      RestoreTime: drill.source.restoreTime,
-      ...placement(drill),
+      ...(restoreTime === 'latest' ? { UseLatestRestorableTime: true } : { RestoreTime: restoreTime }),
+      ...placement(drill, primary),
     });
   }
-  return new RestoreDBInstanceFromDBSnapshotCommand({ DBInstanceIdentifier: drill.drillId, DBSnapshotIdentifier: snapshotIdentifier, ...placement(drill) });
+  return new RestoreDBInstanceFromDBSnapshotCommand({ DBInstanceIdentifier: drill.drillId, DBSnapshotIdentifier: snapshotIdentifier, ...placement(drill, primary) });
 }
 
 /** `send` takes one command type at a time, hence the narrowing. */
@@ -132,8 +190,9 @@ export function sendRestore(rds: RDSClient, command: RestoreCommand): Promise<un
 
 export const getMasterSecret = (secretArn: string): GetSecretValueCommand => new GetSecretValueCommand({ SecretId: secretArn });
 
-export const setDrillMasterPassword = (drill: Drill, password: string): ModifyDBInstanceCommand =>
-  new ModifyDBInstanceCommand({ DBInstanceIdentifier: drill.drillId, MasterUserPassword: password, ApplyImmediately: true });
+/** One ModifyDBInstance for what the restore could not set: the current master password, a kept copy's monitoring. */
+export const alignDrillInstance = (drill: Drill, changes: Partial<ModifyDBInstanceMessage>): ModifyDBInstanceCommand =>
+  new ModifyDBInstanceCommand({ DBInstanceIdentifier: drill.drillId, ...changes, ApplyImmediately: true });
 
 /** The database user the verify task logs in as. */
 export function verifyDatabaseUser(container: Pick<VerifyContainer, 'databaseUrl'>): string {
@@ -205,10 +264,30 @@ export interface PlannedCall {
   note: string;
 }
 
+/** The primary's settings as the dry run shows them: what the run reads from DescribeDBInstances. */
+function plannedPrimarySettings(primary: string): PrimarySettings {
+  const fields: (keyof PrimarySettings)[] = [
+    'MultiAZ',
+    'BackupRetentionPeriod',
+    'PreferredBackupWindow',
+    'IAMDatabaseAuthenticationEnabled',
+    'EnabledCloudwatchLogsExports',
+    'CopyTagsToSnapshot',
+    'PerformanceInsightsEnabled',
+    'PerformanceInsightsKMSKeyId',
+    'PerformanceInsightsRetentionPeriod',
+    'MonitoringInterval',
+    'MonitoringRoleArn',
+  ];
+  // Placeholders in place of values: only ever printed, never sent.
+  return Object.fromEntries(fields.map((field) => [field, `<${field} of ${primary}>`])) as unknown as PrimarySettings;
+}
+
 /** Every call the drill would make, in order, with placeholders for what only the run learns. */
 export function drillPlan(drill: Drill): PlannedCall[] {
   const { outputs } = drill;
   const primary = outputs.dbInstanceIdentifier;
+  const primarySettings = plannedPrimarySettings(primary);
   const placeholderContainer = { name: '<container of the verify task definition>', command: ['<its command, which runs drill:verify>'] };
   const calls: PlannedCall[] = [
     { service: 'rds', command: describeInstance(primary), note: 'the primary: encryption key, master secret, latest restorable time' },
@@ -224,7 +303,13 @@ export function drillPlan(drill: Drill): PlannedCall[] {
   }
   calls.push(
     { service: 'ecs', command: describeVerifyTaskDefinition(drill), note: "the verify container's name, command and awslogs stream" },
-    { service: 'rds', command: restoreCommand(drill, snapshotIdentifier), note: 'from here on, any failure deletes the drill instance' },
+    {
+      service: 'rds',
+      command: restoreCommand(drill, snapshotIdentifier, primarySettings),
+      note: drill.keep
+        ? "--keep: the primary's Multi-AZ, backups, log exports and IAM auth, so the copy can replace it"
+        : 'single-AZ, no backups of its own; from here on, any failure deletes the drill instance',
+    },
     {
       service: 'rds',
       command: describeInstance(drill.drillId),
@@ -237,10 +322,12 @@ export function drillPlan(drill: Drill): PlannedCall[] {
     },
     {
       service: 'rds',
-      command: setDrillMasterPassword(drill, '<that password; never printed>'),
-      note: 'the snapshot may predate a rotation of the master secret the verify task reads',
+      command: alignDrillInstance(drill, { MasterUserPassword: '<that password; never printed>', ...keptMonitoring(drill, primarySettings) }),
+      note: drill.keep
+        ? "the master password (only for a master-user verify task) and the primary's Performance Insights and monitoring"
+        : 'only with the master password: the snapshot may predate a rotation of the master secret the verify task reads',
     },
-    { service: 'rds', command: describeInstance(drill.drillId), note: 'until the new password is applied' },
+    { service: 'rds', command: describeInstance(drill.drillId), note: 'until the change is applied' },
     {
       service: 'ecs',
       command: runVerifyTask(drill, placeholderContainer, PLANNED_DATABASE_URL),
