@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { provideEmbedded } from './embedded.js';
+import { exitOnFatalErrors } from './fatal-errors.js';
 import { createLogger } from './logger.js';
 import { startApi } from './server.js';
 
@@ -7,6 +8,7 @@ import { startApi } from './server.js';
 async function main(): Promise<void> {
   const loaded = loadConfig();
   const log = createLogger({ level: loaded.logLevel, env: loaded.env });
+  exitOnFatalErrors(log);
   const { config, embedded, stop: stopEmbedded } = await provideEmbedded(loaded);
   const api = await startApi({
     config: { ...config, databaseUrl: config.databaseUrl! },

@@ -2,7 +2,7 @@ import { requireRole } from '../auth/access.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { validationFailed } from '../http/errors.js';
 import { pageOf, pageRequest, type CursorKey } from '../http/pagination.js';
-import { dateTime, oneOf, optional, parseQuery, text } from '../http/validation.js';
+import { accepted, dateTime, oneOf, optional, parseQuery, positiveBigint, text } from '../http/validation.js';
 import { OUTCOMES } from './chain.js';
 import { auditActor, recordAudit } from './record.js';
 import { AUDIT_COLUMNS, toAuditRecord, type AuditRow } from './store.js';
@@ -11,7 +11,7 @@ import { verifyDatabaseChain } from './verify.js';
 /** Pages of the trail resume below the last `seq` served (newest first). */
 const seqKey: CursorKey<string> = {
   encode: (seq) => [seq],
-  decode: (parts) => (parts.length === 1 && typeof parts[0] === 'string' && /^[1-9]\d{0,18}$/.test(parts[0]) ? parts[0] : undefined),
+  decode: (parts) => (parts.length === 1 ? accepted(positiveBigint(), parts[0]) : undefined),
 };
 
 const filters = {

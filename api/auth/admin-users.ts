@@ -57,13 +57,25 @@ async function findUser(em: EntityManager, id: string, lock = false): Promise<Us
   return user;
 }
 
+/** Whether `changes` could take a user out of the enabled admins (it then needs `lockEnabledAdmins` first). */
+const mayDemote = (changes: { role?: Role; disabled?: boolean }) => (changes.role !== undefined && changes.role !== 'admin') || changes.disabled === true;
+
+/**
+ * Locks every enabled admin row, in id order, and returns their ids. Taken before the target's own
+ * row lock, and in the same order by every such change, so two admins demoting each other at once
+ * queue on the first row instead of each holding one row and waiting for the other's (a deadlock);
+ * the second then counts the admins as the first left them.
+ */
+async function lockEnabledAdmins(em: EntityManager): Promise<string[]> {
+  const admins = await em.execute<{ id: string }[]>("select id from users where role = 'admin' and not disabled order by id for update");
+  return admins.map((admin) => admin.id);
+}
+
 /** Refuses a change that would leave no enabled admin: nobody could manage users after it. */
-async function keepAnAdmin(em: EntityManager, user: User, next: { role: Role; disabled: boolean }): Promise<void> {
+function keepAnAdmin(enabledAdmins: string[], user: User, next: { role: Role; disabled: boolean }): void {
   const staysAdmin = next.role === 'admin' && !next.disabled;
   if (user.role !== 'admin' || user.disabled || staysAdmin) return;
-  // Locks every enabled admin row, so two such changes at once cannot each count the other.
-  const admins = await em.execute<{ id: string }[]>("select id from users where role = 'admin' and not disabled for update");
-  if (admins.every((admin) => admin.id === user.id)) throw conflict('last_admin', 'This is the last enabled admin: make another admin first.');
+  if (enabledAdmins.every((id) => id === user.id)) throw conflict('last_admin', 'This is the last enabled admin: make another admin first.');
 }
 
 /** Why a change ends the user's sessions (access tokens carry the role; a password change signs out everywhere). */
@@ -110,8 +122,9 @@ export function adminUserRoutes(): ApiRouter {
     const changes = parsePatch(userChanges, ctx.request.body);
     const passwordHash = changes.password === undefined ? undefined : await hashPassword(changes.password);
     const user = await ctx.state.em.transactional(async (tx) => {
+      const enabledAdmins = mayDemote(changes) ? await lockEnabledAdmins(tx) : [];
       const target = await findUser(tx, ctx.params.id!, true);
-      await keepAnAdmin(tx, target, { role: changes.role ?? target.role, disabled: changes.disabled ?? target.disabled });
+      if (mayDemote(changes)) keepAnAdmin(enabledAdmins, target, { role: changes.role ?? target.role, disabled: changes.disabled ?? target.disabled });
       const reason = endsSessions(target, changes);
       tx.assign(target, {
         ...(changes.name !== undefined ? { name: changes.name } : {}),

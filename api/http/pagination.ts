@@ -1,5 +1,5 @@
 import { validationFailed } from './errors.js';
-import { isUuid } from './validation.js';
+import { accepted, isoInstant, text, uuid } from './validation.js';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
@@ -19,7 +19,11 @@ export interface PageRequest<K> {
   after?: K;
 }
 
-/** Reads one cursor's decoded parts back into a sort key, or `undefined` when they are not one. */
+/**
+ * Reads one cursor's decoded parts back into a sort key, or `undefined` when they are not one.
+ * `decode` checks each part with the rule that checks the same value as input (so a value the
+ * database would refuse, such as a seq beyond `bigint` or the date 0000-00-00, never reaches it).
+ */
 export type CursorKey<K> = {
   encode(key: K): unknown[];
   decode(parts: unknown[]): K | undefined;
@@ -53,6 +57,8 @@ export function pageRequest<K>(query: Record<string, string | string[] | undefin
   if (rawCursor !== undefined) {
     const parts = typeof rawCursor === 'string' ? decodeCursor(rawCursor) : undefined;
     after = parts && key.decode(parts);
+    // Only the exact parts this list encodes are a cursor it issued (no other spelling of a time, an id or a name).
+    if (after !== undefined && JSON.stringify(key.encode(after)) !== JSON.stringify(parts)) after = undefined;
     if (after === undefined) problems.cursor = 'is not a cursor this list issued';
   }
   if (Object.keys(problems).length > 0) throw validationFailed(problems);
@@ -77,10 +83,9 @@ export function instantKey<F extends string>(field: F): CursorKey<SortKey<F, Dat
   return {
     encode: (row) => [row[field].toISOString(), row.id],
     decode(parts) {
-      const [at, id] = parts;
-      if (parts.length !== 2 || typeof at !== 'string' || !isUuid(id)) return undefined;
-      const instant = new Date(at);
-      if (Number.isNaN(instant.getTime()) || instant.toISOString() !== at) return undefined;
+      const instant = accepted(isoInstant(), parts[0]);
+      const id = accepted(uuid(), parts[1]);
+      if (parts.length !== 2 || instant === undefined || id === undefined) return undefined;
       return { [field]: instant, id } as SortKey<F, Date>;
     },
   };
@@ -91,9 +96,10 @@ export function textKey<F extends string>(field: F): CursorKey<SortKey<F, string
   return {
     encode: (row) => [row[field], row.id],
     decode(parts) {
-      const [text, id] = parts;
-      if (parts.length !== 2 || typeof text !== 'string' || text.length > 1000 || !isUuid(id)) return undefined;
-      return { [field]: text, id } as SortKey<F, string>;
+      const value = accepted(text({ max: 1000 }), parts[0]);
+      const id = accepted(uuid(), parts[1]);
+      if (parts.length !== 2 || value === undefined || id === undefined) return undefined;
+      return { [field]: value, id } as SortKey<F, string>;
     },
   };
 }

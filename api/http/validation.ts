@@ -113,6 +113,27 @@ export function dateTime(): Rule<Date> {
   });
 }
 
+/** PostgreSQL's `bigint` range: a larger number is an error in the database, not a row it lacks. */
+const BIGINT_MAX = 9_223_372_036_854_775_807n;
+
+/** A positive whole number as its decimal string (a `bigint` column, e.g. the audit `seq`), within the column's range. */
+export function positiveBigint(): Rule<string> {
+  return rule({ type: 'string', pattern: '^[1-9][0-9]*$' }, (value) => {
+    if (typeof value !== 'string' || !/^[1-9]\d{0,18}$/.test(value) || BigInt(value) > BIGINT_MAX) return `must be a whole number from 1 to ${BIGINT_MAX}`;
+    return { value };
+  });
+}
+
+/** An instant exactly as the API writes one (`toISOString()`: UTC, milliseconds), in years 0001–9999 as PostgreSQL and every client hold them. */
+export function isoInstant(): Rule<Date> {
+  return rule({ type: 'string', format: 'date-time' }, (value) => {
+    if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(value) || value.startsWith('0000')) return 'must be an instant such as 2024-05-01T09:30:00.000Z';
+    const parsed = new Date(value);
+    if (Number.isNaN(parsed.getTime()) || parsed.toISOString() !== value) return 'is not a real instant';
+    return { value: parsed };
+  });
+}
+
 export function integer({ min, max }: { min: number; max: number }): Rule<number> {
   return rule({ type: 'integer', minimum: min, maximum: max }, (value) => {
     if (typeof value !== 'number' || !Number.isInteger(value)) return 'must be a whole number';
@@ -223,6 +244,12 @@ export function parsePatch<S extends Shape>(shape: S, body: unknown): Partial<In
   if (!parsed.ok) throw validationFailed(problems);
   if (Object.keys(parsed.value).length === 0) throw validationFailed({ body: 'names no field to change' });
   return parsed.value;
+}
+
+/** The value `input` is, when `check` accepts it; `undefined` when it does not (the problem is not kept). */
+export function accepted<T>(check: Rule<T, boolean>, input: unknown): T | undefined {
+  const parsed = check.parse(input, '', {});
+  return parsed.ok ? parsed.value : undefined;
 }
 
 /** Query parameters (strings; a repeated parameter is an array and is refused). Unknown ones are ignored. */

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Context, Middleware } from 'koa';
 import ratelimit from 'koa-ratelimit';
 import type { Config, RateLimit } from '../config.js';
+import { clientKey } from '../http/client-key.js';
 import { HttpError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import { ExpiringWindows, ResilientRedisStore } from './store.js';
@@ -35,8 +36,9 @@ export interface RateLimitDeps {
  * - `POST /auth/login`: `RATE_LIMIT_LOGIN_MAX` per `RATE_LIMIT_LOGIN_WINDOW_S` per client IP;
  * - any other request under a sensitive prefix: `RATE_LIMIT_SENSITIVE_MAX` per
  *   `RATE_LIMIT_SENSITIVE_WINDOW_S` per (client IP, prefix).
- * The client IP is `ctx.ip`: Koa trusts exactly `TRUST_PROXY_HOPS` entries of X-Forwarded-For
- * (see createApp), so a client's own entries cannot move it to a fresh budget.
+ * The client is `ctx.ip` (Koa trusts exactly `TRUST_PROXY_HOPS` entries of X-Forwarded-For, see
+ * createApp, so a client's own entries cannot move it to a fresh budget), an IPv6 one by its /64
+ * (`clientKey`).
  */
 export function rateLimits({ config, log, redis }: RateLimitDeps): Middleware {
   const prefix = config.rateLimitKeyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -56,7 +58,7 @@ export function rateLimits({ config, log, redis }: RateLimitDeps): Middleware {
       onLimited: (ctx) => {
         // koa-ratelimit truncates to whole seconds, so under a second left reads 0: never tell a client 0.
         const retryAfterS = Math.max(1, Number(ctx.response.get('Retry-After')) || 0);
-        ctx.state.log.warn(event, { ip: ctx.ip, method: ctx.method, prefix: sensitivePrefix(ctx.path), limit: limit.max, windowS: limit.windowS, retryAfterS });
+        ctx.state.log.warn(event, { ip: ctx.ip, client: clientKey(ctx.ip), method: ctx.method, prefix: sensitivePrefix(ctx.path), limit: limit.max, windowS: limit.windowS, retryAfterS });
         // koa-ratelimit calls this synchronously: the throw reaches errorBody with the headers it set.
         throw new HttpError(429, 'rate_limited', `Too many requests; retry in ${retryAfterS} s.`, undefined, { 'Retry-After': String(retryAfterS) });
       },
@@ -64,10 +66,10 @@ export function rateLimits({ config, log, redis }: RateLimitDeps): Middleware {
     return ratelimit(options);
   };
 
-  const login = limiter('login', config.rateLimits.login, 'auth_login_rate_limited', (ctx) => (isLogin(ctx) ? ctx.ip : false));
+  const login = limiter('login', config.rateLimits.login, 'auth_login_rate_limited', (ctx) => (isLogin(ctx) ? clientKey(ctx.ip) : false));
   const sensitive = limiter('sensitive', config.rateLimits.sensitive, 'api_sensitive_rate_limited', (ctx) => {
     const segment = isLogin(ctx) ? undefined : sensitivePrefix(ctx.path);
-    return segment ? `${segment}:${ctx.ip}` : false;
+    return segment ? `${segment}:${clientKey(ctx.ip)}` : false;
   });
 
   return (ctx, next) => login(ctx, () => sensitive(ctx, next));

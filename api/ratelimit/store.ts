@@ -36,6 +36,7 @@ const REDIS_TIMEOUT_MS = 500;
 const RETRY_AFTER_FAILURE_MS = 2_000;
 const COMMAND = 'dmsRateLimit';
 
+/** `reset`: UNIX seconds. */
 type LimiterReply = [remaining: number, reset: number, total: number];
 type RedisWithLimiter = Redis & { [COMMAND](key: string, nowMs: number, durationMs: number, max: number, peek: string): Promise<LimiterReply> };
 
@@ -50,8 +51,8 @@ type RedisWithLimiter = Redis & { [COMMAND](key: string, nowMs: number, duration
  *   the budget becomes per task, still bounded, never open, never a 500 (koa-ratelimit as shipped
  *   answers 500 when its Redis is closed) and never a lock-out of everyone. The outage is logged
  *   once (`rate_limit_store_unavailable`), and its end once (`rate_limit_store_recovered`).
- * - The script answers `reset` in milliseconds while koa-ratelimit reads seconds (Retry-After and
- *   X-RateLimit-Reset): converted here.
+ * - The script answers `reset` already in whole UNIX seconds (it floors milliseconds / 1000), which
+ *   is what koa-ratelimit prints in X-RateLimit-Reset and counts Retry-After from: passed on as is.
  */
 export class ResilientRedisStore {
   private readonly redis: RedisWithLimiter;
@@ -67,9 +68,9 @@ export class ResilientRedisStore {
   async ratelimiter(key: string, nowMs: number, durationMs: number, max: number, peek: string): Promise<LimiterReply> {
     if (this.redis.status === 'ready' && Date.now() >= this.nextAttemptAt) {
       try {
-        const [remaining, resetMs, total] = await withTimeout(this.redis[COMMAND](key, nowMs, durationMs, max, peek), REDIS_TIMEOUT_MS);
+        const reply = await withTimeout(this.redis[COMMAND](key, nowMs, durationMs, max, peek), REDIS_TIMEOUT_MS);
         this.recovered();
-        return [remaining, resetMs / 1000, total];
+        return reply;
       } catch (error) {
         // ioredis and the timeout say what failed ("Connection is closed.", "timed out"); never a credential.
         this.unavailable(error instanceof Error ? error.message.slice(0, 120) : 'non_error');

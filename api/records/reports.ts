@@ -2,7 +2,7 @@ import { requireRole } from '../auth/access.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { validationFailed } from '../http/errors.js';
 import { encodeCursor, pageRequest, type CursorKey, type Page } from '../http/pagination.js';
-import { calendarDate, parseQuery } from '../http/validation.js';
+import { accepted, calendarDate, parseQuery } from '../http/validation.js';
 import { CLINICIANS } from './roles.js';
 
 /** The longest range one report covers (CONTRACT §2: longer is 422). */
@@ -15,7 +15,7 @@ const dateOf = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10
 /** A report page resumes after the last day it served. */
 const dayKey: CursorKey<string> = {
   encode: (day) => [day],
-  decode: (parts) => (parts.length === 1 && typeof parts[0] === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(parts[0]) ? parts[0] : undefined),
+  decode: (parts) => (parts.length === 1 ? accepted(calendarDate(), parts[0]) : undefined),
 };
 
 interface DayCount {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { passwordProblem } from '../../api/auth/passwords.js';
-import { sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
+import { migrateDatabase, sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
 import { auditRows, createUser, signedIn, signIn, strongPassword, uniqueEmail, UNLIMITED, type SignedIn } from '../support/auth.js';
-import { sql } from '../support/postgres.js';
+import { createDatabase, sql } from '../support/postgres.js';
 
 describe('managing users (/admin/users)', function () {
   this.timeout(60_000);
@@ -173,6 +173,40 @@ describe('managing users (/admin/users)', function () {
         await sql(ownerUrl, 'update users set disabled = false where id = any($1::uuid[])', [rows.map((r) => r.id)]);
       }
     });
+  });
+});
+
+describe('two admins demoting each other at the same moment', function () {
+  this.timeout(120_000);
+  let db: Awaited<ReturnType<typeof createDatabase>>;
+  let api: TestApi;
+
+  // A database of its own: the two racers are its only admins, so "one admin stays" is exact.
+  before(async () => {
+    db = await createDatabase();
+    await migrateDatabase(db.ownerUrl);
+    api = await startTestApi({ env: { ...UNLIMITED, DATABASE_URL: db.appUrl }, withoutReplica: true });
+  });
+  after(async () => {
+    await api?.close();
+    await db?.drop();
+  });
+
+  it('lets exactly one win and refuses the other, never with a 500 (30 races)', async () => {
+    const [first, second] = [await createUser('admin', { databaseUrl: db.ownerUrl }), await createUser('admin', { databaseUrl: db.ownerUrl })];
+    for (let trial = 1; trial <= 30; trial++) {
+      await sql(db.ownerUrl, "update users set role = 'admin', disabled = false where id = any($1::uuid[])", [[first.id, second.id]]);
+      const [a, b] = [await signIn(api, first), await signIn(api, second)];
+      const demote = (by: SignedIn, target: SignedIn, change: object) => api.request('PATCH', `/admin/users/${target.id}`, { token: by.accessToken, body: change });
+      // Each trial alternates which change each side makes: a role change and a disable take the same path.
+      const results = await Promise.all([demote(a, b, { role: 'doctor' }), demote(b, a, trial % 2 ? { role: 'staff' } : { disabled: true })]);
+      const outcome = results.map((res) => `${res.status} ${res.body?.error ?? ''}`.trim()).sort();
+      // The loser is refused as the last admin, or, when the winner committed before its request
+      // was authenticated, as a caller whose session the demotion ended.
+      assert.ok(['200,409 last_admin', '200,401 unauthorized'].includes(outcome.join(',')), `trial ${trial}: ${outcome.join(', ')}`);
+      const { rows } = await sql(db.ownerUrl, "select count(*)::int as n from users where role = 'admin' and not disabled");
+      assert.equal(rows[0].n, 1, `trial ${trial}: enabled admins`);
+    }
   });
 });
 

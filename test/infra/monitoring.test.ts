@@ -40,6 +40,9 @@ const ALARM_TABLE = `
 | rds-freeable-memory-low | RDS FreeableMemory | < 10% of instance memory | P2 | database.md#freeable-memory-low |
 | rds-snapshot-stale | custom metric \`LatestSnapshotAgeHours\` (scheduled check), missing data = breaching | > 26 h | P1 | backup-restore.md#snapshot-stale |
 | scheduled-job-failed | log metric: command_failed + command_refused | >= 1 in 60 min | P2 | audit-log-failure.md#audit-export-or-purge-failing |
+| database-unreachable | log metric: dependency_unavailable + readiness_failed | > 10 in 5 min | P1 | database.md#connectivity-loss |
+| process-fatal-error | log metric: process_fatal_error | >= 1 in 5 min | P1 | errors-and-rollback.md#task-exited-on-a-fatal-error |
+| alb-elb-5xx | load balancer HTTPCode_ELB_5XX_Count | > 20 in 5 min | P1 | errors-and-rollback.md#load-balancer-5xx |
 `;
 
 /** Escalation: level 1 chat at once, level 2 e-mail to the on-call engineer after 5 min, level 3 SMS after 10, level 4 phone call to the backup engineer after 15. */
@@ -351,8 +354,11 @@ function breaches(resource: MockedResource, value: number | undefined): boolean 
 }
 
 /** Events a metric filter counts, read back from its pattern by matching every contract event. */
-/** What the one-off commands (api/cli.ts: audit export and purge, migrate) log when they fail. */
-const COMMAND_EVENTS = ['command_failed', 'command_refused'];
+/**
+ * Events the API logs beyond CONTRACT §5 that alarms count: the one-off commands' failures
+ * (api/cli.ts), the database away (api/middleware/errors.ts, api/health.ts), a fatal process error.
+ */
+const COMMAND_EVENTS = ['command_failed', 'command_refused', 'dependency_unavailable', 'readiness_failed', 'process_fatal_error'];
 
 function eventsCountedBy(filter: MockedResource): string[] {
   return [...CONTRACT_EVENTS, ...COMMAND_EVENTS].filter((event) =>
@@ -430,6 +436,11 @@ describe('monitoring: every alarm of the brief exists as specified', () => {
           assert.ok(breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 6, RequestCount: 100 })), '6% fires');
           assert.ok(!breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 5, RequestCount: 100 })), '5% does not');
           assert.equal(evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: undefined, RequestCount: 100 }), 0, 'a minute without a 5xx data point is 0%, not a gap');
+        } else if (row.slug === 'alb-elb-5xx') {
+          assert.equal(resource.inputs['namespace'], 'AWS/ApplicationELB');
+          assert.equal(resource.inputs['metricName'], 'HTTPCode_ELB_5XX_Count');
+          assert.deepEqual(resource.inputs['dimensions'], { LoadBalancer: `app/dms-${STACK}/50dc6c495c0c9188` }, 'the load balancer, not a target group');
+          assert.equal(resource.inputs['statistic'], 'Sum');
         } else if (row.slug === 'ecs-running-below-desired') {
           const { metrics } = mathOf(resource);
           for (const metricName of ['RunningTaskCount', 'DesiredTaskCount']) {

@@ -89,7 +89,11 @@ export function loginAttempt(api: TestApi, { clientIp, forged }: { clientIp?: st
   });
 }
 
-/** A random address of the IPv6 documentation range (RFC 3849): each call is another client. */
+/**
+ * A random address of the IPv6 documentation range (RFC 3849) in a /64 of its own: each call is
+ * another client (the API counts an IPv6 client by its /64).
+ */
 export function testClientIp(): string {
-  return `2001:db8::${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`;
+  const group = () => randomBytes(2).toString('hex');
+  return `2001:db8:${group()}:${group()}::${group()}`;
 }
