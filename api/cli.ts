@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { AuditRetentionError, exportAudit, purgeAudit, verifyWithExports } from './audit/exports.js';
 import { verifyDatabaseChain } from './audit/verify.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { appPasswordProblem, ensureAppRole } from './db/app-role.js';
+import { APP_ROLE, EXPORTER_ROLE, appPasswordProblem, ensureLoginRole } from './db/app-role.js';
 import { migrations } from './db/migrations/index.js';
 import { createOrm, migrate, type Orm } from './db/orm.js';
 import { createLogger, type Logger } from './logger.js';
@@ -28,15 +28,27 @@ type Result = { ok: boolean } & Record<string, unknown>;
 const COUNTED_TABLES = ['users', 'patients', 'visits', 'xrays', 'prescriptions', 'medicines', 'rx_presets', 'audit_logs', 'audit_exports'] as const;
 
 export const COMMANDS: Record<string, (context: CommandContext) => Promise<Result>> = {
-  /** Runs as the database owner; with DB_APP_PASSWORD it also creates or updates the API's login role. */
+  /**
+   * Runs as the database owner; with DB_APP_PASSWORD it also creates or updates the API's login
+   * role, and with DB_EXPORTER_PASSWORD the audit exporter's (the only role that may record exports and purge).
+   */
   async migrate({ orm, env, log }) {
-    const password = env.DB_APP_PASSWORD;
-    const problem = password === undefined ? undefined : appPasswordProblem(password);
-    if (problem) throw new ConfigError('DB_APP_PASSWORD', problem);
+    const logins = [
+      { variable: 'DB_APP_PASSWORD', role: APP_ROLE, group: 'dms_api' },
+      { variable: 'DB_EXPORTER_PASSWORD', role: EXPORTER_ROLE, group: 'dms_audit_exporter' },
+    ] as const;
+    const given = logins.flatMap((login) => {
+      const password = env[login.variable];
+      if (password === undefined) return [];
+      const problem = appPasswordProblem(password);
+      if (problem) throw new ConfigError(login.variable, problem);
+      return [{ ...login, password }];
+    });
     const applied = await migrate(orm);
-    if (password !== undefined) await ensureAppRole(orm.em.fork(), password);
-    log.info('migrations_applied', { migrations: applied, appRoleUpdated: password !== undefined });
-    return { ok: true, applied, appRoleUpdated: password !== undefined };
+    for (const login of given) await ensureLoginRole(orm.em.fork(), login);
+    const rolesUpdated = given.map((login) => login.role);
+    log.info('migrations_applied', { migrations: applied, appRoleUpdated: rolesUpdated.includes(APP_ROLE), rolesUpdated });
+    return { ok: true, applied, appRoleUpdated: rolesUpdated.includes(APP_ROLE), rolesUpdated };
   },
 
   /**

@@ -92,6 +92,7 @@ export default function dmsStack() {
     replicaHost: database.replica.address,
     masterSecretArn: database.masterSecretArn,
     appPasswordSecretArn: database.appPasswordSecret.arn,
+    exporterPasswordSecretArn: database.exporterPasswordSecret.arn,
     logRetentionDays: config.logs.retentionDays,
     ...config.service,
     cache: config.cache,

@@ -8,6 +8,7 @@ import { AuditLockChainHead } from './0006-audit-lock-chain-head.js';
 import { KeysetMillisecondTimestamps } from './0007-keyset-millisecond-timestamps.js';
 import { AuditPurgeHotDays } from './0008-audit-purge-hot-days.js';
 import { XrayVerifiedObject } from './0009-xray-verified-object.js';
+import { AuditExporterRole } from './0010-audit-exporter-role.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -23,4 +24,5 @@ export const migrations: MigrationObject[] = [
   { name: '0007-keyset-millisecond-timestamps', class: KeysetMillisecondTimestamps },
   { name: '0008-audit-purge-hot-days', class: AuditPurgeHotDays },
   { name: '0009-xray-verified-object', class: XrayVerifiedObject },
+  { name: '0010-audit-exporter-role', class: AuditExporterRole },
 ];
