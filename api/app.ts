@@ -8,7 +8,9 @@ import { authRoutes } from './auth/routes.js';
 import { AccessTokens } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Orm } from './db/orm.js';
+import { retryingConflicts } from './db/transactions.js';
 import { healthRoutes, type ReadinessProbe } from './health.js';
+import { closeConnectionsWhileDraining, type Draining } from './http/draining.js';
 import type { Logger } from './logger.js';
 import { accessLog } from './middleware/access-log.js';
 import { canonicalPath } from './middleware/canonical-path.js';
@@ -42,6 +44,8 @@ export interface AppDeps {
   storage: Storage;
   /** Which access-token sessions are live (checked on every authenticated request). */
   sessions: LiveSessions;
+  /** Set when SIGTERM starts the drain. */
+  draining: Draining;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -57,7 +61,7 @@ export function createApp(deps: AppDeps): Koa {
     });
   });
 
-  const health = healthRoutes(probes);
+  const health = healthRoutes(probes, deps.draining);
   const tokens = new AccessTokens(config.jwtKeys ?? []);
   // Ready before the first sign-in, so an unknown e-mail is never slower than a known one.
   void prepareDummyHash();
@@ -65,6 +69,7 @@ export function createApp(deps: AppDeps): Koa {
   app
     .use(requestId(log))
     .use(accessLog())
+    .use(closeConnectionsWhileDraining(deps.draining))
     .use(securityHeaders())
     .use(errorBody())
     .use(canonicalPath())
@@ -72,7 +77,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(openApiRoutes().routes())
     .use(rateLimits(deps))
     .use(async (ctx, next) => {
-      ctx.state.em = orm.em.fork();
+      ctx.state.em = retryingConflicts(orm.em.fork(), ctx.state.log);
       await next();
     })
     .use(jsonBody(BODY_LIMIT_BYTES))

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { anyone } from './auth/access.js';
+import type { Draining } from './http/draining.js';
 import { apiRouter, type ApiRouter } from './http/router.js';
 import type { Redis } from 'ioredis';
 
@@ -37,6 +38,29 @@ export function postgresProbe(name: string, connectionString: string): Readiness
   };
 }
 
+/** The part of a `pg` pool a probe uses. */
+interface ConnectionPool {
+  connect(): Promise<{ query(text: string): Promise<unknown>; release(): void }>;
+}
+
+/**
+ * The API's own pool hands out a connection that answers: a pool whose connections all leaked or
+ * hang cannot serve a request, however well the server answers a fresh connection.
+ */
+export function poolProbe(name: string, pool: () => Promise<ConnectionPool>): ReadinessProbe {
+  return {
+    name,
+    async check() {
+      const client = await (await pool()).connect();
+      try {
+        await client.query('select 1');
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
+
 export function redisProbe(redis: Redis): ReadinessProbe {
   return {
     name: 'redis',
@@ -46,13 +70,21 @@ export function redisProbe(redis: Redis): ReadinessProbe {
   };
 }
 
-/** `GET /health` touches nothing; `GET /health/ready` asks every dependency at once. */
-export function healthRoutes(probes: ReadinessProbe[]): ApiRouter {
+/**
+ * `GET /health` touches nothing; `GET /health/ready` asks every dependency at once, and fails
+ * without asking while the process drains (it is leaving; nothing is wrong with its dependencies).
+ */
+export function healthRoutes(probes: ReadinessProbe[], draining: Draining): ApiRouter {
   const router = apiRouter();
   router.get('/health', anyone(), (ctx) => {
     ctx.body = { status: 'ok' };
   });
   router.get('/health/ready', anyone(), async (ctx) => {
+    if (draining.active) {
+      ctx.status = 503;
+      ctx.body = { error: 'unavailable', message: 'The process is shutting down.', requestId: ctx.state.requestId, draining: true };
+      return;
+    }
     const results = await Promise.allSettled(probes.map((probe) => withTimeout(probe.check(), PROBE_TIMEOUT_MS)));
     const dependencies = Object.fromEntries(
       probes.map((probe, i) => [probe.name, results[i]!.status === 'fulfilled' ? 'up' : 'down']),

@@ -2,7 +2,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { provideEmbedded } from './embedded.js';
 import { exitOnFatalErrors } from './fatal-errors.js';
 import { createLogger } from './logger.js';
-import { startApi } from './server.js';
+import { SHUTDOWN_DEADLINE_MS, startApi } from './server.js';
 
 /** The process: configuration once, embedded parts where development left a gap, serve, drain on SIGTERM. */
 async function main(): Promise<void> {
@@ -33,7 +33,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     const started = Date.now();
+    const deadline = setTimeout(() => {
+      log.error('shutdown_forced', { signal, durationMs: Date.now() - started, detail: 'the drain or the pools did not finish in time; exiting anyway' });
+      log.on('finish', () => process.exit(1));
+      log.end();
+      // The logger may itself be what is stuck (a blocked stdout): a second later, exit regardless.
+      setTimeout(() => process.exit(1), 1_000).unref();
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
     await api.close();
+    clearTimeout(deadline);
     await stopEmbedded();
     log.info('shutdown', { signal, durationMs: Date.now() - started });
     log.on('finish', () => process.exit(0));

@@ -5,7 +5,8 @@ import { ensureFirstAdmin } from './auth/bootstrap.js';
 import { LiveSessions } from './auth/live-sessions.js';
 import type { Config } from './config.js';
 import { createOrm, migrate } from './db/orm.js';
-import { postgresProbe, redisProbe } from './health.js';
+import { poolProbe, postgresProbe, redisProbe } from './health.js';
+import { Draining } from './http/draining.js';
 import { createStorage } from './storage/s3.js';
 import type { Logger } from './logger.js';
 
@@ -13,6 +14,11 @@ import type { Logger } from './logger.js';
 const KEEP_ALIVE_MS = 65_000;
 /** SIGTERM to exit must fit ECS's 30 s stop timeout (CONTRACT: within 25 s). */
 const DRAIN_MS = 20_000;
+/**
+ * However the drain and the pools' closing go, the process exits this long after SIGTERM: a query
+ * that never returns keeps its pool from ending, and ECS would otherwise SIGKILL at 30 s.
+ */
+export const SHUTDOWN_DEADLINE_MS = 23_000;
 
 const REDIS_STARTUP_WAIT_MS = 2_000;
 
@@ -48,7 +54,7 @@ export interface RunningApi {
   server: Server;
   deps: AppDeps;
   url: string;
-  /** Stops accepting, finishes in-flight requests, closes pools. */
+  /** Starts draining (readiness fails, responses close their connections), stops accepting, finishes in-flight requests, closes pools. */
   close(): Promise<void>;
 }
 
@@ -77,12 +83,14 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
     if (redis) await redisReady(redis, REDIS_STARTUP_WAIT_MS);
     const probes = [
       postgresProbe('primary', config.databaseUrl),
+      poolProbe('primary-pool', () => orm.em.getConnection('write').getNativeClient()),
       ...config.replicaUrls.map((url, i) => postgresProbe(`replica-${i + 1}`, url)),
       ...(redis ? [redisProbe(redis)] : []),
     ];
     const sessions = new LiveSessions(orm, config.databaseUrl, log);
     sessions.start();
-    const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions };
+    const draining = new Draining();
+    const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions, draining };
     const app = createApp(deps);
     const server = createServer(app.callback());
     server.keepAliveTimeout = KEEP_ALIVE_MS;
@@ -98,6 +106,7 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
       deps,
       url: `http://${host}:${port}`,
       close: async () => {
+        draining.begin();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const drain = setTimeout(() => server.closeAllConnections(), DRAIN_MS);

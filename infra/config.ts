@@ -8,6 +8,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { isIP } from 'node:net';
+import { DEFAULT_LEVEL_DELAYS, type LevelDelays } from './monitoring/escalation/levels.js';
 
 /** Thrown for a missing or malformed config value; `key` is the full config path (`dms:database.instanceClass`). */
 export class ConfigError extends Error {
@@ -61,13 +62,25 @@ const FARGATE_MEMORY_MIB: Readonly<Record<number, readonly number[]>> = {
  */
 export const API_KEEP_ALIVE_TIMEOUT_S = 65;
 
+/**
+ * An engineer the escalation pages. All three values are personal data: the stack files hold them
+ * only as `pulumi config set --secret --path` entries, and the program keeps them secret.
+ */
 export interface OnCallContact {
-  /** Person's name as Incident Manager shows it. */
+  /** Person's name (kept in the escalation's contacts secret, never logged). */
   name: string;
   /** E-mail for escalation level 2. */
   email: string;
-  /** E.164 phone number (SMS and voice); set with `pulumi config set --secret --path`. */
+  /** E.164 phone number (SMS and voice). */
   phone: string;
+}
+
+/** The optional paging-service webhook (PagerDuty Events API v2 shape), sent at level 1. */
+export interface PagingWebhook {
+  /** HTTPS endpoint, e.g. `https://events.pagerduty.com/v2/enqueue`; a secret. */
+  url: string;
+  /** The service's integration (routing) key; a secret. */
+  routingKey: string;
 }
 
 /** How the API runs and scales (`dms:service`). */
@@ -206,11 +219,25 @@ export interface StackConfig {
     primaryOnCall: OnCallContact;
     /** Backup engineer (level 4 phone call). */
     backupOnCall: OnCallContact;
+    /**
+     * AWS End User Messaging SMS and Voice phone number or pool that SMS and calls come from: its id
+     * (`phone-…`, `pool-…`) or ARN. It must have the SMS and VOICE capabilities.
+     */
+    originationIdentity: string;
+    /** Minutes after the alarm for levels 2, 3 and 4 (`levelDelayMinutes`, default 5/10/15). */
+    levelDelays: LevelDelays;
+    /** Paging-service webhook, sent at level 1 (`webhook`, optional). */
+    webhook?: PagingWebhook;
     /** Address subscribed to the alarm e-mail topic. */
     alarmEmail: string;
     /**
-     * Whether this stack creates the account's Incident Manager replication set (an account has
-     * one). Unset means true; set false in every stack but one that share an AWS account.
+     * Also open an Incident Manager incident record per alarm (`incidentManager`, default false):
+     * only for accounts that already have Incident Manager, closed to new customers since 7 Nov 2025.
+     */
+    incidentManager: boolean;
+    /**
+     * With `incidentManager`: whether this stack creates the account's replication set (an account
+     * has one). Unset means true; set false in every stack but one that share an AWS account.
      */
     createIncidentManagerReplicationSet?: boolean;
   };
@@ -409,7 +436,11 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       ...(chatSlackTeamId && chatSlackChannelId ? { chatSlackTeamId, chatSlackChannelId } : {}),
       primaryOnCall: contact(monitoring.field('primaryOnCall')),
       backupOnCall: contact(monitoring.field('backupOnCall')),
+      originationIdentity: monitoring.str('originationIdentity', ORIGINATION_IDENTITY, 'an origination phone number or pool id (phone-…, pool-…) or its ARN'),
+      levelDelays: levelDelays(monitoring.field('levelDelayMinutes')),
+      ...(monitoring.field('webhook').value === undefined ? {} : { webhook: webhook(monitoring.field('webhook')) }),
       alarmEmail: monitoring.str('alarmEmail', EMAIL, 'an e-mail address'),
+      incidentManager: monitoring.field('incidentManager').value === undefined ? false : monitoring.bool('incidentManager'),
       ...(monitoring.field('createIncidentManagerReplicationSet').value === undefined
         ? {}
         : { createIncidentManagerReplicationSet: monitoring.bool('createIncidentManagerReplicationSet') }),
@@ -446,6 +477,8 @@ function parseStructured(key: string, value: string): unknown {
 const SCHEDULE_EXPRESSION = /^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[a-z]{2,}$/i;
 const E164 = /^\+[1-9]\d{6,14}$/;
+/** End User Messaging SMS and Voice v2 ids are `phone-`/`pool-` and 32 hex digits. */
+const ORIGINATION_IDENTITY = /^((phone|pool)-[0-9a-f]{32}|arn:aws[a-z-]*:sms-voice:[a-z0-9-]+:\d{12}:(phone-number\/phone|pool\/pool)-[0-9a-f]{32})$/;
 
 /** A value and the config path it was read from, so every error can name its key. */
 class Field {
@@ -548,13 +581,44 @@ function cidr$(field: Field, version: 4 | 6): string {
   return value;
 }
 
+/** Personal data: the messages never echo the value. */
 function contact(field: Field): OnCallContact {
   const values = record(field);
   const part = (name: string) => new Field(values[name], `${field.key}.${name}`);
   return {
-    name: str(part('name'), /^\S.{0,99}$/, 'a name'),
-    email: str(part('email'), EMAIL, 'an e-mail address'),
+    name: str(part('name'), /^\S.{0,99}$/, 'a name', false),
+    email: str(part('email'), EMAIL, 'an e-mail address', false),
     phone: str(part('phone'), E164, 'an E.164 phone number (+<country><number>)', false),
+  };
+}
+
+/** Minutes to levels 2, 3 and 4: whole minutes, each later than the one before. */
+function levelDelays(field: Field): LevelDelays {
+  if (field.value === undefined) return { ...DEFAULT_LEVEL_DELAYS };
+  const values = record(field);
+  const delays = { ...DEFAULT_LEVEL_DELAYS };
+  for (const key of Object.keys(values)) {
+    if (!(key in delays)) throw new ConfigError(`${field.key}.${key}`, 'unknown level (known: email, sms, voice)');
+  }
+  let previous = 0;
+  for (const key of ['email', 'sms', 'voice'] as const) {
+    const value = values[key] ?? delays[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= previous || value > 120) {
+      throw new ConfigError(`${field.key}.${key}`, `must be a whole number of minutes above ${previous} (the level before) and at most 120`);
+    }
+    delays[key] = value;
+    previous = value;
+  }
+  return delays;
+}
+
+/** Both parts are secrets: the messages never echo them. */
+function webhook(field: Field): PagingWebhook {
+  const values = record(field);
+  const part = (name: string) => new Field(values[name], `${field.key}.${name}`);
+  return {
+    url: str(part('url'), /^https:\/\/[^\s/]+(\/\S*)?$/, 'an https URL', false),
+    routingKey: str(part('routingKey'), /^\S{8,128}$/, 'the integration (routing) key', false),
   };
 }
 

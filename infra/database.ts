@@ -35,7 +35,12 @@ export const MASTER_USERNAME = 'dms_admin';
 export const APP_USERNAME = 'dms_app';
 /** The login role of the audit export and purge jobs: the only one that may record exports and purge. */
 export const EXPORTER_USERNAME = 'dms_audit_export';
-export const DATABASE_PORT = 5432;
+/**
+ * Not PostgreSQL's default 5432 (FSBP RDS.23, "RDS instances should not use a database engine
+ * default port", https://docs.aws.amazon.com/securityhub/latest/userguide/rds-controls.html): scans
+ * for 5432 find nothing, though the security groups are what keep the database private.
+ */
+export const DATABASE_PORT = 5433;
 
 /** PostgreSQL's default connection budget per byte of instance memory, as RDS computes it. */
 const BYTES_PER_CONNECTION = 9_531_392;
@@ -143,6 +148,7 @@ export class Database extends pulumi.ComponentResource {
     const shared = {
       engine: 'postgres',
       storageType: 'gp3',
+      port: DATABASE_PORT,
       vpcSecurityGroupIds: [args.securityGroupId],
       parameterGroupName: this.parameterGroup.name,
       publiclyAccessible: false,

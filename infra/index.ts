@@ -6,7 +6,7 @@
  */
 import { Budget } from './budget.js';
 import { awsEnvironment, loadConfig, namePrefix } from './config.js';
-import { Database } from './database.js';
+import { Database, DATABASE_PORT } from './database.js';
 import { Firewall } from './firewall.js';
 import { LoadBalancer } from './loadbalancer.js';
 import { Monitoring } from './monitoring.js';
@@ -43,6 +43,7 @@ export default function dmsStack() {
     logsKey: storage.logsKey,
     logRetentionDays: config.logs.retentionDays,
     apiPort: API_PORT,
+    databasePort: DATABASE_PORT,
     s3BucketArns: [storage.xrayBucket.arn, storage.auditBucket.arn],
   });
 
@@ -121,6 +122,7 @@ export default function dmsStack() {
     database: {
       instanceIdentifier: database.primary.identifier,
       instanceArn: database.primary.arn,
+      parameterGroupName: database.parameterGroup.name,
       replicaIdentifier: database.replica.identifier,
       memoryBytes: database.memoryBytes.primary,
       // The parameter group pins the larger of the two values on both instances.
@@ -172,5 +174,7 @@ export default function dmsStack() {
     budgetName: budget.budgetName,
     alarmTopicArn: monitoring.alarmTopicArn,
     dashboardName: monitoring.dashboardName,
+    escalationStateMachineArn: monitoring.escalationStateMachineArn,
+    acknowledgeUrl: monitoring.acknowledgeUrl,
   };
 }

@@ -1,15 +1,16 @@
 /**
  * Monitoring: log metrics, the platform's alarms (platform brief, "Alarm names, severities and
  * runbook sections"), the snapshot-age check, the RDS event subscription, the golden-signals
- * dashboard, and the paging path (chat at once, Incident Manager escalation by severity).
+ * dashboard, and the paging path (chat at once, then the Step Functions escalation by severity).
  *
  * Two SNS topics, both encrypted with the monitoring key:
- * - `dms-<stack>-chat` is level 1: every alarm transition and every incident update, relayed to
- *   Slack by AWS Chatbot (to `alarmEmail` while no Slack channel is configured).
- * - `dms-<stack>-alarms` carries what does not open an incident (RDS events, budget alerts) to
- *   `alarmEmail` and to the chat channel.
- * Severity routing is not done with topics: each alarm's action is the response plan of its
- * severity, and the response plan engages people on the escalation timetable.
+ * - `dms-<stack>-chat` is level 1: every alarm transition and the escalation's level-1 message
+ *   with its acknowledge link, relayed to Slack by Amazon Q Developer in chat applications (AWS
+ *   Chatbot), or to `alarmEmail` while no Slack channel is configured.
+ * - `dms-<stack>-alarms` carries what does not page (RDS events, budget alerts, a broken paging
+ *   engine) to `alarmEmail` and to the chat channel.
+ * Severity routing is not done with topics: every alarm entering ALARM starts one execution of the
+ * escalation state machine, which reads the alarm's severity and climbs as far as it allows.
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -24,7 +25,9 @@ import {
   type Severity,
 } from './monitoring/alarms.js';
 import { dashboardBody } from './monitoring/dashboard.js';
+import { rdsChangeEvents } from './monitoring/rds-change-events.js';
 import { Escalation } from './monitoring/escalation.js';
+import { IncidentRecords } from './monitoring/incident-manager.js';
 import { SnapshotAgeCheck } from './monitoring/snapshot-age.js';
 
 export type { Severity } from './monitoring/alarms.js';
@@ -38,8 +41,8 @@ export interface MonitoringArgs {
   /** Account, partition and region. */
   env: AwsEnvironment;
   /**
-   * The `monitoring` config section: runbook base URL, Slack ids, on-call engineers, alarm e-mail,
-   * and whether to create the account's Incident Manager replication set (default true).
+   * The `monitoring` config section: runbook base URL, Slack ids, on-call engineers, origination
+   * identity, level delays, webhook, alarm e-mail, and the Incident Manager opt-in.
    */
   config: StackConfig['monitoring'];
   /** Key and retention of the log groups the component creates (the snapshot check's). */
@@ -59,6 +62,8 @@ export interface MonitoringArgs {
   database: {
     instanceIdentifier: pulumi.Input<string>;
     instanceArn: pulumi.Input<string>;
+    /** Parameter group of both instances (its change events go to the alarm topic). */
+    parameterGroupName: pulumi.Input<string>;
     /** Read replica, when the stack has one (replica-lag alarm). */
     replicaIdentifier?: pulumi.Input<string>;
     /** Nominal memory of the primary's class (bytes); the freeable-memory threshold is 10% of it. */
@@ -86,8 +91,12 @@ export class Monitoring extends pulumi.ComponentResource {
   /** Physical names of every alarm, `dms-<stack>-<slug>`. */
   readonly alarmNames: string[];
   readonly dashboardName: pulumi.Output<string>;
-  /** Incident Manager response plan per severity. */
-  readonly responsePlanArns: Record<Severity, pulumi.Output<string>>;
+  /** The escalation state machine (`npm run ops -- page-test` starts it). */
+  readonly escalationStateMachineArn: pulumi.Output<string>;
+  /** The acknowledge function URL every page links to. */
+  readonly acknowledgeUrl: pulumi.Output<string>;
+  /** Incident Manager response plan per severity, with `incidentManager: true` only. */
+  readonly responsePlanArns?: Record<Severity, pulumi.Output<string>>;
 
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
     super('dms:monitoring:Monitoring', name, {}, opts);
@@ -100,7 +109,9 @@ export class Monitoring extends pulumi.ComponentResource {
     // policies, the key pins each to this account (aws:SourceAccount, which these publishers send;
     // EventBridge, which does not, publishes to no topic here): another account's alarm or budget
     // cannot use the key (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
-    const publishers = ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com', 'ssm-incidents.amazonaws.com'];
+    // Incident Manager publishes only where the stack opted in to it.
+    const incidentManager = config.incidentManager ? ['ssm-incidents.amazonaws.com'] : [];
+    const publishers = ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com', ...incidentManager];
     const key = customerManagedKey(
       `${prefix}-monitoring`,
       {
@@ -142,7 +153,7 @@ export class Monitoring extends pulumi.ComponentResource {
       );
       return created;
     };
-    const chatTopic = topic('chat', ['cloudwatch.amazonaws.com', 'ssm-incidents.amazonaws.com']);
+    const chatTopic = topic('chat', ['cloudwatch.amazonaws.com', ...incidentManager]);
     const alarmTopic = topic('alarms', ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com']);
     const email = (topicName: string, topicArn: pulumi.Output<string>) =>
       new aws.sns.TopicSubscription(
@@ -197,18 +208,13 @@ export class Monitoring extends pulumi.ComponentResource {
       email('chat', chatTopic.arn);
     }
 
-    const escalation = new Escalation(
-      `${prefix}-escalation`,
-      {
-        stack,
-        region: env.region,
-        primaryOnCall: config.primaryOnCall,
-        backupOnCall: config.backupOnCall,
-        chatTopicArn: chatTopic.arn,
-        createReplicationSet: config.createIncidentManagerReplicationSet ?? true,
-      },
-      child,
-    );
+    const incidentRecords = config.incidentManager
+      ? new IncidentRecords(
+          `${prefix}-incident-records`,
+          { stack, region: env.region, chatTopicArn: chatTopic.arn, createReplicationSet: config.createIncidentManagerReplicationSet ?? true },
+          child,
+        )
+      : undefined;
 
     for (const metric of Object.values(LOG_METRICS)) {
       const filterName = `${prefix}-${metric.metricName.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase()}`;
@@ -272,6 +278,29 @@ export class Monitoring extends pulumi.ComponentResource {
       dbMaxConnections: args.database.maxConnections,
       dbAllocatedStorageBytes: args.database.allocatedStorageBytes,
     });
+    const alarmNames = definitions.map((definition) => `${prefix}-${definition.slug}`);
+    // Not `${prefix}-escalation`: the state machine and its rule have that name.
+    const escalation = new Escalation(
+      `${prefix}-escalation-engine`,
+      {
+        stack,
+        env,
+        key,
+        chatTopicArn: chatTopic.arn,
+        alarmTopicArn: alarmTopic.arn,
+        alarmNames,
+        runbookBaseUrl: config.runbookBaseUrl,
+        primaryOnCall: config.primaryOnCall,
+        backupOnCall: config.backupOnCall,
+        originationIdentity: config.originationIdentity,
+        ...(config.webhook ? { webhook: config.webhook } : {}),
+        delays: config.levelDelays,
+        logsKey: args.logs.key,
+        logRetentionDays: args.logs.retentionDays,
+      },
+      child,
+    );
+
     const alarms = definitions.map((definition) => {
       const alarmName = `${prefix}-${definition.slug}`;
       return new aws.cloudwatch.MetricAlarm(
@@ -285,8 +314,9 @@ export class Monitoring extends pulumi.ComponentResource {
           datapointsToAlarm: definition.evaluationPeriods,
           treatMissingData: definition.treatMissingData,
           ...alarmMetricArgs(definition),
-          // Level 1 (chat) for every severity; the response plan decides who else is woken, and when.
-          alarmActions: [escalation.responsePlanArns[definition.severity], chatTopic.arn],
+          // The transition itself goes to chat; the escalation (started by EventBridge on the state
+          // change, not by an action) decides who else is woken, and when.
+          alarmActions: [chatTopic.arn, ...(incidentRecords ? [incidentRecords.responsePlanArns[definition.severity]] : [])],
           okActions: [chatTopic.arn],
           tags: { Severity: definition.severity },
         },
@@ -304,6 +334,16 @@ export class Monitoring extends pulumi.ComponentResource {
         eventCategories: [...RDS_EVENT_CATEGORIES],
       },
       child,
+    );
+
+    rdsChangeEvents(
+      {
+        prefix,
+        topicArn: alarmTopic.arn,
+        instanceIdentifiers: [args.database.instanceIdentifier, ...(args.database.replicaIdentifier !== undefined ? [args.database.replicaIdentifier] : [])],
+        parameterGroupName: args.database.parameterGroupName,
+      },
+      this,
     );
 
     const dashboard = new aws.cloudwatch.Dashboard(
@@ -327,15 +367,18 @@ export class Monitoring extends pulumi.ComponentResource {
 
     this.alarmTopicArn = alarmTopic.arn;
     this.chatTopicArn = chatTopic.arn;
-    this.alarmNames = definitions.map((definition) => `${prefix}-${definition.slug}`);
+    this.alarmNames = alarmNames;
     this.dashboardName = dashboard.dashboardName;
-    this.responsePlanArns = escalation.responsePlanArns;
+    this.escalationStateMachineArn = escalation.stateMachineArn;
+    this.acknowledgeUrl = escalation.acknowledgeUrl;
+    if (incidentRecords) this.responsePlanArns = incidentRecords.responsePlanArns;
     this.registerOutputs({
       alarmTopicArn: this.alarmTopicArn,
       chatTopicArn: this.chatTopicArn,
       alarmNames: this.alarmNames,
       dashboardName: this.dashboardName,
-      responsePlanArns: this.responsePlanArns,
+      escalationStateMachineArn: this.escalationStateMachineArn,
+      acknowledgeUrl: this.acknowledgeUrl,
     });
   }
 }

@@ -25,6 +25,8 @@ export interface NetworkArgs {
   logRetentionDays: number;
   /** Port the API container listens on (the ALB forwards to it). */
   apiPort: number;
+  /** Port PostgreSQL listens on (the task and database security groups open it). */
+  databasePort: number;
   /** ARNs of the stack's buckets the tasks use: the only buckets reachable through the S3 gateway endpoint (with ECR's layer bucket). */
   s3BucketArns: pulumi.Input<string>[];
 }
@@ -82,6 +84,30 @@ export class Network extends pulumi.ComponentResource {
     );
     // The default security group admits all traffic between its members; strip it so nothing can rely on it.
     new aws.ec2.DefaultSecurityGroup(`${prefix}-default`, { vpcId: this.vpc.id, ingress: [], egress: [], tags: { Name: `${prefix}-default-locked` } }, child);
+
+    // Every subnet uses the default network ACL, which AWS creates allowing everything in, SSH and RDP
+    // included (FSBP EC2.21). It now admits from the internet only what the tiers need: HTTP(S) to the
+    // ALB, ICMP, and replies on ephemeral ports with 22 and 3389 cut out (an allow entry covering
+    // either port from 0.0.0.0/0 or ::/0 fails the control, whatever deny precedes it:
+    // https://docs.aws.amazon.com/config/latest/developerguide/nacl-no-unrestricted-ssh-rdp.html).
+    // Security groups still decide what reaches each tier; inside the VPC everything passes.
+    new aws.ec2.DefaultNetworkAcl(
+      `${prefix}-default-acl`,
+      {
+        defaultNetworkAclId: this.vpc.defaultNetworkAclId,
+        ingress: [
+          { ruleNo: 100, action: 'allow', protocol: '-1', fromPort: 0, toPort: 0, cidrBlock: args.cidr },
+          { ruleNo: 101, action: 'allow', protocol: '-1', fromPort: 0, toPort: 0, ipv6CidrBlock: this.vpc.ipv6CidrBlock },
+          ...internetIngress().map((entry, index) => ({ ruleNo: 200 + index, action: 'allow', ...entry })),
+        ],
+        egress: [
+          { ruleNo: 100, action: 'allow', protocol: '-1', fromPort: 0, toPort: 0, cidrBlock: '0.0.0.0/0' },
+          { ruleNo: 101, action: 'allow', protocol: '-1', fromPort: 0, toPort: 0, ipv6CidrBlock: '::/0' },
+        ],
+        tags: { Name: `${prefix}-default-acl` },
+      },
+      child,
+    );
 
     const internetGateway = new aws.ec2.InternetGateway(`${prefix}-igw`, { vpcId: this.vpc.id, tags: { Name: `${prefix}-igw` } }, child);
     const publicRoutes = new aws.ec2.RouteTable(
@@ -251,11 +277,11 @@ export class Network extends pulumi.ComponentResource {
     }
     rule('alb-out-api', 'egress', this.albSecurityGroup, args.apiPort, { referencedSecurityGroupId: this.serviceSecurityGroup.id }, 'To the API tasks');
     rule('service-in-alb', 'ingress', this.serviceSecurityGroup, args.apiPort, { referencedSecurityGroupId: this.albSecurityGroup.id }, 'From the load balancer');
-    rule('service-out-db', 'egress', this.serviceSecurityGroup, 5432, { referencedSecurityGroupId: this.databaseSecurityGroup.id }, 'To PostgreSQL');
+    rule('service-out-db', 'egress', this.serviceSecurityGroup, args.databasePort, { referencedSecurityGroupId: this.databaseSecurityGroup.id }, 'To PostgreSQL');
     rule('service-out-cache', 'egress', this.serviceSecurityGroup, 6379, { referencedSecurityGroupId: this.cacheSecurityGroup.id }, 'To Valkey');
     // AWS APIs: ECR, Logs and Secrets Manager through the interface endpoints, S3 through the gateway, the rest through NAT.
     rule('service-out-https', 'egress', this.serviceSecurityGroup, 443, { cidrIpv4: '0.0.0.0/0' }, 'AWS APIs over HTTPS');
-    rule('db-in-service', 'ingress', this.databaseSecurityGroup, 5432, { referencedSecurityGroupId: this.serviceSecurityGroup.id }, 'From the API and job tasks');
+    rule('db-in-service', 'ingress', this.databaseSecurityGroup, args.databasePort, { referencedSecurityGroupId: this.serviceSecurityGroup.id }, 'From the API and job tasks');
     rule('cache-in-service', 'ingress', this.cacheSecurityGroup, 6379, { referencedSecurityGroupId: this.serviceSecurityGroup.id }, 'From the API tasks');
 
     this.registerOutputs({ vpcId: this.vpc.id, privateSubnetIds: this.privateSubnetIds });
@@ -287,6 +313,37 @@ function s3EndpointPolicy(env: AwsEnvironment, bucketArns: pulumi.Input<string>[
     },
     { Sid: 'EcrImageLayers', Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: ecrLayerBucketObjects(env) },
   ]);
+}
+
+/** Remote administration ports FSBP EC2.21 requires closed to the internet. */
+export const ADMIN_PORTS = [22, 3389] as const;
+
+/** Port ranges from `from` to `to` with the admin ports cut out. */
+function withoutAdminPorts(from: number, to: number): [number, number][] {
+  const ranges: [number, number][] = [];
+  let start = from;
+  for (const port of ADMIN_PORTS) {
+    if (port < start || port > to) continue;
+    if (port > start) ranges.push([start, port - 1]);
+    start = port + 1;
+  }
+  if (start <= to) ranges.push([start, to]);
+  return ranges;
+}
+
+/** Inbound entries from anywhere (IPv4 and IPv6): HTTP(S), ICMP, and TCP/UDP replies on ephemeral ports. */
+function internetIngress(): { protocol: string; fromPort: number; toPort: number; cidrBlock?: string; ipv6CidrBlock?: string }[] {
+  const ports: { protocol: string; fromPort: number; toPort: number }[] = [
+    { protocol: 'tcp', fromPort: 80, toPort: 80 },
+    { protocol: 'tcp', fromPort: 443, toPort: 443 },
+    ...(['tcp', 'udp'] as const).flatMap((protocol) => withoutAdminPorts(1024, 65535).map(([fromPort, toPort]) => ({ protocol, fromPort, toPort }))),
+  ];
+  return [
+    ...ports.flatMap((entry) => [{ ...entry, cidrBlock: '0.0.0.0/0' }, { ...entry, ipv6CidrBlock: '::/0' }]),
+    // Path MTU discovery ("fragmentation needed") must reach the tasks and the ALB.
+    { protocol: 'icmp', fromPort: -1, toPort: -1, cidrBlock: '0.0.0.0/0' },
+    { protocol: '58', fromPort: -1, toPort: -1, ipv6CidrBlock: '::/0' },
+  ];
 }
 
 interface SubnetCidrs {

@@ -650,6 +650,11 @@ export class Service extends pulumi.ComponentResource {
         kmsKeyId: args.secretsKey.arn,
         authToken,
         autoMinorVersionUpgrade: true,
+        // FSBP ElastiCache.1: automatic backups (the store holds only rate-limit counters, but a restore
+        // point costs little); the snapshot window stays clear of the maintenance window, as ElastiCache requires.
+        snapshotRetentionLimit: 7,
+        snapshotWindow: '05:00-06:00',
+        maintenanceWindow: 'sun:06:30-sun:07:30',
         logDeliveryConfigurations: [{ destination: slowLog.name, destinationType: 'cloudwatch-logs', logFormat: 'json', logType: 'slow-log' }],
       },
       { ...child, ignoreChanges: ['authToken'] },

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ESCALATION_LOG_EVENTS } from '../infra/monitoring/escalation/levels.js';
 import { opsCommands } from '../runbooks/ops/registry.js';
 import {
   checkAlarmRunbookLinks,
@@ -154,8 +155,8 @@ describe('runbooks: what a runbook names exists in the code', function () {
     assertNoProblems(checkOpsCommands(await runbooks(), registeredOps));
   });
 
-  it('names only log events the contract lists or the API emits', async () => {
-    assertNoProblems(checkNamedLogEvents(await runbooks(), contractLogEvents(await contract()), await apiSources()));
+  it('names only log events the contract lists, the API emits, or the paging engine logs', async () => {
+    assertNoProblems(checkNamedLogEvents(await runbooks(), contractLogEvents(await contract()), await apiSources(), Object.values(ESCALATION_LOG_EVENTS)));
   });
 
   it('links only to runbook headings that exist', async () => {
@@ -206,6 +207,7 @@ describe('the checks report a runbook that drifted from the system', () => {
     '```',
     'See [the spike](#login-failure-spike), [flooding](#login-flooding) and [database](database.md#replica-lag).',
     'Events: `auth_login_success`, `auth_login_bogus`, `rate_limit_store_gone`, and `invalid_credentials` (an error code, not an event).',
+    'Paging: `escalation_step` went out, `escalation_paged` never exists.',
   ].join('\n');
 
   const fixtureIndex = [
@@ -293,10 +295,11 @@ describe('the checks report a runbook that drifted from the system', () => {
       ['api/extra.ts', "log.warn('api_emitted_extra', {})"],
       ['api/store.ts', "this.log.warn('rate_limit_store_unavailable', { store: 'redis' })"],
     ]);
-    assert.deepEqual(checkNamedLogEvents(fixtureRunbooks, ['auth_login_success', 'http_access'], apiEmitting), [
-      'auth-abuse.md:13: names log event made_up_event, which neither the contract lists nor api/ emits',
-      'auth-abuse.md:16: names log event auth_login_bogus, which neither the contract lists nor api/ emits',
-      'auth-abuse.md:16: names log event rate_limit_store_gone, which neither the contract lists nor api/ emits',
+    assert.deepEqual(checkNamedLogEvents(fixtureRunbooks, ['auth_login_success', 'http_access'], apiEmitting, ['escalation_step']), [
+      'auth-abuse.md:13: names log event made_up_event, which neither the contract lists nor api/ or the paging engine emits',
+      'auth-abuse.md:16: names log event auth_login_bogus, which neither the contract lists nor api/ or the paging engine emits',
+      'auth-abuse.md:16: names log event rate_limit_store_gone, which neither the contract lists nor api/ or the paging engine emits',
+      'auth-abuse.md:17: names log event escalation_paged, which neither the contract lists nor api/ or the paging engine emits',
     ]);
   });
 

@@ -40,12 +40,13 @@ export const RefreshToken = defineEntity({
 });
 export type RefreshToken = InferEntity<typeof RefreshToken>;
 
-/** Consecutive failed sign-ins of one account, and until when it is locked. */
+/** Consecutive failed sign-ins of one account from one client, and until when it is locked for that client (api/auth/lockout.ts). */
 export const LoginFailure = defineEntity({
   name: 'LoginFailure',
   tableName: 'auth_login_failures',
   properties: {
     userId: p.uuid().primary(),
+    clientKey: p.text().primary(),
     consecutiveFailures: p.integer(),
     lockedUntil: p.datetime().nullable(),
     lastFailureAt: p.datetime(),

@@ -1,14 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { recordAudit } from '../audit/record.js';
 import type { Role } from '../db/entities.js';
+import { clientKey } from '../http/client-key.js';
 import type { Logger } from '../logger.js';
+import { countFailure, countSuccess, lockState, LOCKOUT_S, LOCKOUT_THRESHOLD } from './lockout.js';
 import { hashPassword, needsRehash, verifyPassword, verifyWithoutUser } from './passwords.js';
 import { startSession, type TokenPair } from './sessions.js';
 import type { AccessTokens } from './tokens.js';
-
-/** Consecutive failures that lock an account, and for how long. */
-export const LOCKOUT_THRESHOLD = 10;
-export const LOCKOUT_S = 15 * 60;
 
 export interface LoginAttempt {
   /** Lower-cased. */
@@ -24,52 +22,54 @@ interface Account {
   role: Role;
   password_hash: string;
   disabled: boolean;
-  locked: boolean;
 }
+
+const NO_USER = '00000000-0000-0000-0000-000000000000';
 
 type Failure = { event: 'auth_login_invalid_user' | 'auth_login_bad_password' | 'auth_login_locked'; reason: string; userId?: string };
 
 /**
  * Checks a password and starts a session. Every refusal (unknown e-mail, disabled account, wrong
- * password, locked account) costs one argon2 verification, is audited and logged under its own
- * event, and returns `undefined`: the route answers them all with the same 401.
+ * password, an account locked for this client or slowed by its guard: api/auth/lockout.ts) costs
+ * one argon2 verification, is audited and logged under its own event, and returns `undefined`:
+ * the route answers them all with the same 401.
  */
 export async function signIn(em: EntityManager, tokens: AccessTokens, attempt: LoginAttempt): Promise<TokenPair | undefined> {
   const { email, password, ip, requestId, log } = attempt;
-  const [account] = await em.execute<Account[]>(
-    `select u.id, u.role, u.password_hash, u.disabled, coalesce(f.locked_until > now(), false) as locked
-     from users u left join auth_login_failures f on f.user_id = u.id where u.email = ?`,
-    [email],
-  );
+  const client = clientKey(ip);
+  const [account] = await em.execute<Account[]>('select u.id, u.role, u.password_hash, u.disabled from users u where u.email = ?', [email]);
+  // Asked for an unknown e-mail too (of an id no user has), so both paths make the same queries.
+  const lock = await lockState(em, account?.id ?? NO_USER, client);
   // Verify before looking at the account's state, so every path spends the same time.
   const passwordMatches = account ? await verifyPassword(account.password_hash, password) : await verifyWithoutUser(password);
 
   let failure: Failure | undefined;
   if (!account) failure = { event: 'auth_login_invalid_user', reason: 'unknown_user' };
-  else if (account.locked) failure = { event: 'auth_login_locked', reason: 'locked', userId: account.id };
+  else if (lock.locked) failure = { event: 'auth_login_locked', reason: 'locked', userId: account.id };
+  else if (lock.throttled) failure = { event: 'auth_login_locked', reason: 'throttled', userId: account.id };
   else if (account.disabled) failure = { event: 'auth_login_invalid_user', reason: 'disabled', userId: account.id };
   else if (!passwordMatches) failure = { event: 'auth_login_bad_password', reason: 'bad_password', userId: account.id };
 
   if (failure) {
     const { reason, userId } = failure;
     const lockedNow = await em.transactional(async (tx) => {
-      const locks = reason === 'bad_password' && (await countFailure(tx, userId!));
-      await recordAudit(tx, { action: 'auth.login', outcome: reason === 'locked' ? 'denied' : 'failure', entity: 'user', entityId: userId, ip, requestId, details: { reason } });
+      const locks = reason === 'bad_password' && (await countFailure(tx, userId!, client)).lockedNow;
+      await recordAudit(tx, { action: 'auth.login', outcome: reason === 'locked' || reason === 'throttled' ? 'denied' : 'failure', entity: 'user', entityId: userId, ip, requestId, details: { reason } });
       if (locks) {
-        await recordAudit(tx, { action: 'auth.lockout', outcome: 'success', entity: 'user', entityId: userId, ip, requestId, details: { failures: LOCKOUT_THRESHOLD, lockedForS: LOCKOUT_S } });
+        await recordAudit(tx, { action: 'auth.lockout', outcome: 'success', entity: 'user', entityId: userId, ip, requestId, details: { failures: LOCKOUT_THRESHOLD, lockedForS: LOCKOUT_S, scope: 'client' } });
       }
       return locks;
     });
     // The attempt that locks the account is answered as locked: each attempt logs one auth_login_* event.
-    log.warn(lockedNow ? 'auth_login_locked' : failure.event, { ip, reason: lockedNow ? 'locked_now' : reason, ...(userId ? { userId } : {}) });
-    if (lockedNow) log.warn('auth_error', { reason: 'locked', userId, ip, lockedForS: LOCKOUT_S });
+    log.warn(lockedNow ? 'auth_login_locked' : failure.event, { ip, client, reason: lockedNow ? 'locked_now' : reason, ...(userId ? { userId } : {}) });
+    if (lockedNow) log.warn('auth_error', { reason: 'locked', userId, ip, client, lockedForS: LOCKOUT_S });
     return undefined;
   }
 
   const user = account!;
   const rehash = needsRehash(user.password_hash) ? await hashPassword(password) : undefined;
   const started = await em.transactional(async (tx) => {
-    await tx.execute('delete from auth_login_failures where user_id = ?', [user.id]);
+    await countSuccess(tx, user.id, client);
     if (rehash) await tx.execute('update users set password_hash = ? where id = ?', [rehash, user.id]);
     const session = await startSession(tx, tokens, user);
     await recordAudit(tx, { action: 'auth.login', outcome: 'success', entity: 'session', entityId: session.sessionId, actorId: user.id, actorRole: user.role, ip, requestId });
@@ -77,21 +77,4 @@ export async function signIn(em: EntityManager, tokens: AccessTokens, attempt: L
   });
   log.info('auth_login_success', { userId: user.id, sessionId: started.sessionId, ip });
   return started.tokens;
-}
-
-/** Counts one more consecutive failure; true when it reaches the threshold and locks the account. */
-async function countFailure(em: EntityManager, userId: string): Promise<boolean> {
-  const [counted] = await em.execute<{ consecutive_failures: number }[]>(
-    `insert into auth_login_failures (user_id, consecutive_failures, last_failure_at) values (?, 1, now())
-     on conflict (user_id) do update set consecutive_failures = auth_login_failures.consecutive_failures + 1, last_failure_at = now()
-     returning consecutive_failures`,
-    [userId],
-  );
-  if (counted!.consecutive_failures < LOCKOUT_THRESHOLD) return false;
-  // The lock restarts the count: after it ends, another full run of failures is needed.
-  await em.execute(
-    'update auth_login_failures set consecutive_failures = 0, locked_until = now() + make_interval(secs => ?) where user_id = ?',
-    [LOCKOUT_S, userId],
-  );
-  return true;
 }

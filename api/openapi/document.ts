@@ -82,7 +82,7 @@ const userChanges: JsonSchema = {
 
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/health', summary: 'Liveness: the process serves (touches no dependency).', responses: { 200: { type: 'object', properties: { status: { const: 'ok' } } } } },
-  { method: 'get', path: '/health/ready', summary: 'Readiness: the primary, each replica and Redis (if configured) answer.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
+  { method: 'get', path: '/health/ready', summary: 'Readiness: the primary (a fresh connection and the API\'s own pool), each replica and Redis (if configured) answer; 503 while the process drains after SIGTERM.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
   { method: 'get', path: '/openapi.json', summary: 'This document.', responses: { 200: { type: 'object' } } },
 
   { method: 'post', path: '/auth/login', summary: 'Sign in with e-mail and password.', body: { type: 'object', properties: { email: { type: 'string', format: 'email' }, password: { type: 'string' } }, required: ['email', 'password'], additionalProperties: false }, responses: { 200: tokenPair }, errors: { 401: 'invalid_credentials (unknown user, bad password, locked account alike)', 429: 'rate_limited, with Retry-After' } },
@@ -92,6 +92,7 @@ const OPERATIONS: Operation[] = [
 
   { method: 'post', path: '/admin/users', summary: 'Create a user.', roles: ['admin'], body: userInput, responses: { 201: ref('User') }, errors: { 409: 'email_taken' } },
   { method: 'get', path: '/admin/users', summary: 'List users, newest first.', roles: ['admin'], query: [{ name: 'email', schema: { type: 'string', format: 'email' } }, ...paging], responses: { 200: list('User') } },
+  { method: 'get', path: '/admin/users/{id}', summary: 'One user by id.', roles: ['admin'], responses: { 200: ref('User') }, errors: { 404: 'not_found' } },
   { method: 'patch', path: '/admin/users/{id}', summary: 'Change a user (name, role, disabled, password); role, disable and password changes end their sessions.', roles: ['admin'], body: userChanges, responses: { 200: ref('User') }, errors: { 409: 'last_admin' } },
   { method: 'post', path: '/admin/users/{id}/revoke-sessions', summary: 'End every session of a user at once.', roles: ['admin'], responses: { 204: null } },
 

@@ -1,206 +1,286 @@
-// Who is woken, how, and when: Systems Manager Incident Manager contacts, engagement and
-// escalation plans, and one response plan per severity. The policy (platform brief):
-//   level 1  chat, at once                                  P0 P1 P2 P3
-//   level 2  e-mail to the on-call engineer after 5 min     P0 P1 P2
-//   level 3  SMS to the on-call engineer after 10 min       P0 P1
-//   level 4  phone call to the backup engineer after 15 min P0 P1
-// Acknowledging an engagement stops the later levels.
+/**
+ * Who is woken, how, and when: the escalation engine on AWS Step Functions (Standard workflows),
+ * open to every account (AWS Systems Manager Incident Manager is closed to new customers since
+ * 7 November 2025: https://docs.aws.amazon.com/incident-manager/latest/userguide/incident-manager-availability-change.html).
+ *
+ * EventBridge starts one execution of `dms-<stack>-escalation` for each of the stack's alarms that
+ * enters ALARM (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html).
+ * The execution climbs the levels of `escalation/levels.ts` as far as the alarm's severity allows:
+ * chat on the chat topic (Amazon Q Developer in chat applications), e-mail on the page-email topic,
+ * SMS and a voice call through AWS End User Messaging SMS and Voice v2 (`SendTextMessage`,
+ * `SendVoiceMessage`) from the origination identity of the stack config. Every message carries a
+ * one-time, expiring acknowledge link (the `dms-<stack>-escalation-ack` function URL); an
+ * acknowledgement, or the alarm back in OK, ends the climb. `dms-<stack>-escalation-failed` reports
+ * a broken engine to the alarm topic, never through the engine itself.
+ */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { namePrefix, type OnCallContact } from '../config.js';
-import type { Severity } from './alarms.js';
+import { randomBytes } from 'node:crypto';
+import { namePrefix, type AwsEnvironment, type OnCallContact } from '../config.js';
+import { policyDocument, trustPolicy, type PolicyStatement } from '../storage.js';
+import { ACK_KEY_MIN_BYTES } from './escalation/ack-token.js';
+import { bundledEscalationHandler } from './escalation/bundle.js';
+import { escalationDefinition } from './escalation/definition.js';
+import type { EscalationContacts } from './escalation/handler.js';
+import type { LevelDelays } from './escalation/levels.js';
+
+/** Where the alarm description links the engine's own runbook section. */
+export const ESCALATION_FAILED_RUNBOOK = 'paging.md#escalation-failed';
 
 export interface EscalationArgs {
-  /** Stack name: contacts, plans and response plans are named `dms-<stack>-…`. */
+  /** Stack name: every resource is named `dms-<stack>-escalation…`. */
   stack: string;
-  /** The stack's region, where the Incident Manager replication set lives. */
-  region: string;
-  /** The engineer on call: e-mail after 5 minutes, then SMS after 10. */
-  primaryOnCall: OnCallContact;
-  /** The engineer phoned after 15 minutes when the on-call engineer has not acknowledged. */
-  backupOnCall: OnCallContact;
-  /** SNS topic AWS Chatbot relays to the chat channel: level 1 and incident updates. */
+  /** Account, partition and region. */
+  env: AwsEnvironment;
+  /** The monitoring key: encrypts the e-mail topic, the two secrets and the acknowledgement table. */
+  key: aws.kms.Key;
+  /** Level-1 topic (Amazon Q Developer in chat applications, or `alarmEmail` without Slack). */
   chatTopicArn: pulumi.Input<string>;
-  /**
-   * Create the account's Incident Manager replication set. An account has exactly one, and
-   * contacts and response plans need it: leave true when each stack has its own account (the
-   * recommended layout for PHI), set false in every stack but one when stacks share an account.
-   */
-  createReplicationSet: boolean;
+  /** Topic of the alarm e-mail address and chat: where a failure of the engine itself is reported. */
+  alarmTopicArn: pulumi.Input<string>;
+  /** Names of the alarms that start an escalation when they enter ALARM. */
+  alarmNames: pulumi.Input<string>[];
+  /** Base URL the engine's alarm links its runbook under. */
+  runbookBaseUrl: string;
+  /** The engineer on call: e-mail at level 2, SMS at level 3. */
+  primaryOnCall: OnCallContact;
+  /** The engineer called at level 4. */
+  backupOnCall: OnCallContact;
+  /** AWS End User Messaging SMS and Voice phone number or pool (id or ARN) SMS and calls come from. */
+  originationIdentity: string;
+  /** Optional PagerDuty Events API v2 webhook, sent at level 1. */
+  webhook?: { url: string; routingKey: string };
+  /** Minutes after the alarm for levels 2, 3 and 4. */
+  delays: LevelDelays;
+  /** Encrypts the functions' log groups. */
+  logsKey: aws.kms.Key;
+  logRetentionDays: number;
 }
 
-/** Minutes from the start of an incident to each level. */
-const EMAIL_AFTER_MINUTES = 5;
-const SMS_AFTER_MINUTES = 10;
-const CALL_BACKUP_AFTER_MINUTES = 15;
-
-/** Incident Manager impact: 1 critical, 2 high, 3 medium, 4 low. */
-const IMPACT: Record<Severity, number> = { P0: 1, P1: 2, P2: 3, P3: 4 };
-
-/** The severity model, as incident summaries state it. */
-const SEVERITY_MEANING: Record<Severity, string> = {
-  P0: 'outage, suspected breach or PHI exposure, or audit-log failure',
-  P1: 'degraded performance, database connectivity, auth system failure, or backup failure',
-  P2: 'minor degradation',
-  P3: 'cosmetic issue',
-};
-
-/** Incident Manager display names allow letters, digits, `_`, `-`, `.` and spaces only. */
-function displayName(text: string): string {
-  return text
-    .normalize('NFKD')
-    .replace(/[^A-Za-z0-9_. -]/g, '')
-    .trim()
-    .slice(0, 255);
+/** The ARN of an origination identity given as an id (`phone-…`, `pool-…`) or already as an ARN. */
+export function originationIdentityArn(identity: string, env: AwsEnvironment): pulumi.Output<string> {
+  if (identity.startsWith('arn:')) return pulumi.output(identity);
+  const kind = identity.startsWith('pool-') ? 'pool' : 'phone-number';
+  return pulumi.interpolate`arn:${env.partition}:sms-voice:${env.region}:${env.accountId}:${kind}/${identity}`;
 }
 
 export class Escalation extends pulumi.ComponentResource {
-  /** Response plan ARN per severity: the CloudWatch alarm action that opens an incident. */
-  public readonly responsePlanArns: Record<Severity, pulumi.Output<string>>;
-  /** Escalation plan engaged for P0 and P1 (levels 2 to 4). */
-  public readonly pagingPlanArn: pulumi.Output<string>;
-  /** Escalation plan engaged for P2 (level 2 only). */
-  public readonly emailPlanArn: pulumi.Output<string>;
+  public readonly stateMachineArn: pulumi.Output<string>;
+  public readonly acknowledgeUrl: pulumi.Output<string>;
 
   constructor(name: string, args: EscalationArgs, opts?: pulumi.ComponentResourceOptions) {
     super('dms:monitoring:Escalation', name, {}, opts);
-    const prefix = namePrefix(args.stack);
+    const child = { parent: this };
+    const { env } = args;
+    const prefix = `${namePrefix(args.stack)}-escalation`;
+    const arn = (service: string, resource: string) => pulumi.interpolate`arn:${env.partition}:${service}:${env.region}:${env.accountId}:${resource}`;
+    const stateMachineName = prefix;
+    const stateMachineArn = arn('states', `stateMachine:${stateMachineName}`);
 
-    const replicationSet = args.createReplicationSet
-      ? new aws.ssmincidents.ReplicationSet(
-          `${prefix}-incident-manager`,
-          { regions: [{ name: args.region }] },
-          // Deleting the replication set deletes every incident record of the account, the
-          // timeline a breach investigation needs: destroying the stack leaves it in place.
-          { parent: this, retainOnDelete: true },
-        )
-      : undefined;
-    const incidentManager: pulumi.CustomResourceOptions = {
-      parent: this,
-      dependsOn: replicationSet ? [replicationSet] : [],
+    const emailTopic = new aws.sns.Topic(`${namePrefix(args.stack)}-page-email`, { name: `${namePrefix(args.stack)}-page-email`, kmsMasterKeyId: args.key.arn }, child);
+    // The on-call engineer confirms this subscription once (the link in AWS's e-mail); the address is a secret.
+    new aws.sns.TopicSubscription(
+      `${namePrefix(args.stack)}-page-email-primary`,
+      { topic: emailTopic.arn, protocol: 'email', endpoint: pulumi.secret(args.primaryOnCall.email) },
+      child,
+    );
+
+    const ackKeySecret = new aws.secretsmanager.Secret(
+      `${prefix}-ack-key`,
+      { name: `${namePrefix(args.stack)}/escalation-ack-key`, description: 'HMAC key of the escalation acknowledge links', kmsKeyId: args.key.arn, recoveryWindowInDays: 7 },
+      child,
+    );
+    new aws.secretsmanager.SecretVersion(
+      `${prefix}-ack-key`,
+      // Generated once; rotating it (put a new value) only invalidates links already sent.
+      { secretId: ackKeySecret.id, secretString: pulumi.secret(randomBytes(ACK_KEY_MIN_BYTES).toString('base64url')) },
+      { ...child, ignoreChanges: ['secretString'] },
+    );
+    const contactsSecret = new aws.secretsmanager.Secret(
+      `${prefix}-contacts`,
+      { name: `${namePrefix(args.stack)}/escalation-contacts`, description: 'Phones of the on-call engineers and the paging webhook (from the stack config secrets)', kmsKeyId: args.key.arn, recoveryWindowInDays: 7 },
+      child,
+    );
+    const contacts: EscalationContacts = {
+      primaryOnCall: { name: args.primaryOnCall.name, phone: args.primaryOnCall.phone },
+      backupOnCall: { name: args.backupOnCall.name, phone: args.backupOnCall.phone },
+      ...(args.webhook ? { webhook: args.webhook } : {}),
     };
+    new aws.secretsmanager.SecretVersion(`${prefix}-contacts`, { secretId: contactsSecret.id, secretString: pulumi.secret(JSON.stringify(contacts)) }, child);
 
-    /** A PERSONAL contact whose engagement plan tries `steps` in order, each `nextAfterMinutes` before the next. */
-    const person = (
-      key: string,
-      engineer: OnCallContact,
-      role: string,
-      steps: { type: 'EMAIL' | 'SMS' | 'VOICE'; nextAfterMinutes: number }[],
-    ) => {
-      const contact = new aws.ssmcontacts.Contact(
-        `${prefix}-${key}`,
-        { alias: `${prefix}-${key}`, displayName: displayName(`${engineer.name} ${role}`), type: 'PERSONAL' },
-        incidentManager,
-      );
-      const channels = steps.map(
-        ({ type }) =>
-          new aws.ssmcontacts.ContactChannel(
-            `${prefix}-${key}-${type.toLowerCase()}`,
-            {
-              contactId: contact.arn,
-              name: `${key}-${type.toLowerCase()}`,
-              type,
-              // Phone numbers are config secrets: keep them encrypted in the state too.
-              deliveryAddress: { simpleAddress: type === 'EMAIL' ? engineer.email : pulumi.secret(engineer.phone) },
-            },
-            { parent: this },
-          ),
-      );
-      new aws.ssmcontacts.Plan(
-        `${prefix}-${key}-engagement`,
+    const ackTable = new aws.dynamodb.Table(
+      `${prefix}-acks`,
+      {
+        name: `${prefix}-acks`,
+        billingMode: 'PAY_PER_REQUEST',
+        hashKey: 'execution',
+        attributes: [{ name: 'execution', type: 'S' }],
+        serverSideEncryption: { enabled: true, kmsKeyArn: args.key.arn },
+        ttl: { attributeName: 'expiresAt', enabled: true },
+      },
+      child,
+    );
+
+    const bundle = new pulumi.asset.AssetArchive({ 'index.mjs': new pulumi.asset.StringAsset(bundledEscalationHandler()) });
+    const commonEnv = {
+      STACK: args.stack,
+      CHAT_TOPIC_ARN: args.chatTopicArn,
+      EMAIL_TOPIC_ARN: emailTopic.arn,
+      ORIGINATION_IDENTITY: args.originationIdentity,
+      ACK_TABLE_NAME: ackTable.name,
+      ACK_KEY_SECRET_ARN: ackKeySecret.arn,
+      CONTACTS_SECRET_ARN: contactsSecret.arn,
+    };
+    const lambdaFunction = (kind: 'step' | 'ack', statements: pulumi.Input<PolicyStatement>[], settings: { handler: string; description: string; timeout: number; environment: Record<string, pulumi.Input<string>> }) => {
+      const functionName = `${prefix}-${kind}`;
+      const logGroup = new aws.cloudwatch.LogGroup(functionName, { name: `/aws/lambda/${functionName}`, retentionInDays: args.logRetentionDays, kmsKeyId: args.logsKey.arn }, child);
+      const role = new aws.iam.Role(functionName, { name: functionName, assumeRolePolicy: trustPolicy('lambda.amazonaws.com', env.accountId) }, child);
+      new aws.iam.RolePolicy(
+        functionName,
         {
-          contactId: contact.arn,
-          stages: steps.map(({ nextAfterMinutes }, index) => ({
-            durationInMinutes: nextAfterMinutes,
-            targets: [{ channelTargetInfo: { contactChannelId: channels[index]!.arn } }],
-          })),
+          role: role.id,
+          policy: policyDocument([
+            ...statements,
+            { Sid: 'WriteOwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: pulumi.interpolate`${logGroup.arn}:*` },
+          ]),
         },
-        { parent: this },
+        child,
       );
-      return contact;
-    };
-
-    // Escalation plans engage contacts, never channels, and a contact's engagement plan runs to its
-    // end unless acknowledged: P2's e-mail-only level needs a contact whose plan is e-mail alone.
-    const primary = person('oncall-primary', args.primaryOnCall, 'on-call', [
-      { type: 'EMAIL', nextAfterMinutes: SMS_AFTER_MINUTES - EMAIL_AFTER_MINUTES },
-      { type: 'SMS', nextAfterMinutes: 0 },
-    ]);
-    const primaryEmailOnly = person('oncall-email-only', args.primaryOnCall, 'on-call e-mail', [
-      { type: 'EMAIL', nextAfterMinutes: 0 },
-    ]);
-    const backup = person('oncall-backup', args.backupOnCall, 'backup', [{ type: 'VOICE', nextAfterMinutes: 0 }]);
-
-    /**
-     * An ESCALATION contact: level 1 (chat) has the first minutes to itself, then `ladder` is
-     * engaged. Resolving the incident, or an essential contact acknowledging, ends the plan.
-     */
-    const escalationPlan = (key: string, ladder: { contact: aws.ssmcontacts.Contact; nextAfterMinutes: number }[]) => {
-      const plan = new aws.ssmcontacts.Contact(
-        `${prefix}-${key}`,
-        { alias: `${prefix}-${key}`, displayName: displayName(`DMS ${args.stack} ${key}`), type: 'ESCALATION' },
-        incidentManager,
-      );
-      new aws.ssmcontacts.Plan(
-        `${prefix}-${key}-stages`,
+      return new aws.lambda.Function(
+        functionName,
         {
-          contactId: plan.arn,
-          stages: [
-            { durationInMinutes: EMAIL_AFTER_MINUTES },
-            ...ladder.map(({ contact, nextAfterMinutes }) => ({
-              durationInMinutes: nextAfterMinutes,
-              targets: [{ contactTargetInfo: { contactId: contact.arn, isEssential: true } }],
-            })),
-          ],
+          name: functionName,
+          description: settings.description,
+          runtime: aws.lambda.Runtime.NodeJS22dX,
+          architectures: ['arm64'],
+          handler: settings.handler,
+          code: bundle,
+          role: role.arn,
+          timeout: settings.timeout,
+          memorySize: 256,
+          environment: { variables: { ...commonEnv, ...settings.environment } },
+          // Text: the handlers write their own JSON lines, which metric filters read as `$.event`.
+          loggingConfig: { logFormat: 'Text', logGroup: logGroup.name },
         },
-        { parent: this },
+        { ...child, dependsOn: [logGroup] },
       );
-      return plan;
     };
+    const readSecrets = (secrets: aws.secretsmanager.Secret[]): pulumi.Input<PolicyStatement>[] => [
+      { Sid: 'ReadEscalationSecrets', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets.map((secret) => secret.arn) },
+      { Sid: 'DecryptWithMonitoringKey', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: args.key.arn },
+    ];
 
-    const paging = escalationPlan('escalation-page', [
-      { contact: primary, nextAfterMinutes: CALL_BACKUP_AFTER_MINUTES - EMAIL_AFTER_MINUTES },
-      { contact: backup, nextAfterMinutes: 0 },
-    ]);
-    const emailOnly = escalationPlan('escalation-email', [{ contact: primaryEmailOnly, nextAfterMinutes: 0 }]);
+    const ack = lambdaFunction(
+      'ack',
+      [
+        ...readSecrets([ackKeySecret]),
+        { Sid: 'RecordAcknowledgementOnce', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: ackTable.arn },
+        { Sid: 'StopAcknowledgedEscalation', Effect: 'Allow', Action: 'states:StopExecution', Resource: arn('states', `execution:${stateMachineName}:*`) },
+      ],
+      { handler: 'index.acknowledge', description: 'Acknowledge links of the paging escalation (function URL)', timeout: 10, environment: { STATE_MACHINE_ARN: stateMachineArn } },
+    );
+    const url = new aws.lambda.FunctionUrl(`${prefix}-ack`, { functionName: ack.name, authorizationType: 'NONE' }, child);
+    // A public URL needs both permissions since October 2025; the second is usable through the URL
+    // only, so nobody can invoke the function through the Lambda API.
+    // https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
+    new aws.lambda.Permission(`${prefix}-ack-url`, { function: ack.name, action: 'lambda:InvokeFunctionUrl', principal: '*', functionUrlAuthType: 'NONE' }, child);
+    new aws.lambda.Permission(`${prefix}-ack-url-invoke`, { function: ack.name, action: 'lambda:InvokeFunction', principal: '*', invokedViaFunctionUrl: true }, child);
 
-    const engagements: Record<Severity, pulumi.Input<string>[]> = {
-      P0: [paging.arn],
-      P1: [paging.arn],
-      P2: [emailOnly.arn],
-      P3: [],
-    };
-    const responsePlan = (severity: Severity) =>
-      new aws.ssmincidents.ResponsePlan(
-        `${prefix}-${severity.toLowerCase()}`,
+    const originationArn = originationIdentityArn(args.originationIdentity, env);
+    const step = lambdaFunction(
+      'step',
+      [
+        ...readSecrets([ackKeySecret, contactsSecret]),
+        { Sid: 'PostChatAndEmail', Effect: 'Allow', Action: 'sns:Publish', Resource: [args.chatTopicArn, emailTopic.arn] },
+        // The topics are encrypted with the monitoring key: publishing needs GenerateDataKey and Decrypt (granted above).
         {
-          name: `${prefix}-${severity.toLowerCase()}`,
-          displayName: `DMS ${args.stack} ${severity}`,
-          incidentTemplate: {
-            title: `DMS ${args.stack} ${severity} incident`,
-            impact: IMPACT[severity],
-            summary: `${severity} (${SEVERITY_MEANING[severity]}). The alarm in the related items links its runbook section.`,
-            incidentTags: { Severity: severity, Stack: args.stack },
+          // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsendusermessagingsmsandvoicev2.html
+          Sid: 'TextAndCallFromTheOriginationIdentity',
+          Effect: 'Allow',
+          Action: ['sms-voice:SendTextMessage', 'sms-voice:SendVoiceMessage'],
+          Resource: [originationArn, arn('sms-voice', 'opt-out-list/*')],
+        },
+        { Sid: 'ReadAlarmStateAndSeverity', Effect: 'Allow', Action: ['cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource'], Resource: arn('cloudwatch', `alarm:${namePrefix(args.stack)}-*`) },
+        { Sid: 'ReadAcknowledgement', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: ackTable.arn },
+      ],
+      { handler: 'index.step', description: 'Classifies alarms and sends each paging level', timeout: 30, environment: { ACK_URL: url.functionUrl } },
+    );
+
+    const stateMachineRole = new aws.iam.Role(`${prefix}-states`, { name: `${prefix}-states`, assumeRolePolicy: trustPolicy('states.amazonaws.com', env.accountId) }, child);
+    new aws.iam.RolePolicy(
+      `${prefix}-states`,
+      { role: stateMachineRole.id, policy: policyDocument([{ Sid: 'RunTheSteps', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: step.arn }]) },
+      child,
+    );
+    const stateMachine = new aws.sfn.StateMachine(
+      prefix,
+      {
+        name: stateMachineName,
+        type: 'STANDARD',
+        roleArn: stateMachineRole.arn,
+        definition: step.arn.apply((stepFunctionArn) => JSON.stringify(escalationDefinition({ stepFunctionArn, delays: args.delays }))),
+      },
+      child,
+    );
+
+    const eventsRole = new aws.iam.Role(`${prefix}-events`, { name: `${prefix}-events`, assumeRolePolicy: trustPolicy('events.amazonaws.com', env.accountId) }, child);
+    new aws.iam.RolePolicy(
+      `${prefix}-events`,
+      { role: eventsRole.id, policy: policyDocument([{ Sid: 'StartEscalations', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachine.arn }]) },
+      child,
+    );
+    const rule = new aws.cloudwatch.EventRule(
+      prefix,
+      {
+        name: prefix,
+        description: 'Starts one escalation for each of the stack’s alarms that enters ALARM',
+        eventPattern: pulumi.jsonStringify({
+          source: ['aws.cloudwatch'],
+          'detail-type': ['CloudWatch Alarm State Change'],
+          detail: { alarmName: args.alarmNames, state: { value: ['ALARM'] } },
+        }),
+      },
+      child,
+    );
+    new aws.cloudwatch.EventTarget(
+      prefix,
+      { rule: rule.name, arn: stateMachine.arn, roleArn: eventsRole.arn, retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 3600 } },
+      child,
+    );
+
+    // The engine cannot page about itself: a failed execution or step goes to the alarm topic
+    // (alarm e-mail and chat), and is not in the rule's alarm names.
+    const failedAlarm = `${namePrefix(args.stack)}-escalation-failed`;
+    new aws.cloudwatch.MetricAlarm(
+      failedAlarm,
+      {
+        name: failedAlarm,
+        alarmDescription: `P1: Paging is broken: an escalation execution or step failed, so someone may not have been woken. Runbook: ${args.runbookBaseUrl.replace(/\/+$/, '')}/runbooks/${ESCALATION_FAILED_RUNBOOK}`,
+        comparisonOperator: 'GreaterThanOrEqualToThreshold',
+        threshold: 1,
+        evaluationPeriods: 1,
+        datapointsToAlarm: 1,
+        treatMissingData: 'notBreaching',
+        metricQueries: [
+          { id: 'failures', expression: 'FILL(executions, 0) + FILL(steps, 0)', label: 'Failed escalation executions and steps', returnData: true },
+          {
+            id: 'executions',
+            metric: { namespace: 'AWS/States', metricName: 'ExecutionsFailed', dimensions: { StateMachineArn: stateMachine.arn }, period: 300, stat: 'Sum' },
           },
-          chatChannels: [args.chatTopicArn],
-          engagements: engagements[severity],
-          tags: { Severity: severity },
-        },
-        incidentManager,
-      );
+          {
+            id: 'steps',
+            metric: { namespace: 'AWS/Lambda', metricName: 'Errors', dimensions: { FunctionName: step.name }, period: 300, stat: 'Sum' },
+          },
+        ],
+        alarmActions: [args.alarmTopicArn],
+        okActions: [args.alarmTopicArn],
+        tags: { Severity: 'P1' },
+      },
+      child,
+    );
 
-    this.responsePlanArns = {
-      P0: responsePlan('P0').arn,
-      P1: responsePlan('P1').arn,
-      P2: responsePlan('P2').arn,
-      P3: responsePlan('P3').arn,
-    };
-    this.pagingPlanArn = paging.arn;
-    this.emailPlanArn = emailOnly.arn;
-    this.registerOutputs({
-      responsePlanArns: this.responsePlanArns,
-      pagingPlanArn: this.pagingPlanArn,
-      emailPlanArn: this.emailPlanArn,
-    });
+    this.stateMachineArn = stateMachine.arn;
+    this.acknowledgeUrl = url.functionUrl;
+    this.registerOutputs({ stateMachineArn: this.stateMachineArn, acknowledgeUrl: this.acknowledgeUrl });
   }
 }

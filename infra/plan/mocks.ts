@@ -62,7 +62,10 @@ export function createMocks(region: string): pulumi.runtime.Mocks {
         return { id: bucket, state: { bucket, arn: `arn:aws:s3:::${bucket}`, bucketRegionalDomainName: `${bucket}.s3.${region}.amazonaws.com`, region } };
       }
       case 'aws:ec2/vpc:Vpc':
-        return { id: `vpc-${hex(seed, 17)}`, state: { ipv6CidrBlock: `2600:1f16:${hex(seed, 3)}:${hex(`${seed}6`, 2)}00::/56`, arn: arn('ec2', `vpc/vpc-${hex(seed, 17)}`) } };
+        return {
+          id: `vpc-${hex(seed, 17)}`,
+          state: { ipv6CidrBlock: `2600:1f16:${hex(seed, 3)}:${hex(`${seed}6`, 2)}00::/56`, arn: arn('ec2', `vpc/vpc-${hex(seed, 17)}`), defaultNetworkAclId: `acl-${hex(`${seed}acl`, 17)}` },
+        };
       case 'aws:ec2/subnet:Subnet':
         return ec2Id('subnet');
       case 'aws:ec2/securityGroup:SecurityGroup':
@@ -103,8 +106,8 @@ export function createMocks(region: string): pulumi.runtime.Mocks {
           state: {
             identifier,
             address,
-            endpoint: `${address}:5432`,
-            port: 5432,
+            endpoint: `${address}:${Number(inputs['port'] ?? 5432)}`,
+            port: Number(inputs['port'] ?? 5432),
             arn: arn('rds', `db:${identifier}`),
             resourceId: `db-${hex(seed, 26).toUpperCase()}`,
             // RDS picks the newest minor of a major-only engineVersion; the plan shows a stand-in minor.
@@ -183,6 +186,12 @@ export function createMocks(region: string): pulumi.runtime.Mocks {
       }
       case 'aws:lambda/function:Function':
         return { id: physical, state: { arn: arn('lambda', `function:${physical}`), invokeArn: `arn:aws:apigateway:${region}:lambda:path/2015-03-31/functions/${arn('lambda', `function:${physical}`)}/invocations` } };
+      case 'aws:sfn/stateMachine:StateMachine':
+        return { id: arn('states', `stateMachine:${physical}`), state: { arn: arn('states', `stateMachine:${physical}`), name: physical } };
+      case 'aws:lambda/functionUrl:FunctionUrl':
+        return { id: str(inputs['functionName'], name), state: { functionUrl: `https://${hex(seed, 32)}.lambda-url.${region}.on.aws/`, urlId: hex(seed, 32) } };
+      case 'aws:dynamodb/table:Table':
+        return { id: physical, state: { name: physical, arn: arn('dynamodb', `table/${physical}`) } };
       case 'aws:sns/topic:Topic':
         return { id: arn('sns', physical), state: { arn: arn('sns', physical), name: physical } };
       default: {

@@ -123,6 +123,21 @@ const SUMMARIES: Readonly<Record<string, Summary>> = {
   'aws:wafv2/ipSet:IpSet': (i) => [String(i['name']), String(i['ipAddressVersion']), `${arr(i['addresses']).length} address(es)`],
   'aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration': (i) => [`redacted ${arr<Inputs>(i['redactedFields']).map((f) => JSON.stringify(f)).join(' ')}`],
   'aws:scheduler/schedule:Schedule': (i) => [String(i['scheduleExpression']), String(i['scheduleExpressionTimezone'])],
+  'aws:sfn/stateMachine:StateMachine': (i) => {
+    const states = rec(rec(json(i['definition']))['States']);
+    return [`${String(i['name'])} ${String(i['type'])}`, `role ${String(i['roleArn']).split('/').pop()}`, `states ${Object.keys(states).join(', ')}`];
+  },
+  'aws:cloudwatch/eventRule:EventRule': (i) => [String(i['name']), `pattern ${JSON.stringify(json(i['eventPattern']))}`],
+  'aws:cloudwatch/eventTarget:EventTarget': (i) => [`target ${String(i['arn'])}`, `role ${String(i['roleArn']).split('/').pop()}`],
+  'aws:lambda/function:Function': (i) => [String(i['name']), `${String(i['runtime'])} ${String(i['handler'])}`, `role ${String(i['role']).split('/').pop()}`],
+  'aws:lambda/functionUrl:FunctionUrl': (i) => [`function ${String(i['functionName'])}`, `auth ${String(i['authorizationType'])}`],
+  'aws:lambda/permission:Permission': (i) => [
+    `${String(i['action'])} for ${String(i['principal'])}`,
+    i['functionUrlAuthType'] ? `function URL auth ${String(i['functionUrlAuthType'])}` : undefined,
+    i['invokedViaFunctionUrl'] === true ? 'only through the function URL' : undefined,
+  ],
+  'aws:dynamodb/table:Table': (i) => [String(i['name']), rec(i['serverSideEncryption'])['kmsKeyArn'] ? `encrypted key ${String(rec(i['serverSideEncryption'])['kmsKeyArn'])}` : 'AWS-OWNED KEY'],
+  'aws:sns/topic:Topic': (i) => [String(i['name']), i['kmsMasterKeyId'] ? `encrypted key ${String(i['kmsMasterKeyId'])}` : 'NOT ENCRYPTED'],
 };
 
 /** Types without a reviewer summary show their physical name, when they have one. */

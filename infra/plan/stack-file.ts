@@ -16,8 +16,16 @@ export interface StackFile {
   standIns: string[];
 }
 
-/** Stand-ins by the name of the secret's key; anything else becomes an opaque string. */
-const STAND_INS: Readonly<Record<string, string>> = { phone: '+15550100000' };
+/**
+ * Stand-ins by the name of the secret's key (reserved example values, nobody's real data);
+ * anything else becomes an opaque string.
+ */
+const STAND_INS: Readonly<Record<string, string>> = {
+  phone: '+15550100000',
+  name: 'Offline Stand-in',
+  email: 'oncall@example.com',
+  url: 'https://paging.example.com/v2/enqueue',
+};
 
 export function loadStackFile(stack: string, root = REPO_ROOT): StackFile {
   const path = `${root}/Pulumi.${stack}.yaml`;

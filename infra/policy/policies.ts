@@ -13,6 +13,8 @@ import {
 } from '@pulumi/policy';
 import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
 import { CORE_RULE_SET_BODY_SIZE_RULE, decimalAbove } from '../firewall.js';
+import { FSBP_RDS_EVENT_SUBSCRIPTIONS } from '../monitoring/rds-change-events.js';
+import { ADMIN_PORTS } from '../network.js';
 import { DATA_CLASSIFICATION } from '../storage.js';
 
 /** Stacks held to the production rules (deletion protection, backups, HTTPS only). */
@@ -306,6 +308,34 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
       if (repository.imageTagMutability !== 'IMMUTABLE') reportViolation(`${String(repository.name)} lets a tag be overwritten`);
     }),
   },
+  {
+    name: 'public-function-urls-only',
+    description:
+      'A Lambda permission for everyone (principal *) only opens a function URL: InvokeFunctionUrl with auth NONE, or InvokeFunction limited to calls through the URL (both are needed since October 2025, https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html); never the Lambda Invoke API.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.lambda.Permission, (permission, _, reportViolation) => {
+      if (permission.principal !== '*') return;
+      const viaUrl =
+        (permission.action === 'lambda:InvokeFunctionUrl' && permission.functionUrlAuthType === 'NONE') ||
+        (permission.action === 'lambda:InvokeFunction' && permission.invokedViaFunctionUrl === true);
+      if (!viaUrl) reportViolation(`${String(permission.function)} lets anyone call ${String(permission.action)} outside its function URL`);
+    }),
+  },
+  {
+    name: 'notifications-encrypted',
+    description: 'SNS topics (alarms, chat, paging e-mail) and DynamoDB tables are encrypted with a customer-managed key.',
+    enforcementLevel: 'mandatory',
+    validateResource: [
+      validateResourceOfType(aws.sns.Topic, (topic, _, reportViolation) => {
+        if (!topic.kmsMasterKeyId) reportViolation(`topic ${String(topic.name)} is not encrypted with a customer-managed key`);
+      }),
+      validateResourceOfType(aws.dynamodb.Table, (table, _, reportViolation) => {
+        if (table.serverSideEncryption?.enabled !== true || !table.serverSideEncryption.kmsKeyArn) {
+          reportViolation(`table ${String(table.name)} is not encrypted with a customer-managed key`);
+        }
+      }),
+    ],
+  },
 ];
 
 /** Resources of a type in the stack. */
@@ -525,4 +555,88 @@ export const stackPolicies: StackValidationPolicy[] = [
   },
 ];
 
-export const allPolicies = [...resourcePolicies, ...stackPolicies];
+/** PostgreSQL's default port, which FSBP RDS.23 wants the instances off. */
+export const POSTGRES_DEFAULT_PORT = 5432;
+
+interface AclEntry {
+  action?: string;
+  protocol?: string;
+  fromPort?: number;
+  toPort?: number;
+  cidrBlock?: string;
+  ipv6CidrBlock?: string;
+}
+
+/** Whether an inbound ACL entry lets the internet reach SSH or RDP (what AWS Config's nacl-no-unrestricted-ssh-rdp flags). */
+export function opensAdminPort(entry: AclEntry): boolean {
+  if (entry.action !== 'allow') return false;
+  if (entry.cidrBlock !== '0.0.0.0/0' && entry.ipv6CidrBlock !== '::/0') return false;
+  const protocol = String(entry.protocol);
+  if (protocol === '-1' || protocol === 'all') return true;
+  if (!['tcp', 'udp', '6', '17'].includes(protocol)) return false;
+  return ADMIN_PORTS.some((port) => (entry.fromPort ?? 0) <= port && port <= (entry.toPort ?? 65535));
+}
+
+/**
+ * Security Hub's AWS Foundational Security Best Practices controls that this program's resources
+ * decide (https://docs.aws.amazon.com/securityhub/latest/userguide/fsbp-standard.html); docs/infra.md
+ * lists each with its status. Named `fsbp-<control>` so a finding maps to its policy.
+ */
+export const fsbpPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
+  {
+    name: 'fsbp-ec2-21-nacl-admin-ports',
+    description: 'EC2.21: every VPC manages its default network ACL, and no ACL lets the internet (0.0.0.0/0, ::/0) reach port 22 or 3389.',
+    enforcementLevel: 'mandatory',
+    // https://docs.aws.amazon.com/config/latest/developerguide/nacl-no-unrestricted-ssh-rdp.html
+    validateStack: ({ resources }, reportViolation) => {
+      const acls = [...ofType(resources, aws.ec2.DefaultNetworkAcl), ...ofType(resources, aws.ec2.NetworkAcl)];
+      for (const vpc of ofType(resources, aws.ec2.Vpc)) {
+        if (!ofType(resources, aws.ec2.DefaultNetworkAcl).some((acl) => refersTo(acl, 'defaultNetworkAclId', vpc, [vpc.props['defaultNetworkAclId']]))) {
+          reportViolation(`VPC ${vpc.name} leaves its default network ACL as AWS creates it: every port, SSH and RDP included, open to the internet`, vpc.urn);
+        }
+      }
+      for (const acl of acls) {
+        for (const entry of (acl.props['ingress'] ?? []) as AclEntry[]) {
+          if (opensAdminPort(entry)) reportViolation(`network ACL ${acl.name} lets ${entry.cidrBlock ?? entry.ipv6CidrBlock} reach SSH or RDP (${entry.protocol} ${entry.fromPort}-${entry.toPort})`, acl.urn);
+        }
+      }
+      for (const rule of ofType(resources, aws.ec2.NetworkAclRule)) {
+        const entry: AclEntry = { ...(rule.props as AclEntry), action: String(rule.props['ruleAction']) };
+        if (rule.props['egress'] !== true && opensAdminPort(entry)) reportViolation(`network ACL rule ${rule.name} lets the internet reach SSH or RDP`, rule.urn);
+      }
+    },
+  },
+  {
+    name: 'fsbp-rds-20-22-event-subscriptions',
+    description: 'RDS.20, RDS.21, RDS.22: enabled event subscriptions for database instance, parameter group and security group changes and failures.',
+    enforcementLevel: 'mandatory',
+    validateStack: ({ resources }, reportViolation) => {
+      if (ofType(resources, aws.rds.Instance).length === 0) return;
+      const subscriptions = ofType(resources, aws.rds.EventSubscription).filter((subscription) => subscription.props['enabled'] !== false);
+      for (const [sourceType, { control, categories }] of Object.entries(FSBP_RDS_EVENT_SUBSCRIPTIONS)) {
+        const covered = subscriptions.some(
+          (subscription) => subscription.props['sourceType'] === sourceType && categories.every((category) => ((subscription.props['eventCategories'] ?? []) as string[]).includes(category)),
+        );
+        if (!covered) reportViolation(`${control}: no enabled RDS event subscription for ${sourceType} events (${categories.join(', ')})`);
+      }
+    },
+  },
+  {
+    name: 'fsbp-rds-23-non-default-port',
+    description: `RDS.23: database instances listen on a port other than the engine default (${POSTGRES_DEFAULT_PORT}).`,
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.rds.Instance, (db, args, reportViolation) => {
+      if (db.port === undefined || db.port === POSTGRES_DEFAULT_PORT) reportViolation(`${String(db.identifier ?? args.name)} listens on PostgreSQL's default port ${POSTGRES_DEFAULT_PORT}`);
+    }),
+  },
+  {
+    name: 'fsbp-elasticache-1-backups',
+    description: 'ElastiCache.1: Valkey/Redis replication groups keep automatic backups.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.elasticache.ReplicationGroup, (group, _, reportViolation) => {
+      if (!((group.snapshotRetentionLimit ?? 0) >= 1)) reportViolation(`${String(group.replicationGroupId)} keeps no automatic backups (snapshotRetentionLimit)`);
+    }),
+  },
+];
+
+export const allPolicies = [...resourcePolicies, ...stackPolicies, ...fsbpPolicies];

@@ -2,6 +2,7 @@ import { blockIp } from './commands/block-ip.js';
 import { drDrill } from './commands/dr-drill.js';
 import { drillSweep } from './commands/drill-sweep.js';
 import { healthCheck } from './commands/health-check.js';
+import { pageTest } from './commands/page-test.js';
 import { revokeSessions } from './commands/revoke-sessions.js';
 import { rollback } from './commands/rollback.js';
 import { rotateJwtKey } from './commands/rotate-jwt-key.js';
@@ -24,6 +25,7 @@ export const opsCommands: readonly OpsCommand[] = [
   revokeSessions,
   rotateJwtKey,
   topOffenders,
+  pageTest,
 ];
 
 function overview(): string {

@@ -143,6 +143,22 @@ describe('managing users (/admin/users)', function () {
     });
   });
 
+  describe('GET /admin/users/:id', () => {
+    it('answers one user by id without the password hash, 404 for an unknown or malformed id, 403 to any other role', async () => {
+      const user = await createUser('doctor');
+      const res = await asAdmin('GET', `/admin/users/${user.id}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(Object.keys(res.body).sort(), ['createdAt', 'disabled', 'email', 'id', 'name', 'role', 'updatedAt']);
+      assert.equal(res.body.email, user.email);
+      assert.equal(res.body.role, 'doctor');
+      assert.equal((await asAdmin('GET', '/admin/users/00000000-0000-4000-8000-000000000000')).status, 404);
+      assert.equal((await asAdmin('GET', '/admin/users/not-a-uuid')).status, 404);
+      const doctor = await signedIn(api, 'doctor');
+      assert.equal((await api.request('GET', `/admin/users/${user.id}`, { token: doctor.accessToken })).status, 403);
+      assert.equal((await api.request('GET', `/admin/users/${user.id}`)).status, 401);
+    });
+  });
+
   describe('PATCH /admin/users/:id', () => {
     it('changes name, role and disabled, audits it with the field names, and refuses unknown fields', async () => {
       const user = await createUser('staff');

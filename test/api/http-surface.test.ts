@@ -74,7 +74,7 @@ describe('the HTTP surface every route shares (CONTRACT §2)', () => {
     it('GET /health/ready reports the primary and the replica', async () => {
       const res = await api.request('GET', '/health/ready');
       assert.equal(res.status, 200);
-      assert.deepEqual(res.body.dependencies, { primary: 'up', 'replica-1': 'up' });
+      assert.deepEqual(res.body.dependencies, { primary: 'up', 'primary-pool': 'up', 'replica-1': 'up' });
     });
     it('GET /health/ready is 503 naming a dependency that does not answer', async () => {
       const broken = await startTestApi({ env: { DATABASE_REPLICA_URLS: 'postgres://nobody@127.0.0.1:1/none' } });
@@ -82,7 +82,7 @@ describe('the HTTP surface every route shares (CONTRACT §2)', () => {
         const res = await broken.request('GET', '/health/ready');
         assert.equal(res.status, 503);
         assert.equal(res.body.error, 'unavailable');
-        assert.deepEqual(res.body.dependencies, { primary: 'up', 'replica-1': 'down' });
+        assert.deepEqual(res.body.dependencies, { primary: 'up', 'primary-pool': 'up', 'replica-1': 'down' });
       } finally {
         await broken.close();
       }

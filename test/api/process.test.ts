@@ -1,27 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { TEST_JWT_KEY, sharedDatabase } from '../support/api.js';
-import { eventually, freePort } from '../support/postgres.js';
-
-interface Started {
-  child: ChildProcessWithoutNullStreams;
-  stdout: string[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
-
-function startProcess(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  child.stdout.on('data', (chunk: Buffer) => stdout.push(...chunk.toString().split('\n').filter(Boolean)));
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(...chunk.toString().split('\n').filter(Boolean)));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, stdout, stderr, exited };
-}
+import { freePort } from '../support/postgres.js';
+import { startApiProcess as startProcess, started as hasStarted } from '../support/process.js';
 
 describe('the API process', () => {
   it('stops on a malformed DATABASE_URL with one line naming it, no stack trace', async () => {
@@ -49,10 +30,7 @@ describe('the API process', () => {
       JWT_KEYS: JSON.stringify([TEST_JWT_KEY]), XRAY_BUCKET: 'x', AUDIT_BUCKET: 'a', AWS_REGION: 'us-east-1',
     });
     try {
-      await eventually(() => {
-        assert.ok(started.stdout.some((line) => JSON.parse(line).event === 'startup'), `no startup line yet; stderr: ${started.stderr.join(' ')}`);
-        return Promise.resolve();
-      }, { timeoutMs: 30_000 });
+      await hasStarted(started);
       for (const line of started.stdout) assert.doesNotThrow(() => JSON.parse(line), line);
 
       // A request whose body is still arriving when SIGTERM lands: it must still be answered.

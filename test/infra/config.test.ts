@@ -120,15 +120,15 @@ describe('config: the program stops on bad config before creating anything', () 
   });
 
   it('the offline plan replaces secure: values it cannot decrypt by stand-ins of the right shape and lists them', () => {
-    // What `pulumi config set --secret --path 'dms:monitoring.primaryOnCall.phone' ...` leaves in the file.
+    // What `pulumi config set --secret --path 'dms:monitoring.webhook.url' ...` leaves in the file.
     const directory = mkdtempSync(join(tmpdir(), 'dms-stack-'));
     try {
       const text = readFileSync(join(REPO_ROOT, 'Pulumi.staging.yaml'), 'utf8');
-      const encrypted = text.replace(/(primaryOnCall:[^\n]*\n(?:\s+\w+:[^\n]*\n)*?\s+phone: )[^\n]+/, '$1\n        secure: v1:OfflineCiphertextAAAA==');
+      const encrypted = text.replace(/(\n    alarmEmail:)/, '\n    webhook:\n      url:\n        secure: v1:OfflineCiphertextAAAA==\n      routingKey:\n        secure: v1:OfflineCiphertextBBBB==$1');
       assert.notEqual(encrypted, text);
       writeFileSync(join(directory, 'Pulumi.staging.yaml'), encrypted);
       const stackFile = loadStackFile('staging', directory);
-      assert.deepEqual(stackFile.standIns, ['dms:monitoring.primaryOnCall.phone']);
+      assert.deepEqual(stackFile.standIns.filter((path) => path.includes('webhook')), ['dms:monitoring.webhook.url', 'dms:monitoring.webhook.routingKey']);
       assert.doesNotThrow(() => parseConfig(stackFile.config, 'staging'));
     } finally {
       rmSync(directory, { recursive: true, force: true });

@@ -45,16 +45,7 @@ const ALARM_TABLE = `
 | alb-elb-5xx | load balancer HTTPCode_ELB_5XX_Count | > 20 in 5 min | P1 | errors-and-rollback.md#load-balancer-5xx |
 `;
 
-/** Escalation: level 1 chat at once, level 2 e-mail to the on-call engineer after 5 min, level 3 SMS after 10, level 4 phone call to the backup engineer after 15. */
-const LADDER = [
-  { level: 1, minute: 0, via: 'chat' },
-  { level: 2, minute: 5, via: 'EMAIL', engineer: 'primaryOnCall' },
-  { level: 3, minute: 10, via: 'SMS', engineer: 'primaryOnCall' },
-  { level: 4, minute: 15, via: 'VOICE', engineer: 'backupOnCall' },
-] as const;
-/** P0/P1 engage the full path, P2 levels 1-2, P3 level 1. */
-const HIGHEST_LEVEL = { P0: 4, P1: 4, P2: 2, P3: 1 } as const;
-type Severity = keyof typeof HIGHEST_LEVEL;
+type Severity = 'P0' | 'P1' | 'P2' | 'P3';
 
 /** CONTRACT §5: every event the API logs. */
 const CONTRACT_EVENTS = [
@@ -88,9 +79,12 @@ const MONITORING_CONFIG: StackConfig['monitoring'] = {
   runbookBaseUrl: 'https://github.com/riverside-family-dental/dms/blob/main',
   chatSlackTeamId: 'T04RFD7Q2LM',
   chatSlackChannelId: 'C05DMSONCALL',
-  primaryOnCall: { name: 'Maya Okafor', email: 'maya.okafor@example.com', phone: '+16145550142' },
-  backupOnCall: { name: 'Daniel Reyes', email: 'daniel.reyes@example.com', phone: '+16145550187' },
+  primaryOnCall: { name: 'Primary Placeholder', email: 'oncall-primary@example.com', phone: '+15550100001' },
+  backupOnCall: { name: 'Backup Placeholder', email: 'oncall-backup@example.com', phone: '+15550100002' },
+  originationIdentity: 'phone-0123456789abcdef0123456789abcdef',
+  levelDelays: { email: 5, sms: 10, voice: 15 },
   alarmEmail: 'dms-alerts@example.com',
+  incidentManager: false,
 };
 
 function monitoringArgs(stack: string, config: StackConfig['monitoring']): MonitoringArgs {
@@ -109,6 +103,7 @@ function monitoringArgs(stack: string, config: StackConfig['monitoring']): Monit
     database: {
       instanceIdentifier: `dms-${stack}-db`,
       instanceArn: `arn:aws:rds:us-east-2:123456789012:db:dms-${stack}-db`,
+      parameterGroupName: `dms-${stack}-db-pg17`,
       replicaIdentifier: `dms-${stack}-db-replica`,
       ...DATABASE,
     },
@@ -376,9 +371,9 @@ const metricFilters = () => byType('aws:cloudwatch/logMetricFilter:LogMetricFilt
 // ---------------------------------------------------------------------------------------------
 
 describe('monitoring: every alarm of the brief exists as specified', () => {
-  it('defines exactly the alarms of the table, named dms-<stack>-<slug>', () => {
+  it('defines exactly the alarms of the table, named dms-<stack>-<slug>, and the paging engine’s own', () => {
     const names = byType('aws:cloudwatch/metricAlarm:MetricAlarm').map((resource) => resource.inputs['name']).sort();
-    assert.deepEqual(names, ROWS.map((row) => `dms-${STACK}-${row.slug}`).sort());
+    assert.deepEqual(names, [...ROWS.map((row) => `dms-${STACK}-${row.slug}`), `dms-${STACK}-escalation-failed`].sort());
   });
 
   for (const row of ROWS) {
@@ -493,86 +488,117 @@ describe('monitoring: a gap in the data is read deliberately', () => {
   });
 });
 
-describe('monitoring: an alarm wakes people according to its severity', () => {
-  const responsePlan = (severity: Severity) => named('aws:ssmincidents/responsePlan:ResponsePlan', `dms-${STACK}-${severity.toLowerCase()}`);
+describe('monitoring: an alarm posts to chat and starts one escalation', () => {
   const chatTopic = () => named('aws:sns/topic:Topic', `dms-${STACK}-chat`);
+  const rule = () => named('aws:cloudwatch/eventRule:EventRule', `dms-${STACK}-escalation`);
+  const pattern = () => JSON.parse(str(rule().inputs['eventPattern'])) as { source: string[]; 'detail-type': string[]; detail: { alarmName: string[]; state: { value: string[] } } };
 
   for (const row of ROWS) {
-    it(`dms-<stack>-${row.slug} opens a ${row.severity} incident and posts to chat`, () => {
-      const actions = alarm(row.slug).inputs['alarmActions'] as string[];
-      assert.deepEqual(actions, [arnOf(responsePlan(row.severity)), arnOf(chatTopic())]);
+    it(`dms-<stack>-${row.slug} posts its transitions to chat and is watched by the escalation rule`, () => {
+      assert.deepEqual(alarm(row.slug).inputs['alarmActions'], [arnOf(chatTopic())]);
       assert.deepEqual(alarm(row.slug).inputs['okActions'], [arnOf(chatTopic())]);
+      assert.ok(pattern().detail.alarmName.includes(`dms-${STACK}-${row.slug}`));
     });
   }
 
-  it('there is one response plan per severity, impact ordered by severity', () => {
-    const impacts = (['P0', 'P1', 'P2', 'P3'] as const).map(
-      (severity) => (responsePlan(severity).inputs['incidentTemplate'] as { impact: number }).impact,
-    );
-    assert.deepEqual(impacts, [...impacts].sort((a, b) => a - b));
-    assert.equal(new Set(impacts).size, 4);
+  it('the rule matches CloudWatch alarm state changes into ALARM, and only the stack’s alarms', () => {
+    assert.deepEqual(pattern().source, ['aws.cloudwatch']);
+    assert.deepEqual(pattern()['detail-type'], ['CloudWatch Alarm State Change']);
+    assert.deepEqual(pattern().detail.state, { value: ['ALARM'] });
+    assert.deepEqual([...pattern().detail.alarmName].sort(), ROWS.map((row) => `dms-${STACK}-${row.slug}`).sort());
+  });
+
+  it('the rule starts the Standard state machine with a role that may only start it', () => {
+    const machine = named('aws:sfn/stateMachine:StateMachine', `dms-${STACK}-escalation`);
+    assert.equal(machine.inputs['type'], 'STANDARD');
+    const target = one('aws:cloudwatch/eventTarget:EventTarget', (candidate) => candidate.inputs['rule'] === `dms-${STACK}-escalation`);
+    assert.equal(target.inputs['arn'], arnOf(machine));
+    const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === target.inputs['roleArn']);
+    const policy = one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.inputs['role'] === role.state['name'] || candidate.name === role.name);
+    assert.deepEqual(JSON.parse(str(policy.inputs['policy'])).Statement, [
+      { Sid: 'StartEscalations', Effect: 'Allow', Action: 'states:StartExecution', Resource: arnOf(machine) },
+    ]);
+  });
+
+  it('the state machine waits the configured minutes between levels', () => {
+    const machine = named('aws:sfn/stateMachine:StateMachine', `dms-${STACK}-escalation`);
+    const states = (JSON.parse(str(machine.inputs['definition'])) as { States: Record<string, { Type: string; Seconds?: number }> }).States;
+    const waits = Object.values(states).filter((state) => state.Type === 'Wait').map((state) => state.Seconds);
+    assert.deepEqual(waits, [5 * 60, 5 * 60, 5 * 60]);
+  });
+
+  it('no Incident Manager resource exists unless the stack opts in', () => {
+    assert.deepEqual(resources.filter((resource) => /^aws:ssm(incidents|contacts)\//.test(resource.type)).map((resource) => resource.name), []);
   });
 });
 
-/** Who Incident Manager engages for a severity, and when: walks response plan → escalation plan → engagement plan → channel. */
-function engagementTimeline(severity: Severity): { minute: number; via: string; address: string; essential?: boolean }[] {
-  const plan = named('aws:ssmincidents/responsePlan:ResponsePlan', `dms-${STACK}-${severity.toLowerCase()}`);
-  const contactByArn = (arn: string) => one('aws:ssmcontacts/contact:Contact', (contact) => arnOf(contact) === arn);
-  const planOf = (contactArn: string) => one('aws:ssmcontacts/plan:Plan', (candidate) => candidate.inputs['contactId'] === contactArn);
-  type Stage = { durationInMinutes: number; targets?: { contactTargetInfo?: { contactId: string; isEssential: boolean }; channelTargetInfo?: { contactChannelId: string } }[] };
-  const engage = (contactArn: string, start: number): { minute: number; via: string; address: string }[] => {
-    const contact = contactByArn(contactArn);
-    let minute = start;
-    const engaged: { minute: number; via: string; address: string }[] = [];
-    for (const stage of planOf(contactArn).inputs['stages'] as Stage[]) {
-      for (const target of stage.targets ?? []) {
-        if (target.contactTargetInfo) {
-          assert.equal(contact.inputs['type'], 'ESCALATION', 'only escalation plans engage contacts');
-          assert.equal(target.contactTargetInfo.isEssential, true, 'acknowledging stops the escalation');
-          engaged.push(...engage(target.contactTargetInfo.contactId, minute));
-        }
-        if (target.channelTargetInfo) {
-          assert.equal(contact.inputs['type'], 'PERSONAL', 'only a person has channels');
-          const channel = one('aws:ssmcontacts/contactChannel:ContactChannel', (candidate) => arnOf(candidate) === target.channelTargetInfo!.contactChannelId);
-          assert.equal(channel.inputs['contactId'], contactArn, 'a contact engages its own channels');
-          const delivery = unwrapSecret(channel.inputs['deliveryAddress']).value as { simpleAddress: unknown };
-          engaged.push({ minute, via: str(channel.inputs['type']), address: str(unwrapSecret(delivery.simpleAddress).value) });
-        }
-      }
-      minute += stage.durationInMinutes;
-    }
-    return engaged;
+describe('monitoring: the escalation reaches people through their own channels', () => {
+  const rolePolicyOf = (functionName: string) => {
+    const fn = named('aws:lambda/function:Function', functionName);
+    const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === fn.inputs['role']);
+    return JSON.parse(str(one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.name === role.name).inputs['policy'])) as {
+      Statement: { Sid: string; Action: string | string[]; Resource: string | string[] }[];
+    };
   };
-  const timeline = (plan.inputs['engagements'] as string[]).flatMap((arn) => engage(arn, 0));
-  const chatChannels = plan.inputs['chatChannels'] as string[];
-  return [
-    ...chatChannels.map((topicArn) => ({ minute: 0, via: 'chat', address: topicArn })),
-    ...timeline,
-  ].sort((a, b) => a.minute - b.minute);
-}
-
-describe('monitoring: escalation follows the ladder (chat, e-mail at 5, SMS at 10, backup call at 15)', () => {
-  const addressOf = (step: (typeof LADDER)[number]) => {
-    if (step.via === 'chat') return arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-chat`));
-    const engineer = MONITORING_CONFIG[step.engineer];
-    return step.via === 'EMAIL' ? engineer.email : engineer.phone;
+  const statementOf = (functionName: string, sid: string) => {
+    const found = rolePolicyOf(functionName).Statement.find((candidate) => candidate.Sid === sid);
+    assert.ok(found, `${functionName} has no statement ${sid}`);
+    return found;
   };
 
-  for (const severity of ['P0', 'P1', 'P2', 'P3'] as const) {
-    it(`${severity} engages levels 1 to ${HIGHEST_LEVEL[severity]} at their minutes`, () => {
-      const expected = LADDER.filter((step) => step.level <= HIGHEST_LEVEL[severity]).map((step) => ({
-        minute: step.minute,
-        via: step.via,
-        address: addressOf(step),
-      }));
-      assert.deepEqual(engagementTimeline(severity), expected);
+  it('level 2 e-mails the on-call engineer through a subscription whose address stays secret', () => {
+    const topic = named('aws:sns/topic:Topic', `dms-${STACK}-page-email`);
+    const subscription = one('aws:sns/topicSubscription:TopicSubscription', (candidate) => candidate.inputs['topic'] === arnOf(topic));
+    assert.equal(subscription.inputs['protocol'], 'email');
+    assert.deepEqual(unwrapSecret(subscription.inputs['endpoint']), { value: MONITORING_CONFIG.primaryOnCall.email, secret: true });
+  });
+
+  it('levels 3 and 4 text and call from the configured origination identity, and nothing else', () => {
+    const statement = statementOf(`dms-${STACK}-escalation-step`, 'TextAndCallFromTheOriginationIdentity');
+    assert.deepEqual(statement.Action, ['sms-voice:SendTextMessage', 'sms-voice:SendVoiceMessage']);
+    assert.deepEqual(statement.Resource, [
+      `arn:aws:sms-voice:us-east-2:123456789012:phone-number/${MONITORING_CONFIG.originationIdentity}`,
+      'arn:aws:sms-voice:us-east-2:123456789012:opt-out-list/*',
+    ]);
+    const fn = named('aws:lambda/function:Function', `dms-${STACK}-escalation-step`);
+    const variables = (fn.inputs['environment'] as { variables: Record<string, unknown> }).variables;
+    assert.equal(variables['ORIGINATION_IDENTITY'], MONITORING_CONFIG.originationIdentity);
+  });
+
+  it('phones and names reach the functions only through an encrypted secret, never their environment', () => {
+    const version = one('aws:secretsmanager/secretVersion:SecretVersion', (candidate) => candidate.name === `dms-${STACK}-escalation-contacts`);
+    const { value, secret } = unwrapSecret(version.inputs['secretString']);
+    assert.equal(secret, true);
+    assert.deepEqual(JSON.parse(str(value)), {
+      primaryOnCall: { name: MONITORING_CONFIG.primaryOnCall.name, phone: MONITORING_CONFIG.primaryOnCall.phone },
+      backupOnCall: { name: MONITORING_CONFIG.backupOnCall.name, phone: MONITORING_CONFIG.backupOnCall.phone },
     });
-  }
-
-  it('phone numbers stay encrypted in the state; e-mail addresses are plain', () => {
-    for (const channel of byType('aws:ssmcontacts/contactChannel:ContactChannel')) {
-      assert.equal(unwrapSecret(channel.inputs['deliveryAddress']).secret, channel.inputs['type'] !== 'EMAIL', str(channel.inputs['name']));
+    const everything = JSON.stringify(byType('aws:lambda/function:Function').map((fn) => fn.inputs));
+    for (const personal of [MONITORING_CONFIG.primaryOnCall.phone, MONITORING_CONFIG.backupOnCall.phone, MONITORING_CONFIG.primaryOnCall.name]) {
+      assert.ok(!everything.includes(personal), `a function's settings hold ${personal}`);
     }
+  });
+
+  it('the acknowledge link is a public function URL that may only record the acknowledgement and stop an escalation', () => {
+    const url = one('aws:lambda/functionUrl:FunctionUrl', () => true);
+    assert.equal(url.inputs['authorizationType'], 'NONE');
+    const statements = rolePolicyOf(`dms-${STACK}-escalation-ack`).Statement.map((statement) => [statement.Sid, statement.Action]);
+    assert.deepEqual(statements, [
+      ['ReadEscalationSecrets', 'secretsmanager:GetSecretValue'],
+      ['DecryptWithMonitoringKey', ['kms:Decrypt', 'kms:GenerateDataKey']],
+      ['RecordAcknowledgementOnce', 'dynamodb:PutItem'],
+      ['StopAcknowledgedEscalation', 'states:StopExecution'],
+      ['WriteOwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents']],
+    ]);
+  });
+
+  it('a broken engine is reported to the alarm topic, not through itself', () => {
+    const failed = named('aws:cloudwatch/metricAlarm:MetricAlarm', `dms-${STACK}-escalation-failed`);
+    const alarmTopic = named('aws:sns/topic:Topic', `dms-${STACK}-alarms`);
+    assert.deepEqual(failed.inputs['alarmActions'], [arnOf(alarmTopic)]);
+    const rule = named('aws:cloudwatch/eventRule:EventRule', `dms-${STACK}-escalation`);
+    assert.ok(!str(rule.inputs['eventPattern']).includes('escalation-failed'));
+    assert.match(str(failed.inputs['alarmDescription']), /^P1: .*Runbook: https:\/\/.*\/runbooks\/paging\.md#escalation-failed$/);
   });
 
   it('level 1 reaches the configured Slack channel through AWS Chatbot', () => {
@@ -582,11 +608,6 @@ describe('monitoring: escalation follows the ladder (chat, e-mail at 5, SMS at 1
     assert.ok((chat.inputs['snsTopicArns'] as string[]).includes(arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-chat`))));
     assert.ok((chat.inputs['snsTopicArns'] as string[]).includes(arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-alarms`))));
   });
-
-  it('Incident Manager has its replication set in the stack region', () => {
-    const set = one('aws:ssmincidents/replicationSet:ReplicationSet', () => true);
-    assert.deepEqual(set.inputs['regions'], [{ name: 'us-east-2' }]);
-  });
 });
 
 describe('monitoring: without a Slack channel, level 1 still reaches a person', () => {
@@ -594,7 +615,7 @@ describe('monitoring: without a Slack channel, level 1 still reaches a person', 
   before(async () => {
     const { chatSlackTeamId: _team, chatSlackChannelId: _channel, ...withoutSlack } = MONITORING_CONFIG;
     staging = await recordResources('staging', () => {
-      new Monitoring('monitoring', monitoringArgs('staging', { ...withoutSlack, createIncidentManagerReplicationSet: false }));
+      new Monitoring('monitoring', monitoringArgs('staging', withoutSlack));
     });
   });
 
@@ -609,9 +630,33 @@ describe('monitoring: without a Slack channel, level 1 still reaches a person', 
     );
     assert.ok(!staging.some((resource) => resource.type === 'aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration'));
   });
+});
 
-  it('a stack sharing the account leaves the replication set to its owner', () => {
-    assert.ok(!staging.some((resource) => resource.type === 'aws:ssmincidents/replicationSet:ReplicationSet'));
+describe('monitoring: Incident Manager only when the stack opts in', () => {
+  let optedIn: MockedResource[];
+  let sharing: MockedResource[];
+  before(async () => {
+    optedIn = await recordResources('production', () => {
+      new Monitoring('monitoring', monitoringArgs('production', { ...MONITORING_CONFIG, incidentManager: true }));
+    });
+    sharing = await recordResources('staging', () => {
+      new Monitoring('monitoring', monitoringArgs('staging', { ...MONITORING_CONFIG, incidentManager: true, createIncidentManagerReplicationSet: false }));
+    });
+  });
+
+  it('opens an incident record per alarm through its severity’s response plan, which pages nobody itself', () => {
+    const plan = optedIn.find((resource) => resource.type === 'aws:ssmincidents/responsePlan:ResponsePlan' && resource.inputs['name'] === 'dms-production-p1');
+    assert.ok(plan);
+    assert.equal(plan.inputs['engagements'], undefined, 'paging stays on the escalation state machine');
+    const alarm5xx = optedIn.find((resource) => resource.inputs['name'] === 'dms-production-alb-5xx-rate');
+    assert.ok((alarm5xx?.inputs['alarmActions'] as string[]).includes(plan.state['arn'] as string));
+    assert.ok(!optedIn.some((resource) => resource.type.startsWith('aws:ssmcontacts/')));
+  });
+
+  it('creates the replication set in the stack region, unless another stack of the account owns it', () => {
+    const set = optedIn.filter((resource) => resource.type === 'aws:ssmincidents/replicationSet:ReplicationSet');
+    assert.deepEqual(set.map((resource) => resource.inputs['regions']), [[{ name: 'us-east-2' }]]);
+    assert.ok(!sharing.some((resource) => resource.type === 'aws:ssmincidents/replicationSet:ReplicationSet'));
   });
 });
 
@@ -663,7 +708,7 @@ describe('monitoring: backups are watched two ways', () => {
 
   it('the snapshot-age check runs often enough that one missed run does not page', () => {
     const schedule = one('aws:scheduler/schedule:Schedule', () => true);
-    const fn = one('aws:lambda/function:Function', () => true);
+    const fn = named('aws:lambda/function:Function', `dms-${STACK}-snapshot-age`);
     assert.equal((schedule.inputs['target'] as { arn: string }).arn, arnOf(fn));
     const minutes = Number(/^rate\((\d+) minutes?\)$/.exec(str(schedule.inputs['scheduleExpression']))?.[1]);
     const period = alarm('rds-snapshot-stale').inputs['period'] as number;
@@ -672,7 +717,7 @@ describe('monitoring: backups are watched two ways', () => {
   });
 
   it('the check may read the instance’s snapshots and publish to the stack namespace only', () => {
-    const fn = one('aws:lambda/function:Function', () => true);
+    const fn = named('aws:lambda/function:Function', `dms-${STACK}-snapshot-age`);
     const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === fn.inputs['role']);
     const policies = byType('aws:iam/rolePolicy:RolePolicy').filter((policy) => policy.inputs['role'] === role.state['name']);
     assert.equal(policies.length, 1, 'the function role has one inline policy');
@@ -720,7 +765,7 @@ describe('monitoring: the snapshot-age handler', () => {
   const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000);
 
   it('runs with the environment the stack gives the function', () => {
-    const fn = one('aws:lambda/function:Function', () => true);
+    const fn = named('aws:lambda/function:Function', `dms-${STACK}-snapshot-age`);
     assert.deepEqual((fn.inputs['environment'] as { variables: Record<string, string> }).variables, HANDLER_ENVIRONMENT);
   });
 

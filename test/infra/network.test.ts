@@ -2,7 +2,9 @@
 // per AZ in production and one in staging, flow logs, S3 gateway and interface endpoints, and
 // security groups that admit each tier only from the one in front of it.
 import { strict as assert } from 'node:assert';
+import { DATABASE_PORT } from '../../infra/database.js';
 import { INTERFACE_ENDPOINT_SERVICES, ipv6Subnet64, subnetLayout } from '../../infra/network.js';
+import { opensAdminPort } from '../../infra/policy/policies.js';
 import type { StackRun } from '../../infra/plan/run.js';
 import { asList, one, ofType, planned, statement, statements, STACKS } from './fixture.js';
 
@@ -124,7 +126,8 @@ for (const stack of STACKS) {
       const groupId = (name: string) => one(run, 'aws:ec2/securityGroup:SecurityGroup', `dms-${stack}-${name}`).id;
       const ingress = ofType(run, 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule');
       const into = (name: string) => ingress.filter((rule) => rule.inputs['securityGroupId'] === groupId(name));
-      assert.deepEqual(into('database').map((rule) => [rule.inputs['fromPort'], rule.inputs['referencedSecurityGroupId']]), [[5432, groupId('service')]]);
+      assert.deepEqual(into('database').map((rule) => [rule.inputs['fromPort'], rule.inputs['referencedSecurityGroupId']]), [[DATABASE_PORT, groupId('service')]]);
+      assert.equal(one(run, 'aws:rds/instance:Instance', `dms-${stack}-db`).inputs['port'], DATABASE_PORT, 'the database listens where the groups open');
       assert.deepEqual(into('cache').map((rule) => [rule.inputs['fromPort'], rule.inputs['referencedSecurityGroupId']]), [[6379, groupId('service')]]);
       assert.deepEqual(into('service').map((rule) => [rule.inputs['fromPort'], rule.inputs['referencedSecurityGroupId']]), [[3000, groupId('alb')]]);
       assert.deepEqual(into('alb').map((rule) => rule.inputs['fromPort']).sort(), [443, 443, 80, 80]);
@@ -132,6 +135,22 @@ for (const stack of STACKS) {
       assert.equal(egress.filter((rule) => rule.inputs['securityGroupId'] === groupId('database')).length, 0, 'the database opens no connection out');
       assert.equal(run.outputs['dbSecurityGroupId'], groupId('database'));
       assert.equal(run.outputs['serviceSecurityGroupId'], groupId('service'));
+    });
+
+    it('manages the default network ACL: the internet reaches HTTP(S), ICMP and reply ports, never SSH or RDP (FSBP EC2.21)', () => {
+      const acl = one(run, 'aws:ec2/defaultNetworkAcl:DefaultNetworkAcl', `dms-${stack}-default-acl`);
+      assert.equal(acl.inputs['defaultNetworkAclId'], one(run, 'aws:ec2/vpc:Vpc', `dms-${stack}-vpc`).outputs['defaultNetworkAclId']);
+      const ingress = acl.inputs['ingress'] as { action: string; protocol: string; fromPort: number; toPort: number; cidrBlock?: string; ipv6CidrBlock?: string }[];
+      const fromInternet = ingress.filter((entry) => entry.cidrBlock === '0.0.0.0/0' || entry.ipv6CidrBlock === '::/0');
+      for (const entry of fromInternet) assert.equal(opensAdminPort(entry), false, JSON.stringify(entry));
+      const reaches = (protocol: string, port: number, v6 = false) =>
+        fromInternet.some((entry) => entry.protocol === protocol && entry.fromPort <= port && port <= entry.toPort && (v6 ? entry.ipv6CidrBlock : entry.cidrBlock) !== undefined);
+      for (const v6 of [false, true]) {
+        assert.ok(reaches('tcp', 443, v6) && reaches('tcp', 80, v6), 'clients reach the ALB');
+        assert.ok(reaches('tcp', 1024, v6) && reaches('tcp', 3388, v6) && reaches('tcp', 3390, v6) && reaches('tcp', 65535, v6), 'replies reach NAT and the ALB');
+        assert.ok(!reaches('tcp', 22, v6) && !reaches('tcp', 3389, v6) && !reaches('udp', 3389, v6));
+      }
+      assert.ok(ingress.some((entry) => entry.cidrBlock === String(one(run, 'aws:ec2/vpc:Vpc', `dms-${stack}-vpc`).inputs['cidrBlock']) && entry.protocol === '-1'), 'inside the VPC everything passes');
     });
 
     it('strips the default security group', () => {

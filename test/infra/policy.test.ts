@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { RecordedResource, StackRun } from '../../infra/plan/run.js';
 import { REPO_ROOT } from '../../infra/plan/stack-file.js';
 import { checkPolicies, type Violation } from '../../infra/policy/harness.js';
-import { allPolicies, iamStatementProblems } from '../../infra/policy/policies.js';
+import { allPolicies, iamStatementProblems, opensAdminPort } from '../../infra/policy/policies.js';
 import { one, ofType, planned, STACKS, type StackName } from './fixture.js';
 
 /** A copy of the stack's plan, broken by `change`, and the policies' verdict on it. */
@@ -255,6 +255,40 @@ describe('policy: each rule fires on the setting it guards', () => {
       'key dms-production-monitoring: statement AlarmSourcesPublishToEncryptedTopics admits a service without aws:SourceAccount or aws:SourceArn',
       'topic policy dms-production-alarms: statement AccountServicesPublish admits a service without aws:SourceAccount or aws:SourceArn',
     ]);
+  });
+
+  it('FSBP EC2.21: a VPC whose default network ACL is left open, or an ACL entry opening SSH to the internet', async () => {
+    const unmanaged = await violationsAfter('staging', (run) => remove(run, one(run, 'aws:ec2/defaultNetworkAcl:DefaultNetworkAcl', 'dms-staging-default-acl')));
+    assert.deepEqual(firing(unmanaged, 'fsbp-ec2-21-nacl-admin-ports').map((violation) => violation.resource), ['aws:ec2/vpc:Vpc dms-staging-vpc']);
+    const ssh = await violationsAfter('staging', (run) => {
+      const acl = one(run, 'aws:ec2/defaultNetworkAcl:DefaultNetworkAcl', 'dms-staging-default-acl');
+      set(acl, 'ingress', [...(acl.outputs['ingress'] as object[]), { ruleNo: 50, action: 'allow', protocol: 'tcp', fromPort: 0, toPort: 1023, cidrBlock: '0.0.0.0/0' }]);
+    });
+    assert.deepEqual(firing(ssh, 'fsbp-ec2-21-nacl-admin-ports').map((violation) => violation.message), [
+      'network ACL dms-staging-default-acl lets 0.0.0.0/0 reach SSH or RDP (tcp 0-1023)',
+    ]);
+    assert.equal(opensAdminPort({ action: 'allow', protocol: '-1', cidrBlock: '0.0.0.0/0' }), true, 'all protocols include SSH');
+    assert.equal(opensAdminPort({ action: 'allow', protocol: 'tcp', fromPort: 3389, toPort: 3389, cidrBlock: '10.0.0.0/16' }), false, 'from inside the VPC is fine');
+  });
+
+  it('FSBP RDS.20-22: a stack without the change-event subscriptions', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      for (const subscription of ofType(run, 'aws:rds/eventSubscription:EventSubscription').filter((candidate) => candidate.name.endsWith('-changes'))) remove(run, subscription);
+    });
+    assert.deepEqual(firing(violations, 'fsbp-rds-20-22-event-subscriptions').map((violation) => violation.message), [
+      'RDS.20: no enabled RDS event subscription for db-instance events (maintenance, configuration change, failure)',
+      'RDS.21: no enabled RDS event subscription for db-parameter-group events (configuration change)',
+      'RDS.22: no enabled RDS event subscription for db-security-group events (configuration change, failure)',
+    ]);
+  });
+
+  it('FSBP RDS.23 and ElastiCache.1: a database on port 5432, a cache without backups', async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      set(one(run, 'aws:rds/instance:Instance', 'dms-staging-db'), 'port', 5432);
+      set(one(run, 'aws:elasticache/replicationGroup:ReplicationGroup', 'dms-staging-cache'), 'snapshotRetentionLimit', 0);
+    });
+    assert.deepEqual(firing(violations, 'fsbp-rds-23-non-default-port').map((violation) => violation.message), ["dms-staging-db listens on PostgreSQL's default port 5432"]);
+    assert.deepEqual(firing(violations, 'fsbp-elasticache-1-backups').map((violation) => violation.message), ['dms-staging-cache keeps no automatic backups (snapshotRetentionLimit)']);
   });
 
   it('a load balancer left outside the WAF', async () => {

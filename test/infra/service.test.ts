@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { parseConfig } from '../../infra/config.js';
 import type { RecordedResource, StackRun } from '../../infra/plan/run.js';
 import { loadStackFile } from '../../infra/plan/stack-file.js';
+import { DATABASE_PORT } from '../../infra/database.js';
 import { buildContextTag } from '../../infra/image-tag.js';
 import { DOCKERFILE, initialJwtKey, REPO_ROOT } from '../../infra/service.js';
 import { asList, one, ofType, planned, plannedWith, section, statement, statements, STACKS } from './fixture.js';
@@ -95,8 +96,8 @@ for (const stack of STACKS) {
       assert.deepEqual(env(container), {
         NODE_ENV: 'production',
         PORT: '3000',
-        DATABASE_URL: `postgres://dms_app@${String(primaryHost())}:5432/dms?sslmode=verify-full`,
-        DATABASE_REPLICA_URLS: `postgres://dms_app@${String(replicaHost())}:5432/dms?sslmode=verify-full`,
+        DATABASE_URL: `postgres://dms_app@${String(primaryHost())}:${DATABASE_PORT}/dms?sslmode=verify-full`,
+        DATABASE_REPLICA_URLS: `postgres://dms_app@${String(replicaHost())}:${DATABASE_PORT}/dms?sslmode=verify-full`,
         NODE_EXTRA_CA_CERTS: '/app/certs/rds-global-bundle.pem',
         AWS_REGION: config.region,
         XRAY_BUCKET: run.outputs['xrayBucketName'],
@@ -140,7 +141,7 @@ for (const stack of STACKS) {
 
     it('runs the audit export and purge as the exporter role, the only one that may record exports and purge', () => {
       for (const family of ['audit-export', 'audit-purge']) {
-        assert.equal(env(containerOf(taskDefinition(family)))['DATABASE_URL'], `postgres://dms_audit_export@${String(primaryHost())}:5432/dms?sslmode=verify-full`, family);
+        assert.equal(env(containerOf(taskDefinition(family)))['DATABASE_URL'], `postgres://dms_audit_export@${String(primaryHost())}:${DATABASE_PORT}/dms?sslmode=verify-full`, family);
       }
       assert.match(String(env(containerOf(taskDefinition('api')))['DATABASE_URL']), /^postgres:\/\/dms_app@/);
     });
@@ -148,7 +149,7 @@ for (const stack of STACKS) {
     it('migrates as dms_admin with the RDS-managed password and hands it the app password to set', () => {
       const container = containerOf(taskDefinition('migrate'));
       assert.deepEqual(container.command, ['node', 'dist/api/cli.js', 'migrate']);
-      assert.equal(env(container)['DATABASE_URL'], `postgres://dms_admin@${String(primaryHost())}:5432/dms?sslmode=verify-full`);
+      assert.equal(env(container)['DATABASE_URL'], `postgres://dms_admin@${String(primaryHost())}:${DATABASE_PORT}/dms?sslmode=verify-full`);
       const master = one(run, 'aws:rds/instance:Instance', `dms-${stack}-db`).outputs['masterUserSecrets'] as { secretArn: string }[];
       assert.equal(secrets(container)['PGPASSWORD'], `${master[0]?.secretArn}:password::`);
       assert.equal(secrets(container)['DB_APP_PASSWORD'], secretArn('db-app-password'));

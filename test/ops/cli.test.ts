@@ -67,6 +67,7 @@ describe('ops CLI: commands, help and usage errors', () => {
       'dr-drill',
       'drill-sweep',
       'health-check',
+      'page-test',
       'revoke-sessions',
       'rollback',
       'rotate-jwt-key',

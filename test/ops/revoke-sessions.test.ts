@@ -33,6 +33,11 @@ describe('ops revoke-sessions: forced logout through the admin API', () => {
         const email = url.searchParams.get('email')?.toLowerCase();
         return json(response, 200, { items: USERS.filter((user) => user.email.toLowerCase() === email), nextCursor: null });
       }
+      const byId = /^\/admin\/users\/([^/]+)$/.exec(url.pathname);
+      if (request.method === 'GET' && byId) {
+        const user = USERS.find((candidate) => candidate.id === byId[1]);
+        return user ? json(response, 200, user) : json(response, 404, { error: 'not_found', message: 'The user was not found.', requestId: 'req-404' });
+      }
       const revoke = /^\/admin\/users\/([^/]+)\/revoke-sessions$/.exec(url.pathname);
       if (request.method === 'POST' && revoke) {
         if (behaviour.revokeStatus !== 204) return json(response, behaviour.revokeStatus, { error: 'forbidden', message: 'Forbidden', requestId: 'req-403' });
@@ -58,8 +63,24 @@ describe('ops revoke-sessions: forced logout through the admin API', () => {
       ['GET /admin/users?email=dr.lee%40clinic.example&limit=200', `POST /admin/users/${USERS[1]?.id}/revoke-sessions`],
     );
     assert.ok(seen.every((request) => request.authorization === `Bearer ${TOKEN}`));
-    assert.match(run.stdout, new RegExp(`user\\s+dr\\.lee@clinic\\.example \\(id ${USERS[1]?.id}, staff\\)`));
-    assert.match(run.stdout, /result\s+every refresh token revoked \(204\)/);
+    assert.match(run.stdout, new RegExp(`user\\s+dr\\.lee@clinic\\.example \\(id ${USERS[1]?.id}, staff\\)`, 'i'));
+    assert.match(run.stdout, /result\s+every session revoked \(204\): refresh tokens are refused, and access tokens already issued fail on their next request/);
+    assert.doesNotMatch(run.stdout, /work until they expire/, 'the API checks the session on every request: issued tokens do not keep working');
+  });
+
+  it('takes the user id the refresh-reuse alarm and the audit trail name, reading the user with GET /admin/users/<id>', async () => {
+    const id = USERS[0]!.id;
+    const run = await runCli(['revoke-sessions', '--user', id.toUpperCase(), '--stack', 'production', '--outputs', outputs], { env });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(seen.map(({ method, url }) => `${method} ${url}`), [`GET /admin/users/${id}`, `POST /admin/users/${id}/revoke-sessions`]);
+    assert.match(run.stdout, new RegExp(`user\\s+alice@clinic\\.example \\(id ${id}, doctor\\)`));
+  });
+
+  it('exits 1 for an unknown user id, revoking nothing', async () => {
+    const run = await runCli(['revoke-sessions', '--user', '0b6f1b0e-9999-4c3a-9d55-000000000009', '--stack', 'production', '--outputs', outputs], { env });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^error: no user with id 0b6f1b0e-9999-4c3a-9d55-000000000009$/m);
+    assert.ok(seen.every((request) => request.method === 'GET'));
   });
 
   it('never prints the token', async () => {
@@ -102,7 +123,7 @@ describe('ops revoke-sessions: forced logout through the admin API', () => {
     assert.match(noToken.stderr, /set DMS_ADMIN_TOKEN to an admin access token/);
     const badEmail = await runCli(['revoke-sessions', '--user', 'alice', '--stack', 'production', '--outputs', outputs], { env });
     assert.equal(badEmail.code, 2);
-    assert.match(badEmail.stderr, /--user "alice" is not an email address/);
+    assert.match(badEmail.stderr, /--user "alice" is neither an email address nor a user id/);
     const tokenFlag = await runCli(['revoke-sessions', '--user', 'alice@clinic.example', '--token', TOKEN, '--stack', 'production', '--outputs', outputs], { env });
     assert.equal(tokenFlag.code, 2, 'there is no --token flag');
     assert.ok(!tokenFlag.stderr.includes(TOKEN), 'an unknown flag is named, its value is not echoed');

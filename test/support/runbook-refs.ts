@@ -351,8 +351,10 @@ export function checkNamedLogEvents(
   runbooks: Runbooks,
   contractEvents: readonly string[],
   apiSources: ReadonlyMap<string, string>,
+  /** Events logged outside `api/`, by name (the paging engine's `escalation_…`). */
+  otherEvents: readonly string[] = [],
 ): string[] {
-  const families = new Set([...contractEvents, ...apiLogEvents(apiSources)].map((event) => event.split('_')[0] ?? event));
+  const families = new Set([...contractEvents, ...apiLogEvents(apiSources), ...otherEvents].map((event) => event.split('_')[0] ?? event));
   const isFamilyName = (token: string) => /^[a-z]+(_[a-z0-9]+)+$/.test(token) && families.has(token.split('_')[0] ?? '');
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
@@ -364,8 +366,8 @@ export function checkNamedLogEvents(
         for (const quoted of (match[1] ?? '').matchAll(/["']([\w-]+)["']/g)) named.add(quoted[1] ?? '');
       }
       for (const event of named) {
-        if (!contractEvents.includes(event) && !apiEmits(apiSources, event)) {
-          problems.push(`${file}:${line.number}: names log event ${event}, which neither the contract lists nor api/ emits`);
+        if (!contractEvents.includes(event) && !otherEvents.includes(event) && !apiEmits(apiSources, event)) {
+          problems.push(`${file}:${line.number}: names log event ${event}, which neither the contract lists nor api/ or the paging engine emits`);
         }
       }
     }

@@ -25,6 +25,7 @@ import {
   HIGHEST_LEVEL,
   LEVELS,
   PAGE_SEVERITIES,
+  PAGE_TEST_SOURCE,
   UNKNOWN_SEVERITY_CLIMBS_AS,
   severityOfDescription,
   type EndReason,
@@ -101,9 +102,6 @@ export interface AlarmEvent {
     configuration?: { description?: string };
   };
 }
-
-/** `source` of the events `npm run ops -- page-test` starts executions with. */
-export const PAGE_TEST_SOURCE = 'dms.page-test';
 
 const REQUIRED_ENV = ['STACK', 'CHAT_TOPIC_ARN', 'EMAIL_TOPIC_ARN', 'ORIGINATION_IDENTITY', 'ACK_TABLE_NAME', 'ACK_KEY_SECRET_ARN', 'CONTACTS_SECRET_ARN'] as const;
 

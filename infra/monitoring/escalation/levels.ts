@@ -66,6 +66,12 @@ export const ESCALATION_LOG_EVENTS = {
   ended: 'escalation_ended',
 } as const;
 
+/**
+ * `source` of the events `npm run ops -- page-test` starts executions with: such an execution
+ * climbs without an alarm to watch (nothing can return to OK), until acknowledged or at the top.
+ */
+export const PAGE_TEST_SOURCE = 'dms.page-test';
+
 /** The alarm description starts with its severity: `P1: <meaning>. Runbook: <url>`. */
 export function severityOfDescription(description: string | undefined): PageSeverity | undefined {
   const match = /^(P[0-3]):/.exec(description ?? '');

@@ -41,7 +41,29 @@ function isUserPage(value: unknown): value is UserPage {
   return typeof page === 'object' && page !== null && Array.isArray(page.items);
 }
 
-async function findUser(apiUrl: string, email: string, token: string): Promise<ApiUser> {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function isApiUser(value: unknown): value is ApiUser {
+  const user = value as Partial<ApiUser> | null;
+  return typeof user === 'object' && user !== null && typeof user.id === 'string' && typeof user.email === 'string';
+}
+
+/** GET /admin/users/<id>: what the refresh-reuse alarm and the audit trail hand the engineer. */
+async function userById(apiUrl: string, id: string, token: string): Promise<ApiUser> {
+  let response: Response;
+  try {
+    response = await callApi(new URL(`${apiUrl}/admin/users/${encodeURIComponent(id)}`), 'GET', token);
+  } catch (error) {
+    if (error instanceof OpsError && / answered 404 /.test(error.message)) throw new OpsError(`no user with id ${id}`);
+    throw error;
+  }
+  const body: unknown = await response.json();
+  if (!isApiUser(body)) throw new OpsError(`GET /admin/users/${id} did not answer a user`);
+  return body;
+}
+
+async function userByEmail(apiUrl: string, email: string, token: string): Promise<ApiUser> {
   const wanted = email.toLowerCase();
   let cursor: string | null = null;
   for (let page = 0; page < MAX_PAGES; page++) {
@@ -62,35 +84,37 @@ async function findUser(apiUrl: string, email: string, token: string): Promise<A
 
 export const revokeSessions = defineCommand({
   name: 'revoke-sessions',
-  summary: "sign a user out everywhere: revoke every refresh token (through the API)",
+  summary: 'sign a user out everywhere: end every session, by e-mail or user id (through the API)',
   options: {
-    user: { type: 'string', valueName: 'email', required: true, description: "the user's email address" },
+    user: { type: 'string', valueName: 'email|id', required: true, description: "the user's email address, or their id (as alarms and audit rows name them)" },
   },
   details: [
     `Needs an admin access token in the environment variable ${ADMIN_TOKEN_ENV} (never a flag: flags land in shell`,
-    'history); it is never printed. Finds the user with GET /admin/users?email=, then POST /admin/users/<id>/revoke-sessions.',
+    'history); it is never printed. Finds the user with GET /admin/users?email= (or GET /admin/users/<id> for an id),',
+    'then POST /admin/users/<id>/revoke-sessions.',
     'Access tokens already issued stop working on their next request too: the API checks the session on every request.',
     `Example: ${ADMIN_TOKEN_ENV}=… npm run ops -- revoke-sessions --user dr.lee@clinic.example --stack production`,
   ],
   async run({ options }, ctx) {
-    const email = options.user.trim();
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new UsageError(`--user "${email}" is not an email address`);
+    const who = options.user.trim();
+    const byId = UUID.test(who);
+    if (!byId && !EMAIL.test(who)) throw new UsageError(`--user "${who}" is neither an email address nor a user id`);
     const token = ctx.env[ADMIN_TOKEN_ENV]?.trim();
     if (!token) throw new UsageError(`set ${ADMIN_TOKEN_ENV} to an admin access token (from POST /auth/login); it is read from the environment only`);
     const outputs = requireOutputs(await loadOutputs(options.stack, options.outputs, ctx), ['apiUrl']);
     const progress = new Progress(ctx);
 
-    progress.step(`looking up ${email}`);
-    const user = await findUser(outputs.apiUrl, email, token);
+    progress.step(`looking up ${who}`);
+    const user = byId ? await userById(outputs.apiUrl, who.toLowerCase(), token) : await userByEmail(outputs.apiUrl, who, token);
     progress.step(`revoking every session of user ${user.id}`);
     const response = await callApi(new URL(`${outputs.apiUrl}/admin/users/${encodeURIComponent(user.id)}/revoke-sessions`), 'POST', token);
     if (response.status !== 204) throw new OpsError(`POST /admin/users/${user.id}/revoke-sessions answered ${response.status}, expected 204`);
 
     printSummary(ctx, `revoke-sessions: ${options.stack}`, [
-      ['user', `${email} (id ${user.id}${user.role ? `, ${user.role}` : ''}${user.disabled ? ', disabled' : ''})`],
+      ['user', `${user.email} (id ${user.id}${user.role ? `, ${user.role}` : ''}${user.disabled ? ', disabled' : ''})`],
       ['api', outputs.apiUrl],
-      ['result', 'every refresh token revoked (204)'],
-      ['note', 'access tokens already issued work until they expire; disable the account (PATCH /admin/users/<id>) to stop new logins'],
+      ['result', 'every session revoked (204): refresh tokens are refused, and access tokens already issued fail on their next request'],
+      ['note', 'the user can sign in again with their password: disable the account (PATCH /admin/users/<id>) to stop new logins'],
     ]);
     return 0;
   },

@@ -5,6 +5,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 
 /** The AWS clients of one stack's region. Each is built on first use, so a dry run builds none. */
@@ -17,6 +18,7 @@ export interface AwsClients {
   secrets(): SecretsManagerClient;
   budgets(): BudgetsClient;
   autoscaling(): ApplicationAutoScalingClient;
+  sfn(): SFNClient;
 }
 
 export type AwsClientFactory = (region: string) => AwsClients;
@@ -37,6 +39,7 @@ export const defaultAwsClients: AwsClientFactory = (region) => ({
   // Budgets is a global service; the SDK's endpoint rules route any commercial region to it.
   budgets: lazy(() => new BudgetsClient({ region })),
   autoscaling: lazy(() => new ApplicationAutoScalingClient({ region })),
+  sfn: lazy(() => new SFNClient({ region })),
 });
 
 /** The service error name of an SDK exception (`WAFOptimisticLockException`, …), if it is one. */

@@ -27,6 +27,7 @@ const OUTPUT_SHAPES = {
   minTaskCount: 'count',
   maxTaskCount: 'count',
   budgetName: 'string',
+  escalationStateMachineArn: 'arn',
 } as const;
 
 type Shapes = typeof OUTPUT_SHAPES;
