@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { openApiDocument } from '../api/openapi/document.js';
 import { ESCALATION_LOG_EVENTS } from '../infra/monitoring/escalation/levels.js';
 import { opsCommands } from '../runbooks/ops/registry.js';
 import {
   checkAlarmRunbookLinks,
+  checkApiCalls,
   checkContractEventsEmitted,
   checkIndexCoversAlarms,
   checkNamedLogEvents,
@@ -23,6 +25,7 @@ import {
   headingAnchors,
   METRIC_ALARM_TYPE,
   plannedAlarms,
+  type ApiOperation,
   type OpsCommandSpec,
   type Plan,
   type PlannedStack,
@@ -104,6 +107,10 @@ const plannedStacks = memo(async (): Promise<PlannedStack[]> => {
   return stacks;
 });
 
+/** Every operation the API serves, from the document it publishes. */
+const documentedOperations: readonly ApiOperation[] = Object.entries((openApiDocument() as { paths: Record<string, Record<string, unknown>> }).paths)
+  .flatMap(([path, operations]) => Object.keys(operations).map((method) => ({ method, path })));
+
 const registeredOps: readonly OpsCommandSpec[] = opsCommands.map((command) => ({ name: command.name, flags: command.flags }));
 
 function assertNoProblems(problems: readonly string[]): void {
@@ -153,6 +160,10 @@ describe('runbooks: what a runbook names exists in the code', function () {
   it('runs only ops commands the ops CLI registers, with flags they accept', async () => {
     assert.ok(registeredOps.length > 0, 'runbooks/ops/registry.ts registers no command');
     assertNoProblems(checkOpsCommands(await runbooks(), registeredOps));
+  });
+
+  it('calls only operations of the OpenAPI document (dms_api METHOD /path)', async () => {
+    assertNoProblems(checkApiCalls(await runbooks(), documentedOperations));
   });
 
   it('names only log events the contract lists, the API emits, or the paging engine logs', async () => {
@@ -208,6 +219,10 @@ describe('the checks report a runbook that drifted from the system', () => {
     'See [the spike](#login-failure-spike), [flooding](#login-flooding) and [database](database.md#replica-lag).',
     'Events: `auth_login_success`, `auth_login_bogus`, `rate_limit_store_gone`, and `invalid_credentials` (an error code, not an event).',
     'Paging: `escalation_step` went out, `escalation_paged` never exists.',
+    '```bash',
+    'dms_api DELETE "/admin/users/$USER_ID/mfa"; dms_api GET "/admin/audit?actor=$USER_ID" ; dms_api PATCH /admin/users/<id> \'{}\'',
+    'dms_api POST "/admin/users/$USER_ID/reset-password"; dms_api DELETE "/admin/users/$USER_ID"',
+    '```',
   ].join('\n');
 
   const fixtureIndex = [
@@ -300,6 +315,18 @@ describe('the checks report a runbook that drifted from the system', () => {
       'auth-abuse.md:16: names log event auth_login_bogus, which neither the contract lists nor api/ or the paging engine emits',
       'auth-abuse.md:16: names log event rate_limit_store_gone, which neither the contract lists nor api/ or the paging engine emits',
       'auth-abuse.md:17: names log event escalation_paged, which neither the contract lists nor api/ or the paging engine emits',
+    ]);
+  });
+
+  it('reports dms_api calls of routes the OpenAPI document does not have, or by another verb', () => {
+    const operations: ApiOperation[] = [
+      { method: 'delete', path: '/admin/users/{id}/mfa' },
+      { method: 'get', path: '/admin/audit' },
+      { method: 'patch', path: '/admin/users/{id}' },
+    ];
+    assert.deepEqual(checkApiCalls(fixtureRunbooks, operations), [
+      'auth-abuse.md:20: calls dms_api POST /admin/users/$USER_ID/reset-password, which is no operation of the OpenAPI document',
+      'auth-abuse.md:20: calls dms_api DELETE /admin/users/$USER_ID, which is no operation of the OpenAPI document',
     ]);
   });
 

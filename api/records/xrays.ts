@@ -53,7 +53,7 @@ async function auditRefusedCompletion(ctx: Context, xray: Xray, reason: string):
  * its ETag, refused, audited and logged as `xray_object_changed`: a possible tampering, for the breach runbook.
  */
 async function refuseChangedObject(ctx: Context, storage: Storage, xray: Xray): Promise<void> {
-  if (xray.verifiedEtag === null) return; // completed before verification was recorded (migration 0010)
+  if (xray.verifiedEtag === null) return; // completed before verification was recorded (migration 0011)
   const object = await headObject(storage, bucketOf(storage, 'xray'), xray.objectKey, xray.verifiedVersionId ?? undefined);
   if (object?.etag === xray.verifiedEtag) return;
   const ids = { patientId: xray.patientId, visitId: xray.visitId };

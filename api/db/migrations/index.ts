@@ -8,8 +8,9 @@ import { AuditLockChainHead } from './0006-audit-lock-chain-head.js';
 import { KeysetMillisecondTimestamps } from './0007-keyset-millisecond-timestamps.js';
 import { AuditPurgeHotDays } from './0008-audit-purge-hot-days.js';
 import { LoginLockoutPerClient } from './0009-login-lockout-per-client.js';
-import { XrayVerifiedObject } from './0010-xray-verified-object.js';
-import { AuditExporterRole } from './0011-audit-exporter-role.js';
+import { AccountSecurity } from './0010-account-security.js';
+import { XrayVerifiedObject } from './0011-xray-verified-object.js';
+import { AuditExporterRole } from './0012-audit-exporter-role.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -25,6 +26,7 @@ export const migrations: MigrationObject[] = [
   { name: '0007-keyset-millisecond-timestamps', class: KeysetMillisecondTimestamps },
   { name: '0008-audit-purge-hot-days', class: AuditPurgeHotDays },
   { name: '0009-login-lockout-per-client', class: LoginLockoutPerClient },
-  { name: '0010-xray-verified-object', class: XrayVerifiedObject },
-  { name: '0011-audit-exporter-role', class: AuditExporterRole },
+  { name: '0010-account-security', class: AccountSecurity },
+  { name: '0011-xray-verified-object', class: XrayVerifiedObject },
+  { name: '0012-audit-exporter-role', class: AuditExporterRole },
 ];
