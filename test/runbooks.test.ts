@@ -303,6 +303,25 @@ describe('the checks report a runbook that drifted from the system', () => {
     ]);
   });
 
+  it('counts an event only where the code logs it: not in a comment, not as some other string', () => {
+    const sources = new Map([
+      ['api/comment.ts', "// log.warn('commented_out_event') was removed\nlog.info('auth_login_success', {});"],
+      ['api/codes.ts', "export const ERROR_CODES = ['quota_exceeded_today'];"],
+    ]);
+    const queries: Runbooks = new Map([['auth-abuse.md', [
+      '# Auth abuse',
+      "insights 'filter event = \"commented_out_event\"'",
+      "insights 'filter event in [\"quota_exceeded_today\", \"auth_login_success\"]'",
+    ].join('\n')]]);
+    assert.deepEqual(checkNamedLogEvents(queries, [], sources), [
+      'auth-abuse.md:2: names log event commented_out_event, which neither the contract lists nor api/ or the paging engine emits',
+      'auth-abuse.md:3: names log event quota_exceeded_today, which neither the contract lists nor api/ or the paging engine emits',
+    ]);
+    assert.deepEqual(checkContractEventsEmitted(['commented_out_event', 'auth_login_success'], sources), [
+      'CONTRACT §5 event commented_out_event is emitted nowhere in api/',
+    ]);
+  });
+
   it('reports links to headings or runbooks that do not exist', () => {
     assert.deepEqual(checkRunbookCrossLinks(fixtureRunbooks), [
       'auth-abuse.md:15: links #login-flooding, but runbooks/auth-abuse.md has no heading #login-flooding',

@@ -331,14 +331,43 @@ export function contractLogEvents(contract: string): string[] {
 }
 
 /** Event names the API logs literally: `log.warn('rate_limit_store_unavailable', …)` and the like. */
+/** Source without its comments: a name mentioned in a comment is not logged. */
+function withoutComments(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+}
+
+const LOG_CALL = /\blog\.(?:error|warn|info|http|verbose|debug|silly)\(\s*([^,()]*?)\s*[,)]/g;
+const literalsIn = (text: string) => [...text.matchAll(/['"]([a-z][a-z0-9_]*)['"]/g)].map((match) => match[1] ?? '');
+
+/**
+ * Events the API logs, read from the code (comments removed): the literals in the first argument
+ * of a `log.<level>(` call (`'x'`, or `cond ? 'x' : 'y'`); and, in a file that logs an event held
+ * in a variable (`log.warn(event, …)`, `log.warn(failure.event, …)`), the literals bound to an
+ * event there (`event: 'x'`, `event = … 'x'`) or passed where that variable comes from. A name
+ * only in a comment, or in a file that logs no such variable, is not an event.
+ */
 export function apiLogEvents(apiSources: ReadonlyMap<string, string>): string[] {
-  const call = /\blog\.(?:error|warn|info|http|verbose|debug|silly)\(\s*['"]([a-z][a-z0-9_]*)['"]/g;
-  return [...new Set([...apiSources.values()].flatMap((source) => [...source.matchAll(call)].map((match) => match[1] ?? '')))];
+  const events = new Set<string>();
+  for (const raw of apiSources.values()) {
+    const source = withoutComments(raw);
+    const firstArguments = [...source.matchAll(LOG_CALL)].map((match) => match[1] ?? '');
+    for (const argument of firstArguments) for (const literal of literalsIn(argument)) events.add(literal);
+    if (!firstArguments.some((argument) => /\bevent\b/.test(argument))) continue;
+    for (const match of source.matchAll(/\bevent\s*[:=][^;\n]*/g)) for (const literal of literalsIn(match[0])) events.add(literal);
+    // Positional: `limiter('login', limits, 'auth_login_rate_limited', …)` into a function logging `event`.
+    for (const match of source.matchAll(/['"]([a-z]+(?:_[a-z0-9]+){2,})['"]/g)) events.add(match[1] ?? '');
+  }
+  return [...events];
+}
+
+/** Does the code (comments removed) spell `name` as a string literal at all? */
+function apiSpells(apiSources: ReadonlyMap<string, string>, name: string): boolean {
+  const literal = new RegExp(`(['"\`])${name}\\1`);
+  return [...apiSources.values()].some((source) => literal.test(withoutComments(source)));
 }
 
 function apiEmits(apiSources: ReadonlyMap<string, string>, event: string): boolean {
-  const literal = new RegExp(`(['"\`])${event}\\1`);
-  return [...apiSources.values()].some((source) => literal.test(source));
+  return apiLogEvents(apiSources).includes(event);
 }
 
 /**
@@ -359,12 +388,16 @@ export function checkNamedLogEvents(
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
     for (const line of linesOf(markdown)) {
-      const named = new Set<string>();
-      if (!line.inFence) for (const span of inlineCodeSpans(line.text)) if (isFamilyName(span)) named.add(span);
-      for (const match of line.text.matchAll(/\bevent\s*(?:=|==|!=)\s*["']([\w-]+)["']/g)) named.add(match[1] ?? '');
+      // In a query (`event = "x"`, `event in [...]`) the name is an event for certain: it must be logged.
+      const queried = new Set<string>();
+      for (const match of line.text.matchAll(/\bevent\s*(?:=|==|!=)\s*["']([\w-]+)["']/g)) queried.add(match[1] ?? '');
       for (const match of line.text.matchAll(/\bevent\s+(?:not\s+)?in\s*\[([^\]]*)\]/g)) {
-        for (const quoted of (match[1] ?? '').matchAll(/["']([\w-]+)["']/g)) named.add(quoted[1] ?? '');
+        for (const quoted of (match[1] ?? '').matchAll(/["']([\w-]+)["']/g)) queried.add(quoted[1] ?? '');
       }
+      // In prose a backticked name may be a table or an error code the code also spells: only a
+      // name the code spells nowhere is reported.
+      const named = new Set(queried);
+      if (!line.inFence) for (const span of inlineCodeSpans(line.text)) if (isFamilyName(span) && !queried.has(span) && !apiSpells(apiSources, span)) named.add(span);
       for (const event of named) {
         if (!contractEvents.includes(event) && !otherEvents.includes(event) && !apiEmits(apiSources, event)) {
           problems.push(`${file}:${line.number}: names log event ${event}, which neither the contract lists nor api/ or the paging engine emits`);
