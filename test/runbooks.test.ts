@@ -8,8 +8,11 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ESCALATION_LOG_EVENTS } from '../infra/monitoring/escalation/levels.js';
 import { opsCommands } from '../runbooks/ops/registry.js';
+import { openApiDocument } from '../api/openapi/document.js';
 import {
+  apiOperations,
   checkAlarmRunbookLinks,
+  checkApiCalls,
   checkContractEventsEmitted,
   checkIndexCoversAlarms,
   checkNamedLogEvents,
@@ -157,6 +160,10 @@ describe('runbooks: what a runbook names exists in the code', function () {
 
   it('names only log events the contract lists, the API emits, or the paging engine logs', async () => {
     assertNoProblems(checkNamedLogEvents(await runbooks(), contractLogEvents(await contract()), await apiSources(), Object.values(ESCALATION_LOG_EVENTS)));
+  });
+
+  it('calls only API operations the OpenAPI document lists (dms_api <METHOD> <path>)', async () => {
+    assertNoProblems(checkApiCalls(await runbooks(), apiOperations(openApiDocument() as Parameters<typeof apiOperations>[0])));
   });
 
   it('links only to runbook headings that exist', async () => {
@@ -319,6 +326,23 @@ describe('the checks report a runbook that drifted from the system', () => {
     ]);
     assert.deepEqual(checkContractEventsEmitted(['commented_out_event', 'auth_login_success'], sources), [
       'CONTRACT §5 event commented_out_event is emitted nowhere in api/',
+    ]);
+  });
+
+  it('reports API calls to a path or method the API does not serve', () => {
+    const operations = [{ method: 'GET', path: '/admin/users/{id}' }, { method: 'PATCH', path: '/admin/users/{id}' }, { method: 'GET', path: '/admin/audit/verify' }];
+    const calls: Runbooks = new Map([['breach-response.md', [
+      '# Breach',
+      'dms_api GET /admin/audit/verify',
+      'dms_api PATCH "/admin/users/$USER_ID" \'{"disabled": true}\'',
+      'dms_api DELETE "/admin/users/$USER_ID"',
+      '`dms_api GET "/admin/user/$USER_ID?x=1"`',
+      'dms_api GET /admin/users/<id>/sessions',
+    ].join('\n')]]);
+    assert.deepEqual(checkApiCalls(calls, operations), [
+      "breach-response.md:4: calls DELETE /admin/users/$USER_ID, which the API's OpenAPI document has no operation for",
+      "breach-response.md:5: calls GET /admin/user/$USER_ID, which the API's OpenAPI document has no operation for",
+      "breach-response.md:6: calls GET /admin/users/<id>/sessions, which the API's OpenAPI document has no operation for",
     ]);
   });
 
