@@ -13,6 +13,7 @@ import {
   apiOperations,
   checkAlarmRunbookLinks,
   checkApiCalls,
+  checkSectionSeverities,
   checkContractEventsEmitted,
   checkIndexCoversAlarms,
   checkNamedLogEvents,
@@ -131,6 +132,10 @@ describe('runbooks: every alarm of the program links to a runbook section that e
 
   it("links each alarm's description to runbooks/<file>.md#<anchor>, a heading that exists", async () => {
     assertNoProblems(checkAlarmRunbookLinks(await runbooks(), await plannedStacks()));
+  });
+
+  it("states each alarm's severity first on the **Severity.** line of the section it links", async () => {
+    assertNoProblems(checkSectionSeverities(await runbooks(), await plannedStacks()));
   });
 
   it('lists each alarm in the README index, with the same section and severity', async () => {
@@ -326,6 +331,19 @@ describe('the checks report a runbook that drifted from the system', () => {
     ]);
     assert.deepEqual(checkContractEventsEmitted(['commented_out_event', 'auth_login_success'], sources), [
       'CONTRACT §5 event commented_out_event is emitted nowhere in api/',
+    ]);
+  });
+
+  it("reports a section whose **Severity.** line disagrees with the alarm that links it", () => {
+    const sections: Runbooks = new Map([['auth-abuse.md', [
+      '# Auth abuse',
+      '## Login failure spike',
+      '**Severity.** P2: a person looks today; P0 if an account was taken over.',
+      '## Broken anchor',
+      '**Severity.** P1: full escalation path.',
+    ].join('\n')]]);
+    assert.deepEqual(checkSectionSeverities(sections, [fixtureStacks[0]!]), [
+      'auth-abuse.md:3: says P2 first, dms-<stack>-login-failures is P1',
     ]);
   });
 

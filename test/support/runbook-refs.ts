@@ -458,3 +458,46 @@ export function checkApiCalls(runbooks: Runbooks, operations: readonly ApiOperat
   }
   return problems;
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a section says about its alarm
+
+/** The lines of the section under heading `#anchor`, up to the next heading of its level or above. */
+function sectionLines(markdown: string, anchor: string): Line[] {
+  const lines = linesOf(markdown);
+  const seen = new Map<string, number>();
+  let start = -1;
+  let level = 0;
+  for (const [index, line] of lines.entries()) {
+    const heading = line.inFence ? null : /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line.text);
+    if (!heading) continue;
+    const depth = heading[1]!.length;
+    if (start >= 0 && depth <= level) return lines.slice(start, index);
+    const slug = githubSlug(heading[2] ?? '');
+    const count = seen.get(slug) ?? 0;
+    seen.set(slug, count + 1);
+    if (start < 0 && (count === 0 ? slug : `${slug}-${count}`) === anchor) {
+      start = index;
+      level = depth;
+    }
+  }
+  return start >= 0 ? lines.slice(start) : [];
+}
+
+/**
+ * A section an alarm links that states a severity (its `**Severity.**` line) states the alarm's:
+ * the line's first P-level is the alarm's (it may add when to raise it, after).
+ */
+export function checkSectionSeverities(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
+  const problems = new Set<string>();
+  for (const alarm of stacks.flatMap(plannedAlarms)) {
+    const link = alarm.description === undefined ? undefined : runbookLinkIn(alarm.description);
+    const markdown = link && runbooks.get(link.file);
+    if (!link || markdown === undefined || alarm.severityTag === undefined) continue;
+    const slug = alarm.name.replace(`dms-${alarm.stack}-`, 'dms-<stack>-');
+    const severityLine = sectionLines(markdown, link.anchor).find((line) => /^\*\*Severity\.\*\*/.test(line.text));
+    const stated = severityLine && /\bP[0-3]\b/.exec(severityLine.text)?.[0];
+    if (severityLine && stated !== alarm.severityTag) problems.add(`${link.file}:${severityLine.number}: says ${stated ?? 'no P-level'} first, ${slug} is ${alarm.severityTag}`);
+  }
+  return [...problems];
+}
