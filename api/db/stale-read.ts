@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { routeFields } from '../http/route.js';
-import { isDatabaseUnavailable } from './availability.js';
+import { databaseFault } from './faults.js';
 
 /**
  * A read that may be stale, from a replica; when no replica answers (it is down, or a failover
@@ -11,8 +11,10 @@ export async function readPreferringReplica<T>(ctx: Context, read: (connectionTy
   try {
     return await read('read');
   } catch (error) {
-    if (!isDatabaseUnavailable(error)) throw error;
-    ctx.state.log.warn('replica_unavailable', { ...routeFields(ctx), fallback: 'primary' });
+    // Only "the replica is not there": a query error, a timeout or a full disk is not the replica's absence.
+    const fault = databaseFault(error);
+    if (fault?.cause !== 'connection' && fault?.cause !== 'server_shutdown') throw error;
+    ctx.state.log.warn('replica_unavailable', { ...routeFields(ctx), cause: fault.cause, fallback: 'primary' });
     return read('write');
   }
 }
