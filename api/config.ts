@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { ROLES, type Role } from './db/entities.js';
 
 /** A configuration problem: start-up stops with one line naming the variable. */
 export class ConfigError extends Error {
@@ -17,6 +18,12 @@ export type JwtKey =
 
 export interface RateLimit {
   max: number;
+  windowS: number;
+}
+
+/** Signed-in requests: a budget per (user, prefix) whose size is the user's role's. */
+export interface UserRateLimit {
+  maxByRole: Record<Role, number>;
   windowS: number;
 }
 
@@ -42,7 +49,8 @@ export interface Config {
   /** Unset outside production: `npm start` generates a development key. */
   jwtKeys?: JwtKey[];
   trustProxyHops: number;
-  rateLimits: { login: RateLimit; sensitive: RateLimit };
+  /** `login` per client; `sensitive` per (client, prefix) for anonymous requests; `user` per (user, prefix) for signed-in ones. */
+  rateLimits: { login: RateLimit; sensitive: RateLimit; user: UserRateLimit };
   /** Namespace of the rate-limit counters in Redis (`RATE_LIMIT_KEY_PREFIX`); unset: `dms:ratelimit`. */
   rateLimitKeyPrefix?: string;
   presignTtlS: number;
@@ -52,6 +60,8 @@ export interface Config {
    */
   auditHotDays: number;
   bootstrapAdmin?: { email: string; password: string };
+  /** Roles that must sign in with MFA (`MFA_REQUIRED_ROLES`): without it, they can only enrol. */
+  mfaRequiredRoles: readonly Role[];
   logLevel: LogLevel;
 }
 
@@ -111,6 +121,29 @@ function keyPrefix(env: Env, name: string): string | undefined {
 }
 
 const POSTGRES = ['postgres:', 'postgresql:'];
+
+/** Requests per (signed-in user, prefix) per window, by role: a receptionist (staff) or doctor works all day in the records. */
+const DEFAULT_ROLE_MAX: Record<Role, number> = { admin: 300, doctor: 600, staff: 600, auditor: 300 };
+
+/** `RATE_LIMIT_ROLE_MAX`: comma-separated `role=max`; a role left out keeps its default. */
+function roleMax(env: Env, name: string): Record<Role, number> {
+  const raw = present(env, name);
+  const budgets = { ...DEFAULT_ROLE_MAX };
+  if (raw === undefined) return budgets;
+  const seen = new Set<string>();
+  for (const entry of raw.split(',')) {
+    const match = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(entry);
+    if (!match) throw new ConfigError(name, `"${entry.trim()}" is not role=max (e.g. staff=600)`);
+    const [, role, max] = match as unknown as [string, string, string];
+    if (!(ROLES as readonly string[]).includes(role)) throw new ConfigError(name, `unknown role "${role}" (one of ${ROLES.join(', ')})`);
+    if (seen.has(role)) throw new ConfigError(name, `names ${role} twice`);
+    seen.add(role);
+    const value = Number(max);
+    if (value < 1 || value > 1_000_000) throw new ConfigError(name, `${role}: must be between 1 and 1000000`);
+    budgets[role as Role] = value;
+  }
+  return budgets;
+}
 
 function replicaUrls(env: Env): string[] {
   const raw = present(env, 'DATABASE_REPLICA_URLS');
@@ -188,6 +221,20 @@ function kmsKeyArn(env: Env): string | undefined {
   return value;
 }
 
+/** Production's MFA policy unless `MFA_REQUIRED_ROLES` says otherwise: the roles that change records or users. */
+export const PRODUCTION_MFA_REQUIRED_ROLES: readonly Role[] = ['admin', 'doctor'];
+
+/** `MFA_REQUIRED_ROLES`: comma-separated roles, or `none`; unset: admin and doctor in production, none elsewhere. */
+function mfaRequiredRoles(env: Env, environment: Environment): readonly Role[] {
+  const raw = present(env, 'MFA_REQUIRED_ROLES');
+  if (raw === undefined) return environment === 'production' ? PRODUCTION_MFA_REQUIRED_ROLES : [];
+  if (raw === 'none') return [];
+  const roles = raw.split(',').map((role) => role.trim());
+  const unknown = roles.filter((role) => !(ROLES as readonly string[]).includes(role));
+  if (unknown.length > 0) throw new ConfigError('MFA_REQUIRED_ROLES', `unknown role "${unknown[0]}" (roles: ${ROLES.join(', ')}; or none)`);
+  return [...new Set(roles as Role[])];
+}
+
 /** Every variable production cannot run without: it never falls back to embedded parts. */
 const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS'] as const;
 
@@ -238,11 +285,16 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
         max: integer(env, 'RATE_LIMIT_SENSITIVE_MAX', 100, 1, 1_000_000),
         windowS: integer(env, 'RATE_LIMIT_SENSITIVE_WINDOW_S', 300, 1, 86_400),
       },
+      user: {
+        maxByRole: roleMax(env, 'RATE_LIMIT_ROLE_MAX'),
+        windowS: integer(env, 'RATE_LIMIT_USER_WINDOW_S', 300, 1, 86_400),
+      },
     },
     rateLimitKeyPrefix: keyPrefix(env, 'RATE_LIMIT_KEY_PREFIX'),
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
     auditHotDays: integer(env, 'AUDIT_HOT_DAYS', 90, 30, 3650),
     bootstrapAdmin: bootstrapAdmin(env),
+    mfaRequiredRoles: mfaRequiredRoles(env, environment),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
   };
 }

@@ -10,6 +10,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { AwsEnvironment, CacheSettings, ServiceSettings } from './config.js';
+import { PRODUCTION_MFA_REQUIRED_ROLES } from '../api/config.js';
 import { buildContextTag } from './image-tag.js';
 import { APP_USERNAME, DATABASE_NAME, DATABASE_PORT, MASTER_USERNAME } from './database.js';
 import { policyDocument, trustPolicy, XRAY_OBJECT_PREFIX, type PolicyStatement } from './storage.js';
@@ -272,6 +273,8 @@ export class Service extends pulumi.ComponentResource {
       { name: 'TRUST_PROXY_HOPS', value: '1' },
       { name: 'PRESIGN_TTL_S', value: '90' },
       { name: 'LOG_LEVEL', value: 'info' },
+      // Said out loud rather than left to the API's production default: the roles that must sign in with MFA.
+      { name: 'MFA_REQUIRED_ROLES', value: PRODUCTION_MFA_REQUIRED_ROLES.join(',') },
     ];
     const taskDefinition = (family: string, spec: TaskSpec) => this.taskDefinitionFor(family, args, spec);
 

@@ -164,10 +164,13 @@ describe('the API image (Dockerfile, proven without a Docker engine)', function 
       const topLevel = [...new Set(runtimeFiles.map((file) => file.split('/')[0]!))].sort();
       assert.deepEqual(topLevel, ['certs', 'dist', 'node_modules', 'package-lock.json', 'package.json']);
       const dist = runtimeFiles.filter((file) => file.startsWith('dist/'));
-      for (const file of dist) assert.match(file, /^dist\/api\/.+\.js$/, file);
-      // Every module of api/ compiled: the file list comes from the context, not from this test.
+      for (const file of dist) assert.match(file, /^dist\/api\/.+\.(js|txt)$/, file);
+      // Every module of api/ compiled, and its data files (the breached-password list) beside it:
+      // the file list comes from the context, not from this test.
       const modules = contextFiles.filter((file) => file.startsWith('api/') && /\.ts$/.test(file) && !file.endsWith('.d.ts'));
-      assert.deepEqual(dist.map((file) => file.replace(/^dist\//, '')).sort(), modules.map((file) => file.replace(/\.ts$/, '.js')).sort());
+      const data = contextFiles.filter((file) => file.startsWith('api/') && file.endsWith('.txt'));
+      assert.ok(data.includes('api/auth/data/breached-passwords.txt'));
+      assert.deepEqual(dist.map((file) => file.replace(/^dist\//, '')).sort(), [...modules.map((file) => file.replace(/\.ts$/, '.js')), ...data].sort());
     });
 
     it('holds no dev dependency, and every production package of the lockfile', () => {

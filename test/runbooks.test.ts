@@ -10,7 +10,6 @@ import { ESCALATION_LOG_EVENTS } from '../infra/monitoring/escalation/levels.js'
 import { opsCommands } from '../runbooks/ops/registry.js';
 import { openApiDocument } from '../api/openapi/document.js';
 import {
-  apiOperations,
   checkAlarmRunbookLinks,
   checkApiCalls,
   checkSectionSeverities,
@@ -27,6 +26,7 @@ import {
   headingAnchors,
   METRIC_ALARM_TYPE,
   plannedAlarms,
+  type ApiOperation,
   type OpsCommandSpec,
   type Plan,
   type PlannedStack,
@@ -108,6 +108,10 @@ const plannedStacks = memo(async (): Promise<PlannedStack[]> => {
   return stacks;
 });
 
+/** Every operation the API serves, from the document it publishes. */
+const documentedOperations: readonly ApiOperation[] = Object.entries((openApiDocument() as { paths: Record<string, Record<string, unknown>> }).paths)
+  .flatMap(([path, operations]) => Object.keys(operations).map((method) => ({ method, path })));
+
 const registeredOps: readonly OpsCommandSpec[] = opsCommands.map((command) => ({ name: command.name, flags: command.flags }));
 
 function assertNoProblems(problems: readonly string[]): void {
@@ -163,12 +167,12 @@ describe('runbooks: what a runbook names exists in the code', function () {
     assertNoProblems(checkOpsCommands(await runbooks(), registeredOps));
   });
 
-  it('names only log events the contract lists, the API emits, or the paging engine logs', async () => {
-    assertNoProblems(checkNamedLogEvents(await runbooks(), contractLogEvents(await contract()), await apiSources(), Object.values(ESCALATION_LOG_EVENTS)));
+  it('calls only operations of the OpenAPI document (dms_api METHOD /path)', async () => {
+    assertNoProblems(checkApiCalls(await runbooks(), documentedOperations));
   });
 
-  it('calls only API operations the OpenAPI document lists (dms_api <METHOD> <path>)', async () => {
-    assertNoProblems(checkApiCalls(await runbooks(), apiOperations(openApiDocument() as Parameters<typeof apiOperations>[0])));
+  it('names only log events the contract lists, the API emits, or the paging engine logs', async () => {
+    assertNoProblems(checkNamedLogEvents(await runbooks(), contractLogEvents(await contract()), await apiSources(), Object.values(ESCALATION_LOG_EVENTS)));
   });
 
   it('links only to runbook headings that exist', async () => {
@@ -220,6 +224,10 @@ describe('the checks report a runbook that drifted from the system', () => {
     'See [the spike](#login-failure-spike), [flooding](#login-flooding) and [database](database.md#replica-lag).',
     'Events: `auth_login_success`, `auth_login_bogus`, `rate_limit_store_gone`, and `invalid_credentials` (an error code, not an event).',
     'Paging: `escalation_step` went out, `escalation_paged` never exists.',
+    '```bash',
+    'dms_api DELETE "/admin/users/$USER_ID/mfa"; dms_api GET "/admin/audit?actor=$USER_ID" ; dms_api PATCH /admin/users/<id> \'{}\'',
+    'dms_api POST "/admin/users/$USER_ID/reset-password"; dms_api DELETE "/admin/users/$USER_ID"',
+    '```',
   ].join('\n');
 
   const fixtureIndex = [
@@ -347,20 +355,15 @@ describe('the checks report a runbook that drifted from the system', () => {
     ]);
   });
 
-  it('reports API calls to a path or method the API does not serve', () => {
-    const operations = [{ method: 'GET', path: '/admin/users/{id}' }, { method: 'PATCH', path: '/admin/users/{id}' }, { method: 'GET', path: '/admin/audit/verify' }];
-    const calls: Runbooks = new Map([['breach-response.md', [
-      '# Breach',
-      'dms_api GET /admin/audit/verify',
-      'dms_api PATCH "/admin/users/$USER_ID" \'{"disabled": true}\'',
-      'dms_api DELETE "/admin/users/$USER_ID"',
-      '`dms_api GET "/admin/user/$USER_ID?x=1"`',
-      'dms_api GET /admin/users/<id>/sessions',
-    ].join('\n')]]);
-    assert.deepEqual(checkApiCalls(calls, operations), [
-      "breach-response.md:4: calls DELETE /admin/users/$USER_ID, which the API's OpenAPI document has no operation for",
-      "breach-response.md:5: calls GET /admin/user/$USER_ID, which the API's OpenAPI document has no operation for",
-      "breach-response.md:6: calls GET /admin/users/<id>/sessions, which the API's OpenAPI document has no operation for",
+  it('reports dms_api calls of routes the OpenAPI document does not have, or by another verb', () => {
+    const operations: ApiOperation[] = [
+      { method: 'delete', path: '/admin/users/{id}/mfa' },
+      { method: 'get', path: '/admin/audit' },
+      { method: 'patch', path: '/admin/users/{id}' },
+    ];
+    assert.deepEqual(checkApiCalls(fixtureRunbooks, operations), [
+      'auth-abuse.md:20: calls dms_api POST /admin/users/$USER_ID/reset-password, which is no operation of the OpenAPI document',
+      'auth-abuse.md:20: calls dms_api DELETE /admin/users/$USER_ID, which is no operation of the OpenAPI document',
     ]);
   });
 

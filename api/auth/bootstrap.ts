@@ -4,9 +4,11 @@ import { recordAudit } from '../audit/record.js';
 import { ConfigError, type Config } from '../config.js';
 import { User } from '../db/entities.js';
 import type { Logger } from '../logger.js';
-import { hashPassword, passwordProblem } from './passwords.js';
+import { hashPassword } from './passwords.js';
+import { passwordProblem } from './password-policy.js';
 
 export const DEV_ADMIN_EMAIL = 'admin@dms.local';
+const BOOTSTRAP_ADMIN_NAME = 'Administrator';
 
 /** Serialises first-admin creation across tasks starting at once: only one sees an empty table. */
 const FIRST_ADMIN_LOCK = "hashtext('dms.first-admin')";
@@ -22,7 +24,7 @@ const FIRST_ADMIN_LOCK = "hashtext('dms.first-admin')";
 export async function ensureFirstAdmin(em: EntityManager, config: Config, log: Logger): Promise<void> {
   const bootstrap = config.bootstrapAdmin;
   if (bootstrap) {
-    const problem = passwordProblem(bootstrap.password);
+    const problem = passwordProblem(bootstrap.password, { email: bootstrap.email, name: BOOTSTRAP_ADMIN_NAME });
     if (problem) throw new ConfigError('BOOTSTRAP_ADMIN_PASSWORD', problem);
   } else if (config.env !== 'development') {
     return;
@@ -36,7 +38,7 @@ export async function ensureFirstAdmin(em: EntityManager, config: Config, log: L
   const userId = await em.transactional(async (tx) => {
     await tx.execute(`select pg_advisory_xact_lock(${FIRST_ADMIN_LOCK})`);
     if ((await tx.count(User, {})) > 0) return undefined;
-    const admin = tx.create(User, { email, name: bootstrap ? 'Administrator' : 'Development admin', role: 'admin', passwordHash, disabled: false });
+    const admin = tx.create(User, { email, name: bootstrap ? BOOTSTRAP_ADMIN_NAME : 'Development admin', role: 'admin', passwordHash, disabled: false });
     await tx.flush();
     await recordAudit(tx, { action: 'user.create', outcome: 'success', entity: 'user', entityId: admin.id, actorId: null, details: { role: 'admin', source } });
     return admin.id;

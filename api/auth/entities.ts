@@ -1,8 +1,18 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { ROLES } from '../db/entities.js';
 
-export const SESSION_END_REASONS = ['logout', 'refresh_reuse', 'admin_revoke', 'user_disabled', 'role_changed', 'password_changed'] as const;
+export const SESSION_END_REASONS = [
+  'logout', 'refresh_reuse', 'admin_revoke', 'user_disabled', 'role_changed', 'password_changed', 'password_reset', 'mfa_enabled', 'mfa_reset',
+] as const;
 export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
+
+/**
+ * What a restricted session may do, and nothing else (api/auth/access.ts): enrol in MFA (a role the
+ * MFA policy covers, without MFA yet) or change the password (an admin asked for it). A session's
+ * restriction never changes: once the step is done, the user signs in again.
+ */
+export const SESSION_RESTRICTIONS = ['mfa_enrolment', 'password_change'] as const;
+export type SessionRestriction = (typeof SESSION_RESTRICTIONS)[number];
 
 /**
  * One sign-in: the family of refresh tokens it rotates through, and the `sid` of every access
@@ -23,6 +33,9 @@ export const AuthSession = defineEntity({
     expiresAt: p.datetime(),
     revokedAt: p.datetime().nullable(),
     revokedReason: p.enum(SESSION_END_REASONS).nullable(),
+    restriction: p.enum(SESSION_RESTRICTIONS).nullable(),
+    /** The client address of the sign-in. */
+    clientIp: p.text().nullable(),
   },
 });
 export type AuthSession = InferEntity<typeof AuthSession>;
@@ -40,12 +53,13 @@ export const RefreshToken = defineEntity({
 });
 export type RefreshToken = InferEntity<typeof RefreshToken>;
 
-/** Consecutive failed sign-ins of one account, and until when it is locked. */
+/** Consecutive failed sign-ins of one account from one client, and until when it is locked for that client (api/auth/lockout.ts). */
 export const LoginFailure = defineEntity({
   name: 'LoginFailure',
   tableName: 'auth_login_failures',
   properties: {
     userId: p.uuid().primary(),
+    clientKey: p.text().primary(),
     consecutiveFailures: p.integer(),
     lockedUntil: p.datetime().nullable(),
     lastFailureAt: p.datetime(),

@@ -15,16 +15,22 @@ const RECONNECT_DELAYS_MS = [250, 1_000, 5_000];
 interface LiveEntry {
   userId: string;
   role: string;
+  restriction: string | null;
   validUntil: number;
 }
 
 interface SessionRow {
   user_id: string;
   role: string;
+  restriction: string | null;
   /** Epoch milliseconds (the ORM's pool parses timestamps as text). */
   expires_ms: number | string;
   live: boolean;
 }
+
+/** The token was issued for this session as it is: same user, same role, same restriction (or none). */
+const matches = (userId: string, role: string, restriction: string | null, claims: AccessClaims) =>
+  userId === claims.sub && role === claims.role && restriction === (claims.restriction ?? null);
 
 /**
  * Is an access token's session still live? Every authenticated request asks, so that a revoked
@@ -69,19 +75,19 @@ export class LiveSessions {
     const now = Date.now();
     if (this.listening) {
       const known = this.cache.get(claims.sid);
-      if (known && now < known.validUntil && known.userId === claims.sub && known.role === claims.role) return true;
+      if (known && now < known.validUntil && matches(known.userId, known.role, known.restriction, claims)) return true;
     }
     const generation = this.generation;
     const pool = await this.orm.em.getConnection().getNativeClient();
     const { rows } = await pool.query<SessionRow>(
-      'select user_id, role, extract(epoch from expires_at)::float8 * 1000 as expires_ms, (revoked_at is null and expires_at > now()) as live from auth_sessions where id = $1',
+      'select user_id, role, restriction, extract(epoch from expires_at)::float8 * 1000 as expires_ms, (revoked_at is null and expires_at > now()) as live from auth_sessions where id = $1',
       [claims.sid],
     );
     const row = rows[0];
-    const live = row?.live === true && row.user_id === claims.sub && row.role === claims.role;
+    const live = row?.live === true && matches(row.user_id, row.role, row.restriction, claims);
     if (live && this.listening && generation === this.generation) {
       if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(claims.sid, { userId: row.user_id, role: row.role, validUntil: Math.min(now + CACHE_TTL_MS, Number(row.expires_ms)) });
+      this.cache.set(claims.sid, { userId: row.user_id, role: row.role, restriction: row.restriction, validUntil: Math.min(now + CACHE_TTL_MS, Number(row.expires_ms)) });
     }
     return live;
   }
@@ -97,7 +103,7 @@ export class LiveSessions {
     this.generation++;
     if ('sessionId' in which) this.cache.delete(which.sessionId);
     else if ('sessionIds' in which) for (const id of which.sessionIds) this.cache.delete(id);
-    else for (const [id, entry] of this.cache) if (entry.userId === which.userId) this.cache.delete(id);
+    else for (const [id, entry] of this.cache) if (entry.userId === which.userId && id !== which.except) this.cache.delete(id);
   }
 
   private clear(): void {

@@ -2,10 +2,12 @@ import type { Context } from 'koa';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { User } from '../db/entities.js';
-import { HttpError } from '../http/errors.js';
-import { email, parseBody, type Rule } from '../http/validation.js';
-import { signIn } from './login.js';
+import { HttpError, validationFailed } from '../http/errors.js';
+import { email, optional, parseBody, type Rule } from '../http/validation.js';
+import { signIn, type SignInOutcome, type SignInPolicy } from './login.js';
+import { signInWithMfa } from './login-mfa.js';
 import { anyone, requireUser } from './access.js';
+import { SESSION_RESTRICTIONS } from './entities.js';
 import { revokeSessions, rotateRefreshToken, sessionOfRefreshToken, spendRefreshToken } from './sessions.js';
 import { isWellFormedRefreshToken, type AccessTokens } from './tokens.js';
 
@@ -30,21 +32,33 @@ export function secret(maxLength: number): Rule<string> {
 const invalidCredentials = () => new HttpError(401, 'invalid_credentials', 'The e-mail or password is not right, or the account cannot sign in now.');
 const refreshRefused = () => new HttpError(401, 'unauthorized', 'The refresh token is not valid; sign in again.');
 
-/** `POST /auth/login`, `/auth/refresh`, `/auth/logout`, `GET /auth/me` (CONTRACT §2). */
-export function authRoutes(tokens: AccessTokens): ApiRouter {
+/** Longest code a second step accepts: a TOTP code is 6 digits, a recovery code 19 characters; the checks say more. */
+const MAX_PRESENTED_CODE = 64;
+const MAX_MFA_TOKEN = 256;
+
+/** What a sign-in step answers: the token pair (with `restricted` for a restricted session), the second step, or 401. */
+function answer(ctx: Context, result: SignInOutcome): void {
+  if (result.outcome === 'refused') throw invalidCredentials();
+  ctx.body = result.outcome === 'mfa_required' ? { mfaRequired: true, mfaToken: result.mfaToken, expiresIn: result.expiresIn } : result.tokens;
+}
+
+/** `POST /auth/login` (and its second step `/auth/login/mfa`), `/auth/refresh`, `/auth/logout`, `GET /auth/me` (CONTRACT §2). */
+export function authRoutes(tokens: AccessTokens, policy: SignInPolicy): ApiRouter {
   const router = apiRouter({ prefix: '/auth' });
+  const caller = (ctx: Context) => ({ ip: ctx.ip, requestId: ctx.state.requestId, log: ctx.state.log });
 
   router.post('/login', anyone(), async (ctx) => {
     const input = parseBody({ email: email(), password: secret(MAX_PRESENTED_PASSWORD) }, ctx.request.body);
-    const pair = await signIn(ctx.state.em, tokens, {
-      email: input.email.toLowerCase(),
-      password: input.password,
-      ip: ctx.ip,
-      requestId: ctx.state.requestId,
-      log: ctx.state.log,
-    });
-    if (!pair) throw invalidCredentials();
-    ctx.body = pair;
+    answer(ctx, await signIn(ctx.state.em, tokens, { email: input.email.toLowerCase(), password: input.password, ...caller(ctx) }, policy));
+  });
+
+  router.post('/login/mfa', anyone(), async (ctx) => {
+    const input = parseBody(
+      { mfaToken: secret(MAX_MFA_TOKEN), code: optional(secret(MAX_PRESENTED_CODE)), recoveryCode: optional(secret(MAX_PRESENTED_CODE)) },
+      ctx.request.body,
+    );
+    if ((input.code === undefined) === (input.recoveryCode === undefined)) throw validationFailed({ code: 'send either code or recoveryCode' });
+    answer(ctx, await signInWithMfa(ctx.state.em, tokens, { ...input, ...caller(ctx) }, policy));
   });
 
   router.post('/refresh', anyone(), async (ctx) => {
@@ -68,7 +82,7 @@ export function authRoutes(tokens: AccessTokens): ApiRouter {
     ctx.body = rotation.tokens;
   });
 
-  router.post('/logout', requireUser(), async (ctx) => {
+  router.post('/logout', requireUser({ alsoRestricted: SESSION_RESTRICTIONS }), async (ctx) => {
     const { refreshToken } = parseBody({ refreshToken: secret(MAX_REFRESH_TOKEN) }, ctx.request.body);
     const user = ctx.state.user!;
     const ended = await ctx.state.em.transactional(async (tx) => {

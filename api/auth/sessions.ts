@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Role } from '../db/entities.js';
-import { AuthSession, type SessionEndReason } from './entities.js';
-import { ACCESS_TOKEN_TTL_S, SESSION_TTL_S, newRefreshToken, refreshTokenHash, type AccessClaims, type AccessTokens } from './tokens.js';
+import { AuthSession, type SessionEndReason, type SessionRestriction } from './entities.js';
+import { ACCESS_TOKEN_TTL_S, RESTRICTED_SESSION_TTL_S, SESSION_TTL_S, newRefreshToken, refreshTokenHash, type AccessClaims, type AccessTokens } from './tokens.js';
 
-/** What `POST /auth/login` and `POST /auth/refresh` answer (CONTRACT §2). */
+/** What `POST /auth/login` and `POST /auth/refresh` answer (CONTRACT §2); `restricted` names a restricted session's one step. */
 export interface TokenPair {
   accessToken: string;
   refreshToken: string;
   tokenType: 'Bearer';
   expiresIn: number;
+  restricted?: SessionRestriction;
 }
 
 /** Sessions that ended this long ago are pruned when their user signs in again. */
@@ -22,11 +23,28 @@ async function issueRefreshToken(em: EntityManager, sessionId: string): Promise<
 }
 
 function pair(tokens: AccessTokens, claims: AccessClaims, refreshToken: string): TokenPair {
-  return { accessToken: tokens.sign(claims), refreshToken, tokenType: 'Bearer', expiresIn: ACCESS_TOKEN_TTL_S };
+  return {
+    accessToken: tokens.sign(claims),
+    refreshToken,
+    tokenType: 'Bearer',
+    expiresIn: ACCESS_TOKEN_TTL_S,
+    ...(claims.restriction ? { restricted: claims.restriction } : {}),
+  };
+}
+
+/** How a session starts: restricted to one step, and from which client address. */
+export interface SessionStart {
+  restriction?: SessionRestriction;
+  ip: string;
 }
 
 /** Starts a session (a refresh-token family) for a user who just proved who they are. Call inside a transaction. */
-export async function startSession(em: EntityManager, tokens: AccessTokens, user: { id: string; role: Role }): Promise<{ sessionId: string; tokens: TokenPair }> {
+export async function startSession(
+  em: EntityManager,
+  tokens: AccessTokens,
+  user: { id: string; role: Role },
+  { restriction, ip }: SessionStart,
+): Promise<{ sessionId: string; tokens: TokenPair }> {
   await em.execute(
     `delete from auth_sessions where user_id = ? and coalesce(revoked_at, expires_at) < now() - make_interval(secs => ?)`,
     [user.id, KEEP_ENDED_SESSIONS_S],
@@ -37,13 +55,15 @@ export async function startSession(em: EntityManager, tokens: AccessTokens, user
     userId: user.id,
     role: user.role,
     createdAt: now,
-    expiresAt: new Date(now.getTime() + SESSION_TTL_S * 1000),
+    expiresAt: new Date(now.getTime() + (restriction ? RESTRICTED_SESSION_TTL_S : SESSION_TTL_S) * 1000),
     revokedAt: null,
     revokedReason: null,
+    restriction: restriction ?? null,
+    clientIp: ip,
   });
   await em.flush();
   const refreshToken = await issueRefreshToken(em, session.id);
-  return { sessionId: session.id, tokens: pair(tokens, { sub: user.id, role: user.role, sid: session.id }, refreshToken) };
+  return { sessionId: session.id, tokens: pair(tokens, { sub: user.id, role: user.role, sid: session.id, ...(restriction ? { restriction } : {}) }, refreshToken) };
 }
 
 export type Rotation =
@@ -57,6 +77,7 @@ interface FamilyRow {
   session_id: string;
   user_id: string;
   role: Role;
+  restriction: SessionRestriction | null;
   live: boolean;
 }
 
@@ -67,7 +88,7 @@ interface FamilyRow {
  */
 export async function rotateRefreshToken(em: EntityManager, tokens: AccessTokens, presented: string): Promise<Rotation> {
   const hash = refreshTokenHash(presented);
-  const family = `select s.id as session_id, s.user_id, s.role, (s.revoked_at is null and s.expires_at > now()) as live
+  const family = `select s.id as session_id, s.user_id, s.role, s.restriction, (s.revoked_at is null and s.expires_at > now()) as live
     from auth_refresh_tokens t join auth_sessions s on s.id = t.session_id where t.token_hash = ?`;
   const [spent] = await em.execute<{ session_id: string }[]>(
     'update auth_refresh_tokens set spent_at = now() where token_hash = ? and spent_at is null returning session_id',
@@ -85,7 +106,7 @@ export async function rotateRefreshToken(em: EntityManager, tokens: AccessTokens
     outcome: 'rotated',
     userId: row.user_id,
     sessionId: row.session_id,
-    tokens: pair(tokens, { sub: row.user_id, role: row.role, sid: row.session_id }, refreshToken),
+    tokens: pair(tokens, { sub: row.user_id, role: row.role, sid: row.session_id, ...(row.restriction ? { restriction: row.restriction } : {}) }, refreshToken),
   };
 }
 
@@ -103,8 +124,8 @@ export async function spendRefreshToken(em: EntityManager, presented: string): P
   await em.execute('update auth_refresh_tokens set spent_at = now() where token_hash = ? and spent_at is null', [refreshTokenHash(presented)]);
 }
 
-/** Which sessions a revocation ends. */
-export type SessionSelector = { userId: string } | { sessionId: string } | { sessionIds: string[] };
+/** Which sessions a revocation ends: all of a user's (but one, perhaps), one, or several. */
+export type SessionSelector = { userId: string; except?: string } | { sessionId: string } | { sessionIds: string[] };
 
 /** Revocations made inside a transaction, for the task's own session cache once it commits. */
 const endedIn = new WeakMap<object, SessionSelector[]>();
@@ -121,7 +142,9 @@ export function takeEndedSessions(transaction: object): SessionSelector[] {
  * session check on the next request. Returns how many were live.
  */
 export async function revokeSessions(em: EntityManager, which: SessionSelector, reason: SessionEndReason): Promise<number> {
-  const where = 'userId' in which ? { userId: which.userId } : 'sessionId' in which ? { id: which.sessionId } : { id: { $in: which.sessionIds } };
+  const where = 'userId' in which
+    ? { userId: which.userId, ...(which.except ? { id: { $ne: which.except } } : {}) }
+    : 'sessionId' in which ? { id: which.sessionId } : { id: { $in: which.sessionIds } };
   const transaction = em.isInTransaction() ? (em.getTransactionContext() as object | undefined) : undefined;
   if (transaction) endedIn.set(transaction, [...(endedIn.get(transaction) ?? []), which]);
   return em.nativeUpdate(AuthSession, { ...where, revokedAt: null }, { revokedAt: new Date(), revokedReason: reason });

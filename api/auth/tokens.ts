@@ -2,11 +2,14 @@ import { createHash, createPrivateKey, createPublicKey, createSecretKey, randomB
 import jwt from 'jsonwebtoken';
 import { ConfigError, type JwtKey } from '../config.js';
 import { ROLES, type Role } from '../db/entities.js';
+import { SESSION_RESTRICTIONS, type SessionRestriction } from './entities.js';
 
 /** Access tokens live 15 minutes: the longest a retired signing key must stay in JWT_KEYS. */
 export const ACCESS_TOKEN_TTL_S = 15 * 60;
 /** A refresh-token family (one sign-in) ends 12 hours after the sign-in, however often it rotates. */
 export const SESSION_TTL_S = 12 * 60 * 60;
+/** A restricted session (enrol in MFA, change the password) is one step, not a working day. */
+export const RESTRICTED_SESSION_TTL_S = 30 * 60;
 
 const ISSUER = 'dms-api';
 const AUDIENCE = 'dms-api';
@@ -24,6 +27,8 @@ export interface AccessClaims {
   role: Role;
   /** The session (refresh-token family) the token was issued under. */
   sid: string;
+  /** A restricted session's one permitted step (claim `rst`): every other route refuses the token. */
+  restriction?: SessionRestriction;
 }
 
 export type Verification = { ok: true; claims: AccessClaims } | { ok: false; reason: 'invalid_token' | 'expired_token' };
@@ -59,8 +64,8 @@ export class AccessTokens {
     };
   }
 
-  sign({ sub, role, sid }: AccessClaims): string {
-    return jwt.sign({ role, sid, typ: 'access' }, this.signing.key, {
+  sign({ sub, role, sid, restriction }: AccessClaims): string {
+    return jwt.sign({ role, sid, typ: 'access', ...(restriction ? { rst: restriction } : {}) }, this.signing.key, {
       algorithm: this.signing.alg,
       keyid: this.signing.kid,
       header: { alg: this.signing.alg, typ: HEADER_TYPE },
@@ -108,14 +113,15 @@ export class AccessTokens {
       return error instanceof jwt.TokenExpiredError ? { ok: false, reason: 'expired_token' } : invalid;
     }
     if (typeof payload === 'string') return invalid;
-    const { sub, role, sid, typ, exp, iat } = payload as jwt.JwtPayload & { role?: unknown; sid?: unknown; typ?: unknown };
+    const { sub, role, sid, typ, exp, iat, rst } = payload as jwt.JwtPayload & { role?: unknown; sid?: unknown; typ?: unknown; rst?: unknown };
     // jsonwebtoken accepts a token without `exp`: ours always carry one and live 15 minutes, so a
     // token without it, living longer or issued in the future was not issued here.
     if (typ !== 'access' || typeof exp !== 'number' || typeof iat !== 'number') return invalid;
     if (exp - iat > ACCESS_TOKEN_TTL_S || iat > Date.now() / 1000 + CLOCK_TOLERANCE_S) return invalid;
     if (typeof sub !== 'string' || !UUID.test(sub) || typeof sid !== 'string' || !UUID.test(sid)) return invalid;
     if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) return invalid;
-    return this.remember(token, { sub, role: role as Role, sid }, exp);
+    if (rst !== undefined && !(SESSION_RESTRICTIONS as readonly unknown[]).includes(rst)) return invalid;
+    return this.remember(token, { sub, role: role as Role, sid, ...(rst ? { restriction: rst as SessionRestriction } : {}) }, exp);
   }
 }
 

@@ -19,6 +19,8 @@ export const User = defineEntity({
     role: p.enum(ROLES),
     passwordHash: p.text().hidden().lazy(),
     disabled: p.boolean().default(false),
+    /** Set by an admin: the next sign-in can only change the password. */
+    mustChangePassword: p.boolean().default(false),
     ...timestamps,
   },
 });

@@ -1,12 +1,15 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from '../logger.js';
 import type { Role } from '../db/entities.js';
+import type { SessionRestriction } from '../auth/entities.js';
 
 /** The signed-in principal, set by the authentication middleware. */
 export interface AuthUser {
   id: string;
   role: Role;
   sessionId: string;
+  /** Set for a restricted session: the one step it may take (api/auth/access.ts). */
+  restriction?: SessionRestriction;
 }
 
 declare module 'koa' {

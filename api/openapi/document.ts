@@ -1,5 +1,7 @@
 import { OUTCOMES } from '../audit/chain.js';
 import { ROLES, type Role } from '../db/entities.js';
+import { SESSION_RESTRICTIONS, type SessionRestriction } from '../auth/entities.js';
+import { MFA_CHALLENGE_TTL_S, RECOVERY_CODE_COUNT } from '../auth/mfa.js';
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../http/pagination.js';
 import { shapeSchema, type JsonSchema, type Shape } from '../http/validation.js';
 import { XRAY_STATUSES } from '../records/entities.js';
@@ -21,6 +23,8 @@ interface Operation {
   summary: string;
   /** Who may call it; `undefined` for public routes. */
   roles?: readonly Role[];
+  /** Restricted sessions it also serves (`x-restricted-sessions`): every other operation refuses them with 403. */
+  restricted?: readonly SessionRestriction[];
   body?: JsonSchema;
   query?: { name: string; schema: JsonSchema; required?: boolean; description?: string }[];
   /** Status code to response schema (`null`: no body). */
@@ -66,16 +70,37 @@ const tokenPair: JsonSchema = {
   properties: { accessToken: { type: 'string' }, refreshToken: { type: 'string' }, tokenType: { const: 'Bearer' }, expiresIn: { type: 'integer' } },
   required: ['accessToken', 'refreshToken', 'tokenType', 'expiresIn'],
 };
+const secretString = { type: 'string', minLength: 1 };
+const bodyOf = (properties: Record<string, JsonSchema>, required = Object.keys(properties)): JsonSchema => ({ type: 'object', properties, required, additionalProperties: false });
+const mfaChallenge: JsonSchema = {
+  type: 'object',
+  description: `MFA is on: send a code with this token to POST /auth/login/mfa within ${MFA_CHALLENGE_TTL_S} seconds.`,
+  properties: { mfaRequired: { const: true }, mfaToken: { type: 'string' }, expiresIn: { type: 'integer' } },
+  required: ['mfaRequired', 'mfaToken', 'expiresIn'],
+};
+const signedIn: JsonSchema = {
+  ...tokenPair,
+  properties: {
+    ...(tokenPair.properties as Record<string, JsonSchema>),
+    restricted: { enum: [...SESSION_RESTRICTIONS], description: 'A restricted session: it may only take this step (enrol in MFA, change the password), then sign in again.' },
+  },
+};
 const refreshBody: JsonSchema = { type: 'object', properties: { refreshToken: { type: 'string' } }, required: ['refreshToken'], additionalProperties: false };
 const userInput: JsonSchema = {
   type: 'object',
-  properties: { email: { type: 'string', format: 'email' }, password: { type: 'string', minLength: 12, maxLength: 128 }, role: { enum: [...ROLES] }, name: { type: 'string', maxLength: 200 } },
+  properties: {
+    email: { type: 'string', format: 'email' }, password: { type: 'string', minLength: 12, maxLength: 128 }, role: { enum: [...ROLES] }, name: { type: 'string', maxLength: 200 },
+    mustChangePassword: { type: 'boolean', default: false, description: 'The first sign-in can only change the password.' },
+  },
   required: ['email', 'password', 'role', 'name'],
   additionalProperties: false,
 };
 const userChanges: JsonSchema = {
   type: 'object',
-  properties: { name: { type: 'string', maxLength: 200 }, role: { enum: [...ROLES] }, disabled: { type: 'boolean' }, password: { type: 'string', minLength: 12, maxLength: 128 } },
+  properties: {
+    name: { type: 'string', maxLength: 200 }, role: { enum: [...ROLES] }, disabled: { type: 'boolean' }, password: { type: 'string', minLength: 12, maxLength: 128 },
+    mustChangePassword: { type: 'boolean', description: 'true: a forced reset; every session ends and the next sign-in can only change the password.' },
+  },
   additionalProperties: false,
   minProperties: 1,
 };
@@ -85,15 +110,46 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: '/health/ready', summary: 'Readiness: the primary (a fresh connection and the API\'s own pool), each replica and Redis (if configured) answer; 503 while the process drains after SIGTERM.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
   { method: 'get', path: '/openapi.json', summary: 'This document.', responses: { 200: { type: 'object' } } },
 
-  { method: 'post', path: '/auth/login', summary: 'Sign in with e-mail and password.', body: { type: 'object', properties: { email: { type: 'string', format: 'email' }, password: { type: 'string' } }, required: ['email', 'password'], additionalProperties: false }, responses: { 200: tokenPair }, errors: { 401: 'invalid_credentials (unknown user, bad password, locked account alike)', 429: 'rate_limited, with Retry-After' } },
-  { method: 'post', path: '/auth/refresh', summary: 'Trade a refresh token for a new pair; the old one is spent, and presenting a spent one ends its whole family.', body: refreshBody, responses: { 200: tokenPair }, errors: { 401: 'unauthorized' } },
-  { method: 'post', path: '/auth/logout', summary: 'End the session of a refresh token.', roles: ROLES, body: refreshBody, responses: { 204: null } },
+  {
+    method: 'post', path: '/auth/login', summary: 'Sign in with e-mail and password: the token pair, or (MFA on) the second step.',
+    body: bodyOf({ email: { type: 'string', format: 'email' }, password: { type: 'string' } }),
+    responses: { 200: { oneOf: [signedIn, mfaChallenge] } }, errors: { 401: 'invalid_credentials (unknown user, bad password, locked account alike)', 429: 'rate_limited, with Retry-After' },
+  },
+  {
+    method: 'post', path: '/auth/login/mfa', summary: 'The second step of a sign-in with MFA: a code of the authenticator app (once) or a recovery code (once).',
+    body: { ...bodyOf({ mfaToken: secretString, code: { type: 'string', pattern: '^[0-9]{6}$' }, recoveryCode: { type: 'string' } }, ['mfaToken']), oneOf: [{ required: ['code'] }, { required: ['recoveryCode'] }] },
+    responses: { 200: signedIn }, errors: { 401: 'invalid_credentials (wrong, reused or expired code, spent token, locked account alike)' },
+  },
+  { method: 'post', path: '/auth/refresh', summary: 'Trade a refresh token for a new pair; the old one is spent, and presenting a spent one ends its whole family.', body: refreshBody, responses: { 200: signedIn }, errors: { 401: 'unauthorized' } },
+  { method: 'post', path: '/auth/logout', summary: 'End the session of a refresh token.', roles: ROLES, restricted: SESSION_RESTRICTIONS, body: refreshBody, responses: { 204: null } },
   { method: 'get', path: '/auth/me', summary: 'The signed-in user.', roles: ROLES, responses: { 200: { type: 'object', properties: { id: uuid, email: { type: 'string' }, role: { enum: [...ROLES] }, name: { type: 'string' } }, required: ['id', 'email', 'role', 'name'] } } },
+  {
+    method: 'post', path: '/auth/mfa/enroll', summary: 'Start (or restart) TOTP enrolment: the otpauth:// URI of a new secret, shown this once.', roles: ROLES, restricted: ['mfa_enrolment'],
+    responses: { 200: { type: 'object', properties: { otpauthUri: { type: 'string', format: 'uri' } }, required: ['otpauthUri'] } }, errors: { 409: 'mfa_already_enabled' },
+  },
+  {
+    method: 'post', path: '/auth/mfa/confirm', summary: `Turn MFA on with a code of the new device: the ${RECOVERY_CODE_COUNT} single-use recovery codes, shown this once; every other session ends.`, roles: ROLES, restricted: ['mfa_enrolment'],
+    body: bodyOf({ code: { type: 'string', pattern: '^[0-9]{6}$' } }),
+    responses: { 200: { type: 'object', properties: { recoveryCodes: { type: 'array', items: { type: 'string' }, minItems: RECOVERY_CODE_COUNT, maxItems: RECOVERY_CODE_COUNT } }, required: ['recoveryCodes'] } },
+    errors: { 409: 'mfa_not_pending', 422: 'invalid_code, or validation_failed' },
+  },
+  {
+    method: 'delete', path: '/auth/mfa', summary: 'Turn MFA off, with the password (not for a role the MFA policy covers).', roles: ROLES, body: bodyOf({ password: secretString }), responses: { 204: null },
+    errors: { 403: 'wrong_password (counts towards the lock-out), or forbidden', 404: 'mfa_not_enabled', 409: 'mfa_required' },
+  },
+  {
+    method: 'post', path: '/auth/password', summary: 'Change your own password; every other session ends (a restricted session too: sign in again).', roles: ROLES, restricted: ['password_change'],
+    body: bodyOf({ currentPassword: secretString, newPassword: { type: 'string', minLength: 12, maxLength: 128 } }), responses: { 204: null },
+    errors: { 403: 'wrong_password (counts towards the lock-out), or forbidden' },
+  },
+  { method: 'get', path: '/auth/sessions', summary: 'Your live sessions, newest first.', roles: ROLES, query: paging, responses: { 200: list('Session') } },
+  { method: 'delete', path: '/auth/sessions/{id}', summary: 'End one of your sessions.', roles: ROLES, responses: { 204: null } },
 
   { method: 'post', path: '/admin/users', summary: 'Create a user.', roles: ['admin'], body: userInput, responses: { 201: ref('User') }, errors: { 409: 'email_taken' } },
   { method: 'get', path: '/admin/users', summary: 'List users, newest first.', roles: ['admin'], query: [{ name: 'email', schema: { type: 'string', format: 'email' } }, ...paging], responses: { 200: list('User') } },
   { method: 'get', path: '/admin/users/{id}', summary: 'One user by id.', roles: ['admin'], responses: { 200: ref('User') }, errors: { 404: 'not_found' } },
   { method: 'patch', path: '/admin/users/{id}', summary: 'Change a user (name, role, disabled, password); role, disable and password changes end their sessions.', roles: ['admin'], body: userChanges, responses: { 200: ref('User') }, errors: { 409: 'last_admin' } },
+  { method: 'delete', path: '/admin/users/{id}/mfa', summary: "Reset a user's MFA (a lost device, a suspected compromise): it is off and every session ends; audited as user.mfa_reset.", roles: ['admin'], responses: { 204: null } },
   { method: 'post', path: '/admin/users/{id}/revoke-sessions', summary: 'End every session of a user at once.', roles: ['admin'], responses: { 204: null } },
 
   { method: 'post', path: '/patients', summary: 'Register a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape), responses: { 201: ref('Patient') } },
@@ -161,8 +217,16 @@ const SCHEMAS: Record<string, JsonSchema> = {
   },
   User: {
     type: 'object',
-    properties: { id: uuid, email: { type: 'string' }, name: { type: 'string' }, role: { enum: [...ROLES] }, disabled: { type: 'boolean' }, createdAt: timestamp, updatedAt: timestamp },
-    required: ['id', 'email', 'name', 'role', 'disabled', 'createdAt', 'updatedAt'],
+    properties: { id: uuid, email: { type: 'string' }, name: { type: 'string' }, role: { enum: [...ROLES] }, disabled: { type: 'boolean' }, mustChangePassword: { type: 'boolean' }, mfaEnabled: { type: 'boolean' }, createdAt: timestamp, updatedAt: timestamp },
+    required: ['id', 'email', 'name', 'role', 'disabled', 'mustChangePassword', 'mfaEnabled', 'createdAt', 'updatedAt'],
+  },
+  Session: {
+    type: 'object',
+    properties: {
+      id: uuid, createdAt: timestamp, expiresAt: timestamp, ip: nullableString, current: { type: 'boolean', description: 'The session of this request.' },
+      restricted: { enum: [...SESSION_RESTRICTIONS, null] },
+    },
+    required: ['id', 'createdAt', 'expiresAt', 'ip', 'current', 'restricted'],
   },
   Patient: resource(patientShape),
   Visit: resource(visitShape, { patientId: uuid }),
@@ -245,7 +309,9 @@ function operationObject(op: Operation): JsonSchema {
   if (op.body) responses[422] = errorResponse('validation_failed: `fields` names each bad field.');
   if (op.roles) {
     responses[401] = errorResponse('unauthorized: missing, malformed, expired or unknown token, or an ended session.');
-    responses[403] = errorResponse('forbidden: the role may not do this.');
+    responses[403] = errorResponse(
+      'forbidden: the role may not do this; or mfa_enrolment_required / password_change_required: a restricted session, which only its own step serves.',
+    );
     responses[404] ??= errorResponse('not_found.');
     responses[429] = errorResponse('rate_limited, with Retry-After.');
     responses[503] = errorResponse('unavailable: the database (or the audit trail) cannot be written or reached.');
@@ -255,6 +321,7 @@ function operationObject(op: Operation): JsonSchema {
     summary: op.summary,
     operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
     ...(op.roles ? { security: [{ bearer: [] }], 'x-roles': [...op.roles] } : { security: [] }),
+    ...(op.restricted ? { 'x-restricted-sessions': [...op.restricted] } : {}),
     parameters: [...pathParams, ...(op.query ?? []).map((q) => ({ in: 'query', required: q.required ?? false, ...q }))],
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
     responses,

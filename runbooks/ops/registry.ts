@@ -3,6 +3,7 @@ import { drDrill } from './commands/dr-drill.js';
 import { drillSweep } from './commands/drill-sweep.js';
 import { healthCheck } from './commands/health-check.js';
 import { pageTest } from './commands/page-test.js';
+import { preflight } from './commands/preflight.js';
 import { revokeSessions } from './commands/revoke-sessions.js';
 import { rollback } from './commands/rollback.js';
 import { rotateJwtKey } from './commands/rotate-jwt-key.js';
@@ -26,6 +27,7 @@ export const opsCommands: readonly OpsCommand[] = [
   rotateJwtKey,
   topOffenders,
   pageTest,
+  preflight,
 ];
 
 function overview(): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { LOCKOUT_S, LOCKOUT_THRESHOLD } from '../../api/auth/login.js';
+import { GUARD_MAX_DELAY_S, GUARD_THRESHOLD, LOCKOUT_S, LOCKOUT_THRESHOLD } from '../../api/auth/lockout.js';
 import { sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
-import { auditRows, createUser, signIn, strongPassword, uniqueEmail, UNLIMITED, type TestUser } from '../support/auth.js';
+import { auditRows, createUser, signIn, strongPassword, testClientIp, uniqueEmail, UNLIMITED, type TestUser } from '../support/auth.js';
 import { sql } from '../support/postgres.js';
 
 describe('signing in (POST /auth/login)', function () {
@@ -133,6 +133,94 @@ describe('signing in (POST /auth/login)', function () {
       assert.equal((await login(target.email, target.password)).status, 200);
       for (let i = 0; i < LOCKOUT_THRESHOLD - 1; i++) await login(target.email, strongPassword());
       assert.equal((await login(target.email, target.password)).status, 200);
+    });
+  });
+
+  describe('strangers cannot keep an owner out: the lock is per (account, client), the guard slows only unseen clients', () => {
+    /** Behind one load balancer: the X-Forwarded-For a test writes is the client's address. */
+    let proxied: TestApi;
+    before(async () => {
+      proxied = await startTestApi({ env: { ...UNLIMITED, TRUST_PROXY_HOPS: '1' } });
+    });
+    after(() => proxied.close());
+
+    const from = (client: string, email: string, password: string) =>
+      proxied.request('POST', '/auth/login', { body: { email, password }, headers: { 'x-forwarded-for': client } });
+    const guard = async (userId: string) =>
+      (await sql((await sharedDatabase()).ownerUrl,
+        `select recent_failures, extract(epoch from throttled_until - last_failure_at)::int as delay_s from auth_account_guard where user_id = $1`, [userId])).rows[0];
+
+    it('locks out the client that failed ten times, not the owner signing in from elsewhere, however long it goes on', async () => {
+      const owner = await createUser('admin');
+      const [usual, stranger] = [testClientIp(), testClientIp()];
+      assert.equal((await from(usual, owner.email, owner.password)).status, 200);
+      const { ownerUrl } = await sharedDatabase();
+      // Ten wrong passwords every 15 minutes from one address (the lock running out between rounds).
+      // Two rounds: from the 20th failure on, the account's guard slows the stranger as well (next test).
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < LOCKOUT_THRESHOLD; i++) assert.equal((await from(stranger, owner.email, strongPassword())).status, 401);
+        assert.equal((await from(stranger, owner.email, owner.password)).status, 401, 'the stranger is locked out, right password or not');
+        assert.equal((await from(usual, owner.email, owner.password)).status, 200, `round ${round}: the owner signs in from their usual client`);
+        await sql(ownerUrl, `update auth_login_failures set locked_until = now() - interval '1 second' where user_id = $1 and locked_until is not null`, [owner.id]);
+      }
+      const locks = await auditRows('auth.lockout', owner.id);
+      assert.equal(locks.length, 2);
+      assert.ok(locks.every((row) => row.ip === stranger && (row.details as { scope: string }).scope === 'client'));
+      const lines = proxied.logs.records('auth_login_locked').filter((r) => r.userId === owner.id);
+      assert.ok(lines.every((r) => r.ip === stranger), 'every lock line names the stranger');
+    });
+
+    it('signs the owner in from a new client too while one stranger guesses', async () => {
+      const owner = await createUser('doctor');
+      const stranger = testClientIp();
+      for (let i = 0; i < LOCKOUT_THRESHOLD; i++) await from(stranger, owner.email, strongPassword());
+      assert.equal((await from(testClientIp(), owner.email, owner.password)).status, 200);
+    });
+
+    it(`slows clients that never signed in to an account guessed at from many clients (${GUARD_THRESHOLD}+ failures a day): each further failure doubles their wait, up to ${GUARD_MAX_DELAY_S / 60} minutes`, async () => {
+      const owner = await createUser('admin');
+      const usual = testClientIp();
+      assert.equal((await from(usual, owner.email, owner.password)).status, 200);
+      const { ownerUrl } = await sharedDatabase();
+      // Two strangers spend their ten each: the guard starts with a wait of 1 s.
+      for (const stranger of [testClientIp(), testClientIp()]) {
+        for (let i = 0; i < LOCKOUT_THRESHOLD; i++) await from(stranger, owner.email, strongPassword());
+      }
+      assert.deepEqual(await guard(owner.id), { recent_failures: GUARD_THRESHOLD, delay_s: 1 });
+      const delays: number[] = [];
+      for (let i = 0; i < 11; i++) {
+        // Time passing (no test waits): the wait ran out, and the next fresh stranger's guess is checked and counted.
+        await sql(ownerUrl, `update auth_account_guard set throttled_until = now() - interval '1 second' where user_id = $1`, [owner.id]);
+        assert.equal((await from(testClientIp(), owner.email, strongPassword())).status, 401);
+        delays.push((await guard(owner.id)).delay_s as number);
+      }
+      assert.deepEqual(delays, [2, 4, 8, 16, 32, 64, 128, 256, 512, GUARD_MAX_DELAY_S, GUARD_MAX_DELAY_S]);
+
+      // While it waits: an unseen client is refused even with the right password, and refusals do not extend the wait.
+      const before = await guard(owner.id);
+      const newcomer = testClientIp();
+      const refused = await from(newcomer, owner.email, owner.password);
+      assert.equal(refused.status, 401);
+      assert.equal(refused.body.error, 'invalid_credentials');
+      assert.deepEqual(await guard(owner.id), before);
+      const line = proxied.logs.records('auth_login_locked').find((r) => r.userId === owner.id && r.ip === newcomer);
+      assert.equal(line?.reason, 'throttled');
+      assert.ok((await auditRows('auth.login', owner.id)).some((r) => r.outcome === 'denied' && (r.details as { reason: string }).reason === 'throttled'));
+
+      // The owner's known client is not slowed at all.
+      assert.equal((await from(usual, owner.email, owner.password)).status, 200);
+    });
+
+    it("lifts every lock and the guard when an admin sets the account's password", async () => {
+      const admin = await signIn(proxied, await createUser('admin'), { 'x-forwarded-for': testClientIp() });
+      const owner = await createUser('staff');
+      const strangers = [testClientIp(), testClientIp()];
+      for (const stranger of strangers) for (let i = 0; i < LOCKOUT_THRESHOLD; i++) await from(stranger, owner.email, strongPassword());
+      const password = strongPassword();
+      const reset = await proxied.request('PATCH', `/admin/users/${owner.id}`, { token: admin.accessToken, body: { password }, headers: { 'x-forwarded-for': testClientIp() } });
+      assert.equal(reset.status, 200);
+      assert.equal(await guard(owner.id), undefined);
+      assert.equal((await from(strangers[0]!, owner.email, password)).status, 200);
     });
   });
 

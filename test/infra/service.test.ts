@@ -107,6 +107,7 @@ for (const stack of STACKS) {
         TRUST_PROXY_HOPS: '1',
         PRESIGN_TTL_S: '90',
         LOG_LEVEL: 'info',
+        MFA_REQUIRED_ROLES: 'admin,doctor',
       });
       assert.deepEqual(secrets(container), {
         PGPASSWORD: secretArn('db-app-password'),

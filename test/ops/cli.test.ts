@@ -68,6 +68,7 @@ describe('ops CLI: commands, help and usage errors', () => {
       'drill-sweep',
       'health-check',
       'page-test',
+      'preflight',
       'revoke-sessions',
       'rollback',
       'rotate-jwt-key',

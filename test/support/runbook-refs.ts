@@ -278,6 +278,39 @@ export function checkNamedStackOutputs(runbooks: Runbooks, stacks: readonly Plan
   return problems;
 }
 
+/** An operation of the OpenAPI document: what a runbook's `dms_api` may call. */
+export interface ApiOperation {
+  method: string;
+  /** The document's template (`/admin/users/{id}/mfa`). */
+  path: string;
+}
+
+const PATH_PARAMETER = /^\{\w+\}$/;
+/** What a runbook writes for an id: a shell variable (`$USER_ID`, `${USER_ID}`) or a placeholder (`<id>`). */
+const RUNBOOK_ID = /^(\$\{?\w+\}?|<[^>]+>)$/;
+
+/**
+ * Every `dms_api METHOD /path` a runbook gives is an operation of the OpenAPI document (the query
+ * string aside), so a runbook cannot send an operator to a route that does not exist or by the
+ * wrong verb.
+ */
+export function checkApiCalls(runbooks: Runbooks, operations: readonly ApiOperation[]): string[] {
+  const templates = operations.map((op) => ({ method: op.method.toUpperCase(), segments: op.path.split('/') }));
+  const problems: string[] = [];
+  for (const [file, markdown] of runbooks) {
+    for (const line of linesOf(markdown)) {
+      for (const match of line.text.matchAll(/\bdms_api\s+([A-Z]+)\s+["']?(\/[^\s"'?]*)/g)) {
+        const [, method = '', path = ''] = match;
+        const segments = path.split('/');
+        const served = templates.some((template) => template.method === method && template.segments.length === segments.length
+          && template.segments.every((segment, index) => segment === segments[index] || (PATH_PARAMETER.test(segment) && RUNBOOK_ID.test(segments[index] ?? ''))));
+        if (!served) problems.push(`${file}:${line.number}: calls dms_api ${method} ${path}, which is no operation of the OpenAPI document`);
+      }
+    }
+  }
+  return problems;
+}
+
 /** Every `npm run <script>` a runbook gives exists in package.json. */
 export function checkNpmScripts(runbooks: Runbooks, scripts: readonly string[]): string[] {
   const problems: string[] = [];
@@ -413,50 +446,6 @@ export function checkContractEventsEmitted(contractEvents: readonly string[], ap
   return contractEvents
     .filter((event) => !apiEmits(apiSources, event))
     .map((event) => `CONTRACT §5 event ${event} is emitted nowhere in api/`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// API calls
-
-/** One operation of the API's OpenAPI document: method and path template (`/admin/users/{id}`). */
-export interface ApiOperation {
-  method: string;
-  path: string;
-}
-
-/** Every operation of an OpenAPI document's `paths`. */
-export function apiOperations(document: { paths?: Record<string, Record<string, unknown>> }): ApiOperation[] {
-  return Object.entries(document.paths ?? {}).flatMap(([path, item]) => Object.keys(item).map((method) => ({ method: method.toUpperCase(), path })));
-}
-
-/** Does a called path (`/admin/users/$USER_ID`, `/admin/users/<id>`) fit a template? A variable or placeholder fits any `{param}`. */
-function fitsTemplate(called: string, template: string): boolean {
-  const calledParts = called.split('/');
-  const templateParts = template.split('/');
-  return calledParts.length === templateParts.length && templateParts.every((part, index) => {
-    const segment = calledParts[index] ?? '';
-    return /^\{\w+\}$/.test(part) ? segment.length > 0 : segment === part;
-  });
-}
-
-/**
- * Every API call a runbook makes with the setup block's `dms_api <METHOD> <path>` is an operation
- * the API serves (its OpenAPI document, which a test holds to the router): the method, and the
- * path with its query string dropped.
- */
-export function checkApiCalls(runbooks: Runbooks, operations: readonly ApiOperation[]): string[] {
-  const problems: string[] = [];
-  for (const [file, markdown] of runbooks) {
-    for (const line of linesOf(markdown)) {
-      for (const match of line.text.matchAll(/\bdms_api\s+(GET|POST|PUT|PATCH|DELETE)\s+["']?(\/[^\s"'?`]*)/g)) {
-        const [, method = '', path = ''] = match;
-        if (!operations.some((operation) => operation.method === method && fitsTemplate(path, operation.path))) {
-          problems.push(`${file}:${line.number}: calls ${method} ${path}, which the API's OpenAPI document has no operation for`);
-        }
-      }
-    }
-  }
-  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------

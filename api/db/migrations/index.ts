@@ -7,6 +7,8 @@ import { SessionEndNotifications } from './0005-session-end-notifications.js';
 import { AuditLockChainHead } from './0006-audit-lock-chain-head.js';
 import { KeysetMillisecondTimestamps } from './0007-keyset-millisecond-timestamps.js';
 import { AuditPurgeHotDays } from './0008-audit-purge-hot-days.js';
+import { LoginLockoutPerClient } from './0009-login-lockout-per-client.js';
+import { AccountSecurity } from './0010-account-security.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -21,4 +23,6 @@ export const migrations: MigrationObject[] = [
   { name: '0006-audit-lock-chain-head', class: AuditLockChainHead },
   { name: '0007-keyset-millisecond-timestamps', class: KeysetMillisecondTimestamps },
   { name: '0008-audit-purge-hot-days', class: AuditPurgeHotDays },
+  { name: '0009-login-lockout-per-client', class: LoginLockoutPerClient },
+  { name: '0010-account-security', class: AccountSecurity },
 ];

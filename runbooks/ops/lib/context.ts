@@ -18,6 +18,17 @@ export interface Clock {
 /** Runs the Pulumi CLI with the given arguments and resolves with its stdout. */
 export type PulumiRunner = (args: readonly string[]) => Promise<string>;
 
+/** Runs a local program and resolves with its stdout; rejects when it is missing or fails. */
+export type ProgramRunner = (file: string, args: readonly string[]) => Promise<string>;
+/** The NS records public DNS answers for a name. */
+export type NsResolver = (name: string) => Promise<string[]>;
+
+/** What `preflight` touches besides AWS: the local Docker and public DNS. */
+export interface LocalProbes {
+  run: ProgramRunner;
+  resolveNs: NsResolver;
+}
+
 /** Everything a command touches outside its own code, so tests can replace each piece. */
 export interface OpsContext {
   io: OpsIO;
@@ -27,6 +38,8 @@ export interface OpsContext {
   pulumi: PulumiRunner;
   /** Aborted on an interruption (a signal, a closed stdout): long waits stop and the drill still cleans up. */
   signal: AbortSignal;
+  /** Local programs and public DNS (`preflight`); absent: the machine's own. */
+  probes?: LocalProbes;
 }
 
 export const systemClock: Clock = {
