@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 
 /** The login role the API connects as in production (CONTRACT §1: `postgres://dms_app@…`), a member of `dms_api`. */
 export const APP_ROLE = 'dms_app';
-/** The login role of the audit export and purge jobs, a member of `dms_audit_exporter` (migration 0012). */
+/** The login role of the audit export and purge jobs, a member of `dms_audit_exporter` (migration 0013). */
 export const EXPORTER_ROLE = 'dms_audit_export';
 const SCRAM_ITERATIONS = 4096;
 

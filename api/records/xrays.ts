@@ -13,6 +13,7 @@ import { recordOfLivePatient, visitOfPatient } from './lookup.js';
 import { CLINICIANS } from './roles.js';
 import { xrayShape, type XrayContentType } from './shapes.js';
 import { presenter } from './present.js';
+import { idempotent } from '../http/idempotency.js';
 
 export const presentXray = presenter(Xray, ['id', 'patientId', 'visitId', 'contentType', 'sizeBytes', 'description', 'status', 'uploadedAt', 'createdAt', 'updatedAt']);
 
@@ -53,7 +54,7 @@ async function auditRefusedCompletion(ctx: Context, xray: Xray, reason: string):
  * its ETag, refused, audited and logged as `xray_object_changed`: a possible tampering, for the breach runbook.
  */
 async function refuseChangedObject(ctx: Context, storage: Storage, xray: Xray): Promise<void> {
-  if (xray.verifiedEtag === null) return; // completed before verification was recorded (migration 0011)
+  if (xray.verifiedEtag === null) return; // completed before verification was recorded (migration 0012)
   const object = await headObject(storage, bucketOf(storage, 'xray'), xray.objectKey, xray.verifiedVersionId ?? undefined);
   if (object?.etag === xray.verifiedEtag) return;
   const ids = { patientId: xray.patientId, visitId: xray.visitId };
@@ -70,7 +71,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
   const router = apiRouter();
   const clinicians = requireRole(...CLINICIANS);
 
-  router.post('/patients/:pid/visits/:vid/xrays', clinicians, async (ctx) => {
+  router.post('/patients/:pid/visits/:vid/xrays', clinicians, idempotent(), async (ctx) => {
     const input = parseBody(xrayShape, ctx.request.body);
     const result = await ctx.state.em.transactional(async (tx) => {
       const visit = await visitOfPatient(tx, ctx.params.pid!, ctx.params.vid!, { lock: LockMode.PESSIMISTIC_READ });

@@ -318,15 +318,39 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       ...sustainedFor(10),
       treatMissingData: 'missing',
     },
+    // Storage autoscaling grows the volume when free storage falls under 10% of what is allocated
+    // (by at least 10%, at most once every 6 hours, up to the ceiling), so free storage dipping to
+    // 10% is normal growth, not a page. RDS publishes no allocated-storage metric, so this reads
+    // free storage against the allocation at creation: under 5% of it (less than any allocation
+    // since keeps when autoscaling works) means autoscaling is at its ceiling or cannot keep up.
+    // Source: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html
     {
       slug: 'rds-free-storage-low',
       severity: 'P1',
-      meaning: 'Primary database free storage below 20% of its allocated storage',
+      meaning: 'Primary database free storage below 5% of its storage at creation: autoscaling is at its ceiling or not keeping up',
       runbook: 'database.md#free-storage-low',
       source: rds('FreeStorageSpace', 'Minimum'),
       comparison: 'LessThanThreshold',
-      threshold: 0.2 * targets.dbAllocatedStorageBytes,
+      threshold: 0.05 * targets.dbAllocatedStorageBytes,
       ...singleWindow(5),
+      treatMissingData: 'missing',
+    },
+    {
+      slug: 'rds-storage-filling-fast',
+      severity: 'P1',
+      meaning: 'At the rate of the last two hours the primary database runs out of free storage within 12 hours',
+      runbook: 'database.md#free-storage-low',
+      source: {
+        // RATE is bytes per second (negative while storage fills); a volume growing or space freed
+        // is no threat. Hours left = free / consumption per hour.
+        expression: 'IF(RATE(free) < 0, free / ((0 - RATE(free)) * 3600), 1000)',
+        label: 'Hours until free storage runs out',
+        metrics: { free: rds('FreeStorageSpace', 'Minimum') },
+      },
+      comparison: 'LessThanThreshold',
+      threshold: 12,
+      periodSeconds: 3600,
+      evaluationPeriods: 2,
       treatMissingData: 'missing',
     },
     {

@@ -34,7 +34,8 @@ const ALARM_TABLE = `
 | ecs-cpu-high | ECS CPUUtilization | > 80% for 5 min | P2 | performance.md#ecs-cpu-or-memory-high |
 | ecs-memory-high | ECS MemoryUtilization | > 85% for 5 min | P2 | performance.md#ecs-cpu-or-memory-high |
 | rds-cpu-high | RDS CPUUtilization | > 80% for 10 min | P2 | database.md#database-cpu-high |
-| rds-free-storage-low | RDS FreeStorageSpace | < 20% of allocated | P1 | database.md#free-storage-low |
+| rds-free-storage-low | RDS FreeStorageSpace | < 5% of allocated | P1 | database.md#free-storage-low |
+| rds-storage-filling-fast | RDS FreeStorageSpace hours left at the current rate (metric math) | < 12 for 120 min | P1 | database.md#free-storage-low |
 | rds-connections-high | RDS DatabaseConnections | > 80% of max_connections | P1 | database.md#connections-high |
 | rds-replica-lag | RDS ReplicaLag (replica) | > 60 s for 5 min | P1 | database.md#replica-lag |
 | rds-freeable-memory-low | RDS FreeableMemory | < 10% of instance memory | P2 | database.md#freeable-memory-low |
@@ -431,6 +432,17 @@ describe('monitoring: every alarm of the brief exists as specified', () => {
           assert.ok(breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 6, RequestCount: 100 })), '6% fires');
           assert.ok(!breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 5, RequestCount: 100 })), '5% does not');
           assert.equal(evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: undefined, RequestCount: 100 }), 0, 'a minute without a 5xx data point is 0%, not a gap');
+        } else if (row.slug === 'rds-storage-filling-fast') {
+          const { expression, metrics } = mathOf(resource);
+          const free = metrics.get('FreeStorageSpace');
+          assert.equal(free?.metric?.namespace, 'AWS/RDS');
+          assert.deepEqual(free?.metric?.dimensions, { DBInstanceIdentifier: `dms-${STACK}-db` });
+          // RATE(free) over hourly points, given here as bytes per second.
+          const hoursLeft = (bytes: number, ratePerSecond: number) => evaluateMath(expression.replaceAll(`RATE(${free!.id})`, 'rate'), { [free!.id]: bytes, rate: ratePerSecond });
+          const GB = 2 ** 30;
+          assert.ok(breaches(resource, hoursLeft(10 * GB, -GB / 3600)), '10 GiB left, 1 GiB an hour: 10 hours');
+          assert.ok(!breaches(resource, hoursLeft(10 * GB, -GB / 86_400)), 'a GiB a day is normal growth');
+          assert.ok(!breaches(resource, hoursLeft(10 * GB, 5 * GB / 3600)), 'autoscaling grew the volume: free storage rose');
         } else if (row.slug === 'alb-elb-5xx') {
           assert.equal(resource.inputs['namespace'], 'AWS/ApplicationELB');
           assert.equal(resource.inputs['metricName'], 'HTTPCode_ELB_5XX_Count');
