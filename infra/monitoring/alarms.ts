@@ -41,6 +41,10 @@ export function eventFilterPattern(events: readonly string[]): string {
 
 /** Custom metric the scheduled snapshot check publishes, in hours. */
 export const SNAPSHOT_AGE_METRIC = 'LatestSnapshotAgeHours';
+/** The same scheduled check publishes the age of the oldest DR drill instance still running (0: none). */
+export const DRILL_INSTANCE_AGE_METRIC = 'OldestDrillInstanceAgeHours';
+/** A drill waits up to 2 h for its restore and 30 min for verify: one older was left behind (or kept). */
+export const DRILL_INSTANCE_MAX_AGE_HOURS = 6;
 
 /** One CloudWatch metric and the statistic read from it (`p95` style names are percentiles). */
 export interface MetricRef {
@@ -113,7 +117,8 @@ function logCount(namespace: string, metric: LogMetric): MetricRef {
 // - RDS gauges pause during reboots and failovers, which the RDS event subscription reports; a gap
 //   should neither page for saturation nor clear a real one (missing keeps the current state);
 // - a replica that stops reporting lag cannot be trusted for failover, and the snapshot check
-//   publishes nothing when it finds no snapshot or fails (breaching).
+//   publishes nothing when it finds no snapshot or fails (breaching); the drill-instance age comes
+//   from the same run, whose failure the snapshot alarm already reports (notBreaching).
 export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
   const { namespace } = targets;
   const targetGroup = { LoadBalancer: targets.albArnSuffix, TargetGroup: targets.targetGroupArnSuffix };
@@ -390,6 +395,17 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       threshold: 26,
       ...singleWindow(60),
       treatMissingData: 'breaching',
+    },
+    {
+      slug: 'drill-instance-left',
+      severity: 'P3',
+      meaning: `A DR drill instance (a copy of patient data, tagged dms:drill) has been running for more than ${DRILL_INSTANCE_MAX_AGE_HOURS} hours`,
+      runbook: 'backup-restore.md#drill-instance-left-running',
+      source: { namespace, metricName: DRILL_INSTANCE_AGE_METRIC, dimensions: primary, stat: 'Maximum' },
+      comparison: 'GreaterThanThreshold',
+      threshold: DRILL_INSTANCE_MAX_AGE_HOURS,
+      ...singleWindow(60),
+      treatMissingData: 'notBreaching',
     },
     {
       slug: 'database-unreachable',
