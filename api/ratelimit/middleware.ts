@@ -21,7 +21,9 @@ export function sensitivePrefix(path: string): string | undefined {
   return SENSITIVE_PREFIXES.has(segment) ? segment : undefined;
 }
 
-const isLogin = (ctx: Context) => ctx.method === 'POST' && ctx.path === '/auth/login';
+/** Both steps of a sign-in share the login budget: guessing a code is guessing a credential (the WAF's login rule matches both too). */
+const SIGN_IN_PATHS: ReadonlySet<string> = new Set(['/auth/login', '/auth/login/mfa']);
+const isLogin = (ctx: Context) => ctx.method === 'POST' && SIGN_IN_PATHS.has(ctx.path);
 
 export interface RateLimitDeps {
   config: Config;
@@ -33,7 +35,7 @@ export interface RateLimitDeps {
 /**
  * Two budgets, each request counted against exactly one (so the X-RateLimit-* headers a client
  * sees are the budget that applies to it):
- * - `POST /auth/login`: `RATE_LIMIT_LOGIN_MAX` per `RATE_LIMIT_LOGIN_WINDOW_S` per client IP;
+ * - `POST /auth/login` and its second step `/auth/login/mfa`: `RATE_LIMIT_LOGIN_MAX` per `RATE_LIMIT_LOGIN_WINDOW_S` per client IP;
  * - any other request under a sensitive prefix: `RATE_LIMIT_SENSITIVE_MAX` per
  *   `RATE_LIMIT_SENSITIVE_WINDOW_S` per (client IP, prefix).
  * The client is `ctx.ip` (Koa trusts exactly `TRUST_PROXY_HOPS` entries of X-Forwarded-For, see
