@@ -16,11 +16,10 @@ import type { Logger } from './logger.js';
 import { accessLog } from './middleware/access-log.js';
 import { canonicalPath } from './middleware/canonical-path.js';
 import { errorBody } from './middleware/errors.js';
-import { jsonBody } from './middleware/json-body.js';
+import { closeWhenBodyUnread } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { rateLimits } from './ratelimit/middleware.js';
-import { BODY_LIMIT_BYTES } from './http/limits.js';
 import { auditRoutes } from './audit/routes.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { medicineRoutes } from './records/medicines.js';
@@ -72,16 +71,16 @@ export function createApp(deps: AppDeps): Koa {
     .use(accessLog())
     .use(closeConnectionsWhileDraining(deps.draining))
     .use(securityHeaders())
+    .use(closeWhenBodyUnread())
     .use(errorBody())
     .use(canonicalPath())
     .use(health.routes())
     .use(openApiRoutes().routes())
-    .use(rateLimits(deps))
+    .use(rateLimits({ ...deps, tokens }))
     .use(async (ctx, next) => {
       ctx.state.em = retryingConflicts(orm.em.fork(), ctx.state.log);
       await next();
     })
-    .use(jsonBody(BODY_LIMIT_BYTES))
     .use(authentication(tokens, deps.sessions))
     .use(authRoutes(tokens, config).routes())
     .use(accountRoutes(config).routes())

@@ -21,6 +21,12 @@ export interface RateLimit {
   windowS: number;
 }
 
+/** Signed-in requests: a budget per (user, prefix) whose size is the user's role's. */
+export interface UserRateLimit {
+  maxByRole: Record<Role, number>;
+  windowS: number;
+}
+
 export interface Config {
   env: Environment;
   port: number;
@@ -43,7 +49,8 @@ export interface Config {
   /** Unset outside production: `npm start` generates a development key. */
   jwtKeys?: JwtKey[];
   trustProxyHops: number;
-  rateLimits: { login: RateLimit; sensitive: RateLimit };
+  /** `login` per client; `sensitive` per (client, prefix) for anonymous requests; `user` per (user, prefix) for signed-in ones. */
+  rateLimits: { login: RateLimit; sensitive: RateLimit; user: UserRateLimit };
   /** Namespace of the rate-limit counters in Redis (`RATE_LIMIT_KEY_PREFIX`); unset: `dms:ratelimit`. */
   rateLimitKeyPrefix?: string;
   presignTtlS: number;
@@ -114,6 +121,29 @@ function keyPrefix(env: Env, name: string): string | undefined {
 }
 
 const POSTGRES = ['postgres:', 'postgresql:'];
+
+/** Requests per (signed-in user, prefix) per window, by role: a receptionist (staff) or doctor works all day in the records. */
+const DEFAULT_ROLE_MAX: Record<Role, number> = { admin: 300, doctor: 600, staff: 600, auditor: 300 };
+
+/** `RATE_LIMIT_ROLE_MAX`: comma-separated `role=max`; a role left out keeps its default. */
+function roleMax(env: Env, name: string): Record<Role, number> {
+  const raw = present(env, name);
+  const budgets = { ...DEFAULT_ROLE_MAX };
+  if (raw === undefined) return budgets;
+  const seen = new Set<string>();
+  for (const entry of raw.split(',')) {
+    const match = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(entry);
+    if (!match) throw new ConfigError(name, `"${entry.trim()}" is not role=max (e.g. staff=600)`);
+    const [, role, max] = match as unknown as [string, string, string];
+    if (!(ROLES as readonly string[]).includes(role)) throw new ConfigError(name, `unknown role "${role}" (one of ${ROLES.join(', ')})`);
+    if (seen.has(role)) throw new ConfigError(name, `names ${role} twice`);
+    seen.add(role);
+    const value = Number(max);
+    if (value < 1 || value > 1_000_000) throw new ConfigError(name, `${role}: must be between 1 and 1000000`);
+    budgets[role as Role] = value;
+  }
+  return budgets;
+}
 
 function replicaUrls(env: Env): string[] {
   const raw = present(env, 'DATABASE_REPLICA_URLS');
@@ -254,6 +284,10 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
       sensitive: {
         max: integer(env, 'RATE_LIMIT_SENSITIVE_MAX', 100, 1, 1_000_000),
         windowS: integer(env, 'RATE_LIMIT_SENSITIVE_WINDOW_S', 300, 1, 86_400),
+      },
+      user: {
+        maxByRole: roleMax(env, 'RATE_LIMIT_ROLE_MAX'),
+        windowS: integer(env, 'RATE_LIMIT_USER_WINDOW_S', 300, 1, 86_400),
       },
     },
     rateLimitKeyPrefix: keyPrefix(env, 'RATE_LIMIT_KEY_PREFIX'),

@@ -4,18 +4,29 @@ import type { Environment, LogLevel } from './config.js';
 
 export type Logger = winston.Logger;
 
-/** Keys whose values are credentials wherever they appear in a log record. */
-const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|private_?key|signature|credential|^url$|^sql$/i;
+/**
+ * Keys whose values are credentials wherever they appear in a log record: whatever the scheme of
+ * an `Authorization` (Basic, Digest, a bare key) or the shape of a cookie, the whole value goes.
+ */
+const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|api[-_]?key|private_?key|signature|credential|^url$|^sql$/i;
 
-/** Credentials that can hide inside free text: JWTs, bearer headers, SigV4 query parameters. */
+/**
+ * Credentials that can hide inside free text: JWTs, bearer and basic credentials, header lines
+ * (`Authorization: …`, `Cookie: …`, `X-Api-Key: …`, also as a JSON dump's `"set-cookie":[…]`), and
+ * SigV4 query parameters. A header line loses everything after its name up to the end of the line.
+ */
 const SECRET_TEXT: [RegExp, string][] = [
   [/eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g, '[redacted-jwt]'],
+  [/\b((?:proxy-)?authorization|set-cookie|cookie|x-api-key|api[-_]?key)(["']?\s*[:=]\s*\[?\s*["']?)[^\r\n"']+/gi, '$1$2[redacted]'],
   [/Bearer\s+[^\s"',]+/gi, 'Bearer [redacted]'],
+  [/Basic\s+[A-Za-z0-9+/=._~-]{4,}/gi, 'Basic [redacted]'],
   [/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi, '$1[redacted]'],
 ];
 
 const REDACTED = '[redacted]';
+/** Nesting kept in a record; anything deeper is dropped rather than logged unread. */
 const MAX_DEPTH = 6;
+const TOO_DEEP = '[too deep]';
 
 function scrubText(text: string): string {
   return SECRET_TEXT.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
@@ -23,9 +34,9 @@ function scrubText(text: string): string {
 
 function scrub(value: unknown, depth: number): unknown {
   if (typeof value === 'string') return scrubText(value);
-  if (depth >= MAX_DEPTH || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  if (depth >= MAX_DEPTH) return TOO_DEEP;
   if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1));
-  if (value instanceof Date) return value;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
     out[key] = SECRET_KEY.test(key) ? REDACTED : scrub(inner, depth + 1);

@@ -12,6 +12,16 @@ import type { Logger } from './logger.js';
 
 /** Longer than the ALB's idle timeout (60 s), so the ALB never reuses a socket we are closing. */
 const KEEP_ALIVE_MS = 65_000;
+/**
+ * A request must arrive whole (headers and a body of at most 100 KiB) within this, or Node answers
+ * 408 and closes the socket: without it a client trickling a body held a socket for Node's default
+ * 5 minutes (issue 15, finding 9). Idle keep-alive sockets are not affected: the clock starts at a
+ * request's first byte (test/api/http-surface.test.ts).
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** How often Node checks those timeouts (its default, 30 s, would let a request live up to twice its timeout). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** SIGTERM to exit must fit ECS's 30 s stop timeout (CONTRACT: within 25 s). */
 const DRAIN_MS = 20_000;
 /**
@@ -92,9 +102,11 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
     const draining = new Draining();
     const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions, draining };
     const app = createApp(deps);
-    const server = createServer(app.callback());
+    const server = createServer(
+      { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+      app.callback(),
+    );
     server.keepAliveTimeout = KEEP_ALIVE_MS;
-    server.headersTimeout = KEEP_ALIVE_MS + 1_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, resolve);

@@ -1,7 +1,8 @@
 /**
  * WAFv2 in front of the ALB, blocking: the operators' block lists (IPv4 and IPv6, edited by
- * `npm run ops -- block-ip`), a rate limit per client IP, a tighter one on `/auth/login`, and AWS
- * managed rule groups; logging with credentials and query strings redacted.
+ * `npm run ops -- block-ip`), a rate limit per client IP, a tighter one on `/auth/login`, one on
+ * IPv6 sign-ins per network (ASN), and AWS managed rule groups; logging with credentials and query
+ * strings redacted.
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -41,7 +42,28 @@ export const WAF_RULES = {
   rateLimitPerIp: 'rate-limit-per-ip',
   loginRateLimitPerIp: 'login-rate-limit-per-ip',
   bodyOverApiLimit: 'body-over-api-limit',
+  ipv6LoginRateLimitPerNetwork: 'ipv6-login-rate-limit-per-asn',
 } as const;
+
+/**
+ * Every IPv6 address, as a WAF IP set can hold it: WAF "supports all IPv4 and IPv6 CIDR ranges
+ * except for /0" (https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-ipset-match.html).
+ */
+export const ALL_IPV6 = ['::/1', '8000::/1'];
+
+/**
+ * How many times the per-IP login limit one IPv6 network (an ASN) may send to `/auth/login` in 5
+ * minutes. WAF cannot count an IPv6 client by its /64 as the API does (api/http/client-key.ts): a
+ * rate-based rule aggregates by IP, forwarded IP, ASN, header, cookie, query, path, method, label
+ * or TLS fingerprint, and none of them is an address prefix
+ * (https://docs.aws.amazon.com/waf/latest/APIReference/API_RateBasedStatementCustomKey.html,
+ * https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based-aggregation-options.html).
+ * So a client rotating through the 2^64 addresses of its /64 meets no per-IP limit at the edge.
+ * The closest key that does hold such a client is its network's ASN, coarse enough to reach other
+ * users of the same provider, so it applies to IPv6 sign-ins only and is generous: the API's own
+ * per-/64 login limit (RATE_LIMIT_LOGIN_MAX) is the precise one, and refuses before any password check.
+ */
+export const IPV6_LOGIN_PER_ASN_FACTOR = 20;
 
 /**
  * The rule of the Core rule set that blocks every body over 8 KB. An ALB hands WAF only the first
@@ -85,6 +107,8 @@ export class Firewall extends pulumi.ComponentResource {
   readonly blockedIpv4: aws.wafv2.IpSet;
   /** `dms-blocked-ips-<stack>-v6`. */
   readonly blockedIpv6: aws.wafv2.IpSet;
+  /** `dms-all-ipv6-<stack>`: every IPv6 address, what scopes the IPv6 sign-in rule. */
+  readonly allIpv6: aws.wafv2.IpSet;
   /** CloudWatch metric name of the web ACL (`WebACL` dimension is its name). */
   readonly metricName: string;
   readonly logGroup: aws.cloudwatch.LogGroup;
@@ -111,6 +135,11 @@ export class Firewall extends pulumi.ComponentResource {
       );
     this.blockedIpv4 = ipSet('v4', args.blockedIpv4);
     this.blockedIpv6 = ipSet('v6', args.blockedIpv6);
+    this.allIpv6 = new aws.wafv2.IpSet(
+      `dms-all-ipv6-${stack}`,
+      { name: `dms-all-ipv6-${stack}`, description: `DMS ${stack}: every IPv6 address (scopes the IPv6 sign-in rate rule)`, scope: 'REGIONAL', ipAddressVersion: 'IPV6', addresses: ALL_IPV6 },
+      child,
+    );
 
     const visibility = (metricName: string) => ({ cloudwatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName });
     const blockRule = (ruleName: string, priority: number, statement: aws.types.input.wafv2.WebAclRuleStatement) => ({
@@ -148,6 +177,30 @@ export class Firewall extends pulumi.ComponentResource {
             },
           }),
           blockRule(WAF_RULES.rateLimitPerIp, 3, { rateBasedStatement: { aggregateKeyType: 'IP', limit: args.rateLimitPer5Min, evaluationWindowSec: 300 } }),
+          // IPv6 sign-ins per network (ASN): the edge's stand-in for the API's per-/64 count (see IPV6_LOGIN_PER_ASN_FACTOR).
+          blockRule(WAF_RULES.ipv6LoginRateLimitPerNetwork, 5, {
+            rateBasedStatement: {
+              aggregateKeyType: 'CUSTOM_KEYS',
+              customKeys: [{ asn: {} }],
+              limit: args.loginRateLimitPer5Min * IPV6_LOGIN_PER_ASN_FACTOR,
+              evaluationWindowSec: 300,
+              scopeDownStatement: {
+                andStatement: {
+                  statements: [
+                    { ipSetReferenceStatement: { arn: this.allIpv6.arn } },
+                    {
+                      byteMatchStatement: {
+                        fieldToMatch: { uriPath: {} },
+                        positionalConstraint: 'STARTS_WITH',
+                        searchString: '/auth/login',
+                        textTransformations: [{ priority: 0, type: 'LOWERCASE' }],
+                      },
+                    },
+                  ],
+                },
+              },
+            },
+          }),
           // The API's own body limit, read from the declared length (a chunked body has none: the API's 413 still applies).
           blockRule(WAF_RULES.bodyOverApiLimit, 4, {
             regexMatchStatement: {

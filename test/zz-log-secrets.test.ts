@@ -2,6 +2,19 @@ import assert from 'node:assert/strict';
 import { allLogLines, TEST_JWT_KEY } from './support/api.js';
 import { usedSecrets } from './support/auth.js';
 
+/** Field names that hold a credential, whatever their case or separator (this list is the scan's own, not the logger's). */
+const CREDENTIAL_NAMES = new Set(['authorization', 'proxyauthorization', 'cookie', 'setcookie', 'xapikey', 'apikey', 'password', 'newpassword', 'currentpassword', 'refreshtoken', 'accesstoken', 'mfatoken', 'secret', 'clientsecret']);
+
+/** Every field of a record at any depth (arrays included) whose name is a credential's, with its path. */
+function credentialFields(value: unknown, path = ''): [string, unknown][] {
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, inner]) => {
+    const at = path ? `${path}.${key}` : key;
+    const here: [string, unknown][] = CREDENTIAL_NAMES.has(key.toLowerCase().replace(/[-_]/g, '')) ? [[at, inner]] : [];
+    return [...here, ...credentialFields(inner, at)];
+  });
+}
+
 /**
  * Runs last (mocha loads spec files in name order, and `zz-` sorts after every folder of test/):
  * every line any test API logged in this run, read for every credential the suite used.
@@ -28,14 +41,15 @@ describe('no log line carries a credential (whole run)', () => {
     }
   });
 
-  it('holds no JWT, Authorization or Cookie value, bearer credential or password hash of any test', () => {
+  it('holds no JWT, Authorization, Cookie or API key value, bearer or basic credential or password hash of any test, at any depth', () => {
     for (const line of scanned()) {
       assert.doesNotMatch(line, /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/, 'a JWT');
       assert.doesNotMatch(line, /Bearer\s+(?!\[redacted\])[\w.~+/-]{8,}/i, 'a bearer credential');
+      assert.doesNotMatch(line, /Basic\s+(?!\[redacted\])[A-Za-z0-9+/=]{8,}/i, 'a basic credential');
       assert.doesNotMatch(line, /\$argon2(id|i|d)\$/, 'a password hash');
       const record = JSON.parse(line) as Record<string, unknown>;
-      for (const key of ['authorization', 'Authorization', 'cookie', 'Cookie', 'password', 'refreshToken', 'accessToken']) {
-        assert.ok(record[key] === undefined || record[key] === '[redacted]', `field ${key} in ${String(record.event)}`);
+      for (const [path, value] of credentialFields(record)) {
+        assert.equal(value, '[redacted]', `field ${path} in ${String(record.event)}`);
       }
     }
   });

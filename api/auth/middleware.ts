@@ -17,6 +17,9 @@ declare module 'koa' {
 
 const BEARER = /^Bearer ([^\s]+)$/i;
 
+/** The bearer token of the request's Authorization header, if it has one (RFC 6750 §2.1). */
+export const bearerToken = (ctx: Context): string | undefined => BEARER.exec(ctx.get('Authorization'))?.[1];
+
 type Refusal = 'invalid_token' | 'expired_token';
 
 function refuse(ctx: Context, reason: Refusal, detail: string): never {
@@ -27,7 +30,7 @@ function refuse(ctx: Context, reason: Refusal, detail: string): never {
 }
 
 async function authenticateRequest(ctx: Context, tokens: AccessTokens, sessions: LiveSessions): Promise<AuthUser> {
-  const bearer = BEARER.exec(ctx.get('Authorization'))?.[1];
+  const bearer = bearerToken(ctx);
   if (!bearer) refuse(ctx, 'invalid_token', 'missing');
   const verified = tokens.verify(bearer);
   if (!verified.ok) refuse(ctx, verified.reason, verified.reason === 'expired_token' ? 'expired' : 'rejected');

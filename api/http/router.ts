@@ -1,5 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
+import { jsonBody } from '../middleware/json-body.js';
+import { BODY_LIMIT_BYTES } from './limits.js';
 
 declare const guarded: unique symbol;
 /**
@@ -9,6 +11,13 @@ declare const guarded: unique symbol;
 export type AccessGuard = Middleware & { readonly [guarded]: true };
 
 type Verb = 'get' | 'post' | 'patch' | 'delete';
+
+/**
+ * The JSON body parser runs after a route's access guard: no byte of a body is read (nor waited
+ * for) before the request is known to be allowed (issue 15, finding 9). Public routes (sign-in)
+ * parse as before, with the same 400/413/415 answers.
+ */
+const parseBody = jsonBody(BODY_LIMIT_BYTES);
 type Register = (path: string, access: AccessGuard, ...handlers: Middleware[]) => ApiRouter;
 
 /**
@@ -26,7 +35,7 @@ export function apiRouter({ prefix = '' }: { prefix?: string } = {}): ApiRouter 
   // The prefix is joined here, not by @koa/router: with `strict` it would make `/` under
   // `/patients` the path `/patients/`, which the canonical-path guard refuses.
   const register = (verb: Verb): Register => (path, access, ...handlers) => {
-    router[verb](prefix && path === '/' ? prefix : `${prefix}${path}`, access, ...handlers);
+    router[verb](prefix && path === '/' ? prefix : `${prefix}${path}`, access, parseBody, ...handlers);
     return api;
   };
   const api: ApiRouter = {

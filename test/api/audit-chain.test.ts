@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { hashRecord, type AuditRecord } from '../../api/audit/chain.js';
 import { recordAudit, type AuditEntry } from '../../api/audit/record.js';
 import { verifyDatabaseChain } from '../../api/audit/verify.js';
 import { createOrm, type Orm } from '../../api/db/orm.js';
@@ -122,4 +123,84 @@ describe('audit trail: append-only, hash-chained, serialised', function () {
     assert.deepEqual(report.firstBroken, { seq: '5', id: target.id, reason: 'hash_mismatch' });
     assert.equal(report.checked, 4);
   });
+});
+
+describe('audit trail: the hash covers every column', function () {
+  this.timeout(60_000);
+  let db: Awaited<ReturnType<typeof createDatabase>>;
+  let orm: Orm;
+  const em = (): EntityManager => orm.em.fork();
+
+  before(async () => {
+    db = await createDatabase();
+    await migrateDatabase(db.ownerUrl);
+    orm = await createOrm({ databaseUrl: db.appUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
+    for (let n = 1; n <= 5; n++) await recordAudit(em(), entry(n));
+    // What each tamper test puts back, so every test starts from an intact chain.
+    await sql(db.ownerUrl, 'create table audit_original as select * from audit_logs');
+  });
+  after(async () => {
+    await orm?.close();
+    await db?.drop();
+  });
+
+  it('hashes a known record to the sha256 of its documented canonical form (computed by PostgreSQL, not by hashRecord)', async () => {
+    const record: Omit<AuditRecord, 'hash'> = {
+      seq: '42', id: '3f1c2a9e-8b7d-4c6e-9a5f-0e1d2c3b4a59', occurredAt: '2024-05-01T09:30:00.123Z',
+      actorId: '11111111-1111-4111-8111-111111111111', actorRole: 'doctor', action: 'patient.update', outcome: 'success',
+      entity: 'patient', entityId: '00000000-0000-4000-8000-000000000007', ip: '203.0.113.7', requestId: 'req-42',
+      details: { rows: 3, fields: 'notes', paged: false, none: null }, prevHash: 'ab'.repeat(32),
+    };
+    // docs/records.md: JSON of every column but hash, keys sorted at every level, seq as a decimal string, no spaces.
+    const canonical = '{"action":"patient.update","actorId":"11111111-1111-4111-8111-111111111111","actorRole":"doctor",'
+      + '"details":{"fields":"notes","none":null,"paged":false,"rows":3},"entity":"patient","entityId":"00000000-0000-4000-8000-000000000007",'
+      + '"id":"3f1c2a9e-8b7d-4c6e-9a5f-0e1d2c3b4a59","ip":"203.0.113.7","occurredAt":"2024-05-01T09:30:00.123Z","outcome":"success",'
+      + `"prevHash":"${'ab'.repeat(32)}","requestId":"req-42","seq":"42"}`;
+    const { rows } = await sql(db.ownerUrl, "select encode(sha256(convert_to($1, 'UTF8')), 'hex') as hash", [canonical]);
+    assert.match(rows[0].hash, /^[0-9a-f]{64}$/);
+    assert.equal(hashRecord(record), rows[0].hash);
+  });
+
+  /** Each hashed column, a change an owner could make to it, and what verify must then report for row 3. */
+  const TAMPERED: [column: string, change: string, reason: string][] = [
+    ['id', 'id = gen_random_uuid()', 'hash_mismatch'],
+    ['occurred_at', "occurred_at = occurred_at + interval '1 millisecond'", 'hash_mismatch'],
+    ['actor_id', "actor_id = '22222222-2222-4222-8222-222222222222'", 'hash_mismatch'],
+    ['actor_role', "actor_role = 'admin'", 'hash_mismatch'],
+    ['action', "action = 'patient.delete'", 'hash_mismatch'],
+    ['outcome', "outcome = 'failure'", 'hash_mismatch'],
+    ['entity', "entity = 'visit'", 'hash_mismatch'],
+    ['entity_id', "entity_id = '00000000-0000-4000-8000-000000000999'", 'hash_mismatch'],
+    ['ip', "ip = '198.51.100.1'", 'hash_mismatch'],
+    ['request_id', "request_id = 'req-forged'", 'hash_mismatch'],
+    ['details', `details = details || '{"n": 999}'`, 'hash_mismatch'],
+    ['details (a key added)', `details = details || '{"extra": true}'`, 'hash_mismatch'],
+    ['prev_hash', "prev_hash = repeat('f', 64)", 'prev_hash_mismatch'],
+    ['hash', "hash = repeat('e', 64)", 'hash_mismatch'],
+  ];
+
+  const behindTheTrigger = (statement: string) => sql(db.ownerUrl, `begin;
+    alter table audit_logs disable trigger audit_logs_no_update;
+    ${statement};
+    alter table audit_logs enable trigger audit_logs_no_update;
+    commit;`);
+
+  for (const [column, change, reason] of TAMPERED) {
+    it(`reports row 3 when its ${column} is altered behind the trigger, and holds again once it is put back`, async () => {
+      const target = (await sql(db.ownerUrl, 'select id::text as id from audit_logs where seq = 3')).rows[0];
+      await behindTheTrigger(`update audit_logs set ${change} where seq = 3`);
+      try {
+        const report = await verifyDatabaseChain(em());
+        assert.equal(report.ok, false, `${column} altered, yet the chain holds`);
+        assert.equal(report.checked, 2);
+        assert.equal(report.firstBroken?.seq, '3');
+        assert.equal(report.firstBroken?.reason, reason);
+        if (column !== 'id') assert.equal(report.firstBroken?.id, target.id);
+      } finally {
+        const columns = (await sql(db.ownerUrl, "select string_agg(format('%I = o.%I', column_name, column_name), ', ') as list from information_schema.columns where table_name = 'audit_original'")).rows[0].list;
+        await behindTheTrigger(`update audit_logs a set ${columns} from audit_original o where o.seq = 3 and a.seq = 3`);
+      }
+      assert.deepEqual(await verifyDatabaseChain(em()), { ok: true, checked: 5, headHash: (await sql(db.ownerUrl, 'select hash from audit_logs where seq = 5')).rows[0].hash });
+    });
+  }
 });

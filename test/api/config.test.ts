@@ -29,7 +29,12 @@ describe('configuration (CONTRACT §1)', () => {
     assert.equal(config.port, 3000);
     assert.equal(config.host, '0.0.0.0');
     assert.equal(config.trustProxyHops, 0);
-    assert.deepEqual(config.rateLimits, { login: { max: 50, windowS: 900 }, sensitive: { max: 100, windowS: 300 } });
+    assert.deepEqual(config.rateLimits, {
+      login: { max: 50, windowS: 900 },
+      sensitive: { max: 100, windowS: 300 },
+      // Not in the contract (an addition, README): signed-in requests per (user, prefix), by role.
+      user: { maxByRole: { admin: 300, doctor: 600, staff: 600, auditor: 300 }, windowS: 300 },
+    });
     assert.equal(config.presignTtlS, 90);
     assert.equal(config.logLevel, 'info');
     assert.deepEqual(config.replicaUrls, []);

@@ -1,5 +1,35 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../../api/server.js';
 import { startTestApi, type TestApi } from '../support/api.js';
+import { signedIn } from '../support/auth.js';
+
+/**
+ * Sends a request's head and only the first bytes of a declared 64 KiB body over a raw socket, and
+ * resolves with what the server answered once it closes the connection, or `undefined` if it is
+ * still waiting for the body after `patienceMs` (the rest of the body is never sent).
+ */
+function trickledBody(url: string, method: string, path: string, headers: Record<string, string> = {}, patienceMs = 5_000): Promise<string | undefined> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let answer = '';
+    const gaveUp = setTimeout(() => {
+      socket.destroy();
+      resolve(undefined);
+    }, patienceMs);
+    socket.on('data', (chunk) => (answer += chunk.toString('utf8')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      clearTimeout(gaveUp);
+      resolve(answer);
+    });
+    const head = Object.entries({ host: hostname, 'content-type': 'application/json', 'content-length': String(64 * 1024), ...headers })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n{"fullName": "`);
+  });
+}
 
 describe('the HTTP surface every route shares (CONTRACT §2)', () => {
   let api: TestApi;
@@ -34,20 +64,54 @@ describe('the HTTP surface every route shares (CONTRACT §2)', () => {
       assert.equal(res.status, 404);
       assertErrorBody(res.body, 'not_found', res.headers.get('x-request-id'));
     });
+    // Bodies are parsed only for routes the caller may call (below): the public sign-in route shows the answers.
     it('answers malformed JSON 400 invalid_json, never 500', async () => {
-      const res = await api.request('POST', '/no/such/route', { body: '{"a":', headers: { 'content-type': 'application/json' } });
+      const res = await api.request('POST', '/auth/login', { body: '{"a":', headers: { 'content-type': 'application/json' } });
       assert.equal(res.status, 400);
       assertErrorBody(res.body, 'invalid_json', res.headers.get('x-request-id'));
     });
     it('answers an oversized body 413', async () => {
-      const res = await api.request('POST', '/no/such/route', { body: { blob: 'x'.repeat(200 * 1024) } });
+      const res = await api.request('POST', '/auth/login', { body: { blob: 'x'.repeat(200 * 1024) } });
       assert.equal(res.status, 413);
       assertErrorBody(res.body, 'payload_too_large', res.headers.get('x-request-id'));
     });
     it('answers a body that is not JSON 415', async () => {
-      const res = await api.request('POST', '/no/such/route', { body: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const res = await api.request('POST', '/auth/login', { body: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
       assert.equal(res.status, 415);
       assertErrorBody(res.body, 'unsupported_media_type', res.headers.get('x-request-id'));
+    });
+  });
+
+  describe('a body is read only once the request is known to be allowed (issue 15, finding 9)', () => {
+    it('refuses a request without a token at once, without waiting for its body, and closes the connection', async () => {
+      const answer = await trickledBody(api.url, 'POST', '/patients');
+      assert.ok(answer !== undefined, 'the server waited for the body of a request it was going to refuse');
+      assert.match(answer, /^HTTP\/1\.1 401 /);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+    });
+
+    it('refuses a signed-in role the route does not allow the same way (403), and an unknown route (404)', async () => {
+      const staff = await signedIn(api, 'staff');
+      const forbidden = await trickledBody(api.url, 'POST', '/admin/users', { authorization: `Bearer ${staff.accessToken}` });
+      assert.match(forbidden ?? '(no answer)', /^HTTP\/1\.1 403 /);
+      assert.match(await trickledBody(api.url, 'POST', '/no/such/route') ?? '(no answer)', /^HTTP\/1\.1 404 /);
+    });
+
+    it('reads the body of an allowed request: a signed-in doctor creating a patient, the public sign-in', async () => {
+      const doctor = await signedIn(api, 'doctor');
+      const created = await api.request('POST', '/patients', { token: doctor.accessToken, body: { fullName: 'Test Patient', dateOfBirth: '1980-01-02' } });
+      assert.equal(created.status, 201);
+      assert.equal((await api.request('POST', '/patients', { token: doctor.accessToken, body: '{"fullName":', headers: { 'content-type': 'application/json' } })).status, 400);
+      assert.equal((await trickledBody(api.url, 'POST', '/auth/login', {}, 500)), undefined, 'the sign-in waits for its body');
+    });
+
+    it('gives a request a bounded time to arrive whole (Node answers 408 past it); keep-alive still outlives the ALB idle timeout', async () => {
+      const { server } = api.api;
+      assert.equal(server.requestTimeout, REQUEST_TIMEOUT_MS);
+      assert.equal(server.headersTimeout, HEADERS_TIMEOUT_MS);
+      assert.ok(REQUEST_TIMEOUT_MS > 0 && REQUEST_TIMEOUT_MS <= 30_000, `requestTimeout ${REQUEST_TIMEOUT_MS} ms (Node's default is 300 000)`);
+      assert.ok(HEADERS_TIMEOUT_MS > 0 && HEADERS_TIMEOUT_MS <= REQUEST_TIMEOUT_MS);
+      assert.ok(server.keepAliveTimeout > 60_000, 'keep-alive outlives the ALB idle timeout, whatever the request timeouts');
     });
   });
 

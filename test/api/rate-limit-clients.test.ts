@@ -1,12 +1,14 @@
 // Whose budget a request spends, with each store: every limited prefix counts each client apart
 // (a limiter keyed by a constant, or by the prefix alone, fails here), IPv6 clients count by /64,
-// and a 429 tells the time that is really left.
+// signed-in requests count per user with their role's budget, and a 429 tells the time that is
+// really left.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { clientKey } from '../../api/http/client-key.js';
 import { startTestApi, type TestApi } from '../support/api.js';
-import { loginAttempt, testClientIp } from '../support/auth.js';
+import type { Role } from '../../api/db/entities.js';
+import { createUser, loginAttempt, signIn, testClientIp, type TestUser } from '../support/auth.js';
 
 const MACHINE_REDIS = 'redis://127.0.0.1:6379';
 
@@ -90,6 +92,45 @@ describe('whose budget a request spends', function () {
         const [line] = api.logs.records('auth_login_rate_limited');
         assert.match(String(line?.ip), new RegExp(`^${net}:`), 'the log keeps the address the client used');
         assert.equal(line?.client, `${net}::/64`.replace(/:0+([0-9a-f])/g, ':$1'), 'and names the budget it spent');
+      });
+
+      it("counts a signed-in user's requests on each prefix against the user's own budget: users behind one address do not share, one user from two addresses does", async () => {
+        const api = await start(store.env(), { RATE_LIMIT_ROLE_MAX: 'staff=2', RATE_LIMIT_SENSITIVE_MAX: '1' });
+        const clinic = testIpv4();
+        const [first, second] = [await createUser('staff'), await createUser('staff')];
+        const tokenOf = async (user: TestUser) => (await signIn(api, user, { 'x-forwarded-for': testClientIp() })).accessToken;
+        const [firstToken, secondToken] = [await tokenOf(first), await tokenOf(second)];
+        const get = (path: string, client: string, token?: string) => api.request('GET', path, { token, headers: { 'x-forwarded-for': client } });
+        for (const prefix of CONTRACT_PREFIXES) {
+          const path = `/${prefix}/x`;
+          const spent = [await get(path, clinic, firstToken), await get(path, clinic, firstToken), await get(path, testIpv4(), firstToken)].map((r) => r.status);
+          assert.equal(spent[2], 429, `${prefix}: the user's third request, from another address, is over the user's budget of 2 (${spent.join(',')})`);
+          assert.ok(spent.slice(0, 2).every((s) => s !== 429), `${prefix}: ${spent.join(',')}`);
+          assert.notEqual((await get(path, clinic, secondToken)).status, 429, `${prefix}: a colleague behind the same address has a budget of their own`);
+          assert.notEqual((await get(path, clinic)).status, 429, `${prefix}: the address's anonymous budget is apart from its users'`);
+        }
+        const [line] = api.logs.records('api_sensitive_rate_limited');
+        assert.equal(line?.userId, first.id);
+        assert.equal(line?.role, 'staff');
+        assert.equal(line?.limit, 2);
+        assert.equal(line?.client, undefined, 'a signed-in budget is the user, not an address');
+      });
+
+      it('sizes the budget by role (RATE_LIMIT_ROLE_MAX), and a token that does not verify spends the anonymous budget of its address', async () => {
+        const api = await start(store.env(), { RATE_LIMIT_ROLE_MAX: 'doctor=3,auditor=1', RATE_LIMIT_SENSITIVE_MAX: '1' });
+        const statusesOf = async (role: Role, count: number) => {
+          const { accessToken } = await signIn(api, await createUser(role), { 'x-forwarded-for': testClientIp() });
+          const out: number[] = [];
+          for (let i = 0; i < count; i++) out.push((await api.request('GET', '/patients', { token: accessToken, headers: { 'x-forwarded-for': testIpv4() } })).status);
+          return out.map((s) => s === 429);
+        };
+        assert.deepEqual(await statusesOf('doctor', 4), [false, false, false, true]);
+        assert.deepEqual(await statusesOf('auditor', 2), [false, true]);
+        const client = testIpv4();
+        const forged = `${(await signIn(api, await createUser('staff'), { 'x-forwarded-for': testClientIp() })).accessToken}x`;
+        const anonymous = [];
+        for (let i = 0; i < 2; i++) anonymous.push((await api.request('GET', '/patients', { token: forged, headers: { 'x-forwarded-for': client } })).status);
+        assert.deepEqual(anonymous, [401, 429]);
       });
 
       it('answers a 429 with the time really left: Retry-After near the window, X-RateLimit-Reset in UNIX seconds', async () => {

@@ -106,6 +106,16 @@ describe('rate limits (in-process store: REDIS_URL unset)', function () {
       assert.equal(loadConfig({ RATE_LIMIT_KEY_PREFIX: 'dms:staging' }).rateLimitKeyPrefix, 'dms:staging');
       assert.throws(() => loadConfig({ RATE_LIMIT_KEY_PREFIX: 'dms *' }), (error: unknown) => error instanceof ConfigError && error.variable === 'RATE_LIMIT_KEY_PREFIX');
     });
+
+    it('takes per-role budgets for signed-in users (RATE_LIMIT_ROLE_MAX, RATE_LIMIT_USER_WINDOW_S) and refuses what is not role=max', () => {
+      assert.deepEqual(loadConfig({}).rateLimits.user, { maxByRole: { admin: 300, doctor: 600, staff: 600, auditor: 300 }, windowS: 300 });
+      const set = loadConfig({ RATE_LIMIT_ROLE_MAX: ' staff=900, auditor=50 ', RATE_LIMIT_USER_WINDOW_S: '60' }).rateLimits.user;
+      assert.deepEqual(set, { maxByRole: { admin: 300, doctor: 600, staff: 900, auditor: 50 }, windowS: 60 });
+      for (const bad of ['staff', 'staff=', 'nurse=10', 'staff=0', 'staff=10,staff=20', 'staff=1e3', 'staff=10;doctor=20']) {
+        assert.throws(() => loadConfig({ RATE_LIMIT_ROLE_MAX: bad }), (error: unknown) => error instanceof ConfigError && error.variable === 'RATE_LIMIT_ROLE_MAX', bad);
+      }
+      assert.throws(() => loadConfig({ RATE_LIMIT_USER_WINDOW_S: '0' }), (error: unknown) => error instanceof ConfigError && error.variable === 'RATE_LIMIT_USER_WINDOW_S');
+    });
   });
 
   describe('the client IP behind the load balancer (TRUST_PROXY_HOPS)', () => {

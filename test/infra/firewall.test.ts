@@ -4,7 +4,8 @@
 import { strict as assert } from 'node:assert';
 import { parseConfig } from '../../infra/config.js';
 import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
-import { decimalAbove, MANAGED_RULE_GROUPS } from '../../infra/firewall.js';
+import { isIPv6 } from 'node:net';
+import { ALL_IPV6, decimalAbove, IPV6_LOGIN_PER_ASN_FACTOR, MANAGED_RULE_GROUPS } from '../../infra/firewall.js';
 import type { StackRun } from '../../infra/plan/run.js';
 import { loadStackFile } from '../../infra/plan/stack-file.js';
 import { one, ofType, planned, plannedWith, section, STACKS } from './fixture.js';
@@ -41,10 +42,10 @@ for (const stack of STACKS) {
       assert.deepEqual(webAcl().inputs['defaultAction'], { allow: {} });
       assert.deepEqual(
         rules().map((rule) => rule.name),
-        ['blocked-ipv4', 'blocked-ipv6', 'login-rate-limit-per-ip', 'rate-limit-per-ip', 'body-over-api-limit', ...MANAGED_RULE_GROUPS],
+        ['blocked-ipv4', 'blocked-ipv6', 'login-rate-limit-per-ip', 'rate-limit-per-ip', 'body-over-api-limit', 'ipv6-login-rate-limit-per-asn', ...MANAGED_RULE_GROUPS],
       );
-      for (const rule of rules().slice(0, 5)) assert.deepEqual(rule.action, { block: {} }, `${rule.name} blocks (not count)`);
-      for (const rule of rules().slice(5)) assert.deepEqual(rule.overrideAction, { none: {} }, `${rule.name} keeps the group's block actions`);
+      for (const rule of rules().slice(0, 6)) assert.deepEqual(rule.action, { block: {} }, `${rule.name} blocks (not count)`);
+      for (const rule of rules().slice(6)) assert.deepEqual(rule.overrideAction, { none: {} }, `${rule.name} keeps the group's block actions`);
       const v4 = one(run, 'aws:wafv2/ipSet:IpSet', `dms-blocked-ips-${stack}-v4`);
       assert.equal(rules()[0]?.statement['ipSetReferenceStatement']?.['arn'], v4.outputs['arn']);
     });
@@ -58,6 +59,40 @@ for (const stack of STACKS) {
       assert.ok(login.limit < config.firewall.rateLimitPer5Min);
       assert.equal(login.scopeDownStatement.byteMatchStatement.searchString, '/auth/login');
       assert.deepEqual(login.scopeDownStatement.byteMatchStatement.fieldToMatch, { uriPath: {} });
+    });
+
+    it('limits IPv6 sign-ins per network (ASN), since no WAF aggregation key is an IPv6 /64', () => {
+      const rule = rules().find((r) => r.name === 'ipv6-login-rate-limit-per-asn')!;
+      const statement = rule.statement['rateBasedStatement'] as {
+        aggregateKeyType: string; customKeys: Record<string, unknown>[]; limit: number; evaluationWindowSec: number;
+        scopeDownStatement: { andStatement: { statements: Record<string, Record<string, unknown>>[] } };
+      };
+      assert.equal(statement.aggregateKeyType, 'CUSTOM_KEYS');
+      assert.deepEqual(statement.customKeys, [{ asn: {} }]);
+      assert.equal(statement.limit, config.firewall.loginRateLimitPer5Min * IPV6_LOGIN_PER_ASN_FACTOR);
+      assert.equal(statement.evaluationWindowSec, 300);
+      const [ipv6, path] = statement.scopeDownStatement.andStatement.statements;
+      const all = one(run, 'aws:wafv2/ipSet:IpSet', `dms-all-ipv6-${stack}`);
+      assert.equal(ipv6?.['ipSetReferenceStatement']?.['arn'], all.outputs['arn']);
+      assert.equal(all.inputs['ipAddressVersion'], 'IPV6');
+      assert.deepEqual(all.inputs['addresses'], ALL_IPV6);
+      // The two halves of the IPv6 space (top bit 0, top bit 1): every IPv6 address, no IPv4 one.
+      assert.deepEqual(ALL_IPV6.map((cidr) => [isIPv6(cidr.split('/')[0]!), cidr.split('/')[1]]), [[true, '1'], [true, '1']]);
+      assert.deepEqual(ALL_IPV6.map((cidr) => parseInt(cidr.split(':')[0] || '0', 16) >> 15), [0, 1]);
+      assert.equal(path?.['byteMatchStatement']?.['searchString'], '/auth/login');
+    });
+
+    it('plans only what WAF accepts: no /0 in an IP set, no IP or forwarded-IP custom key alone', () => {
+      // "AWS WAF supports all IPv4 and IPv6 CIDR ranges except for /0" (waf-rule-statement-type-ipset-match.html);
+      // "When you specify an IP or forwarded IP in the custom key settings, you must also specify at least one
+      // other key" (API_RateBasedStatementCustomKey.html).
+      for (const set of ofType(run, 'aws:wafv2/ipSet:IpSet')) {
+        for (const cidr of set.inputs['addresses'] as string[]) assert.notEqual(cidr.split('/')[1], '0', `${set.name}: ${cidr}`);
+      }
+      for (const rule of rules()) {
+        const keys = (rule.statement['rateBasedStatement']?.['customKeys'] ?? []) as Record<string, unknown>[];
+        if (keys.length === 1) assert.ok(!('ip' in keys[0]!) && !('forwardedIp' in keys[0]!), `${rule.name}: a lone IP key is aggregateKeyType IP`);
+      }
     });
 
     it("lets through every body the API accepts: the Core rule set's 8 KB size rule only counts, and WAF blocks above the API's own limit", () => {

@@ -16,7 +16,11 @@ export function rememberSecret<T extends string>(value: T): T {
 }
 
 /** Rate limits no functional test reaches: only the rate-limit tests exercise the budgets. */
-export const UNLIMITED = { RATE_LIMIT_LOGIN_MAX: '100000', RATE_LIMIT_SENSITIVE_MAX: '100000' };
+export const UNLIMITED = {
+  RATE_LIMIT_LOGIN_MAX: '100000',
+  RATE_LIMIT_SENSITIVE_MAX: '100000',
+  RATE_LIMIT_ROLE_MAX: 'admin=100000,doctor=100000,staff=100000,auditor=100000',
+};
 
 /** A password the policy accepts (random, 24 characters), remembered for the log scan. */
 export function strongPassword(): string {

@@ -6,7 +6,7 @@ import S3rver from '@20minutes/s3rver';
 import type { Config } from '../../api/config.js';
 import { createStorage, type Storage } from '../../api/storage/s3.js';
 import { startTestApi, type TestApi } from './api.js';
-import { signedIn, type SignedIn } from './auth.js';
+import { signedIn, UNLIMITED, type SignedIn } from './auth.js';
 import { freePort } from './postgres.js';
 
 /** The buckets of the run's store, named like the production ones. */
@@ -95,12 +95,12 @@ export function sharedS3(): Promise<TestS3> {
 }
 
 /**
- * The real API with the run's S3 store, and per-IP limits high enough that a whole test file of
- * requests from 127.0.0.1 never meets them (the rate-limit tests prove the limits).
+ * The real API with the run's S3 store, and limits high enough that a whole test file of requests
+ * from 127.0.0.1, by the same few users, never meets them (the rate-limit tests prove the limits).
  */
 export async function startRecordsApi(env: Record<string, string> = {}): Promise<TestApi> {
   const { s3 } = await sharedS3();
-  return startTestApi({ env: { RATE_LIMIT_SENSITIVE_MAX: '1000000', RATE_LIMIT_LOGIN_MAX: '1000000', ...env }, config: { s3 } });
+  return startTestApi({ env: { ...UNLIMITED, ...env }, config: { s3 } });
 }
 
 /** The records API and one signed-in user of each role: the cast of most record tests. */
