@@ -152,6 +152,15 @@ export interface DatabaseSettings {
   maintenanceWindow: string;
 }
 
+/**
+ * Stacks that hold real PHI, held to the production rules (deletion protection, 35 days of backups,
+ * HTTPS only, COMPLIANCE-locked audit exports, keys kept with the data): `production` and a single
+ * practice's `small`. The policy pack enforces the same lists.
+ */
+export const PRODUCTION_STACKS: readonly string[] = ['production', 'small'];
+/** Of those, the stacks that must also survive an AZ loss (Multi-AZ primary, two tasks in two AZs). */
+export const HIGH_AVAILABILITY_STACKS: readonly string[] = ['production'];
+
 export interface StackConfig {
   /** Stack name (`production`, `staging`, ...). */
   stack: string;
@@ -164,8 +173,13 @@ export interface StackConfig {
     azCount: number;
     /** VPC IPv4 CIDR (a /16 to /20; see `subnetLayout` for how it is carved per AZ and tier). */
     cidr: string;
-    /** `per-az`: one NAT gateway per AZ (no cross-AZ dependency); `single`: one, cheaper. */
-    natGateways: 'per-az' | 'single';
+    /**
+     * `per-az`: one NAT gateway per AZ (no cross-AZ dependency); `single`: one, cheaper; `none`: no
+     * internet path from the tasks at all (they reach AWS through the VPC endpoints only).
+     */
+    natGateways: 'per-az' | 'single' | 'none';
+    /** AZs the API and job tasks (and the interface endpoints) run in: the first `taskAzCount` of `azCount`. */
+    taskAzCount: number;
   };
   logs: {
     /** Retention for every log group the program creates (API, flow logs, WAF, jobs). */
@@ -278,13 +292,18 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       throw new ConfigError(key, `unknown setting (known: ${SECTIONS.join(', ')})`);
     }
   }
-  const isProduction = stack === 'production';
+  const isProduction = PRODUCTION_STACKS.includes(stack);
+  const highAvailability = HIGH_AVAILABILITY_STACKS.includes(stack);
   const region = str(new Field(raw['aws:region'], 'aws:region'), /^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region');
   const section = (name: Section): Section$ => Section$.of(raw, name);
 
   const network = section('network');
   const cidr = network.str('cidr', /^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|20)$/, 'an IPv4 CIDR from /16 to /20');
   if (isIP(cidr.split('/')[0] ?? '') !== 4) throw new ConfigError(network.key('cidr'), 'not an IPv4 network');
+  // Two AZs at least: an ALB and an RDS subnet group each need two (the tasks may use fewer).
+  const azCount = network.int('azCount', 2, 6);
+  const taskAzCount = network.field('taskAzCount').value === undefined ? azCount : network.int('taskAzCount', 1, azCount);
+  if (highAvailability && taskAzCount < 2) throw new ConfigError(network.key('taskAzCount'), `must be at least 2 in ${stack}: tasks must survive an AZ loss`);
 
   const api = section('api');
   const domainName = api.optStr('domainName', /^(?=.{4,253}$)([a-z0-9](-?[a-z0-9])*\.)+[a-z]{2,}$/, 'a DNS name');
@@ -311,7 +330,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
   const minTasks = service.int('minTasks', 1, 50);
   const maxTasks = service.int('maxTasks', 1, 50);
   if (maxTasks < minTasks) throw new ConfigError(service.key('maxTasks'), `must be >= minTasks (${minTasks})`);
-  if (isProduction && minTasks < 2) throw new ConfigError(service.key('minTasks'), 'production needs at least 2 tasks (one per AZ survives an AZ loss)');
+  if (highAvailability && minTasks < 2) throw new ConfigError(service.key('minTasks'), `${stack} needs at least 2 tasks (one per AZ survives an AZ loss)`);
 
   const cache = section('cache');
   const cacheEnabled = cache.bool('enabled');
@@ -337,7 +356,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
   const backupRetentionDays = database.int('backupRetentionDays', 1, 35);
   const deletionProtection = database.bool('deletionProtection');
   if (isProduction) {
-    if (!multiAz) throw new ConfigError(database.key('multiAz'), 'must be true in production');
+    if (highAvailability && !multiAz) throw new ConfigError(database.key('multiAz'), `must be true in ${stack}: its primary must survive an AZ loss`);
     if (!deletionProtection) throw new ConfigError(database.key('deletionProtection'), 'must be true in production');
     if (backupRetentionDays < 35) throw new ConfigError(database.key('backupRetentionDays'), 'production keeps 35 days of backups');
   }
@@ -373,9 +392,10 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
     isProduction,
     region,
     network: {
-      azCount: network.int('azCount', 2, 6),
+      azCount,
       cidr,
-      natGateways: network.oneOf('natGateways', ['per-az', 'single'] as const),
+      natGateways: network.oneOf('natGateways', ['per-az', 'single', 'none'] as const),
+      taskAzCount,
     },
     logs: { retentionDays: section('logs').oneOf('retentionDays', LOG_RETENTION_DAYS) },
     api: {

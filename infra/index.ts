@@ -40,6 +40,7 @@ export default function dmsStack() {
     cidr: config.network.cidr,
     azCount: config.network.azCount,
     natGateways: config.network.natGateways,
+    taskAzCount: config.network.taskAzCount,
     logsKey: storage.logsKey,
     logRetentionDays: config.logs.retentionDays,
     apiPort: API_PORT,

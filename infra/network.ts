@@ -17,8 +17,10 @@ export interface NetworkArgs {
   cidr: string;
   /** Number of availability zones to use. */
   azCount: number;
-  /** One NAT gateway per AZ, or a single shared one. */
-  natGateways: 'per-az' | 'single';
+  /** One NAT gateway per AZ, a single shared one, or none (the tasks reach AWS through the endpoints only). */
+  natGateways: 'per-az' | 'single' | 'none';
+  /** AZs the tasks and the interface endpoints use: the first `taskAzCount` (ALB and database use all `azCount`). */
+  taskAzCount: number;
   /** KMS key of the flow-log group. */
   logsKey: aws.kms.Key;
   /** Flow-log retention (days). */
@@ -42,7 +44,7 @@ export class Network extends pulumi.ComponentResource {
   readonly availabilityZones: pulumi.Output<string[]>;
   /** ALB and NAT gateways. */
   readonly publicSubnetIds: pulumi.Output<string>[];
-  /** API and job tasks. */
+  /** API and job tasks (and the interface endpoints), in the first `taskAzCount` AZs. */
   readonly privateSubnetIds: pulumi.Output<string>[];
   /** Database and cache. */
   readonly isolatedSubnetIds: pulumi.Output<string>[];
@@ -149,7 +151,7 @@ export class Network extends pulumi.ComponentResource {
       publicSubnets.push(publicSubnet);
       new aws.ec2.RouteTableAssociation(`${prefix}-public-${index}`, { subnetId: publicSubnet.id, routeTableId: publicRoutes.id }, child);
 
-      if (args.natGateways === 'per-az' || index === 0) {
+      if (args.natGateways === 'per-az' || (args.natGateways === 'single' && index === 0)) {
         const address = new aws.ec2.Eip(`${prefix}-nat-${index}`, { domain: 'vpc', tags: { Name: `${prefix}-nat-${index}` } }, child);
         natGateways.push(
           new aws.ec2.NatGateway(
@@ -159,20 +161,23 @@ export class Network extends pulumi.ComponentResource {
           ),
         );
       }
-      const nat = natGateways[args.natGateways === 'per-az' ? index : 0] as aws.ec2.NatGateway;
-      const privateRoutes = new aws.ec2.RouteTable(
-        `${prefix}-private-${index}`,
-        { vpcId: this.vpc.id, routes: [{ cidrBlock: '0.0.0.0/0', natGatewayId: nat.id }], tags: { Name: `${prefix}-private-${index}` } },
-        child,
-      );
-      privateRouteTables.push(privateRoutes);
-      const privateSubnet = new aws.ec2.Subnet(
-        `${prefix}-private-${index}`,
-        { vpcId: this.vpc.id, availabilityZone: az, cidrBlock: cidrs.private, mapPublicIpOnLaunch: false, tags: { Name: `${prefix}-private-${index}`, Tier: 'private' } },
-        child,
-      );
-      privateSubnets.push(privateSubnet);
-      new aws.ec2.RouteTableAssociation(`${prefix}-private-${index}`, { subnetId: privateSubnet.id, routeTableId: privateRoutes.id }, child);
+      if (index < args.taskAzCount) {
+        const nat = natGateways[args.natGateways === 'per-az' ? index : 0];
+        const privateRoutes = new aws.ec2.RouteTable(
+          `${prefix}-private-${index}`,
+          // Without a NAT gateway the tasks have no route out: S3 through the gateway endpoint, ECR, logs and secrets through the interface endpoints.
+          { vpcId: this.vpc.id, routes: nat ? [{ cidrBlock: '0.0.0.0/0', natGatewayId: nat.id }] : [], tags: { Name: `${prefix}-private-${index}` } },
+          child,
+        );
+        privateRouteTables.push(privateRoutes);
+        const privateSubnet = new aws.ec2.Subnet(
+          `${prefix}-private-${index}`,
+          { vpcId: this.vpc.id, availabilityZone: az, cidrBlock: cidrs.private, mapPublicIpOnLaunch: false, tags: { Name: `${prefix}-private-${index}`, Tier: 'private' } },
+          child,
+        );
+        privateSubnets.push(privateSubnet);
+        new aws.ec2.RouteTableAssociation(`${prefix}-private-${index}`, { subnetId: privateSubnet.id, routeTableId: privateRoutes.id }, child);
+      }
 
       const isolatedSubnet = new aws.ec2.Subnet(
         `${prefix}-isolated-${index}`,

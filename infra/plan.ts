@@ -1,8 +1,12 @@
 /**
- * `npm run plan -- --stack <name> [--json]`: the program run offline under the runtime mocks, no
- * AWS credentials and no Pulumi CLI, printed for a security reviewer (`cdk synth` for this stack).
+ * `npm run plan -- --stack <name> [--json] [--cost [--assume name=value …]]`: the program run offline
+ * under the runtime mocks, no AWS credentials and no Pulumi CLI, printed for a security reviewer
+ * (`cdk synth` for this stack); with `--cost`, its monthly cost estimate (infra/cost/).
  */
 import { pathToFileURL } from 'node:url';
+import { estimateCost, formatEstimate, loadPrices } from './cost/estimate.js';
+import { refreshPriceFile } from './cost/refresh-prices.js';
+import { usageWith } from './cost/usage.js';
 import dmsStack from './index.js';
 import { runStack, type StackRun } from './plan/run.js';
 import { formatPlan } from './plan/print.js';
@@ -49,16 +53,35 @@ export function toPlan(run: StackRun): Plan {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--refresh-prices')) {
+    const region = argv[argv.indexOf('--region') + 1];
+    if (!argv.includes('--region') || !region) {
+      process.stderr.write('usage: npm run plan -- --refresh-prices --region <region>\n');
+      return 2;
+    }
+    return refreshPriceFile(loadPrices(), region);
+  }
   const stackIndex = argv.indexOf('--stack');
   const stack = stackIndex >= 0 ? argv[stackIndex + 1] : undefined;
   if (!stack) {
-    process.stderr.write('usage: npm run plan -- --stack <name> [--json]\n');
+    process.stderr.write('usage: npm run plan -- --stack <name> [--json] [--cost [--assume name=value ...]]\n');
     return 2;
   }
   const started = performance.now();
   const stackFile = loadStackFile(stack);
   const run = await runPlan(stack, stackFile.config);
   const plan = toPlan(run);
+  if (argv.includes('--cost')) {
+    const assumptions = argv.flatMap((arg, i) => (argv[i - 1] === '--assume' ? [arg] : []));
+    const estimate = estimateCost(run, { region: String(stackFile.config['aws:region']), prices: loadPrices(), usage: usageWith(assumptions) });
+    const violations = await checkPolicies(run.resources);
+    if (argv.includes('--json')) process.stdout.write(`${JSON.stringify({ stack, ...estimate, policyViolations: violations }, null, 2)}\n`);
+    else {
+      process.stdout.write(formatEstimate(stack, estimate));
+      process.stdout.write(violations.length === 0 ? 'Policy pack: no violations.\n' : `Policy pack: ${violations.length} violation(s); run without --cost to see them.\n`);
+    }
+    return violations.length === 0 ? 0 : 1;
+  }
   if (argv.includes('--json')) {
     process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
     return 0;

@@ -13,6 +13,7 @@ import { recordOfLivePatient, visitOfPatient } from './lookup.js';
 import { CLINICIANS } from './roles.js';
 import { xrayShape, type XrayContentType } from './shapes.js';
 import { presenter } from './present.js';
+import { idempotent } from '../http/idempotency.js';
 
 export const presentXray = presenter(Xray, ['id', 'patientId', 'visitId', 'contentType', 'sizeBytes', 'description', 'status', 'uploadedAt', 'createdAt', 'updatedAt']);
 
@@ -51,7 +52,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
   const router = apiRouter();
   const clinicians = requireRole(...CLINICIANS);
 
-  router.post('/patients/:pid/visits/:vid/xrays', clinicians, async (ctx) => {
+  router.post('/patients/:pid/visits/:vid/xrays', clinicians, idempotent(), async (ctx) => {
     const input = parseBody(xrayShape, ctx.request.body);
     const result = await ctx.state.em.transactional(async (tx) => {
       const visit = await visitOfPatient(tx, ctx.params.pid!, ctx.params.vid!, { lock: LockMode.PESSIMISTIC_READ });

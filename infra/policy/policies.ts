@@ -12,13 +12,12 @@ import {
   type StackValidationPolicy,
 } from '@pulumi/policy';
 import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
+import { HIGH_AVAILABILITY_STACKS, PRODUCTION_STACKS } from '../config.js';
 import { CORE_RULE_SET_BODY_SIZE_RULE, decimalAbove } from '../firewall.js';
 import { FSBP_RDS_EVENT_SUBSCRIPTIONS } from '../monitoring/rds-change-events.js';
 import { ADMIN_PORTS } from '../network.js';
 import { DATA_CLASSIFICATION } from '../storage.js';
 
-/** Stacks held to the production rules (deletion protection, backups, HTTPS only). */
-export const PRODUCTION_STACKS = ['production'];
 
 /** Minimum automated backup retention of a production primary (days). */
 export const PRODUCTION_BACKUP_DAYS = 35;
@@ -186,7 +185,7 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
       if (replica) return;
       if (db.skipFinalSnapshot !== false) reportViolation(`${id} would be deleted without a final snapshot`);
       if ((db.backupRetentionPeriod ?? 0) < PRODUCTION_BACKUP_DAYS) reportViolation(`${id} keeps ${db.backupRetentionPeriod ?? 0} days of backups; production keeps ${PRODUCTION_BACKUP_DAYS}`);
-      if (db.multiAz !== true) reportViolation(`${id} is single-AZ in production`);
+      if (db.multiAz !== true && HIGH_AVAILABILITY_STACKS.includes(stackOfUrn(args.urn))) reportViolation(`${id} is single-AZ in production`);
     }),
   },
   {
