@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { AuditRetentionError, exportAudit, purgeAudit, verifyWithExports } from './audit/exports.js';
 import { verifyDatabaseChain } from './audit/verify.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { appPasswordProblem, ensureAppRole } from './db/app-role.js';
+import { APP_ROLE, EXPORTER_ROLE, appPasswordProblem, ensureLoginRole } from './db/app-role.js';
 import { migrations } from './db/migrations/index.js';
 import { createOrm, migrate, type Orm } from './db/orm.js';
 import { createLogger, type Logger } from './logger.js';
@@ -28,15 +28,27 @@ type Result = { ok: boolean } & Record<string, unknown>;
 const COUNTED_TABLES = ['users', 'patients', 'visits', 'xrays', 'prescriptions', 'medicines', 'rx_presets', 'audit_logs', 'audit_exports'] as const;
 
 export const COMMANDS: Record<string, (context: CommandContext) => Promise<Result>> = {
-  /** Runs as the database owner; with DB_APP_PASSWORD it also creates or updates the API's login role. */
+  /**
+   * Runs as the database owner; with DB_APP_PASSWORD it also creates or updates the API's login
+   * role, and with DB_EXPORTER_PASSWORD the audit exporter's (the only role that may record exports and purge).
+   */
   async migrate({ orm, env, log }) {
-    const password = env.DB_APP_PASSWORD;
-    const problem = password === undefined ? undefined : appPasswordProblem(password);
-    if (problem) throw new ConfigError('DB_APP_PASSWORD', problem);
+    const logins = [
+      { variable: 'DB_APP_PASSWORD', role: APP_ROLE, group: 'dms_api' },
+      { variable: 'DB_EXPORTER_PASSWORD', role: EXPORTER_ROLE, group: 'dms_audit_exporter' },
+    ] as const;
+    const given = logins.flatMap((login) => {
+      const password = env[login.variable];
+      if (password === undefined) return [];
+      const problem = appPasswordProblem(password);
+      if (problem) throw new ConfigError(login.variable, problem);
+      return [{ ...login, password }];
+    });
     const applied = await migrate(orm);
-    if (password !== undefined) await ensureAppRole(orm.em.fork(), password);
-    log.info('migrations_applied', { migrations: applied, appRoleUpdated: password !== undefined });
-    return { ok: true, applied, appRoleUpdated: password !== undefined };
+    for (const login of given) await ensureLoginRole(orm.em.fork(), login);
+    const rolesUpdated = given.map((login) => login.role);
+    log.info('migrations_applied', { migrations: applied, appRoleUpdated: rolesUpdated.includes(APP_ROLE), rolesUpdated });
+    return { ok: true, applied, appRoleUpdated: rolesUpdated.includes(APP_ROLE), rolesUpdated };
   },
 
   /**
@@ -73,6 +85,36 @@ export const COMMANDS: Record<string, (context: CommandContext) => Promise<Resul
   },
 };
 
+/**
+ * The DR drill's restored copy keeps the app role's password of its restore point, so after a
+ * password rotation `drill:verify` could not sign in as dms_app at all. The drill (`npm run ops --
+ * dr-drill`) sets the copy's master password to today's app password, the one this task gets as
+ * PGPASSWORD, and names the master user in DRILL_APP_ROLE_RESET_BY: through it dms_app gets that
+ * password back before verify signs in as dms_app. The task holds only the app password.
+ */
+async function resetDrillAppRole({ config, env, log }: Pick<CommandContext, 'config' | 'env' | 'log'>): Promise<Record<string, unknown>> {
+  const resetBy = env.DRILL_APP_ROLE_RESET_BY;
+  if (!resetBy) return {};
+  const url = new URL(config.databaseUrl ?? '');
+  const password = decodeURIComponent(url.password) || env.PGPASSWORD;
+  if (!password) throw new ConfigError('PGPASSWORD', 'is required with DRILL_APP_ROLE_RESET_BY');
+  const problem = appPasswordProblem(password);
+  if (problem) throw new ConfigError('PGPASSWORD', problem);
+  if (decodeURIComponent(url.username) !== APP_ROLE) throw new ConfigError('DATABASE_URL', `must sign in as ${APP_ROLE} when DRILL_APP_ROLE_RESET_BY is set`);
+  url.username = resetBy;
+  url.password = password;
+  const master = await createOrm({ databaseUrl: url.toString(), replicaUrls: [], log, poolMax: 1 });
+  try {
+    await ensureLoginRole(master.em.fork(), { role: APP_ROLE, group: 'dms_api', password });
+  } finally {
+    await master.close();
+  }
+  return { appRolePasswordReset: { role: APP_ROLE, by: resetBy } };
+}
+
+/** What a command does before its own connection opens (that connection could not sign in without it). */
+const BEFORE_CONNECT: Record<string, typeof resetDrillAppRole> = { 'drill:verify': resetDrillAppRole };
+
 /** The flags each command accepts; any other is refused rather than silently ignored. */
 const FLAGS: Record<string, readonly string[]> = { 'audit:verify': ['--with-exports'] };
 
@@ -104,11 +146,13 @@ export async function runCommand([command, ...flags]: string[], { env = process.
     return 1;
   }
   const log = createLogger({ level: config.logLevel, env: config.env, service: 'dms-cli', stream: stderr });
-  const orm = await createOrm({ databaseUrl: config.databaseUrl, replicaUrls: [], log, poolMax: 4 });
   const storage = createStorage(config);
+  let orm: Orm | undefined;
   try {
+    const prepared = await (BEFORE_CONNECT[command]?.({ config, env, log }) ?? {});
+    orm = await createOrm({ databaseUrl: config.databaseUrl, replicaUrls: [], log, poolMax: 4 });
     const result = await run({ orm, config, env, flags, log, storage });
-    print(result);
+    print({ ...result, ...prepared });
     return result.ok ? 0 : 1;
   } catch (error) {
     const known = error instanceof AuditRetentionError || error instanceof ConfigError;
@@ -117,7 +161,7 @@ export async function runCommand([command, ...flags]: string[], { env = process.
     return 1;
   } finally {
     storage.client.destroy();
-    await orm.close();
+    await orm?.close();
   }
 }
 

@@ -261,7 +261,17 @@ export interface StackConfig {
     /** Addresses notified at 80 %/100 % actual and 100 % forecast. */
     notifyEmails: string[];
   };
+  /** Account-level resources the stack may own (`dms:account`, optional; everything off when absent). */
+  account: {
+    /** Create a multi-region CloudTrail trail (KMS, log validation, Object Lock bucket): for an account that has none. */
+    cloudTrail: boolean;
+    /** Object Lock retention of the trail's log files (days). */
+    trailRetentionDays: number;
+  };
 }
+
+/** `dms:account` when the stack file leaves it out: the clinic's organisation owns the account's trail. */
+const NO_ACCOUNT_RESOURCES = { cloudTrail: false, trailRetentionDays: 365 };
 
 /** Config sections the program reads; any other `dms:` key is a typo and fails validation. */
 const SECTIONS = [
@@ -275,6 +285,7 @@ const SECTIONS = [
   'firewall',
   'monitoring',
   'budget',
+  'account',
 ] as const;
 
 type Section = (typeof SECTIONS)[number];
@@ -469,6 +480,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       monthlyUsd,
       notifyEmails: budget.list('notifyEmails', (item) => str(item, EMAIL, 'an e-mail address'), 1),
     },
+    account: accountSection(raw),
   };
   if (config.firewall.loginRateLimitPer5Min >= config.firewall.rateLimitPer5Min) {
     throw new ConfigError(firewall.key('loginRateLimitPer5Min'), 'must be tighter than rateLimitPer5Min');
@@ -657,6 +669,16 @@ function engineMajor(database: Section$): string {
   }
   if (Number(value) < 15) throw new ConfigError(database.key('engineVersion'), 'PostgreSQL 15 or later');
   return value;
+}
+
+/** The optional `dms:account` section. */
+function accountSection(raw: Readonly<Record<string, unknown>>): StackConfig['account'] {
+  if (raw[`${CONFIG_NAMESPACE}:account`] === undefined) return NO_ACCOUNT_RESOURCES;
+  const account = Section$.of(raw, 'account');
+  return {
+    cloudTrail: account.bool('cloudTrail'),
+    trailRetentionDays: account.field('trailRetentionDays').value === undefined ? NO_ACCOUNT_RESOURCES.trailRetentionDays : account.int('trailRetentionDays', 90, 3650),
+  };
 }
 
 function range(from: number, to: number, step: number): number[] {

@@ -33,6 +33,8 @@ export interface DatabaseArgs extends DatabaseSettings {
 export const DATABASE_NAME = 'dms';
 export const MASTER_USERNAME = 'dms_admin';
 export const APP_USERNAME = 'dms_app';
+/** The login role of the audit export and purge jobs: the only one that may record exports and purge. */
+export const EXPORTER_USERNAME = 'dms_audit_export';
 /**
  * Not PostgreSQL's default 5432 (FSBP RDS.23, "RDS instances should not use a database engine
  * default port", https://docs.aws.amazon.com/securityhub/latest/userguide/rds-controls.html): scans
@@ -64,6 +66,8 @@ export class Database extends pulumi.ComponentResource {
   readonly masterSecretArn: pulumi.Output<string>;
   /** `dms-<stack>/db-app-password`: the `dms_app` role's password (plain string). */
   readonly appPasswordSecret: aws.secretsmanager.Secret;
+  /** Password of the audit exporter's login role (the export and purge jobs). */
+  readonly exporterPasswordSecret: aws.secretsmanager.Secret;
   /** `max_connections` of the primary (the replica has its own, from its class). */
   readonly maxConnections: number;
   /** `max_connections` of the replica. */
@@ -217,22 +221,27 @@ export class Database extends pulumi.ComponentResource {
       return arn;
     });
 
-    this.appPasswordSecret = new aws.secretsmanager.Secret(
-      `${prefix}-db-app-password`,
-      {
-        name: `${prefix}/db-app-password`,
-        description: `Password of the ${APP_USERNAME} role the DMS API connects as (set on the role by the migration task)`,
-        kmsKeyId: args.secretsKey.arn,
-        recoveryWindowInDays: args.deletionProtection ? 30 : 7,
-      },
-      child,
-    );
-    new aws.secretsmanager.SecretVersion(
-      `${prefix}-db-app-password`,
-      // Generated once; a rotation outside Pulumi must not be reverted by the next `pulumi up`.
-      { secretId: this.appPasswordSecret.id, secretString: pulumi.secret(randomBytes(32).toString('base64url')) },
-      { ...child, ignoreChanges: ['secretString'] },
-    );
+    // Generated once; a rotation outside Pulumi must not be reverted by the next `pulumi up`.
+    const loginPassword = (slug: string, username: string, who: string) => {
+      const secret = new aws.secretsmanager.Secret(
+        `${prefix}-${slug}`,
+        {
+          name: `${prefix}/${slug}`,
+          description: `Password of the ${username} role ${who} (set on the role by the migration task)`,
+          kmsKeyId: args.secretsKey.arn,
+          recoveryWindowInDays: args.deletionProtection ? 30 : 7,
+        },
+        child,
+      );
+      new aws.secretsmanager.SecretVersion(
+        `${prefix}-${slug}`,
+        { secretId: secret.id, secretString: pulumi.secret(randomBytes(32).toString('base64url')) },
+        { ...child, ignoreChanges: ['secretString'] },
+      );
+      return secret;
+    };
+    this.appPasswordSecret = loginPassword('db-app-password', APP_USERNAME, 'the DMS API connects as');
+    this.exporterPasswordSecret = loginPassword('db-exporter-password', EXPORTER_USERNAME, 'the audit export and purge jobs connect as');
 
     this.registerOutputs({
       dbInstanceIdentifier: this.primary.identifier,

@@ -4,6 +4,7 @@
  * A default-exported function (Pulumi calls it and uses its result as the outputs) rather than
  * top-level exports, so the offline plan and the tests can run the program once per stack in one process.
  */
+import { AccountTrail } from './account.js';
 import { Budget } from './budget.js';
 import { awsEnvironment, loadConfig, namePrefix } from './config.js';
 import { Database, DATABASE_PORT } from './database.js';
@@ -94,6 +95,7 @@ export default function dmsStack() {
     replicaHost: database.replica.address,
     masterSecretArn: database.masterSecretArn,
     appPasswordSecretArn: database.appPasswordSecret.arn,
+    exporterPasswordSecretArn: database.exporterPasswordSecret.arn,
     logRetentionDays: config.logs.retentionDays,
     ...config.service,
     cache: config.cache,
@@ -139,6 +141,8 @@ export default function dmsStack() {
     alarmTopicArn: monitoring.alarmTopicArn,
   });
 
+  const accountTrail = config.account.cloudTrail ? new AccountTrail('account-trail', { prefix, env, retentionDays: config.account.trailRetentionDays }) : undefined;
+
   return {
     apiUrl: loadBalancer.apiUrl,
     albDnsName: loadBalancer.alb.dnsName,
@@ -176,5 +180,6 @@ export default function dmsStack() {
     dashboardName: monitoring.dashboardName,
     escalationStateMachineArn: monitoring.escalationStateMachineArn,
     acknowledgeUrl: monitoring.acknowledgeUrl,
+    ...(accountTrail ? { accountTrailArn: accountTrail.trail.arn } : {}),
   };
 }

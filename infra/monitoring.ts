@@ -71,8 +71,8 @@ export interface MonitoringArgs {
     /** `max_connections` the primary runs with; the connections threshold is 80% of it. */
     maxConnections: number;
     /**
-     * Allocated storage of the primary at creation (bytes); the free-storage threshold is 20% of
-     * it. Once storage autoscaling has grown the volume, the alarm means autoscaling is stuck.
+     * Allocated storage of the primary at creation (bytes); the free-storage threshold is 5% of
+     * it, under the 10% of the current allocation at which storage autoscaling grows the volume.
      */
     allocatedStorageBytes: number;
   };

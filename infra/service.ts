@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { AwsEnvironment, CacheSettings, ServiceSettings } from './config.js';
 import { PRODUCTION_MFA_REQUIRED_ROLES } from '../api/config.js';
 import { buildContextTag } from './image-tag.js';
-import { APP_USERNAME, DATABASE_NAME, DATABASE_PORT, MASTER_USERNAME } from './database.js';
+import { APP_USERNAME, DATABASE_NAME, DATABASE_PORT, EXPORTER_USERNAME, MASTER_USERNAME } from './database.js';
 import { policyDocument, trustPolicy, XRAY_OBJECT_PREFIX, type PolicyStatement } from './storage.js';
 
 /** Repository root: the Docker build context. */
@@ -96,6 +96,8 @@ export interface ServiceArgs extends ServiceSettings {
   masterSecretArn: pulumi.Input<string>;
   /** `dms-<stack>/db-app-password`. */
   appPasswordSecretArn: pulumi.Input<string>;
+  /** Secret holding the audit exporter role's password: only the export and purge jobs get it. */
+  exporterPasswordSecretArn: pulumi.Input<string>;
   /** Log retention (days). */
   logRetentionDays: number;
   /** Valkey for shared rate limits. */
@@ -204,13 +206,15 @@ export class Service extends pulumi.ComponentResource {
     // signing keys or the Redis AUTH token, and only the migration holds the master password.
     const executionRole = this.executionRole(`${prefix}-task-execution`, args, secretArns);
     const appPassword: ContainerSecret = { name: 'PGPASSWORD', valueFrom: args.appPasswordSecretArn };
+    const exporterPassword: ContainerSecret = { name: 'PGPASSWORD', valueFrom: args.exporterPasswordSecretArn };
     const jobSecrets = {
       migrate: [
         { name: 'PGPASSWORD', valueFrom: pulumi.interpolate`${args.masterSecretArn}:password::` },
         { name: 'DB_APP_PASSWORD', valueFrom: args.appPasswordSecretArn },
+        { name: 'DB_EXPORTER_PASSWORD', valueFrom: args.exporterPasswordSecretArn },
       ],
-      auditExport: [appPassword],
-      auditPurge: [appPassword],
+      auditExport: [exporterPassword],
+      auditPurge: [exporterPassword],
       drillVerify: [appPassword],
     } satisfies Record<keyof typeof JOBS, ContainerSecret[]>;
     const jobExecutionRole = (slug: string, secrets: ContainerSecret[]) =>
@@ -304,8 +308,14 @@ export class Service extends pulumi.ComponentResource {
       ...job('migrate', 'migrate'),
       environment: environment.map((variable) => (variable.name === 'DATABASE_URL' ? { name: 'DATABASE_URL', value: databaseUrl(MASTER_USERNAME, args.databaseHost) } : variable)),
     });
-    this.auditExportTaskDefinition = taskDefinition(`${prefix}-audit-export`, job('auditExport', 'audit-export', this.taskRoles.auditExport));
-    this.auditPurgeTaskDefinition = taskDefinition(`${prefix}-audit-purge`, job('auditPurge', 'audit-purge', this.taskRoles.auditPurge));
+    // Only the exporter's role may record an export as verified or purge: the API's role cannot
+    // forge the "verified" row that would let `audit_purge` delete rows never exported.
+    const asExporter = (spec: TaskSpec): TaskSpec => ({
+      ...spec,
+      environment: environment.map((variable) => (variable.name === 'DATABASE_URL' ? { name: 'DATABASE_URL', value: databaseUrl(EXPORTER_USERNAME, args.databaseHost) } : variable)),
+    });
+    this.auditExportTaskDefinition = taskDefinition(`${prefix}-audit-export`, asExporter(job('auditExport', 'audit-export', this.taskRoles.auditExport)));
+    this.auditPurgeTaskDefinition = taskDefinition(`${prefix}-audit-purge`, asExporter(job('auditPurge', 'audit-purge', this.taskRoles.auditPurge)));
     // The DR drill runs this against a restored instance (overriding DATABASE_URL and DATABASE_REPLICA_URLS); it needs no AWS access.
     this.drillVerifyTaskDefinition = taskDefinition(`${prefix}-drill-verify`, job('drillVerify', 'drill-verify'));
 

@@ -87,7 +87,7 @@ export function trustPolicy(service: string, accountId: pulumi.Input<string>): p
 }
 
 /** The statement every bucket carries: requests over plain HTTP are refused. */
-function denyInsecureTransport(bucketArn: pulumi.Input<string>): PolicyStatement {
+export function denyInsecureTransport(bucketArn: pulumi.Input<string>): PolicyStatement {
   return {
     Sid: 'DenyInsecureTransport',
     Effect: 'Deny',
@@ -189,7 +189,7 @@ export class Storage extends pulumi.ComponentResource {
     const phiOpts = { ...child, retainOnDelete: args.retainOnDelete };
 
     this.accessLogBucket = new aws.s3.Bucket(`${prefix}-access-logs`, { bucket: pulumi.interpolate`${prefix}-access-logs-${suffix}`, forceDestroy: !args.retainOnDelete, tags: { DataClassification: DATA_CLASSIFICATION.operational } }, child);
-    this.hardenBucket(`${prefix}-access-logs`, this.accessLogBucket, { algorithm: 'AES256' });
+    hardenBucket(`${prefix}-access-logs`, this.accessLogBucket, { algorithm: 'AES256' }, child);
     new aws.s3.BucketLifecycleConfiguration(
       `${prefix}-access-logs`,
       {
@@ -227,7 +227,7 @@ export class Storage extends pulumi.ComponentResource {
     this.accessLogBucketName = pulumi.all([this.accessLogBucket.bucket, accessLogPolicy.id]).apply(([bucket]) => bucket);
 
     this.xrayBucket = new aws.s3.Bucket(`${prefix}-xray`, { bucket: pulumi.interpolate`${prefix}-xray-${suffix}`, tags: { DataClassification: DATA_CLASSIFICATION.phi } }, phiOpts);
-    this.hardenBucket(`${prefix}-xray`, this.xrayBucket, { algorithm: 'aws:kms', key: this.s3Key }, phiOpts);
+    hardenBucket(`${prefix}-xray`, this.xrayBucket, { algorithm: 'aws:kms', key: this.s3Key }, phiOpts);
     new aws.s3.BucketCorsConfiguration(
       `${prefix}-xray`,
       {
@@ -238,7 +238,7 @@ export class Storage extends pulumi.ComponentResource {
             allowedOrigins: args.xrayCorsOrigins,
             // PUT and POST for presigned uploads, GET/HEAD for presigned downloads fetched by the web client.
             allowedMethods: ['PUT', 'POST', 'GET', 'HEAD'],
-            allowedHeaders: ['content-type', 'content-length', 'x-amz-*'],
+            allowedHeaders: ['content-type', 'content-length', 'if-none-match', 'x-amz-*'],
             exposeHeaders: ['ETag'],
             maxAgeSeconds: 600,
           },
@@ -278,6 +278,19 @@ export class Storage extends pulumi.ComponentResource {
             Resource: xrayObjects,
             Condition: { ArnNotEquals: { 'aws:PrincipalArn': args.apiTaskRoleArn } },
           },
+          {
+            // X-ray uploads are create-only: a presigned PUT replayed after `complete` verified the
+            // file gets 412, never a silent replacement (the API signs `If-None-Match: *`). Only the
+            // X-ray keys: prescription documents are written by the API itself. X-rays are single PUTs
+            // (100 MiB cap), so no multipart exemption is needed.
+            // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
+            Sid: 'XrayUploadsAreCreateOnly',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:PutObject',
+            Resource: pulumi.interpolate`${this.xrayBucket.arn}/${XRAY_OBJECT_PREFIX}*/xrays/*`,
+            Condition: { Null: { 's3:if-none-match': 'true' } },
+          },
         ]),
       },
       phiOpts,
@@ -289,7 +302,7 @@ export class Storage extends pulumi.ComponentResource {
       { bucket: pulumi.interpolate`${prefix}-audit-${suffix}`, objectLockEnabled: true, tags: { DataClassification: DATA_CLASSIFICATION.phi } },
       phiOpts,
     );
-    const auditVersioning = this.hardenBucket(`${prefix}-audit`, this.auditBucket, { algorithm: 'aws:kms', key: this.s3Key }, phiOpts);
+    const auditVersioning = hardenBucket(`${prefix}-audit`, this.auditBucket, { algorithm: 'aws:kms', key: this.s3Key }, phiOpts);
     new aws.s3.BucketObjectLockConfiguration(
       `${prefix}-audit`,
       {
@@ -346,37 +359,6 @@ export class Storage extends pulumi.ComponentResource {
     });
   }
 
-  /**
-   * The settings every bucket shares: default encryption, all four public-access blocks, bucket-owner
-   * object ownership (ACLs off) and versioning. Returns the versioning resource (Object Lock needs it first).
-   */
-  private hardenBucket(
-    name: string,
-    bucket: aws.s3.Bucket,
-    encryption: { algorithm: 'AES256' } | { algorithm: 'aws:kms'; key: aws.kms.Key },
-    opts: pulumi.CustomResourceOptions = { parent: this },
-  ): aws.s3.BucketVersioning {
-    new aws.s3.BucketServerSideEncryptionConfiguration(
-      name,
-      {
-        bucket: bucket.id,
-        rules: [
-          encryption.algorithm === 'aws:kms'
-            ? { applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: encryption.key.arn }, bucketKeyEnabled: true }
-            : { applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } },
-        ],
-      },
-      opts,
-    );
-    new aws.s3.BucketPublicAccessBlock(
-      name,
-      { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
-      opts,
-    );
-    new aws.s3.BucketOwnershipControls(name, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, opts);
-    return new aws.s3.BucketVersioning(name, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } }, opts);
-  }
-
   /** S3 server access logs: who read or wrote which PHI object, kept with the ALB logs. */
   private logAccess(name: string, bucket: aws.s3.Bucket, opts: pulumi.CustomResourceOptions): void {
     new aws.s3.BucketLogging(
@@ -415,4 +397,35 @@ function requireBucketKey(objects: pulumi.Input<string>, keyArn: pulumi.Input<st
       Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': keyArn } },
     },
   ];
+}
+
+/**
+ * The settings every bucket shares: default encryption, all four public-access blocks, bucket-owner
+ * object ownership (ACLs off) and versioning. Returns the versioning resource (Object Lock needs it first).
+ */
+export function hardenBucket(
+  name: string,
+  bucket: aws.s3.Bucket,
+  encryption: { algorithm: 'AES256' } | { algorithm: 'aws:kms'; key: aws.kms.Key },
+  opts: pulumi.CustomResourceOptions,
+): aws.s3.BucketVersioning {
+  new aws.s3.BucketServerSideEncryptionConfiguration(
+    name,
+    {
+      bucket: bucket.id,
+      rules: [
+        encryption.algorithm === 'aws:kms'
+          ? { applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: encryption.key.arn }, bucketKeyEnabled: true }
+          : { applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } },
+      ],
+    },
+    opts,
+  );
+  new aws.s3.BucketPublicAccessBlock(
+    name,
+    { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+    opts,
+  );
+  new aws.s3.BucketOwnershipControls(name, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, opts);
+  return new aws.s3.BucketVersioning(name, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } }, opts);
 }

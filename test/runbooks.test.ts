@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { openApiDocument } from '../api/openapi/document.js';
 import { ESCALATION_LOG_EVENTS } from '../infra/monitoring/escalation/levels.js';
 import { opsCommands } from '../runbooks/ops/registry.js';
+import { openApiDocument } from '../api/openapi/document.js';
 import {
   checkAlarmRunbookLinks,
   checkApiCalls,
+  checkSectionSeverities,
   checkContractEventsEmitted,
   checkIndexCoversAlarms,
   checkNamedLogEvents,
@@ -135,6 +136,10 @@ describe('runbooks: every alarm of the program links to a runbook section that e
 
   it("links each alarm's description to runbooks/<file>.md#<anchor>, a heading that exists", async () => {
     assertNoProblems(checkAlarmRunbookLinks(await runbooks(), await plannedStacks()));
+  });
+
+  it("states each alarm's severity first on the **Severity.** line of the section it links", async () => {
+    assertNoProblems(checkSectionSeverities(await runbooks(), await plannedStacks()));
   });
 
   it('lists each alarm in the README index, with the same section and severity', async () => {
@@ -315,6 +320,38 @@ describe('the checks report a runbook that drifted from the system', () => {
       'auth-abuse.md:16: names log event auth_login_bogus, which neither the contract lists nor api/ or the paging engine emits',
       'auth-abuse.md:16: names log event rate_limit_store_gone, which neither the contract lists nor api/ or the paging engine emits',
       'auth-abuse.md:17: names log event escalation_paged, which neither the contract lists nor api/ or the paging engine emits',
+    ]);
+  });
+
+  it('counts an event only where the code logs it: not in a comment, not as some other string', () => {
+    const sources = new Map([
+      ['api/comment.ts', "// log.warn('commented_out_event') was removed\nlog.info('auth_login_success', {});"],
+      ['api/codes.ts', "export const ERROR_CODES = ['quota_exceeded_today'];"],
+    ]);
+    const queries: Runbooks = new Map([['auth-abuse.md', [
+      '# Auth abuse',
+      "insights 'filter event = \"commented_out_event\"'",
+      "insights 'filter event in [\"quota_exceeded_today\", \"auth_login_success\"]'",
+    ].join('\n')]]);
+    assert.deepEqual(checkNamedLogEvents(queries, [], sources), [
+      'auth-abuse.md:2: names log event commented_out_event, which neither the contract lists nor api/ or the paging engine emits',
+      'auth-abuse.md:3: names log event quota_exceeded_today, which neither the contract lists nor api/ or the paging engine emits',
+    ]);
+    assert.deepEqual(checkContractEventsEmitted(['commented_out_event', 'auth_login_success'], sources), [
+      'CONTRACT §5 event commented_out_event is emitted nowhere in api/',
+    ]);
+  });
+
+  it("reports a section whose **Severity.** line disagrees with the alarm that links it", () => {
+    const sections: Runbooks = new Map([['auth-abuse.md', [
+      '# Auth abuse',
+      '## Login failure spike',
+      '**Severity.** P2: a person looks today; P0 if an account was taken over.',
+      '## Broken anchor',
+      '**Severity.** P1: full escalation path.',
+    ].join('\n')]]);
+    assert.deepEqual(checkSectionSeverities(sections, [fixtureStacks[0]!]), [
+      'auth-abuse.md:3: says P2 first, dms-<stack>-login-failures is P1',
     ]);
   });
 

@@ -16,6 +16,7 @@ import { PASSWORD_MAX_LENGTH, acceptablePassword } from './password-policy.js';
 import { secret } from './routes.js';
 import { removeMfa, usersWithMfa } from './mfa.js';
 import { revokeSessions } from './sessions.js';
+import { idempotent } from '../http/idempotency.js';
 
 /**
  * A password a user will have from now on, with room for 128 code points in UTF-16 units: the policy
@@ -106,7 +107,7 @@ export function adminUserRoutes(): ApiRouter {
     ctx.body = pageOf(rows, page.limit, (user) => createdKey.encode(user), (user) => present(user, withMfa));
   });
 
-  router.post('/', requireRole('admin'), async (ctx) => {
+  router.post('/', requireRole('admin'), idempotent(), async (ctx) => {
     const input = parseBody(userFields, ctx.request.body);
     const passwordHash = await hashPassword(acceptablePassword('password', input.password, input));
     const user = await transactionalUnique(ctx.state.em, async (tx) => {

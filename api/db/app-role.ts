@@ -1,8 +1,10 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
-/** The login role the API connects as in production (CONTRACT §1: `postgres://dms_app@…`). */
+/** The login role the API connects as in production (CONTRACT §1: `postgres://dms_app@…`), a member of `dms_api`. */
 export const APP_ROLE = 'dms_app';
+/** The login role of the audit export and purge jobs, a member of `dms_audit_exporter` (migration 0013). */
+export const EXPORTER_ROLE = 'dms_audit_export';
 const SCRAM_ITERATIONS = 4096;
 
 /**
@@ -26,17 +28,17 @@ export function appPasswordProblem(password: string): string | undefined {
 }
 
 /**
- * Creates or updates the API's login role: LOGIN, the given password, member of `dms_api` and
- * nothing else, so it has exactly the privileges the migrations grant that group.
+ * Creates or updates a login role: LOGIN, the given password, member of `group` and nothing else,
+ * so it has exactly the privileges the migrations grant that group. Role names are constants here.
  */
-export async function ensureAppRole(em: EntityManager, password: string): Promise<void> {
+export async function ensureLoginRole(em: EntityManager, { role, group, password }: { role: typeof APP_ROLE | typeof EXPORTER_ROLE; group: 'dms_api' | 'dms_audit_exporter'; password: string }): Promise<void> {
   const verifier = scramVerifier(password);
   await em.transactional(async (tx) => {
     await tx.execute(`do $$ begin
-      if not exists (select from pg_roles where rolname = '${APP_ROLE}') then create role ${APP_ROLE} login; end if;
+      if not exists (select from pg_roles where rolname = '${role}') then create role ${role} login; end if;
     end $$`);
     // The verifier is base64 and '$'/':' only: nothing in it can close the literal.
-    await tx.execute(`alter role ${APP_ROLE} with login password '${verifier}'`);
-    await tx.execute(`grant dms_api to ${APP_ROLE}`);
+    await tx.execute(`alter role ${role} with login password '${verifier}'`);
+    await tx.execute(`grant ${group} to ${role}`);
   });
 }

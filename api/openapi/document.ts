@@ -2,6 +2,7 @@ import { OUTCOMES } from '../audit/chain.js';
 import { ROLES, type Role } from '../db/entities.js';
 import { SESSION_RESTRICTIONS, type SessionRestriction } from '../auth/entities.js';
 import { MFA_CHALLENGE_TTL_S, RECOVERY_CODE_COUNT } from '../auth/mfa.js';
+import { IDEMPOTENCY_HEADER, IDEMPOTENCY_WINDOW_HOURS } from '../http/idempotency.js';
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../http/pagination.js';
 import { shapeSchema, type JsonSchema, type Shape } from '../http/validation.js';
 import { XRAY_STATUSES } from '../records/entities.js';
@@ -166,7 +167,7 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/patients/{pid}/visits/{vid}/xrays', summary: 'Announce an X-ray and get a presigned upload (PUT, exactly these headers, within PRESIGN_TTL_S seconds).', roles: CLINICIANS, body: shapeSchema(xrayShape), responses: { 201: ref('XrayUpload') }, errors: { 404: 'patient_not_found or visit_not_found' } },
   { method: 'get', path: '/patients/{pid}/visits/{vid}/xrays', summary: "A visit's X-rays, newest first.", roles: CLINICIANS, query: paging, responses: { 200: list('Xray') }, errors: { 404: 'patient_not_found or visit_not_found' } },
   { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing or upload_mismatch' } },
-  { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded' } },
+  { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded, or xray_object_changed (the stored object is not the one complete verified)' } },
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/rx', summary: 'Write a prescription; its JSON document is stored encrypted under the visit.', roles: ['doctor'], body: shapeSchema(prescriptionShape), responses: { 201: ref('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
   { method: 'get', path: '/patients/{pid}/visits/{vid}/rx', summary: "A visit's prescriptions, newest first.", roles: CLINICIANS, query: paging, responses: { 200: list('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
@@ -300,6 +301,17 @@ const SCHEMAS: Record<string, JsonSchema> = {
 
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ref('Error') } } });
 
+/** Every route that creates something (a POST answering 201) honours `Idempotency-Key` (api/http/idempotency.ts). */
+const creates = (op: Operation) => op.method === 'post' && 201 in op.responses;
+
+const idempotencyKey = {
+  name: IDEMPOTENCY_HEADER,
+  in: 'header',
+  required: false,
+  schema: { type: 'string', minLength: 1, maxLength: 257 },
+  description: `IETF httpapi idempotency-key draft: a key the client makes up for this create (a UUID), as a structured-field string ("…") or bare; 1 to 255 visible ASCII characters. The same key and body from the same user within ${IDEMPOTENCY_WINDOW_HOURS} h answer the first success again (with \`Idempotent-Replayed: true\`) and create nothing; a request with the same key still in flight is waited for. The same key with another body is 422 \`idempotency_key_reused\`. Errors are not kept: a failed request runs again with its key.`,
+};
+
 function operationObject(op: Operation): JsonSchema {
   const pathParams = [...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: uuid }));
   const responses: Record<string, unknown> = {};
@@ -317,12 +329,13 @@ function operationObject(op: Operation): JsonSchema {
     responses[503] = errorResponse('unavailable: the database (or the audit trail) cannot be written or reached.');
   }
   for (const [status, description] of Object.entries(op.errors ?? {})) responses[status] = errorResponse(description);
+  if (creates(op)) responses[422] = errorResponse(`validation_failed: \`fields\` names each bad field (\`${IDEMPOTENCY_HEADER}\` for a malformed key); idempotency_key_reused: the key was used with another request.`);
   return {
     summary: op.summary,
     operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
     ...(op.roles ? { security: [{ bearer: [] }], 'x-roles': [...op.roles] } : { security: [] }),
     ...(op.restricted ? { 'x-restricted-sessions': [...op.restricted] } : {}),
-    parameters: [...pathParams, ...(op.query ?? []).map((q) => ({ in: 'query', required: q.required ?? false, ...q }))],
+    parameters: [...pathParams, ...(op.query ?? []).map((q) => ({ in: 'query', required: q.required ?? false, ...q })), ...(creates(op) ? [idempotencyKey] : [])],
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
     responses,
   };

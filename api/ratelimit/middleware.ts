@@ -24,7 +24,9 @@ export function sensitivePrefix(path: string): string | undefined {
   return SENSITIVE_PREFIXES.has(segment) ? segment : undefined;
 }
 
-const isLogin = (ctx: Context) => ctx.method === 'POST' && ctx.path === '/auth/login';
+/** Both steps of a sign-in share the login budget: guessing a code is guessing a credential (the WAF's login rule matches both too). */
+const SIGN_IN_PATHS: ReadonlySet<string> = new Set(['/auth/login', '/auth/login/mfa']);
+const isLogin = (ctx: Context) => ctx.method === 'POST' && SIGN_IN_PATHS.has(ctx.path);
 
 export interface RateLimitDeps {
   config: Config;
@@ -41,7 +43,8 @@ type Spender = { userId: string; role: Role } | { client: string };
 /**
  * Each request counts against exactly one budget (so the X-RateLimit-* headers a client sees are
  * the budget that applies to it):
- * - `POST /auth/login`: `RATE_LIMIT_LOGIN_MAX` per `RATE_LIMIT_LOGIN_WINDOW_S` per client, signed in or not;
+ * - `POST /auth/login` and its second step `/auth/login/mfa`: `RATE_LIMIT_LOGIN_MAX` per
+ *   `RATE_LIMIT_LOGIN_WINDOW_S` per client, signed in or not;
  * - any other request under a sensitive prefix, **signed in** (a bearer token whose signature and
  *   claims verify): the budget of the token's role (`RATE_LIMIT_ROLE_MAX`) per
  *   `RATE_LIMIT_USER_WINDOW_S` per (user, prefix), wherever the user is: a clinic behind one NAT

@@ -89,6 +89,10 @@ export const Xray = defineEntity({
     description: p.text().nullable(),
     status: p.enum(XRAY_STATUSES).default('pending'),
     uploadedAt: p.datetime().nullable(),
+    /** The ETag `complete` verified; a download of any other object is refused. */
+    verifiedEtag: p.text().nullable().hidden(),
+    /** The version `complete` verified, in a versioned bucket (AWS); downloads name it. */
+    verifiedVersionId: p.text().nullable().hidden(),
     createdBy: p.uuid().nullable(),
     ...timestamps,
   },

@@ -9,6 +9,7 @@ import { Medicine } from './entities.js';
 import { CARE_TEAM } from './roles.js';
 import { medicineShape } from './shapes.js';
 import { presenter } from './present.js';
+import { idempotent } from '../http/idempotency.js';
 
 export const presentMedicine = presenter(Medicine, ['id', 'name', 'form', 'strength', 'createdAt', 'updatedAt']);
 
@@ -24,7 +25,7 @@ export function medicineRoutes(): ApiRouter {
     ctx.body = pageOf(rows, page.limit, (row) => nameKey.encode(row), presentMedicine);
   });
 
-  router.post('/', requireRole('admin'), async (ctx) => {
+  router.post('/', requireRole('admin'), idempotent(), async (ctx) => {
     const input = parseBody(medicineShape, ctx.request.body);
     const medicine = await transactionalUnique(ctx.state.em, async (tx) => {
       const created = tx.create(Medicine, { name: input.name, form: input.form ?? null, strength: input.strength ?? null });

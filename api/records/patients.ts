@@ -10,6 +10,7 @@ import { livePatient } from './lookup.js';
 import { CARE_TEAM, fieldList } from './roles.js';
 import { patientShape } from './shapes.js';
 import { presenter } from './present.js';
+import { idempotent } from '../http/idempotency.js';
 
 export const presentPatient = presenter(Patient, ['id', 'fullName', 'dateOfBirth', 'sex', 'phone', 'email', 'notes', 'createdAt', 'updatedAt']);
 
@@ -18,7 +19,7 @@ export function patientRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/patients' });
   const notThere = () => notFound('not_found', 'The patient');
 
-  router.post('/', requireRole(...CARE_TEAM), async (ctx) => {
+  router.post('/', requireRole(...CARE_TEAM), idempotent(), async (ctx) => {
     const input = parseBody(patientShape, ctx.request.body);
     const patient = await ctx.state.em.transactional(async (tx) => {
       const created = tx.create(Patient, { ...input, deletedAt: null });

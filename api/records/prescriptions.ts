@@ -13,6 +13,7 @@ import { recordOfLivePatient, visitOfPatient } from './lookup.js';
 import { CLINICIANS } from './roles.js';
 import { prescriptionShape } from './shapes.js';
 import { presenter } from './present.js';
+import { idempotent } from '../http/idempotency.js';
 
 export const presentPrescription = presenter(Prescription, ['id', 'patientId', 'visitId', 'prescriberId', 'items', 'notes', 'createdAt', 'updatedAt']);
 
@@ -34,7 +35,7 @@ export const prescriptionKey = (patientId: string, visitId: string, rxId: string
 export function prescriptionRoutes(storage: Storage): ApiRouter {
   const router = apiRouter();
 
-  router.post('/patients/:pid/visits/:vid/rx', requireRole('doctor'), async (ctx) => {
+  router.post('/patients/:pid/visits/:vid/rx', requireRole('doctor'), idempotent(), async (ctx) => {
     const input = parseBody(prescriptionShape, ctx.request.body);
     const em = ctx.state.em;
     const visit = await visitOfPatient(em, ctx.params.pid!, ctx.params.vid!);

@@ -13,6 +13,7 @@ import { medicinesOf } from './prescriptions.js';
 import { CLINICIANS, fieldList } from './roles.js';
 import { rxPresetShape } from './shapes.js';
 import { presenter } from './present.js';
+import { idempotent } from '../http/idempotency.js';
 
 export const presentPreset = presenter(RxPreset, ['id', 'name', 'items', 'createdAt', 'updatedAt']);
 
@@ -41,7 +42,7 @@ export function rxPresetRoutes(): ApiRouter {
     ctx.body = presentPreset(await findPreset(ctx.state.em, ctx.params.id!));
   });
 
-  router.post('/', requireRole(...CLINICIANS), async (ctx) => {
+  router.post('/', requireRole(...CLINICIANS), idempotent(), async (ctx) => {
     const input = parseBody(rxPresetShape, ctx.request.body);
     await medicinesOf(ctx.state.em, input.items);
     const preset = await savingPreset(ctx, async (tx) => {

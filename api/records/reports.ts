@@ -1,4 +1,5 @@
 import { requireRole } from '../auth/access.js';
+import { readPreferringReplica } from '../db/stale-read.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { validationFailed } from '../http/errors.js';
 import { encodeCursor, pageRequest, type CursorKey, type Page } from '../http/pagination.js';
@@ -26,7 +27,7 @@ interface DayCount {
 /**
  * `GET /reports/visits?from&to`: visits per UTC day, every day of the range (zeros included),
  * paginated by day. Served from a replica: a report may be a little stale, and it keeps
- * aggregate scans off the primary.
+ * aggregate scans off the primary; from the primary when no replica answers.
  */
 export function reportRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/reports' });
@@ -40,7 +41,7 @@ export function reportRoutes(): ApiRouter {
     const page = pageRequest(ctx.query, dayKey);
     const start = page.after === undefined ? first : Math.max(first, dayNumber(page.after) + 1);
     const end = Math.min(last, start + page.limit - 1);
-    const rows = start > end ? [] : await ctx.state.em.execute<DayCount[]>(
+    const rows = start > end ? [] : await readPreferringReplica(ctx, (connectionType) => ctx.state.em.execute<DayCount[]>(
       `select to_char(d.day, 'YYYY-MM-DD') as date, count(v.id)::int as visits
          from generate_series(?::date, ?::date, interval '1 day') as d(day)
          left join visits v
@@ -48,8 +49,8 @@ export function reportRoutes(): ApiRouter {
           and exists (select from patients p where p.id = v.patient_id and p.deleted_at is null)
         group by d.day order by d.day`,
       [dateOf(start), dateOf(end)],
-      { connectionType: 'read' },
-    );
+      { connectionType },
+    ));
     const body: Page<DayCount> = { items: rows, nextCursor: end < last ? encodeCursor(dayKey.encode(dateOf(end))) : null };
     ctx.body = { from, to, ...body };
   });

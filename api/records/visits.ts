@@ -12,6 +12,7 @@ import { livePatient, recordOfLivePatient } from './lookup.js';
 import { CARE_TEAM, fieldList } from './roles.js';
 import { FOLLOW_UP_FIELDS, visitShape } from './shapes.js';
 import { presenter } from './present.js';
+import { idempotent } from '../http/idempotency.js';
 
 export const presentVisit = presenter(Visit, ['id', 'patientId', 'visitedAt', 'reason', 'notes', 'followUpAt', 'followUpNotes', 'createdAt', 'updatedAt']);
 
@@ -36,7 +37,7 @@ export function visitRoutes(): ApiRouter {
   const router = apiRouter();
   const careTeam = requireRole(...CARE_TEAM);
 
-  router.post('/patients/:pid/visits', careTeam, async (ctx) => {
+  router.post('/patients/:pid/visits', careTeam, idempotent(), async (ctx) => {
     const input = parseBody(visitShape, ctx.request.body);
     checkFollowUp(input.visitedAt, input.followUpAt);
     const visit = await ctx.state.em.transactional(async (tx) => {

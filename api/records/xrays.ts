@@ -13,6 +13,7 @@ import { recordOfLivePatient, visitOfPatient } from './lookup.js';
 import { CLINICIANS } from './roles.js';
 import { xrayShape, type XrayContentType } from './shapes.js';
 import { presenter } from './present.js';
+import { idempotent } from '../http/idempotency.js';
 
 export const presentXray = presenter(Xray, ['id', 'patientId', 'visitId', 'contentType', 'sizeBytes', 'description', 'status', 'uploadedAt', 'createdAt', 'updatedAt']);
 
@@ -33,7 +34,7 @@ async function uploadProblem(storage: Storage, xray: Xray, object: StoredObject)
   if (object.contentType !== xray.contentType) return 'content_type';
   if (!encryptionAccepted(object)) return 'encryption';
   const signature = SIGNATURES[xray.contentType as XrayContentType];
-  const head = await readHead(storage, bucketOf(storage, 'xray'), xray.objectKey, Math.min(SIGNATURE_READ_BYTES, xray.sizeBytes));
+  const head = await readHead(storage, bucketOf(storage, 'xray'), xray.objectKey, Math.min(SIGNATURE_READ_BYTES, xray.sizeBytes), object.versionId);
   const found = head.subarray(signature.offset, signature.offset + signature.bytes.length);
   return found.equals(signature.bytes) ? undefined : 'file_signature';
 }
@@ -46,12 +47,31 @@ async function auditRefusedCompletion(ctx: Context, xray: Xray, reason: string):
   });
 }
 
+/**
+ * A download serves only the object `complete` verified. In AWS the bucket is versioned and the URL
+ * names the verified version, and the upload URL is create-only, so this never fires there; a store
+ * that keeps no versions (or an object altered by someone holding bucket credentials) is caught by
+ * its ETag, refused, audited and logged as `xray_object_changed`: a possible tampering, for the breach runbook.
+ */
+async function refuseChangedObject(ctx: Context, storage: Storage, xray: Xray): Promise<void> {
+  if (xray.verifiedEtag === null) return; // completed before verification was recorded (migration 0012)
+  const object = await headObject(storage, bucketOf(storage, 'xray'), xray.objectKey, xray.verifiedVersionId ?? undefined);
+  if (object?.etag === xray.verifiedEtag) return;
+  const ids = { patientId: xray.patientId, visitId: xray.visitId };
+  await recordAudit(ctx.state.em, {
+    action: 'xray.download_url_issued', outcome: 'denied', entity: 'xray', entityId: xray.id, ...auditActor(ctx),
+    details: { ...ids, reason: object ? 'object_changed' : 'object_missing' },
+  });
+  ctx.state.log.error('xray_object_changed', { xrayId: xray.id, ...ids, found: object ? 'other_object' : 'nothing' });
+  throw conflict('xray_object_changed', 'The stored X-ray is not the file that was verified; it cannot be downloaded.');
+}
+
 /** X-ray metadata, presigned uploads straight to S3, their completion and presigned downloads (CONTRACT §2–§3). */
 export function xrayRoutes(storage: Storage): ApiRouter {
   const router = apiRouter();
   const clinicians = requireRole(...CLINICIANS);
 
-  router.post('/patients/:pid/visits/:vid/xrays', clinicians, async (ctx) => {
+  router.post('/patients/:pid/visits/:vid/xrays', clinicians, idempotent(), async (ctx) => {
     const input = parseBody(xrayShape, ctx.request.body);
     const result = await ctx.state.em.transactional(async (tx) => {
       const visit = await visitOfPatient(tx, ctx.params.pid!, ctx.params.vid!, { lock: LockMode.PESSIMISTIC_READ });
@@ -101,6 +121,8 @@ export function xrayRoutes(storage: Storage): ApiRouter {
       if (target.status === 'uploaded') return target;
       target.status = 'uploaded';
       target.uploadedAt = new Date();
+      target.verifiedEtag = object!.etag ?? null;
+      target.verifiedVersionId = object!.versionId ?? null;
       await tx.flush();
       await recordAudit(tx, {
         action: 'xray.complete', outcome: 'success', entity: 'xray', entityId: target.id, ...auditActor(ctx),
@@ -114,8 +136,9 @@ export function xrayRoutes(storage: Storage): ApiRouter {
   router.get('/xrays/:id/download', clinicians, async (ctx) => {
     const xray = await recordOfLivePatient(ctx.state.em, Xray, ctx.params.id!);
     if (xray.status !== 'uploaded') throw conflict('xray_not_uploaded', 'This X-ray has not been uploaded yet.');
+    await refuseChangedObject(ctx, storage, xray);
     const extension = { 'application/dicom': 'dcm', 'image/jpeg': 'jpg', 'image/png': 'png' }[xray.contentType as XrayContentType];
-    const download = await presignDownload(storage, { key: xray.objectKey, fileName: `xray-${xray.id}.${extension}` });
+    const download = await presignDownload(storage, { key: xray.objectKey, versionId: xray.verifiedVersionId ?? undefined, fileName: `xray-${xray.id}.${extension}` });
     // The URL is handed out only once its issue is on the record.
     await recordAudit(ctx.state.em, {
       action: 'xray.download_url_issued', outcome: 'success', entity: 'xray', entityId: xray.id, ...auditActor(ctx),

@@ -90,8 +90,13 @@ export interface PresignedUpload {
 }
 
 /**
- * A PUT URL for exactly one object: the signature covers the content type, the exact length and
- * the encryption headers, and lives `presignTtlS` seconds. `now` is when it was signed.
+ * A PUT URL for exactly one object: the signature covers the content type, the exact length, the
+ * encryption headers and `If-None-Match: *`, and lives `presignTtlS` seconds. `now` is when it was signed.
+ *
+ * `If-None-Match: *` makes it a create-only write: once an object is at the key, S3 answers a second
+ * PUT with 412 Precondition Failed, so the URL cannot replace an X-ray after `complete` verified it
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html; SigV4-signed
+ * requests only, which a presigned URL is). The X-ray bucket's policy refuses X-ray PUTs without it.
  */
 export async function presignUpload(
   storage: Storage,
@@ -103,27 +108,33 @@ export async function presignUpload(
     Key: key,
     ContentType: contentType,
     ContentLength: sizeBytes,
+    IfNoneMatch: '*',
     ...serverSideEncryption(storage),
   });
   const url = await getSignedUrl(storage.client, command, {
     expiresIn: storage.presignTtlS,
     signingDate: now,
-    // The presigner leaves content-type unsigned by default: sign it, and the length, explicitly.
-    signableHeaders: new Set(['content-type', 'content-length']),
+    // The presigner leaves these unsigned by default: sign them explicitly.
+    signableHeaders: new Set(['content-type', 'content-length', 'if-none-match']),
   });
   return {
     method: 'PUT',
     url,
-    headers: { 'content-type': contentType, 'content-length': String(sizeBytes), ...encryptionHeaders(storage) },
+    headers: { 'content-type': contentType, 'content-length': String(sizeBytes), 'if-none-match': '*', ...encryptionHeaders(storage) },
     expiresAt: new Date(now.getTime() + storage.presignTtlS * 1000).toISOString(),
   };
 }
 
-/** A GET URL for one object, served as a download with its stored type. */
-export async function presignDownload(storage: Storage, { key, fileName }: { key: string; fileName: string }, now = new Date()): Promise<{ url: string; expiresAt: string }> {
+/** A GET URL for one object (one version of it, where the bucket keeps versions), served as a download. */
+export async function presignDownload(
+  storage: Storage,
+  { key, versionId, fileName }: { key: string; versionId?: string; fileName: string },
+  now = new Date(),
+): Promise<{ url: string; expiresAt: string }> {
   const command = new GetObjectCommand({
     Bucket: bucketOf(storage, 'xray'),
     Key: key,
+    ...(versionId ? { VersionId: versionId } : {}),
     ResponseContentDisposition: `attachment; filename="${fileName.replace(/[^\w.-]/g, '_')}"`,
   });
   const url = await getSignedUrl(storage.client, command, { expiresIn: storage.presignTtlS, signingDate: now });
@@ -135,17 +146,23 @@ export interface StoredObject {
   contentType?: string;
   /** `undefined` where the store does not report it (S3-compatible test servers). */
   encryption?: string;
+  etag?: string;
+  /** Set in a versioned bucket: the version this describes. */
+  versionId?: string;
 }
 
 function isMissing(error: unknown): boolean {
   return error instanceof NotFound || error instanceof NoSuchKey || (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404);
 }
 
-/** What the store holds at `key`, or `undefined` when nothing is there. */
-export async function headObject(storage: Storage, bucket: string, key: string): Promise<StoredObject | undefined> {
+/** What the store holds at `key` (at `versionId`, when given), or `undefined` when nothing is there. */
+export async function headObject(storage: Storage, bucket: string, key: string, versionId?: string): Promise<StoredObject | undefined> {
   try {
-    const head = await storage.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return { sizeBytes: head.ContentLength ?? 0, contentType: head.ContentType, encryption: head.ServerSideEncryption };
+    const head = await storage.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }));
+    return {
+      sizeBytes: head.ContentLength ?? 0, contentType: head.ContentType, encryption: head.ServerSideEncryption,
+      etag: head.ETag, ...(head.VersionId && head.VersionId !== 'null' ? { versionId: head.VersionId } : {}),
+    };
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
@@ -157,9 +174,9 @@ export function encryptionAccepted(object: StoredObject): boolean {
   return object.encryption === undefined || ENCRYPTED.has(object.encryption);
 }
 
-/** The first `length` bytes of an object (a ranged GET: enough to check a file's signature). */
-export async function readHead(storage: Storage, bucket: string, key: string, length: number): Promise<Buffer> {
-  const object = await storage.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}` }));
+/** The first `length` bytes of an object or one version of it (a ranged GET: enough to check a file's signature). */
+export async function readHead(storage: Storage, bucket: string, key: string, length: number, versionId?: string): Promise<Buffer> {
+  const object = await storage.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}`, ...(versionId ? { VersionId: versionId } : {}) }));
   return Buffer.from(await object.Body!.transformToByteArray());
 }
 

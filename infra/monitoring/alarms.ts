@@ -41,6 +41,10 @@ export function eventFilterPattern(events: readonly string[]): string {
 
 /** Custom metric the scheduled snapshot check publishes, in hours. */
 export const SNAPSHOT_AGE_METRIC = 'LatestSnapshotAgeHours';
+/** The same scheduled check publishes the age of the oldest DR drill instance still running (0: none). */
+export const DRILL_INSTANCE_AGE_METRIC = 'OldestDrillInstanceAgeHours';
+/** A drill waits up to 2 h for its restore and 30 min for verify: one older was left behind (or kept). */
+export const DRILL_INSTANCE_MAX_AGE_HOURS = 6;
 
 /** One CloudWatch metric and the statistic read from it (`p95` style names are percentiles). */
 export interface MetricRef {
@@ -113,7 +117,8 @@ function logCount(namespace: string, metric: LogMetric): MetricRef {
 // - RDS gauges pause during reboots and failovers, which the RDS event subscription reports; a gap
 //   should neither page for saturation nor clear a real one (missing keeps the current state);
 // - a replica that stops reporting lag cannot be trusted for failover, and the snapshot check
-//   publishes nothing when it finds no snapshot or fails (breaching).
+//   publishes nothing when it finds no snapshot or fails (breaching); the drill-instance age comes
+//   from the same run, whose failure the snapshot alarm already reports (notBreaching).
 export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
   const { namespace } = targets;
   const targetGroup = { LoadBalancer: targets.albArnSuffix, TargetGroup: targets.targetGroupArnSuffix };
@@ -318,15 +323,39 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       ...sustainedFor(10),
       treatMissingData: 'missing',
     },
+    // Storage autoscaling grows the volume when free storage falls under 10% of what is allocated
+    // (by at least 10%, at most once every 6 hours, up to the ceiling), so free storage dipping to
+    // 10% is normal growth, not a page. RDS publishes no allocated-storage metric, so this reads
+    // free storage against the allocation at creation: under 5% of it (less than any allocation
+    // since keeps when autoscaling works) means autoscaling is at its ceiling or cannot keep up.
+    // Source: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html
     {
       slug: 'rds-free-storage-low',
       severity: 'P1',
-      meaning: 'Primary database free storage below 20% of its allocated storage',
+      meaning: 'Primary database free storage below 5% of its storage at creation: autoscaling is at its ceiling or not keeping up',
       runbook: 'database.md#free-storage-low',
       source: rds('FreeStorageSpace', 'Minimum'),
       comparison: 'LessThanThreshold',
-      threshold: 0.2 * targets.dbAllocatedStorageBytes,
+      threshold: 0.05 * targets.dbAllocatedStorageBytes,
       ...singleWindow(5),
+      treatMissingData: 'missing',
+    },
+    {
+      slug: 'rds-storage-filling-fast',
+      severity: 'P1',
+      meaning: 'At the rate of the last two hours the primary database runs out of free storage within 12 hours',
+      runbook: 'database.md#free-storage-low',
+      source: {
+        // RATE is bytes per second (negative while storage fills); a volume growing or space freed
+        // is no threat. Hours left = free / consumption per hour.
+        expression: 'IF(RATE(free) < 0, free / ((0 - RATE(free)) * 3600), 1000)',
+        label: 'Hours until free storage runs out',
+        metrics: { free: rds('FreeStorageSpace', 'Minimum') },
+      },
+      comparison: 'LessThanThreshold',
+      threshold: 12,
+      periodSeconds: 3600,
+      evaluationPeriods: 2,
       treatMissingData: 'missing',
     },
     {
@@ -366,6 +395,17 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       threshold: 26,
       ...singleWindow(60),
       treatMissingData: 'breaching',
+    },
+    {
+      slug: 'drill-instance-left',
+      severity: 'P3',
+      meaning: `A DR drill instance (a copy of patient data, tagged dms:drill) has been running for more than ${DRILL_INSTANCE_MAX_AGE_HOURS} hours`,
+      runbook: 'backup-restore.md#drill-instance-left-running',
+      source: { namespace, metricName: DRILL_INSTANCE_AGE_METRIC, dimensions: primary, stat: 'Maximum' },
+      comparison: 'GreaterThanThreshold',
+      threshold: DRILL_INSTANCE_MAX_AGE_HOURS,
+      ...singleWindow(60),
+      treatMissingData: 'notBreaching',
     },
     {
       slug: 'database-unreachable',

@@ -5,23 +5,49 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { namePrefix } from '../config.js';
 import { policyDocument, trustPolicy } from '../storage.js';
-import { SNAPSHOT_AGE_METRIC } from './alarms.js';
+import { DRILL_INSTANCE_AGE_METRIC, SNAPSHOT_AGE_METRIC } from './alarms.js';
 
 /**
  * The Lambda handler (ES module, AWS SDK v3 from the Node.js runtime). It publishes the age in
  * hours of the newest available automated snapshot; finding none, it publishes nothing, and the
  * alarm treats the missing data point as breaching, so "no snapshot" and "check broken" both page.
+ * It also publishes the age of the oldest DR drill instance of the stack still running (tagged
+ * dms:drill=true, named DRILL_INSTANCE_PREFIX…; 0 when there is none): a drill killed before its
+ * clean-up leaves a copy of patient data running, and `drill-instance-left` says so.
  */
 export const SNAPSHOT_AGE_HANDLER = `
-import { RDSClient, paginateDescribeDBSnapshots } from '@aws-sdk/client-rds';
+import { RDSClient, paginateDescribeDBInstances, paginateDescribeDBSnapshots } from '@aws-sdk/client-rds';
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 
 const rds = new RDSClient({});
 const cloudwatch = new CloudWatchClient({});
 const HOUR_MS = 3_600_000;
 
+async function oldestDrillInstanceAgeHours(prefix) {
+  let oldest = 0;
+  for await (const page of paginateDescribeDBInstances({ client: rds }, {})) {
+    for (const instance of page.DBInstances ?? []) {
+      const tags = Object.fromEntries((instance.TagList ?? []).map((tag) => [tag.Key, tag.Value]));
+      if (tags['dms:drill'] !== 'true' || !instance.DBInstanceIdentifier?.startsWith(prefix) || instance.DBInstanceStatus === 'deleting') continue;
+      const started = Date.parse(tags['dms:drill-started'] ?? '') || instance.InstanceCreateTime?.getTime();
+      if (started) oldest = Math.max(oldest, (Date.now() - started) / HOUR_MS);
+    }
+  }
+  return oldest;
+}
+
 export const handler = async () => {
-  const { DB_INSTANCE_IDENTIFIER, METRIC_NAMESPACE, METRIC_NAME } = process.env;
+  const { DB_INSTANCE_IDENTIFIER, METRIC_NAMESPACE, METRIC_NAME, DRILL_METRIC_NAME, DRILL_INSTANCE_PREFIX } = process.env;
+  const drillAgeHours = await oldestDrillInstanceAgeHours(DRILL_INSTANCE_PREFIX);
+  await cloudwatch.send(new PutMetricDataCommand({
+    Namespace: METRIC_NAMESPACE,
+    MetricData: [{
+      MetricName: DRILL_METRIC_NAME,
+      Dimensions: [{ Name: 'DBInstanceIdentifier', Value: DB_INSTANCE_IDENTIFIER }],
+      Value: drillAgeHours,
+      Unit: 'None',
+    }],
+  }));
   let newest;
   const pages = paginateDescribeDBSnapshots(
     { client: rds },
@@ -35,7 +61,7 @@ export const handler = async () => {
   }
   if (!newest) {
     console.error(JSON.stringify({ message: 'no available automated snapshot', dbInstanceIdentifier: DB_INSTANCE_IDENTIFIER }));
-    return { ageHours: null };
+    return { ageHours: null, drillAgeHours };
   }
   const ageHours = (Date.now() - newest.getTime()) / HOUR_MS;
   await cloudwatch.send(new PutMetricDataCommand({
@@ -47,7 +73,7 @@ export const handler = async () => {
       Unit: 'None',
     }],
   }));
-  return { ageHours };
+  return { ageHours, drillAgeHours };
 };
 `;
 
@@ -113,6 +139,13 @@ export class SnapshotAgeCheck extends pulumi.ComponentResource {
               ],
             },
             {
+              // Every instance of the region (DescribeDBInstances cannot filter by tag), to find drill leftovers.
+              Sid: 'ListInstancesForDrillLeftovers',
+              Effect: 'Allow',
+              Action: 'rds:DescribeDBInstances',
+              Resource: pulumi.output(args.dbInstanceArn).apply((arn) => arn.replace(/:db:[^:]+$/, ':db:*')),
+            },
+            {
               Sid: 'PublishOnlyToTheStackNamespace',
               Effect: 'Allow',
               Action: 'cloudwatch:PutMetricData',
@@ -134,7 +167,7 @@ export class SnapshotAgeCheck extends pulumi.ComponentResource {
       functionName,
       {
         name: functionName,
-        description: `Publishes ${args.namespace} ${SNAPSHOT_AGE_METRIC} for the rds-snapshot-stale alarm`,
+        description: `Publishes ${args.namespace} ${SNAPSHOT_AGE_METRIC} and ${DRILL_INSTANCE_AGE_METRIC} for the rds-snapshot-stale and drill-instance-left alarms`,
         runtime: aws.lambda.Runtime.NodeJS22dX,
         architectures: ['arm64'],
         handler: 'index.handler',
@@ -147,6 +180,9 @@ export class SnapshotAgeCheck extends pulumi.ComponentResource {
             DB_INSTANCE_IDENTIFIER: args.dbInstanceIdentifier,
             METRIC_NAMESPACE: args.namespace,
             METRIC_NAME: SNAPSHOT_AGE_METRIC,
+            DRILL_METRIC_NAME: DRILL_INSTANCE_AGE_METRIC,
+            // `npm run ops -- dr-drill` names its instances dms-drill-<stack>-<yyyymmddhhmm>.
+            DRILL_INSTANCE_PREFIX: `dms-drill-${args.stack.toLowerCase()}-`,
           },
         },
         loggingConfig: { logFormat: 'JSON', logGroup: logGroup.name },

@@ -640,6 +640,16 @@ export const fsbpPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] 
     }),
   },
   {
+    name: 'fsbp-cloudtrail-trail-hardened',
+    description: 'CloudTrail.1, .2, .4: a trail the stack creates records every region, is encrypted with a customer-managed key and validates its log files.',
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.cloudtrail.Trail, (trail, _, reportViolation) => {
+      if (trail.isMultiRegionTrail !== true) reportViolation(`${String(trail.name)} records one region only (CloudTrail.1)`);
+      if (!trail.kmsKeyId) reportViolation(`${String(trail.name)} is not encrypted with a customer-managed key (CloudTrail.2)`);
+      if (trail.enableLogFileValidation !== true) reportViolation(`${String(trail.name)} does not validate its log files (CloudTrail.4)`);
+    }),
+  },
+  {
     name: 'fsbp-elasticache-1-backups',
     description: 'ElastiCache.1: Valkey/Redis replication groups keep automatic backups.',
     enforcementLevel: 'mandatory',

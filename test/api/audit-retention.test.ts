@@ -58,7 +58,8 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
   before(async () => {
     db = await createDatabase();
     await migrateDatabase(db.ownerUrl);
-    orm = await createOrm({ databaseUrl: db.appUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
+    // As the export and purge jobs run: the exporter's role, the only one that may record exports and purge.
+    orm = await createOrm({ databaseUrl: db.exporterUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
     s3 = await sharedS3();
     // A bucket of this database's own: its chain starts at seq 1 like every other test database's.
     bucket = `dms-audit-${randomUUID().slice(0, 8)}`;
@@ -121,12 +122,21 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
   describe('purge', () => {
     it('keeps every row the database itself does not allow to go', async () => {
       await assert.rejects(sql(db.appUrl, 'delete from audit_logs where seq = 1'), /permission denied/);
-      await assert.rejects(sql(db.appUrl, 'select audit_purge(30, 90)'), /not all past the 90-day hot retention/, 'rows 26-30 are recent');
-      await assert.rejects(sql(db.appUrl, 'select audit_purge(20, 29)'), /under the 30-day floor/, 'whatever the task is configured with');
-      await assert.rejects(sql(db.appUrl, 'select audit_purge(5, 90)'), /does not end a verified export/, 'a cut inside a file would leave no anchor');
+      await assert.rejects(sql(db.exporterUrl, 'select audit_purge(30, 90)'), /not all past the 90-day hot retention/, 'rows 26-30 are recent');
+      await assert.rejects(sql(db.exporterUrl, 'select audit_purge(20, 29)'), /under the 30-day floor/, 'whatever the task is configured with');
+      await assert.rejects(sql(db.exporterUrl, 'select audit_purge(5, 90)'), /does not end a verified export/, 'a cut inside a file would leave no anchor');
       await recordAudit(em(), { action: 'audit.read', outcome: 'success', actorRole: 'auditor' });
       const head = await chainHead(em());
       await assert.rejects(sql(db.ownerUrl, `delete from audit_logs where seq = ${head.seq}`), /has no verified export/, 'even the owner cannot drop an unexported row');
+    });
+
+    it('lets only the exporter record an export or purge: the API role cannot forge the verified export a purge needs', async () => {
+      await assert.rejects(sql(db.appUrl, `insert into audit_exports (id, first_seq, last_seq, prev_hash, last_hash, row_count, object_key, sha256, created_at, verified_at)
+        values (gen_random_uuid(), 1000, 1000, repeat('0', 64), repeat('0', 64), 1, 'forged', repeat('0', 64), now(), now())`), /permission denied for table audit_exports/);
+      await assert.rejects(sql(db.appUrl, 'update audit_exports set verified_at = now()'), /permission denied for table audit_exports/);
+      await assert.rejects(sql(db.appUrl, 'select audit_purge(20, 90)'), /permission denied for function audit_purge/);
+      await assert.rejects(sql(db.exporterUrl, 'select count(*) from patients'), /permission denied for table patients/, 'the exporter reads no PHI');
+      assert.equal((await sql(db.appUrl, 'select count(*)::int as n from audit_exports')).rows[0].n > 0, true, 'the API may still read export records');
     });
 
     it('refuses to purge while an export file does not hold the database rows', async () => {
@@ -173,7 +183,7 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
     });
 
     it('takes the hot retention from AUDIT_HOT_DAYS, refusing less than 30 days before touching anything', async () => {
-      const env = { NODE_ENV: 'test', DATABASE_URL: db.appUrl, LOG_LEVEL: 'error' };
+      const env = { NODE_ENV: 'test', DATABASE_URL: db.exporterUrl, LOG_LEVEL: 'error' };
       const out = new LogCapture();
       const code = await runCommand(['audit:purge'], { env: { ...env, AUDIT_HOT_DAYS: '29' }, overrides: { s3: { ...s3.s3, auditBucket: bucket } }, stdout: out, stderr: new LogCapture() });
       assert.equal(code, 1);
@@ -186,7 +196,7 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
     });
 
     it('runs as the commands the scheduled tasks start, one JSON line each', async () => {
-      const env = { NODE_ENV: 'test', DATABASE_URL: db.appUrl, LOG_LEVEL: 'error' };
+      const env = { NODE_ENV: 'test', DATABASE_URL: db.exporterUrl, LOG_LEVEL: 'error' };
       const overrides = { s3: { ...s3.s3, auditBucket: bucket } };
       for (const args of [['audit:export'], ['audit:purge'], ['audit:verify'], ['audit:verify', '--with-exports']]) {
         const command = args[0];
@@ -208,7 +218,7 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
       try {
         const out = new LogCapture();
         const code = await runCommand(['audit:verify', '--with-exports'], {
-          env: { NODE_ENV: 'test', DATABASE_URL: db.appUrl, LOG_LEVEL: 'error' }, overrides: { s3: { ...s3.s3, auditBucket: bucket } }, stdout: out, stderr: new LogCapture(),
+          env: { NODE_ENV: 'test', DATABASE_URL: db.exporterUrl, LOG_LEVEL: 'error' }, overrides: { s3: { ...s3.s3, auditBucket: bucket } }, stdout: out, stderr: new LogCapture(),
         });
         assert.equal(code, 1);
         assert.deepEqual(JSON.parse(out.lines[0]!).firstBroken, { seq: '1', id: null, reason: 'missing_rows' });

@@ -325,6 +325,25 @@ describe('multi-factor sign-in (TOTP) and the account rules a clinic expects', (
   });
 });
 
+describe('the second step of a sign-in shares the login rate limit (RATE_LIMIT_LOGIN_MAX)', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi({ env: { RATE_LIMIT_LOGIN_MAX: '3', RATE_LIMIT_SENSITIVE_MAX: '100000' } });
+  });
+  after(() => api?.close());
+
+  it('counts code attempts and password attempts against one budget per client: past it, 429 for both', async () => {
+    const attempt = () => api.request('POST', '/auth/login/mfa', { body: { mfaToken: rememberSecret(randomUUID().repeat(2)), code: '123456' } });
+    for (let i = 0; i < 3; i++) assert.equal((await attempt()).status, 401);
+    const limited = await attempt();
+    assert.deepEqual([limited.status, limited.body.error], [429, 'rate_limited']);
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    const login = await api.request('POST', '/auth/login', { body: { email: 'nobody@test.dms', password: 'not-a-real-password' } });
+    assert.equal(login.status, 429, 'the password step shares the budget');
+    assert.ok(api.logs.records('auth_login_rate_limited').length >= 2);
+  });
+});
+
 describe('MFA_REQUIRED_ROLES: which roles must sign in with MFA', () => {
   const base = { DATABASE_URL: 'postgres://u@h/d', AWS_REGION: 'us-east-2', XRAY_BUCKET: 'x', AUDIT_BUCKET: 'a', JWT_KEYS: JSON.stringify([{ kid: 'k', alg: 'HS256', secret: 'x'.repeat(32) }]), S3_ENDPOINT: 'http://s3.local' };
 

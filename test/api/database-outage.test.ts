@@ -3,7 +3,7 @@ import pg from 'pg';
 import { request, startTestApi, migrateDatabase, TEST_JWT_KEY, type TestApi } from '../support/api.js';
 import { createUser, signIn, UNLIMITED, type SignedIn } from '../support/auth.js';
 import { APP_ROLE, eventually, freePort, pgUrl, sql, startOwnServer, type OwnServer } from '../support/postgres.js';
-import { startApiProcess, started } from '../support/process.js';
+import { processClient, startApiProcess, started } from '../support/process.js';
 
 describe('database outage and recovery', () => {
   let server: OwnServer;
@@ -99,7 +99,7 @@ describe('the pool after an outage with transactions open', () => {
     try {
       await started(api);
       const base = `http://127.0.0.1:${port}`;
-      const staff = await signIn({ request: (method, path, options) => request(base, method, path, options) } as TestApi, await createUser('staff', { databaseUrl: ownerUrl }));
+      const staff = await signIn(processClient(port) as TestApi, await createUser('staff', { databaseUrl: ownerUrl }));
       const createPatients = () => Array.from({ length: POOL_MAX }, (_, i) =>
         request(base, 'POST', '/patients', { token: staff.accessToken, body: { fullName: `Held ${i}`, dateOfBirth: '1990-01-01' } }));
 
@@ -161,7 +161,7 @@ describe('the pool after an outage with transactions open', () => {
     try {
       await started(api);
       const base = `http://127.0.0.1:${port}`;
-      const staff = await signIn({ request: (method, path, options) => request(base, method, path, options) } as TestApi, await createUser('staff', { databaseUrl: ownerUrl }));
+      const staff = await signIn(processClient(port) as TestApi, await createUser('staff', { databaseUrl: ownerUrl }));
       const stuck = request(base, 'POST', '/patients', { token: staff.accessToken, body: { fullName: 'Never Done', dateOfBirth: '1990-01-01' } }).catch(() => undefined);
       await eventually(async () => assert.equal(await heldInserts(ownerUrl), 1), { timeoutMs: 20_000 });
 

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import type Router from '@koa/router';
 import { createApp } from '../../api/app.js';
+import { IDEMPOTENT } from '../../api/http/idempotency.js';
 import type { TestApi } from '../support/api.js';
 import { startRecordsApi } from '../support/s3.js';
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 
 /** Every (method, path) the composed app routes, in OpenAPI's path syntax (`/patients/{id}`). */
-function servedRoutes(api: TestApi): Set<string> {
+function servedRoutes(api: TestApi, { idempotentOnly = false } = {}): Set<string> {
   const app = createApp(api.api.deps);
   const routes = new Set<string>();
   for (const middleware of app.middleware) {
@@ -15,6 +16,7 @@ function servedRoutes(api: TestApi): Set<string> {
     if (!router) continue;
     for (const layer of router.stack) {
       if (typeof layer.path !== 'string') continue;
+      if (idempotentOnly && !layer.stack.some((handler) => IDEMPOTENT in handler)) continue;
       const path = layer.path.replace(/:(\w+)/g, '{$1}').replace(/(.)\/$/, '$1');
       for (const method of layer.methods.map((m) => m.toLowerCase())) {
         if ((METHODS as readonly string[]).includes(method)) routes.add(`${method} ${path}`);
@@ -66,6 +68,18 @@ describe('the OpenAPI document (GET /openapi.json)', () => {
         if (operation.security?.length) assert.ok(statuses.includes('401') && statuses.includes('403'), `${method} ${path} documents 401 and 403`);
       }
     }
+  });
+
+  it('documents Idempotency-Key on exactly the routes that honour it: every create', () => {
+    const honoured = servedRoutes(api, { idempotentOnly: true });
+    const creates = new Set(Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.entries(operations).filter(([method, op]) => method === 'post' && '201' in op.responses).map(([method]) => `${method} ${path}`)));
+    const withHeader = new Set(Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.entries(operations as Record<string, { parameters?: { name: string; in: string }[] }>)
+        .filter(([, op]) => op.parameters?.some((p) => p.in === 'header' && p.name === 'Idempotency-Key')).map(([method]) => `${method} ${path}`)));
+    assert.ok(creates.size >= 7, `found ${creates.size} creates`);
+    assert.deepEqual([...honoured].sort(), [...creates].sort(), 'the routes with the middleware are the creates');
+    assert.deepEqual([...withHeader].sort(), [...creates].sort(), 'the document names the header on each create');
   });
 
   it('derives request bodies from the validators the routes use', async () => {

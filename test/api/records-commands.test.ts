@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { runCommand } from '../../api/cli.js';
-import { APP_ROLE } from '../../api/db/app-role.js';
+import { APP_ROLE, EXPORTER_ROLE } from '../../api/db/app-role.js';
 import { migrations } from '../../api/db/migrations/index.js';
 import { LogCapture } from '../support/api.js';
 import { createDatabase, ensureTestAppRole, sql } from '../support/postgres.js';
@@ -58,6 +58,20 @@ describe('one-off commands of the migration and DR drill tasks', function () {
       assert.ok(!verifierAccepts(rows[0].rolpassword, password));
     });
 
+    it('creates the audit exporter login with DB_EXPORTER_PASSWORD: in dms_audit_exporter, not in dms_api', async () => {
+      const exporterPassword = `exp-${Date.now()}-Zr4#pQ7!wNs1`;
+      const { code, result, stderr } = await command(['migrate'], { DATABASE_URL: db.ownerUrl, DB_EXPORTER_PASSWORD: exporterPassword });
+      assert.equal(code, 0, JSON.stringify(result));
+      assert.deepEqual(result.rolesUpdated, [EXPORTER_ROLE]);
+      const { rows } = await sql(db.ownerUrl, `select rolpassword, pg_has_role('${EXPORTER_ROLE}', 'dms_audit_exporter', 'member') as exporter,
+        pg_has_role('${EXPORTER_ROLE}', 'dms_api', 'member') as api from pg_authid where rolname = '${EXPORTER_ROLE}'`);
+      assert.deepEqual([rows[0].exporter, rows[0].api], [true, false]);
+      assert.ok(verifierAccepts(rows[0].rolpassword, exporterPassword));
+      assert.ok(!stderr.join('\n').includes(exporterPassword), 'the password is never logged');
+      const weak = await command(['migrate'], { DATABASE_URL: db.ownerUrl, DB_EXPORTER_PASSWORD: 'short' });
+      assert.match(String(weak.result.error), /DB_EXPORTER_PASSWORD/);
+    });
+
     it('refuses a weak app password, naming the variable', async () => {
       const { code, result } = await command(['migrate'], { DATABASE_URL: db.ownerUrl, DB_APP_PASSWORD: 'short' });
       assert.equal(code, 1);
@@ -81,7 +95,7 @@ describe('one-off commands of the migration and DR drill tasks', function () {
 
   describe('drill:verify', () => {
     // The verify task connects as the app role: here the tests' one, a member of dms_api like dms_app.
-    before(() => ensureTestAppRole(db.ownerUrl, { memberOfApi: true }));
+    before(() => ensureTestAppRole(db.ownerUrl, { withGroups: true }));
 
     it('fails a database nobody can sign in to, passes one with a user, fails a broken chain', async () => {
       const empty = await command(['drill:verify'], { DATABASE_URL: db.appUrl });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { presignUpload } from '../../api/storage/s3.js';
+import { presignDownload, presignUpload } from '../../api/storage/s3.js';
 import { MAX_XRAY_BYTES } from '../../api/records/shapes.js';
 import { allLogLines, sharedDatabase, type TestApi } from '../support/api.js';
 import { auditRows, rememberSecret, type SignedIn } from '../support/auth.js';
@@ -67,7 +67,7 @@ describe('X-rays through presigned S3 URLs (CONTRACT §3)', function () {
       const url = new URL(upload.url);
       assert.match(url.pathname, new RegExp(`/patients/${patientId}/visits/${visitId}/xrays/${xray.id}$`), 'the key is built from ids only');
       assert.equal(url.searchParams.get('X-Amz-Expires'), '90');
-      assert.deepEqual(url.searchParams.get('X-Amz-SignedHeaders')!.split(';').sort(), ['content-length', 'content-type', 'host', 'x-amz-server-side-encryption']);
+      assert.deepEqual(url.searchParams.get('X-Amz-SignedHeaders')!.split(';').sort(), ['content-length', 'content-type', 'host', 'if-none-match', 'x-amz-server-side-encryption'], 'a create-only write: S3 refuses a second PUT to the key (412)');
       assert.ok(Math.abs(Date.parse(upload.expiresAt) - (Date.now() + 90_000)) < 5_000);
 
       assert.equal((await send('PUT', upload.url, upload.headers, bytes)).status, 200);
@@ -177,6 +177,32 @@ describe('X-rays through presigned S3 URLs (CONTRACT §3)', function () {
       assert.equal(res.body.error, 'upload_mismatch');
       const rows = await auditRows('xray.complete', xray.id);
       assert.deepEqual(rows.map((r) => [r.outcome, (r.details as { reason: string }).reason]), [['failure', 'file_signature']]);
+    });
+
+    it('binds downloads to the verified object: the upload URL replayed after complete never gets its bytes served', async () => {
+      const verified = png(2048);
+      const { xray, upload } = await announce('image/png', verified.length);
+      assert.equal((await send('PUT', upload.url, upload.headers, verified)).status, 200);
+      assert.equal((await call('POST', `/xrays/${xray.id}/complete`)).body.status, 'uploaded');
+      // In AWS this second PUT is a 412 (If-None-Match: *, enforced by the bucket policy) and the
+      // download names the verified version; s3rver keeps neither, so it takes the replay: the API must still refuse.
+      const replacement = png(2048);
+      assert.equal((await send('PUT', upload.url, upload.headers, replacement)).status, 200);
+      const download = await call('GET', `/xrays/${xray.id}/download`);
+      assert.equal(download.status, 409, JSON.stringify(download.body));
+      assert.equal(download.body.error, 'xray_object_changed');
+      assert.equal(download.body.url, undefined);
+      const denied = (await auditRows('xray.download_url_issued', xray.id)).filter((r) => r.outcome === 'denied');
+      assert.deepEqual(denied.map((r) => (r.details as { reason: string }).reason), ['object_changed']);
+      assert.ok(api.logs.records('xray_object_changed').some((r) => r.xrayId === xray.id));
+    });
+
+    it('names the verified version in the download URL where the bucket keeps versions (AWS)', async () => {
+      const storage = s3.storage();
+      const pinned = new URL((await presignDownload(storage, { key: 'patients/p/visits/v/xrays/x', versionId: '3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY', fileName: 'x.png' })).url);
+      assert.equal(pinned.searchParams.get('versionId'), '3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY');
+      const unversioned = new URL((await presignDownload(storage, { key: 'patients/p/visits/v/xrays/x', fileName: 'x.png' })).url);
+      assert.equal(unversioned.searchParams.get('versionId'), null);
     });
 
     it('will not issue a download before the upload completed', async () => {

@@ -2,7 +2,7 @@
 // (names, metrics, thresholds, windows, severities, runbook sections), the escalation ladder, and
 // the contract's log events. Expectations come from the brief's text below, never from the code.
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeDBSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
+import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -34,11 +34,13 @@ const ALARM_TABLE = `
 | ecs-cpu-high | ECS CPUUtilization | > 80% for 5 min | P2 | performance.md#ecs-cpu-or-memory-high |
 | ecs-memory-high | ECS MemoryUtilization | > 85% for 5 min | P2 | performance.md#ecs-cpu-or-memory-high |
 | rds-cpu-high | RDS CPUUtilization | > 80% for 10 min | P2 | database.md#database-cpu-high |
-| rds-free-storage-low | RDS FreeStorageSpace | < 20% of allocated | P1 | database.md#free-storage-low |
+| rds-free-storage-low | RDS FreeStorageSpace | < 5% of allocated | P1 | database.md#free-storage-low |
+| rds-storage-filling-fast | RDS FreeStorageSpace hours left at the current rate (metric math) | < 12 for 120 min | P1 | database.md#free-storage-low |
 | rds-connections-high | RDS DatabaseConnections | > 80% of max_connections | P1 | database.md#connections-high |
 | rds-replica-lag | RDS ReplicaLag (replica) | > 60 s for 5 min | P1 | database.md#replica-lag |
 | rds-freeable-memory-low | RDS FreeableMemory | < 10% of instance memory | P2 | database.md#freeable-memory-low |
 | rds-snapshot-stale | custom metric \`LatestSnapshotAgeHours\` (scheduled check), missing data = breaching | > 26 h | P1 | backup-restore.md#snapshot-stale |
+| drill-instance-left | custom metric \`OldestDrillInstanceAgeHours\` (same scheduled check), missing data = not breaching | > 6 h | P3 | backup-restore.md#drill-instance-left-running |
 | scheduled-job-failed | log metric: command_failed + command_refused | >= 1 in 60 min | P2 | audit-log-failure.md#audit-export-or-purge-failing |
 | database-unreachable | log metric: dependency_unavailable + readiness_failed | > 10 in 5 min | P1 | database.md#connectivity-loss |
 | process-fatal-error | log metric: process_fatal_error | >= 1 in 5 min | P1 | errors-and-rollback.md#task-exited-on-a-fatal-error |
@@ -431,6 +433,17 @@ describe('monitoring: every alarm of the brief exists as specified', () => {
           assert.ok(breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 6, RequestCount: 100 })), '6% fires');
           assert.ok(!breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 5, RequestCount: 100 })), '5% does not');
           assert.equal(evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: undefined, RequestCount: 100 }), 0, 'a minute without a 5xx data point is 0%, not a gap');
+        } else if (row.slug === 'rds-storage-filling-fast') {
+          const { expression, metrics } = mathOf(resource);
+          const free = metrics.get('FreeStorageSpace');
+          assert.equal(free?.metric?.namespace, 'AWS/RDS');
+          assert.deepEqual(free?.metric?.dimensions, { DBInstanceIdentifier: `dms-${STACK}-db` });
+          // RATE(free) over hourly points, given here as bytes per second.
+          const hoursLeft = (bytes: number, ratePerSecond: number) => evaluateMath(expression.replaceAll(`RATE(${free!.id})`, 'rate'), { [free!.id]: bytes, rate: ratePerSecond });
+          const GB = 2 ** 30;
+          assert.ok(breaches(resource, hoursLeft(10 * GB, -GB / 3600)), '10 GiB left, 1 GiB an hour: 10 hours');
+          assert.ok(!breaches(resource, hoursLeft(10 * GB, -GB / 86_400)), 'a GiB a day is normal growth');
+          assert.ok(!breaches(resource, hoursLeft(10 * GB, 5 * GB / 3600)), 'autoscaling grew the volume: free storage rose');
         } else if (row.slug === 'alb-elb-5xx') {
           assert.equal(resource.inputs['namespace'], 'AWS/ApplicationELB');
           assert.equal(resource.inputs['metricName'], 'HTTPCode_ELB_5XX_Count');
@@ -750,10 +763,16 @@ describe('monitoring: backups are watched two ways', () => {
 
 describe('monitoring: the snapshot-age handler', () => {
   /** What the function's environment holds in the stack (see the Lambda's `environment`). */
-  const HANDLER_ENVIRONMENT = { DB_INSTANCE_IDENTIFIER: 'dms-production-db', METRIC_NAMESPACE: 'DMS/production', METRIC_NAME: 'LatestSnapshotAgeHours' };
+  const HANDLER_ENVIRONMENT = {
+    DB_INSTANCE_IDENTIFIER: 'dms-production-db',
+    METRIC_NAMESPACE: 'DMS/production',
+    METRIC_NAME: 'LatestSnapshotAgeHours',
+    DRILL_METRIC_NAME: 'OldestDrillInstanceAgeHours',
+    DRILL_INSTANCE_PREFIX: 'dms-drill-production-',
+  };
   const rds = mockClient(RDSClient);
   const cloudwatch = mockClient(CloudWatchClient);
-  let handler: () => Promise<{ ageHours: number | null }>;
+  let handler: () => Promise<{ ageHours: number | null; drillAgeHours: number }>;
   let directory: string;
 
   before(async () => {
@@ -775,6 +794,7 @@ describe('monitoring: the snapshot-age handler', () => {
   beforeEach(() => {
     rds.reset();
     cloudwatch.reset();
+    rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [] });
   });
 
   const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000);
@@ -794,7 +814,7 @@ describe('monitoring: the snapshot-age handler', () => {
     });
     const { ageHours } = await handler();
     assert.ok(ageHours !== null && Math.abs(ageHours - 27) < 0.01);
-    const [call] = cloudwatch.commandCalls(PutMetricDataCommand);
+    const call = cloudwatch.commandCalls(PutMetricDataCommand).find((candidate) => candidate.args[0].input.MetricData?.[0]?.MetricName === 'LatestSnapshotAgeHours');
     const input = call!.args[0].input;
     assert.equal(input.Namespace, 'DMS/production');
     assert.equal(input.MetricData?.[0]?.MetricName, 'LatestSnapshotAgeHours');
@@ -815,8 +835,43 @@ describe('monitoring: the snapshot-age handler', () => {
     } finally {
       console.error = consoleError;
     }
-    assert.equal(cloudwatch.commandCalls(PutMetricDataCommand).length, 0);
+    assert.deepEqual(
+      cloudwatch.commandCalls(PutMetricDataCommand).map((call) => call.args[0].input.MetricData?.[0]?.MetricName),
+      ['OldestDrillInstanceAgeHours'],
+      'no snapshot age at all',
+    );
     assert.match(String(logged[0]), /no available automated snapshot/);
+  });
+
+  it("publishes the age of the stack's oldest drill instance still running, and 0 when there is none", async () => {
+    rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [{ Status: 'available', SnapshotCreateTime: hoursAgo(3) }] });
+    const drill = (id: string, startedHoursAgo: number, tags: Record<string, string> = { 'dms:drill': 'true' }, status = 'available') => ({
+      DBInstanceIdentifier: id,
+      DBInstanceStatus: status,
+      InstanceCreateTime: hoursAgo(startedHoursAgo),
+      TagList: Object.entries({ ...tags, 'dms:drill-started': hoursAgo(startedHoursAgo).toISOString() }).map(([Key, Value]) => ({ Key, Value })),
+    });
+    rds
+      .on(DescribeDBInstancesCommand)
+      .resolvesOnce({ DBInstances: [drill('dms-production-db', 900, {}), drill('dms-drill-production-202503100830', 9)], Marker: 'next' })
+      .resolvesOnce({ DBInstances: [drill('dms-drill-staging-202503090000', 30), drill('dms-drill-production-202503080000', 50, { 'dms:drill': 'true' }, 'deleting'), drill('dms-drill-production-202503110000', 1)] })
+      .resolves({ DBInstances: [] });
+    const { drillAgeHours } = await handler();
+    assert.ok(Math.abs(drillAgeHours - 9) < 0.01, String(drillAgeHours));
+    const published = cloudwatch.commandCalls(PutMetricDataCommand).find((call) => call.args[0].input.MetricData?.[0]?.MetricName === 'OldestDrillInstanceAgeHours');
+    assert.deepEqual(published?.args[0].input.MetricData?.[0]?.Dimensions, [{ Name: 'DBInstanceIdentifier', Value: 'dms-production-db' }]);
+
+    cloudwatch.reset();
+    const none = await handler();
+    assert.equal(none.drillAgeHours, 0);
+  });
+
+  it('may list the instances of its region, and nothing more of RDS', () => {
+    const policy = one('aws:iam/rolePolicy:RolePolicy', (candidate) => String(candidate.name).endsWith('snapshot-age-function')).inputs['policy'];
+    const statements = (JSON.parse(str(policy)) as { Statement: { Sid: string; Action: string; Resource: unknown }[] }).Statement;
+    const list = statements.find((statement) => statement.Sid === 'ListInstancesForDrillLeftovers');
+    assert.equal(list?.Action, 'rds:DescribeDBInstances');
+    assert.match(String(list?.Resource), /^arn:aws:rds:[\w-]+:\d{12}:db:\*$/);
   });
 });
 

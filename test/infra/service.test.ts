@@ -140,6 +140,13 @@ for (const stack of STACKS) {
       }
     });
 
+    it('runs the audit export and purge as the exporter role, the only one that may record exports and purge', () => {
+      for (const family of ['audit-export', 'audit-purge']) {
+        assert.equal(env(containerOf(taskDefinition(family)))['DATABASE_URL'], `postgres://dms_audit_export@${String(primaryHost())}:${DATABASE_PORT}/dms?sslmode=verify-full`, family);
+      }
+      assert.match(String(env(containerOf(taskDefinition('api')))['DATABASE_URL']), /^postgres:\/\/dms_app@/);
+    });
+
     it('migrates as dms_admin with the RDS-managed password and hands it the app password to set', () => {
       const container = containerOf(taskDefinition('migrate'));
       assert.deepEqual(container.command, ['node', 'dist/api/cli.js', 'migrate']);
@@ -224,9 +231,9 @@ for (const stack of STACKS) {
     it('gives each job its own execution role, which injects only the secrets that job uses', () => {
       const master = one(run, 'aws:rds/instance:Instance', `dms-${stack}-db`).outputs['masterUserSecrets'] as { secretArn: string }[];
       const expected: Record<string, Record<string, unknown>> = {
-        migrate: { PGPASSWORD: `${master[0]?.secretArn}:password::`, DB_APP_PASSWORD: secretArn('db-app-password') },
-        'audit-export': { PGPASSWORD: secretArn('db-app-password') },
-        'audit-purge': { PGPASSWORD: secretArn('db-app-password') },
+        migrate: { PGPASSWORD: `${master[0]?.secretArn}:password::`, DB_APP_PASSWORD: secretArn('db-app-password'), DB_EXPORTER_PASSWORD: secretArn('db-exporter-password') },
+        'audit-export': { PGPASSWORD: secretArn('db-exporter-password') },
+        'audit-purge': { PGPASSWORD: secretArn('db-exporter-password') },
         'drill-verify': { PGPASSWORD: secretArn('db-app-password') },
       };
       const roleArns = new Set<unknown>();

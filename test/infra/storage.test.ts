@@ -92,6 +92,17 @@ for (const stack of STACKS) {
       assert.equal(apiRole.outputs['arn'], role('api-task'), 'the policy names the role the service really gets');
     });
 
+    it('X-ray bucket: X-ray uploads are create-only (a PUT without If-None-Match is refused), so a verified X-ray cannot be replaced', () => {
+      const policy = setting(run, 'aws:s3/bucketPolicy:BucketPolicy', bucket('xray')).inputs['policy'];
+      const createOnly = statement(policy, 'XrayUploadsAreCreateOnly');
+      assert.equal(createOnly.Effect, 'Deny');
+      assert.deepEqual(asList(createOnly.Action), ['s3:PutObject']);
+      assert.equal(createOnly.Resource, `${String(bucket('xray').outputs['arn'])}/patients/*/xrays/*`);
+      assert.deepEqual(createOnly.Condition, { Null: { 's3:if-none-match': 'true' } });
+      const [rule] = setting(run, 'aws:s3/bucketCorsConfiguration:BucketCorsConfiguration', bucket('xray')).inputs['corsRules'] as Record<string, string[]>[];
+      assert.ok(rule?.['allowedHeaders']?.includes('if-none-match'), 'a browser may send the header the upload is signed with');
+    });
+
     it('X-ray bucket: CORS lets the configured origins upload with presigned requests', () => {
       const [rule] = setting(run, 'aws:s3/bucketCorsConfiguration:BucketCorsConfiguration', bucket('xray')).inputs['corsRules'] as Record<string, string[]>[];
       assert.deepEqual(rule?.['allowedOrigins'], config.storage.xrayCorsOrigins);

@@ -6,7 +6,8 @@
  * tree, one at a time, and runs the test files that entry names. A mutation is killed when those
  * tests fail, and survives when they pass: a survivor is a hole a future change could open
  * without a red test. Prints each result and the score; exits 1 if any survives, 2 if the list is
- * stale (an original line no longer in its file) or the named tests fail before any mutation.
+ * stale (an original line no longer in its file), the named tests fail before any mutation, or
+ * mocha cannot start (the scratch copy links the checkout's node_modules: no `npm ci` meanwhile).
  *
  *   npm run mutation                         every mutation
  *   npm run mutation -- --only id1,id2       just these
@@ -96,7 +97,12 @@ function runTests(cwd: string, tests: string[]): Promise<TestRun> {
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)));
   const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), TIME_LIMIT_MS);
-  return new Promise((done) => {
+  return new Promise((done, fail) => {
+    // mocha did not start (node_modules gone mid-run, e.g. an `npm ci` in the checkout): no verdict.
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      fail(new Error(`mocha could not start: ${error.message}`));
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const seconds = Math.round((Date.now() - started) / 1000);
@@ -165,4 +171,7 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2)).catch((error: Error) => {
+  console.error(`mutation: ${error.message}`);
+  return 2;
+});

@@ -86,8 +86,11 @@ describe('ops block-ip: refusing bad input before any AWS call', () => {
     ['a zone index', ['fe80::1%eth0'], /zone index/],
     ['an IPv4 range wider than /16', ['10.0.0.0/8'], /10\.0\.0\.0\/8 is wider than the \/16 bound for IPv4; .*--max-prefix 8/],
     ['an IPv6 range wider than /48', ['2001:db8::/32'], /2001:db8::\/32 is wider than the \/48 bound for IPv6/],
-    ['the whole internet', ['0.0.0.0/0'], /wider than the \/16 bound/],
+    ['the whole internet', ['0.0.0.0/0'], /0\.0\.0\.0\/0 is every address: WAF does not accept \/0/],
     ['a malformed --max-prefix', ['10.0.0.0/8', '--max-prefix', 'eight'], /--max-prefix must be a whole number/],
+    ['/0 even with --max-prefix 0 (WAF refuses /0)', ['0.0.0.0/0', '--max-prefix', '0'], /0\.0\.0\.0\/0 is every address: WAF does not accept \/0/],
+    ['IPv6 /0 even with --max-prefix 0', ['::/0', '--max-prefix', '0'], /::\/0 is every address: WAF does not accept \/0/],
+    ['--max-prefix 0', ['10.0.0.0/8', '--max-prefix', '0'], /--max-prefix must be between 1 and 32, not 0/],
     ['no address', [], /block-ip needs <cidr>/],
     ['two addresses', ['203.0.113.7', '203.0.113.8'], /unexpected argument "203\.0\.113\.8"/],
     ['an unknown flag', ['203.0.113.7', '--force'], /Unknown option '--force'/],
@@ -150,6 +153,20 @@ describe('ops unblock-ip: removing a network from the WAF block list', () => {
     const run = await runCli(['unblock-ip', '10.0.0.0/8', ...STACK_ARGS]);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(aws.waf.commandCalls(UpdateIPSetCommand)[0]?.args[0].input.Addresses, []);
+  });
+
+  it('--dry-run reads the set, prints the UpdateIPSet it would send, and sends none', async () => {
+    aws.waf.on(GetIPSetCommand).resolves(ipSet(['198.51.100.0/24', '203.0.113.7/32'], 'token-u'));
+    const run = await runCli(['unblock-ip', '203.0.113.7', ...STACK_ARGS, '--dry-run']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(aws.waf.commandCalls(UpdateIPSetCommand).length, 0);
+    assert.match(run.stdout, /dry run, not sent: wafv2 UpdateIPSet\n\s+\{\n[^]*"Addresses": \["198\.51\.100\.0\/24"\][^]*"LockToken": "token-u"/);
+    assert.match(run.stdout, /result\s+dry run: not sent/);
+
+    const block = await runCli(['block-ip', '192.0.2.0/24', ...STACK_ARGS, '--dry-run']);
+    assert.equal(block.code, 0, block.stderr);
+    assert.equal(aws.waf.commandCalls(UpdateIPSetCommand).length, 0);
+    assert.match(block.stdout, /"Addresses": \["198\.51\.100\.0\/24","203\.0\.113\.7\/32","192\.0\.2\.0\/24"\]/);
   });
 
   it('refuses a malformed CIDR with exit 2', async () => {

@@ -44,6 +44,9 @@ describe('ops CLI as a process: real exit codes and messages', () => {
       'rds DescribeDBInstances',
       'rds DescribeDBSnapshots',
       'ecs DescribeTaskDefinition',
+      'sts GetCallerIdentity',
+      'iam GetRole',
+      'iam SimulatePrincipalPolicy',
       'rds RestoreDBInstanceFromDBSnapshot',
       'rds DescribeDBInstances',
       'secretsmanager GetSecretValue',
@@ -82,6 +85,11 @@ describe('ops CLI: commands, help and usage errors', () => {
       assert.match(run.stdout, new RegExp(`usage: npm run ops -- ${command.name} `));
       for (const flag of command.flags) assert.match(run.stdout, new RegExp(`--${flag}\\b`), `${command.name} --help lists --${flag}`);
     }
+  });
+
+  it('offers --dry-run on every command that changes something', () => {
+    const changing = ['dr-drill', 'drill-sweep', 'block-ip', 'unblock-ip', 'rollback', 'scale', 'rotate-jwt-key'];
+    assert.deepEqual(changing.filter((name) => !opsCommands.find((command) => command.name === name)?.flags.includes('dry-run')), []);
   });
 
   it('lists the commands without arguments (exit 2) and with --help (exit 0)', async () => {

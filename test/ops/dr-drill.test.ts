@@ -11,6 +11,7 @@ import {
   RestoreDBInstanceFromDBSnapshotCommand,
   RestoreDBInstanceToPointInTimeCommand,
 } from '@aws-sdk/client-rds';
+import { GetRoleCommand, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import {
   FIXTURE,
@@ -34,6 +35,10 @@ import {
   KMS_KEY,
   MASTER_PASSWORD,
   MASTER_SECRET,
+  OPERATOR_ROLE,
+  operatorMay,
+  APP_PASSWORD,
+  APP_PASSWORD_SECRET,
   primary,
   snapshot,
   SNAPSHOT_TIME,
@@ -151,15 +156,35 @@ describe('ops dr-drill: a drill from the newest automated snapshot to the report
     assert.equal(verified, clock.now().toISOString().replace(/\.\d{3}Z$/, 'Z'));
   });
 
-  it('keeps the verify task\'s own database user (and its password secret), moving only the host', async () => {
+  it("verifies as the app role after a password rotation: the copy's master user gets today's app password, and drill:verify resets dms_app through it", async () => {
     healthyDrill(aws, 'dms_app');
     const run = await runCli(['dr-drill', ...STACK_ARGS]);
     assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(aws.secrets.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input), [{ SecretId: APP_PASSWORD_SECRET }]);
+    assert.deepEqual(aws.rds.commandCalls(ModifyDBInstanceCommand)[0]?.args[0].input, { DBInstanceIdentifier: DRILL_ID, MasterUserPassword: APP_PASSWORD, ApplyImmediately: true });
     const environment = aws.ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides?.containerOverrides?.[0]?.environment;
-    assert.deepEqual(environment?.[0], { name: 'DATABASE_URL', value: `postgres://dms_app@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full` });
-    assert.equal(aws.secrets.commandCalls(GetSecretValueCommand).length, 0, 'the app role\'s password is not the rotated master secret');
-    assert.equal(aws.rds.commandCalls(ModifyDBInstanceCommand).length, 0);
-    assert.match(run.stdout, /master password\s+verify logs in as dms_app, not the master user: restored password kept/);
+    assert.deepEqual(environment, [
+      { name: 'DATABASE_URL', value: `postgres://dms_app@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full` },
+      { name: 'DATABASE_REPLICA_URLS', value: '' },
+      { name: 'DRILL_APP_ROLE_RESET_BY', value: 'dms_admin' },
+    ]);
+    const operations = operationsInOrder(aws);
+    assert.ok(operations.lastIndexOf('DescribeDBInstances') < operations.indexOf('RunTask'), 'verify starts once the password is applied');
+    assert.match(run.stdout, /master password\s+set to the verify task's dms_app password \(value not shown\); drill:verify resets dms_app to it as dms_admin/);
+    assert.ok(!run.stdout.includes(APP_PASSWORD) && !run.stderr.includes(APP_PASSWORD), 'the password is never printed');
+  });
+
+  it("gives a kept copy the primary's master password back after verify, so it can be promoted", async () => {
+    healthyDrill(aws, 'dms_app');
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--keep']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      aws.rds.commandCalls(ModifyDBInstanceCommand).map((call) => call.args[0].input.MasterUserPassword),
+      [APP_PASSWORD, MASTER_PASSWORD],
+    );
+    const operations = operationsInOrder(aws);
+    assert.ok(operations.lastIndexOf('ModifyDBInstance') > operations.indexOf('DescribeTasks'), 'after verify');
+    assert.match(run.stdout, /kept master password\s+being set from arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1111-AbCdEf/);
   });
 
   it('logs in as dms_admin to database dms when the verify task definition sets no DATABASE_URL', async () => {
@@ -304,7 +329,7 @@ describe('ops dr-drill: no drill instance is left behind when a step fails', () 
     ],
     [
       'the master secret cannot be read',
-      (mocks) => mocks.secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('not authorized to perform secretsmanager:GetSecretValue'), { name: 'AccessDeniedException', $metadata: {} })),
+      (mocks) => mocks.secrets.on(GetSecretValueCommand, { SecretId: MASTER_SECRET }).rejects(Object.assign(new Error('not authorized to perform secretsmanager:GetSecretValue'), { name: 'AccessDeniedException', $metadata: {} })),
       /align the master password: AccessDeniedException/,
     ],
     [
@@ -548,6 +573,56 @@ describe('ops dr-drill: refusals before anything is created', () => {
       assert.deepEqual(deleteCalls(aws), []);
     });
   }
+
+  it("stops before any restore when the operator's role lacks a permission a later step needs (ecs:TagResource)", async () => {
+    healthyDrill(aws);
+    operatorMay(aws, ['ecs:TagResource']);
+    const run = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`error: ${OPERATOR_ROLE} may not make every call of the drill, which would fail after the restore: ecs:TagResource on arn:aws:ecs:eu-west-1:123456789012:task/dms-production/\\* \\(implicitDeny\\)`));
+    assert.equal(aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand).length, 0);
+    assert.deepEqual(deleteCalls(aws), []);
+  });
+
+  it('simulates every later call on its resource, as the role behind the SSO session (path included)', async () => {
+    healthyDrill(aws, 'dms_app');
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--keep']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(aws.iam.commandCalls(GetRoleCommand)[0]?.args[0].input, { RoleName: 'AWSReservedSSO_DMSOperator_0a1b2c3d' });
+    const simulated = aws.iam.commandCalls(SimulatePrincipalPolicyCommand).map((call) => call.args[0].input);
+    assert.ok(simulated.every((input) => input.PolicySourceArn === OPERATOR_ROLE));
+    const pairs = simulated.flatMap((input) => (input.ActionNames ?? []).map((action) => `${action} ${input.ResourceArns?.[0]}`));
+    for (const expected of [
+      `rds:RestoreDBInstanceFromDBSnapshot arn:aws:rds:eu-west-1:123456789012:db:${DRILL_ID}`,
+      `rds:DeleteDBInstance arn:aws:rds:eu-west-1:123456789012:db:${DRILL_ID}`,
+      `secretsmanager:GetSecretValue ${APP_PASSWORD_SECRET}`,
+      `secretsmanager:GetSecretValue ${MASTER_SECRET}`,
+      `ecs:RunTask ${fixtureOutputs.drillVerifyTaskDefinitionArn}`,
+      'ecs:TagResource arn:aws:ecs:eu-west-1:123456789012:task/dms-production/*',
+      'ecs:StopTask arn:aws:ecs:eu-west-1:123456789012:task/dms-production/*',
+      'iam:PassRole arn:aws:iam::123456789012:role/dms-production-drill-verify-execution',
+      `kms:CreateGrant ${KMS_KEY}`,
+      'logs:GetLogEvents arn:aws:logs:eu-west-1:123456789012:log-group:/dms/production/api:log-stream:drill-verify/verify/*',
+    ]) {
+      assert.ok(pairs.includes(expected), `simulated ${expected}`);
+    }
+    const passRole = simulated.find((input) => input.ActionNames?.includes('iam:PassRole'));
+    assert.deepEqual(passRole?.ContextEntries, [{ ContextKeyName: 'iam:PassedToService', ContextKeyValues: ['ecs-tasks.amazonaws.com'], ContextKeyType: 'string' }]);
+  });
+
+  it('says how to proceed when the check itself is not allowed, and --skip-permission-check skips it', async () => {
+    healthyDrill(aws);
+    aws.iam.on(SimulatePrincipalPolicyCommand).rejects(Object.assign(new Error('not authorized to perform iam:SimulatePrincipalPolicy'), { name: 'AccessDenied', $metadata: {} }));
+    const refused = await runCli(['dr-drill', ...STACK_ARGS]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /iam:SimulatePrincipalPolicy is denied \(grant it on yourself, or pass --skip-permission-check\)/);
+    assert.equal(aws.rds.commandCalls(RestoreDBInstanceFromDBSnapshotCommand).length, 0);
+
+    aws.iam.resetHistory();
+    const skipped = await runCli(['dr-drill', ...STACK_ARGS, '--skip-permission-check']);
+    assert.equal(skipped.code, 0, skipped.stderr);
+    assert.equal(aws.iam.commandCalls(SimulatePrincipalPolicyCommand).length, 0);
+  });
 
   it('refuses a point in time after the latest restorable time', async () => {
     healthyDrill(aws);

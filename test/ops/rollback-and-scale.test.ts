@@ -89,6 +89,16 @@ describe('ops rollback: back to the previous task definition revision', () => {
     assert.equal(aws.ecs.commandCalls(UpdateServiceCommand).length, 0);
   });
 
+  it('--dry-run picks the revision, prints the UpdateService and sends none', async () => {
+    aws.ecs.on(DescribeServicesCommand).resolves(service({}));
+    aws.ecs.on(ListTaskDefinitionsCommand).resolves({ taskDefinitionArns: [`${FAMILY_ARN}:42`, `${FAMILY_ARN}:41`] });
+    const run = await runCli(['rollback', ...STACK_ARGS, '--dry-run']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(aws.ecs.commandCalls(UpdateServiceCommand).length, 0);
+    assert.match(run.stdout, /dry run, not sent: ecs UpdateService\n\s+\{"cluster":"dms-production","service":"dms-api-production","taskDefinition":"dms-api-production:41"\}/);
+    assert.match(run.stdout, /result\s+dry run: not sent/);
+  });
+
   it('changes nothing when the service already runs the requested revision', async () => {
     aws.ecs.on(DescribeServicesCommand).resolves(service({}));
     aws.ecs.on(DescribeTaskDefinitionCommand).resolves({ taskDefinition: { status: 'ACTIVE' } });
@@ -128,7 +138,37 @@ describe('ops scale: desired count within the autoscaling bounds', () => {
     });
     assert.deepEqual(aws.ecs.commandCalls(UpdateServiceCommand)[0]?.args[0].input, { cluster: 'dms-production', service: 'dms-api-production', desiredCount: 5 });
     assert.match(run.stdout, /desired\s+3 -> 5/);
-    assert.match(run.stdout, /result\s+5 task\(s\) running/);
+    assert.match(run.stdout, /result\s+steady: 5 task\(s\) running/);
+  });
+
+  it('is done once the service is steady within the bounds, also when autoscaling moved the desired count during the wait', async () => {
+    aws.autoscaling.on(DescribeScalableTargetsCommand).resolves(target(2, 6));
+    aws.ecs
+      .on(DescribeServicesCommand)
+      .resolvesOnce(service({ desiredCount: 3, runningCount: 3 }))
+      .resolvesOnce(service({ desiredCount: 5, runningCount: 3, pendingCount: 2 }))
+      .resolves(service({ desiredCount: 4, runningCount: 4 }));
+    const run = await runCli(['scale', ...STACK_ARGS, '--count', '5']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /result\s+steady: 4 task\(s\) running; autoscaling moved the desired count from 5 to 4 during the wait/);
+  });
+
+  it('keeps waiting while tasks are pending, and gives up after --timeout', async () => {
+    aws.autoscaling.on(DescribeScalableTargetsCommand).resolves(target(2, 6));
+    aws.ecs.on(DescribeServicesCommand).resolvesOnce(service({ desiredCount: 3 })).resolves(service({ desiredCount: 5, runningCount: 4, pendingCount: 1 }));
+    const run = await runCli(['scale', ...STACK_ARGS, '--count', '5', '--timeout', '5m']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /gave up after 5m waiting for dms-api-production to be steady within 2\.\.6 \(last status: running 4, pending 1, desired 5\)/);
+  });
+
+  it('--dry-run reads the bounds and the service, prints the UpdateService and sends none', async () => {
+    aws.autoscaling.on(DescribeScalableTargetsCommand).resolves(target(2, 6));
+    aws.ecs.on(DescribeServicesCommand).resolves(service({ desiredCount: 3 }));
+    const run = await runCli(['scale', ...STACK_ARGS, '--count', '5', '--dry-run']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(aws.ecs.commandCalls(UpdateServiceCommand).length, 0);
+    assert.match(run.stdout, /dry run, not sent: ecs UpdateService\n\s+\{"cluster":"dms-production","service":"dms-api-production","desiredCount":5\}/);
+    assert.match(run.stdout, /result\s+dry run: not sent/);
   });
 
   it('lets the live autoscaling bounds win over the stack outputs', async () => {

@@ -12,8 +12,10 @@ import { BudgetsClient } from '@aws-sdk/client-budgets';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STSClient } from '@aws-sdk/client-sts';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { defaultAwsClients } from '../../runbooks/ops/lib/aws.js';
@@ -93,6 +95,8 @@ export interface AwsMocks {
   secrets: AwsClientStub<SecretsManagerClient>;
   budgets: AwsClientStub<BudgetsClient>;
   autoscaling: AwsClientStub<ApplicationAutoScalingClient>;
+  sts: AwsClientStub<STSClient>;
+  iam: AwsClientStub<IAMClient>;
 }
 
 /** Stubs on every SDK client class of this process (until restored). */
@@ -106,6 +110,8 @@ export function mockAws(): AwsMocks {
     secrets: mockClient(SecretsManagerClient),
     budgets: mockClient(BudgetsClient),
     autoscaling: mockClient(ApplicationAutoScalingClient),
+    sts: mockClient(STSClient),
+    iam: mockClient(IAMClient),
   };
 }
 

@@ -31,14 +31,16 @@ export interface TestDatabase {
   ownerUrl: string;
   /** The API's role on the primary. */
   appUrl: string;
+  /** As the audit exporter (export, purge). */
+  exporterUrl: string;
   /** The API's role on the streaming replica. */
   replicaAppUrl: string;
   replica: OwnServer;
 }
 
 /**
- * Applies every migration as the database owner, then makes the tests' app role a member of
- * `dms_api` (migration 0001 creates it): what the production migration task does for `dms_app`.
+ * Applies every migration as the database owner, then makes the tests' login roles members of
+ * their groups: what the production migration task does for `dms_app` and `dms_audit_export`.
  */
 export async function migrateDatabase(ownerUrl: string): Promise<void> {
   const orm = await createOrm({ databaseUrl: ownerUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
@@ -47,7 +49,7 @@ export async function migrateDatabase(ownerUrl: string): Promise<void> {
   } finally {
     await orm.close();
   }
-  await ensureTestAppRole(ownerUrl, { memberOfApi: true });
+  await ensureTestAppRole(ownerUrl, { withGroups: true });
 }
 
 let shared: Promise<TestDatabase> | undefined;
@@ -63,7 +65,7 @@ export function sharedDatabase(): Promise<TestDatabase> {
     await migrateDatabase(db.ownerUrl);
     const replicaAppUrl = pgUrl(db.name, { user: APP_ROLE, port: replica.port });
     await eventually(() => sql(replicaAppUrl, 'select 1 from users limit 1'), { timeoutMs: 30_000 });
-    return { name: db.name, ownerUrl: db.ownerUrl, appUrl: db.appUrl, replicaAppUrl, replica };
+    return { name: db.name, ownerUrl: db.ownerUrl, appUrl: db.appUrl, exporterUrl: db.exporterUrl, replicaAppUrl, replica };
   })();
   return shared;
 }

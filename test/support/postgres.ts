@@ -13,6 +13,8 @@ export const PG_SUPERUSER = 'postgres';
 
 /** The login role the API runs as in tests: like production's `dms_app`, a member of `dms_api` only. */
 export const APP_ROLE = 'dms_app_test';
+/** The login role the audit export and purge commands run as in tests: like production's `dms_audit_export`. */
+export const EXPORTER_ROLE = 'dms_audit_export_test';
 
 const PG_VERSION = readdirSync('/etc/postgresql')[0]!;
 export const PG_BIN = `/usr/lib/postgresql/${PG_VERSION}/bin`;
@@ -51,18 +53,24 @@ export function freshName(prefix: string): string {
 }
 
 /**
- * The tests' app login role on the server at `url` (roles are per cluster); once migration 0001 has
- * created `dms_api`, `memberOfApi` makes it a member, as the migration task does for `dms_app`.
+ * The tests' login roles on the server at `url` (roles are per cluster); once the migrations have
+ * created their groups, `withGroups` makes the app role a member of `dms_api` and the exporter a
+ * member of `dms_audit_exporter`, as the migration task does for `dms_app` and `dms_audit_export`.
  */
-export async function ensureTestAppRole(url: string, { memberOfApi = false } = {}): Promise<void> {
-  await sql(url, `do $$ begin
-    if not exists (select from pg_roles where rolname = '${APP_ROLE}') then create role ${APP_ROLE} login; end if;
-  end $$`);
-  if (memberOfApi) await sql(url, `grant dms_api to ${APP_ROLE}`);
+export async function ensureTestAppRole(url: string, { withGroups = false } = {}): Promise<void> {
+  for (const role of [APP_ROLE, EXPORTER_ROLE]) {
+    await sql(url, `do $$ begin
+      if not exists (select from pg_roles where rolname = '${role}') then create role ${role} login; end if;
+    end $$`);
+  }
+  if (withGroups) {
+    await sql(url, `grant dms_api to ${APP_ROLE}`);
+    await sql(url, `grant dms_audit_exporter to ${EXPORTER_ROLE}`);
+  }
 }
 
 /** A fresh database on the run's cluster, and the app role that the API connects as. */
-export async function createDatabase(name = freshName('dms_test')): Promise<{ name: string; ownerUrl: string; appUrl: string; drop(): Promise<void> }> {
+export async function createDatabase(name = freshName('dms_test')): Promise<{ name: string; ownerUrl: string; appUrl: string; exporterUrl: string; drop(): Promise<void> }> {
   await runCluster();
   const admin = pgUrl('postgres');
   await sql(admin, `create database ${name}`);
@@ -71,6 +79,7 @@ export async function createDatabase(name = freshName('dms_test')): Promise<{ na
     name,
     ownerUrl: pgUrl(name),
     appUrl: pgUrl(name, { user: APP_ROLE }),
+    exporterUrl: pgUrl(name, { user: EXPORTER_ROLE }),
     drop: async () => {
       await sql(admin, `drop database if exists ${name} with (force)`);
     },

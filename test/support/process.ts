@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import assert from 'node:assert/strict';
+import { request, type TestApi } from './api.js';
 import { eventually } from './postgres.js';
 
 /** The API as a real child process (`api/main.ts`), its output collected line by line. */
@@ -47,3 +48,10 @@ export async function started(api: ApiProcess): Promise<void> {
     return Promise.resolve();
   }, { timeoutMs: 30_000 });
 }
+
+/** Requests to a process listening on `port`, in the shape the sign-in helpers take. */
+export function processClient(port: number): Pick<TestApi, 'request'> {
+  const base = `http://127.0.0.1:${port}`;
+  return { request: (method, path, options) => request(base, method, path, options) };
+}
+

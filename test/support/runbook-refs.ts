@@ -364,14 +364,43 @@ export function contractLogEvents(contract: string): string[] {
 }
 
 /** Event names the API logs literally: `log.warn('rate_limit_store_unavailable', …)` and the like. */
+/** Source without its comments: a name mentioned in a comment is not logged. */
+function withoutComments(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+}
+
+const LOG_CALL = /\blog\.(?:error|warn|info|http|verbose|debug|silly)\(\s*([^,()]*?)\s*[,)]/g;
+const literalsIn = (text: string) => [...text.matchAll(/['"]([a-z][a-z0-9_]*)['"]/g)].map((match) => match[1] ?? '');
+
+/**
+ * Events the API logs, read from the code (comments removed): the literals in the first argument
+ * of a `log.<level>(` call (`'x'`, or `cond ? 'x' : 'y'`); and, in a file that logs an event held
+ * in a variable (`log.warn(event, …)`, `log.warn(failure.event, …)`), the literals bound to an
+ * event there (`event: 'x'`, `event = … 'x'`) or passed where that variable comes from. A name
+ * only in a comment, or in a file that logs no such variable, is not an event.
+ */
 export function apiLogEvents(apiSources: ReadonlyMap<string, string>): string[] {
-  const call = /\blog\.(?:error|warn|info|http|verbose|debug|silly)\(\s*['"]([a-z][a-z0-9_]*)['"]/g;
-  return [...new Set([...apiSources.values()].flatMap((source) => [...source.matchAll(call)].map((match) => match[1] ?? '')))];
+  const events = new Set<string>();
+  for (const raw of apiSources.values()) {
+    const source = withoutComments(raw);
+    const firstArguments = [...source.matchAll(LOG_CALL)].map((match) => match[1] ?? '');
+    for (const argument of firstArguments) for (const literal of literalsIn(argument)) events.add(literal);
+    if (!firstArguments.some((argument) => /\bevent\b/.test(argument))) continue;
+    for (const match of source.matchAll(/\bevent\s*[:=][^;\n]*/g)) for (const literal of literalsIn(match[0])) events.add(literal);
+    // Positional: `limiter('login', limits, 'auth_login_rate_limited', …)` into a function logging `event`.
+    for (const match of source.matchAll(/['"]([a-z]+(?:_[a-z0-9]+){2,})['"]/g)) events.add(match[1] ?? '');
+  }
+  return [...events];
+}
+
+/** Does the code (comments removed) spell `name` as a string literal at all? */
+function apiSpells(apiSources: ReadonlyMap<string, string>, name: string): boolean {
+  const literal = new RegExp(`(['"\`])${name}\\1`);
+  return [...apiSources.values()].some((source) => literal.test(withoutComments(source)));
 }
 
 function apiEmits(apiSources: ReadonlyMap<string, string>, event: string): boolean {
-  const literal = new RegExp(`(['"\`])${event}\\1`);
-  return [...apiSources.values()].some((source) => literal.test(source));
+  return apiLogEvents(apiSources).includes(event);
 }
 
 /**
@@ -392,12 +421,16 @@ export function checkNamedLogEvents(
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
     for (const line of linesOf(markdown)) {
-      const named = new Set<string>();
-      if (!line.inFence) for (const span of inlineCodeSpans(line.text)) if (isFamilyName(span)) named.add(span);
-      for (const match of line.text.matchAll(/\bevent\s*(?:=|==|!=)\s*["']([\w-]+)["']/g)) named.add(match[1] ?? '');
+      // In a query (`event = "x"`, `event in [...]`) the name is an event for certain: it must be logged.
+      const queried = new Set<string>();
+      for (const match of line.text.matchAll(/\bevent\s*(?:=|==|!=)\s*["']([\w-]+)["']/g)) queried.add(match[1] ?? '');
       for (const match of line.text.matchAll(/\bevent\s+(?:not\s+)?in\s*\[([^\]]*)\]/g)) {
-        for (const quoted of (match[1] ?? '').matchAll(/["']([\w-]+)["']/g)) named.add(quoted[1] ?? '');
+        for (const quoted of (match[1] ?? '').matchAll(/["']([\w-]+)["']/g)) queried.add(quoted[1] ?? '');
       }
+      // In prose a backticked name may be a table or an error code the code also spells: only a
+      // name the code spells nowhere is reported.
+      const named = new Set(queried);
+      if (!line.inFence) for (const span of inlineCodeSpans(line.text)) if (isFamilyName(span) && !queried.has(span) && !apiSpells(apiSources, span)) named.add(span);
       for (const event of named) {
         if (!contractEvents.includes(event) && !otherEvents.includes(event) && !apiEmits(apiSources, event)) {
           problems.push(`${file}:${line.number}: names log event ${event}, which neither the contract lists nor api/ or the paging engine emits`);
@@ -413,4 +446,47 @@ export function checkContractEventsEmitted(contractEvents: readonly string[], ap
   return contractEvents
     .filter((event) => !apiEmits(apiSources, event))
     .map((event) => `CONTRACT §5 event ${event} is emitted nowhere in api/`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a section says about its alarm
+
+/** The lines of the section under heading `#anchor`, up to the next heading of its level or above. */
+function sectionLines(markdown: string, anchor: string): Line[] {
+  const lines = linesOf(markdown);
+  const seen = new Map<string, number>();
+  let start = -1;
+  let level = 0;
+  for (const [index, line] of lines.entries()) {
+    const heading = line.inFence ? null : /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line.text);
+    if (!heading) continue;
+    const depth = heading[1]!.length;
+    if (start >= 0 && depth <= level) return lines.slice(start, index);
+    const slug = githubSlug(heading[2] ?? '');
+    const count = seen.get(slug) ?? 0;
+    seen.set(slug, count + 1);
+    if (start < 0 && (count === 0 ? slug : `${slug}-${count}`) === anchor) {
+      start = index;
+      level = depth;
+    }
+  }
+  return start >= 0 ? lines.slice(start) : [];
+}
+
+/**
+ * A section an alarm links that states a severity (its `**Severity.**` line) states the alarm's:
+ * the line's first P-level is the alarm's (it may add when to raise it, after).
+ */
+export function checkSectionSeverities(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
+  const problems = new Set<string>();
+  for (const alarm of stacks.flatMap(plannedAlarms)) {
+    const link = alarm.description === undefined ? undefined : runbookLinkIn(alarm.description);
+    const markdown = link && runbooks.get(link.file);
+    if (!link || markdown === undefined || alarm.severityTag === undefined) continue;
+    const slug = alarm.name.replace(`dms-${alarm.stack}-`, 'dms-<stack>-');
+    const severityLine = sectionLines(markdown, link.anchor).find((line) => /^\*\*Severity\.\*\*/.test(line.text));
+    const stated = severityLine && /\bP[0-3]\b/.exec(severityLine.text)?.[0];
+    if (severityLine && stated !== alarm.severityTag) problems.add(`${link.file}:${severityLine.number}: says ${stated ?? 'no P-level'} first, ${slug} is ${alarm.severityTag}`);
+  }
+  return [...problems];
 }

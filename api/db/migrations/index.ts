@@ -9,6 +9,9 @@ import { KeysetMillisecondTimestamps } from './0007-keyset-millisecond-timestamp
 import { AuditPurgeHotDays } from './0008-audit-purge-hot-days.js';
 import { LoginLockoutPerClient } from './0009-login-lockout-per-client.js';
 import { AccountSecurity } from './0010-account-security.js';
+import { IdempotencyKeys } from './0011-idempotency-keys.js';
+import { XrayVerifiedObject } from './0012-xray-verified-object.js';
+import { AuditExporterRole } from './0013-audit-exporter-role.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -25,4 +28,7 @@ export const migrations: MigrationObject[] = [
   { name: '0008-audit-purge-hot-days', class: AuditPurgeHotDays },
   { name: '0009-login-lockout-per-client', class: LoginLockoutPerClient },
   { name: '0010-account-security', class: AccountSecurity },
+  { name: '0011-idempotency-keys', class: IdempotencyKeys },
+  { name: '0012-xray-verified-object', class: XrayVerifiedObject },
+  { name: '0013-audit-exporter-role', class: AuditExporterRole },
 ];

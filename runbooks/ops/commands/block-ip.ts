@@ -1,5 +1,5 @@
 import { defineCommand } from '../lib/command.js';
-import { changeBlockList, DEFAULT_MAX_PREFIX, reasonOption } from '../lib/ip-block-list.js';
+import { changeBlockList, DEFAULT_MAX_PREFIX, dryRunOption, reasonOption } from '../lib/ip-block-list.js';
 
 export const blockIp = defineCommand({
   name: 'block-ip',
@@ -10,8 +10,9 @@ export const blockIp = defineCommand({
     'max-prefix': {
       type: 'string',
       valueName: 'bits',
-      description: `widest range allowed, as a prefix length (default /${DEFAULT_MAX_PREFIX[4]} for IPv4, /${DEFAULT_MAX_PREFIX[6]} for IPv6)`,
+      description: `widest range allowed, as a prefix length, 1 or more (default /${DEFAULT_MAX_PREFIX[4]} for IPv4, /${DEFAULT_MAX_PREFIX[6]} for IPv6; WAF refuses /0)`,
     },
+    'dry-run': dryRunOption,
   },
   details: [
     'Reads the IP set dms-blocked-ips-<stack>-v4 (or -v6) with its lock token, adds the network and writes it back,',
@@ -21,7 +22,7 @@ export const blockIp = defineCommand({
   ],
   run: ({ options, positional }, ctx) =>
     changeBlockList(
-      { change: 'block', cidrText: positional ?? '', stack: options.stack, outputsFile: options.outputs, reason: options.reason, maxPrefixText: options['max-prefix'] },
+      { change: 'block', cidrText: positional ?? '', stack: options.stack, outputsFile: options.outputs, reason: options.reason, maxPrefixText: options['max-prefix'], dryRun: options['dry-run'] },
       ctx,
     ),
 });

@@ -15,8 +15,9 @@ import {
   DRILL_TASK_POLL_MS,
   DRILL_VERIFY_TIMEOUT_MS,
   drillDatabaseUrl,
+  drillPermissions,
   drillPlan,
-  getMasterSecret,
+  getSecret,
   keptMonitoring,
   printPlan,
   readVerifyLog,
@@ -33,6 +34,7 @@ import {
 } from '../lib/drill.js';
 import { describeError, OpsError, UsageError } from '../lib/errors.js';
 import { loadOutputs, optionalOutput, requireOutputs } from '../lib/outputs.js';
+import { simulatePermissions } from '../lib/permissions.js';
 import { latestAutomatedSnapshot } from '../lib/rds.js';
 import { Progress, printSummary, type SummaryRow } from '../lib/report.js';
 import { compactUtcMinute, formatDuration, isoSeconds, parseDuration } from '../lib/time.js';
@@ -97,6 +99,7 @@ function verifyContainerOf(containers: readonly ContainerDefinition[], arn: stri
     name: container.name,
     command: runsVerify(container) ? (container.command ?? []) : VERIFY_COMMAND,
     databaseUrl: container.environment?.find((variable) => variable.name === 'DATABASE_URL')?.value,
+    passwordSecret: container.secrets?.find((secret) => secret.name === 'PGPASSWORD')?.valueFrom,
     logGroup: options?.['awslogs-group'],
     logStreamPrefix: options?.['awslogs-stream-prefix'],
   };
@@ -144,7 +147,7 @@ class DrillRun {
   }
 
   /** Checks before anything is created: a failure here leaves nothing behind. */
-  private async preflight(): Promise<{ primary: DBInstance; source: ResolvedSource; container: VerifyContainer }> {
+  private async preflight(): Promise<{ primary: DBInstance; source: ResolvedSource; container: VerifyContainer; passRoles: string[] }> {
     const { outputs } = this.drill;
     this.progress.step(`reading primary ${outputs.dbInstanceIdentifier}`);
     const primary = (await this.rds.send(describeInstance(outputs.dbInstanceIdentifier))).DBInstances?.[0];
@@ -153,7 +156,29 @@ class DrillRun {
     this.progress.step(`reading verify task definition ${outputs.drillVerifyTaskDefinitionArn}`);
     const definition = (await this.ecs.send(describeVerifyTaskDefinition(this.drill))).taskDefinition;
     const container = verifyContainerOf(definition?.containerDefinitions ?? [], outputs.drillVerifyTaskDefinitionArn);
-    return { primary, source, container };
+    const passRoles = [definition?.executionRoleArn, definition?.taskRoleArn].filter((role): role is string => role !== undefined);
+    return { primary, source, container, passRoles };
+  }
+
+  /** The secrets the drill will read: the verify user's password secret, and the master secret when needed. */
+  private secretsToRead(primary: DBInstance, container: VerifyContainer): string[] {
+    const masterSecret = primary.MasterUserSecret?.SecretArn;
+    const appLogin = verifyDatabaseUser(container) !== primary.MasterUsername;
+    const passwordSecret = appLogin ? container.passwordSecret?.split(':').slice(0, 7).join(':') : undefined;
+    return [passwordSecret, !appLogin || this.drill.keep ? masterSecret : undefined].filter((arn): arn is string => arn !== undefined);
+  }
+
+  /** Simulates every later call for the operator's identity; a denied one stops the drill before anything is created. */
+  private async checkPermissions(primary: DBInstance, container: VerifyContainer, passRoles: string[]): Promise<void> {
+    const required = drillPermissions(this.drill, { secrets: this.secretsToRead(primary, container), passRoles, container });
+    this.progress.step(`checking your permissions for ${required.length} later calls (iam SimulatePrincipalPolicy)`);
+    const report = await simulatePermissions(this.clients.sts(), this.clients.iam(), required);
+    if (report.denied.length > 0) {
+      const denied = report.denied.map((entry) => `${entry.action} on ${entry.resource} (${entry.decision})`).join('; ');
+      throw new OpsError(
+        `${report.principal} may not make every call of the drill, which would fail after the restore: ${denied}. Grant them, or pass --skip-permission-check if a condition the simulation cannot see allows them`,
+      );
+    }
   }
 
   private checkEncryption(what: string, encrypted: boolean | undefined, kmsKeyId: string | undefined): void {
@@ -213,36 +238,73 @@ class DrillRun {
   }
 
   /**
-   * The instance has the master password of snapshot time; RDS rotates the managed master secret
-   * (weekly by default), and a verify task that logs in as the master user reads its current value.
+   * A secret's current value as ECS injects it: `arn…:secret:name-AbCdEf` is the whole string,
+   * `arn…:secret:name-AbCdEf:password::` one key of its JSON.
    */
-  private async currentMasterPassword(primary: DBInstance, container: VerifyContainer): Promise<{ password?: string; row: string }> {
-    const user = verifyDatabaseUser(container);
-    if (user !== primary.MasterUsername) return { row: `verify logs in as ${user}, not the master user: restored password kept` };
-    const secretArn = primary.MasterUserSecret?.SecretArn;
-    if (!secretArn) return { row: 'primary has no RDS-managed master secret: restored password kept' };
-    this.progress.step("reading the primary's current master password");
-    const secret = await this.clients.secrets().send(getMasterSecret(secretArn));
-    let password: unknown;
-    try {
-      password = (JSON.parse(secret.SecretString ?? '') as { password?: unknown }).password;
-    } catch {
-      password = undefined;
+  private async readPassword(valueFrom: string): Promise<string> {
+    const parts = valueFrom.split(':');
+    const secretArn = parts.slice(0, 7).join(':');
+    const jsonKey = parts[7];
+    const secret = await this.clients.secrets().send(getSecret(secretArn));
+    let password: unknown = secret.SecretString;
+    if (jsonKey) {
+      try {
+        password = (JSON.parse(secret.SecretString ?? '') as Record<string, unknown>)[jsonKey];
+      } catch {
+        password = undefined;
+      }
     }
-    if (typeof password !== 'string' || password === '') throw new OpsError(`master secret ${secretArn} has no "password" field`);
-    return { password, row: `set from ${secretArn} (value not shown)` };
+    if (typeof password !== 'string' || password === '') throw new OpsError(`secret ${secretArn} has no ${jsonKey ? `"${jsonKey}" field` : 'value'}`);
+    return password;
+  }
+
+  /**
+   * The restored copy has the passwords of its restore point; RDS rotates the managed master secret
+   * (weekly by default) and the app password is rotated by runbooks/secret-rotation.md. The copy's
+   * master user gets today's password of the user verify signs in as: the master secret's when
+   * that is the master user; else the verify task's own PGPASSWORD (the app password), and
+   * drill:verify resets the app role to it through the master user before signing in as it.
+   */
+  private async drillMasterPassword(primary: DBInstance, container: VerifyContainer): Promise<{ password?: string; resetAppRoleBy?: string; row: string }> {
+    const user = verifyDatabaseUser(container);
+    if (user === primary.MasterUsername) {
+      const secretArn = primary.MasterUserSecret?.SecretArn;
+      if (!secretArn) return { row: 'primary has no RDS-managed master secret: restored password kept' };
+      this.progress.step("reading the primary's current master password");
+      return { password: await this.readPassword(`${secretArn}:password::`), row: `set from ${secretArn} (value not shown)` };
+    }
+    if (!container.passwordSecret || !primary.MasterUsername) return { row: `verify logs in as ${user} without a PGPASSWORD secret to reset it to: restored passwords kept` };
+    this.progress.step(`reading today's ${user} password (${container.passwordSecret.split(':').slice(0, 7).join(':')})`);
+    return {
+      password: await this.readPassword(container.passwordSecret),
+      resetAppRoleBy: primary.MasterUsername,
+      row: `set to the verify task's ${user} password (value not shown); drill:verify resets ${user} to it as ${primary.MasterUsername}`,
+    };
+  }
+
+  /** A kept copy whose master password is the app password gets the primary's master password back, so it can be promoted. */
+  private async restoreKeptMasterPassword(primary: DBInstance): Promise<{ ok: boolean; text: string }> {
+    const secretArn = primary.MasterUserSecret?.SecretArn;
+    if (!secretArn) return { ok: false, text: `the primary has no RDS-managed master secret: set ${this.drill.drillId}'s master password by hand before promoting it` };
+    try {
+      const password = await this.readPassword(`${secretArn}:password::`);
+      await this.rds.send(alignDrillInstance(this.drill, { MasterUserPassword: password }));
+      return { ok: true, text: `being set from ${secretArn} (value not shown)` };
+    } catch (error) {
+      return { ok: false, text: `FAILED to set it from ${secretArn} (${describeError(error)}): set it by hand before promoting the copy` };
+    }
   }
 
   /** One ModifyDBInstance for the current master password and a kept copy's monitoring, then wait until applied. */
-  private async alignInstance(primary: DBInstance, container: VerifyContainer): Promise<void> {
-    const master = await this.currentMasterPassword(primary, container);
+  private async alignInstance(primary: DBInstance, container: VerifyContainer): Promise<string | undefined> {
+    const master = await this.drillMasterPassword(primary, container);
     this.rows.push(['master password', master.row]);
     const monitoring = keptMonitoring(this.drill, primary);
     if (this.drill.keep) {
       const settings = Object.keys(monitoring).length > 0 ? Object.keys(monitoring).join(', ') : 'the primary has neither Performance Insights nor enhanced monitoring';
       this.rows.push(['kept copy', `restored with the primary's Multi-AZ, backups, log exports and IAM auth; ${settings}`]);
     }
-    if (master.password === undefined && Object.keys(monitoring).length === 0) return;
+    if (master.password === undefined && Object.keys(monitoring).length === 0) return undefined;
     this.progress.step(`modifying ${this.drill.drillId}: ${[master.password !== undefined ? 'master password' : '', ...Object.keys(monitoring)].filter(Boolean).join(', ')}`);
     await this.rds.send(alignDrillInstance(this.drill, { ...(master.password !== undefined ? { MasterUserPassword: master.password } : {}), ...monitoring }));
     await waitFor(this.ctx, this.progress, {
@@ -257,13 +319,14 @@ class DrillRun {
         return status === 'available' && !pending ? { done: true, value: undefined } : { done: false, status: pending ? `${status}, password pending` : status };
       },
     });
+    return master.resetAppRoleBy;
   }
 
-  private async verify(instance: DBInstance, container: VerifyContainer): Promise<VerifyResult> {
+  private async verify(instance: DBInstance, container: VerifyContainer, resetAppRoleBy: string | undefined): Promise<VerifyResult> {
     const { drill } = this;
     const databaseUrl = drillDatabaseUrl(container, instance.Endpoint?.Address ?? '', instance.Endpoint?.Port ?? 5432);
     this.progress.step(`running drill:verify in ${drill.outputs.clusterName} as ${verifyDatabaseUser(container)} against ${databaseUrl.host}`);
-    const started = await this.ecs.send(runVerifyTask(drill, container, databaseUrl.toString()));
+    const started = await this.ecs.send(runVerifyTask(drill, container, databaseUrl.toString(), resetAppRoleBy));
     const taskArn = started.tasks?.[0]?.taskArn;
     if (!taskArn) throw new OpsError(`RunTask started no task: ${started.failures?.map((failure) => `${failure.arn ?? ''} ${failure.reason ?? ''}`.trim()).join('; ') || 'no reason given'}`);
     this.runningTask = taskArn;
@@ -351,7 +414,8 @@ class DrillRun {
 
   async run(): Promise<number> {
     const { drill } = this;
-    const { primary, source, container } = await this.preflight();
+    const { primary, source, container, passRoles } = await this.preflight();
+    if (drill.checkPermissions) await this.checkPermissions(primary, container, passRoles);
     this.rows.push(['drill instance', `${drill.drillId} (${drill.outputs.dbInstanceClass}, ${drill.outputs.region})`], ['source', source.description]);
     // Interrupted before the restore: nothing exists yet, so nothing may be created.
     this.ctx.signal.throwIfAborted();
@@ -371,6 +435,7 @@ class DrillRun {
     let failure: string | undefined;
     let verifiedAt: Date | undefined;
     let availableAt: Date | undefined;
+    let resetAppRoleBy: string | undefined;
     try {
       if (restoreError !== undefined) throw restoreError;
       step = 'wait for the restore';
@@ -378,9 +443,9 @@ class DrillRun {
       availableAt = this.ctx.clock.now();
       this.rows.push(['available', `${isoSeconds(availableAt)} (${formatDuration(availableAt.getTime() - requestedAt.getTime())} after the request)`]);
       step = 'align the master password';
-      await this.alignInstance(primary, container);
+      resetAppRoleBy = await this.alignInstance(primary, container);
       step = 'verify from inside the VPC';
-      const result = await this.verify(instance, container);
+      const result = await this.verify(instance, container, resetAppRoleBy);
       this.rows.push(['verify task', `exit ${result.exitCode ?? 'none'}${result.stoppedReason ? ` (${result.stoppedReason})` : ''}`]);
       this.rows.push(['verify output', result.output ? JSON.stringify(result.output).slice(0, 400) : result.outputNote]);
       const counts = result.output ? rowCountsOf(result.output) : undefined;
@@ -395,7 +460,12 @@ class DrillRun {
     if (stoppedTask) this.rows.push(['verify task clean-up', stoppedTask.text]);
     // --keep keeps whatever became available, verified or not: a failed verify of a point-in-time
     // restore must not cost the 15-60 minutes of a P1 restore. A restore that never became usable goes.
-    const instanceCleanup = drill.keep && availableAt
+    const kept = drill.keep && availableAt !== undefined;
+    if (kept && resetAppRoleBy) {
+      const masterReset = await this.restoreKeptMasterPassword(primary);
+      this.rows.push(['kept master password', masterReset.text]);
+    }
+    const instanceCleanup = kept
       ? { ok: true, text: `KEPT (--keep${verifiedAt ? '' : ', NOT verified'}): delete it when done: ${manualDeleteCommand(drill)}` }
       : await this.deleteInstance();
     const cleanup = { ok: instanceCleanup.ok && (stoppedTask?.ok ?? true), text: instanceCleanup.text };
@@ -429,14 +499,19 @@ export const drDrill = defineCommand({
     keep: { type: 'boolean', description: 'leave the restored instance running once it is available, even if verify fails (you delete it)' },
     'dry-run': { type: 'boolean', description: 'print every AWS call with its parameters and send none (needs no credentials)' },
     timeout: { type: 'string', valueName: 'duration', description: 'how long to wait for the restored instance (default 2h)' },
+    'skip-permission-check': {
+      type: 'boolean',
+      description: 'do not simulate your IAM permissions for every later call before restoring (when a policy condition the simulator cannot see allows them)',
+    },
   },
   details: [
     'Steps: read the primary and the snapshot (must be encrypted with dbKmsKeyArn); restore it as',
     'dms-drill-<stack>-<yyyymmddhhmm> into the stack\'s DB subnet group, security group, parameter group and class,',
     'private, without deletion protection, tagged dms:drill=true, single-AZ with no backups of its own (--keep: the',
-    'primary\'s Multi-AZ, backups, log exports, IAM auth, Performance Insights and monitoring); wait until available; if the verify task logs in as',
-    'the master user, set the master password to the primary\'s current master secret; run the drillVerifyTaskDefinitionArn',
-    'task (drill:verify: row counts, audit chain) in the private subnets against it, as its own database user; report',
+    'primary\'s Multi-AZ, backups, log exports, IAM auth, Performance Insights and monitoring); wait until available; set',
+    'its master password to today\'s password of the verify task\'s user (its PGPASSWORD secret, or the master secret);',
+    'run the drillVerifyTaskDefinitionArn task (drill:verify resets the app role through the master user, then checks row',
+    'counts and the audit chain as its own database user) in the private subnets against it; report',
     'RTO (restore request to verified) and RPO (drill start vs the data\'s time); delete it without a final snapshot',
     'unless --keep. Any failure after the restore was accepted, an interruption included (SIGINT, SIGHUP, SIGTERM, a',
     'closed stdout), stops a running verify task and deletes the instance, once; --keep keeps an available instance',
@@ -475,7 +550,7 @@ export const drDrill = defineCommand({
     for (const existing of [outputs.dbInstanceIdentifier, optionalOutput(loaded, 'dbReplicaIdentifier')]) {
       if (existing?.toLowerCase() === drillId) throw new UsageError(`drill instance id ${drillId} is the stack's own database ${existing}; refusing`);
     }
-    const drill: Drill = { stack: options.stack, outputs, drillId, startedAt, source, keep: options.keep, availableTimeoutMs };
+    const drill: Drill = { stack: options.stack, outputs, drillId, startedAt, source, keep: options.keep, availableTimeoutMs, checkPermissions: !options['skip-permission-check'] };
 
     if (options['dry-run']) {
       printPlan(ctx, drill, drillPlan(drill));

@@ -1,5 +1,6 @@
 import { DescribeTaskDefinitionCommand, ListTaskDefinitionsCommand, type ECSClient } from '@aws-sdk/client-ecs';
 import { defineCommand, parseInteger } from '../lib/command.js';
+import { dryRunOption } from '../lib/dry-run.js';
 import { deployAndSettle, describeService, familyRevisionOf, rolloutTimeoutMs, timeoutOption } from '../lib/ecs.js';
 import { OpsError, UsageError } from '../lib/errors.js';
 import { loadOutputs, requireOutputs } from '../lib/outputs.js';
@@ -33,6 +34,7 @@ export const rollback = defineCommand({
   options: {
     to: { type: 'string', valueName: 'revision', description: 'revision number (or family:revision); default: the previous ACTIVE revision' },
     timeout: timeoutOption,
+    'dry-run': dryRunOption,
   },
   details: [
     'Reads the revision the service runs (DescribeServices), picks --to or the newest ACTIVE revision of the family',
@@ -78,8 +80,12 @@ export const rollback = defineCommand({
       return 0;
     }
     progress.step(`rolling back to ${family}:${target}`);
-    const deployment = await deployAndSettle(ctx, progress, ecs, ref, { taskDefinition: `${family}:${target}` }, timeoutMs);
-    printSummary(ctx, `rollback: ${options.stack}`, rows(`COMPLETED, ${deployment.runningCount ?? 0} task(s) running`, deployment.id ?? ''));
+    const deployment = await deployAndSettle(ctx, progress, ecs, ref, { taskDefinition: `${family}:${target}` }, timeoutMs, options['dry-run']);
+    printSummary(
+      ctx,
+      `rollback: ${options.stack}`,
+      deployment ? rows(`COMPLETED, ${deployment.runningCount ?? 0} task(s) running`, deployment.id ?? '') : rows('dry run: not sent', 'none'),
+    );
     return 0;
   },
 });

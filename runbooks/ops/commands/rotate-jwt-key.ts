@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, PutSecretValueCommand, UpdateSecretVersionStageCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ECSClient } from '@aws-sdk/client-ecs';
+import { awsErrorName } from '../lib/aws.js';
 import { defineCommand } from '../lib/command.js';
+import { dryRunOption, sendChange } from '../lib/dry-run.js';
 import type { OpsContext } from '../lib/context.js';
 import { deployAndSettle, rolloutTimeoutMs, timeoutOption, type ServiceRef } from '../lib/ecs.js';
 import { OpsError } from '../lib/errors.js';
@@ -22,6 +24,16 @@ interface JwtKeyEntry {
 
 const HMAC_SECRET_BYTES = 32;
 const DAY_MS = 86_400_000;
+/**
+ * A new key list is written under this label, not as AWSCURRENT, then made current with
+ * UpdateSecretVersionStage naming the version read: that call fails when AWSCURRENT is attached to
+ * another version (API reference, UpdateSecretVersionStage, RemoveFromVersionId:
+ * https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html),
+ * so a concurrent rotation or hand edit makes this one fail instead of silently losing a key.
+ */
+export const ROTATION_VERSION_STAGE = 'DMS_JWT_ROTATION';
+/** What Secrets Manager answers UpdateSecretVersionStage when RemoveFromVersionId no longer holds the label. */
+const STALE_VERSION_ERRORS = new Set(['InvalidParameterException', 'InvalidRequestException']);
 
 function parseKeys(secretString: string | undefined, secretArn: string): JwtKeyEntry[] {
   let parsed: unknown;
@@ -79,13 +91,43 @@ interface Rotation {
   ecs: ECSClient;
   ref: ServiceRef;
   timeoutMs: number;
+  dryRun: boolean;
+  /** The AWSCURRENT version this rotation last read or wrote: the compare of compare-and-set. */
+  versionId: string;
 }
 
-/** Writes the key list as the secret's new current version, then redeploys so every task reads it at start. */
+/**
+ * Writes the key list as a new version and makes it current only if the current version is still
+ * the one this rotation knows (compare-and-set), then redeploys so every task reads it at start.
+ */
 async function publish(rotation: Rotation, keys: readonly JwtKeyEntry[], why: string): Promise<void> {
-  rotation.progress.step(`writing ${keys.length} key(s) to ${rotation.secretArn}: ${why}`);
-  await rotation.secrets.send(new PutSecretValueCommand({ SecretId: rotation.secretArn, SecretString: JSON.stringify(keys) }));
-  await deployAndSettle(rotation.ctx, rotation.progress, rotation.ecs, rotation.ref, { forceNewDeployment: true }, rotation.timeoutMs);
+  const { ctx, secrets, secretArn, dryRun } = rotation;
+  rotation.progress.step(`writing ${keys.length} key(s) to ${secretArn}: ${why}`);
+  const put = await sendChange(ctx, dryRun, {
+    service: 'secretsmanager',
+    command: new PutSecretValueCommand({ SecretId: secretArn, SecretString: JSON.stringify(keys), VersionStages: [ROTATION_VERSION_STAGE] }),
+    shown: { SecretId: secretArn, SecretString: `<${describeKeys(keys)}; key material not shown>`, VersionStages: [ROTATION_VERSION_STAGE] },
+    send: (command) => secrets.send(command),
+    note: why,
+  });
+  if (put && !put.response.VersionId) throw new OpsError(`PutSecretValue on ${secretArn} returned no VersionId`);
+  const written = put?.response.VersionId ?? '<VersionId that PutSecretValue returns>';
+  try {
+    await sendChange(ctx, dryRun, {
+      service: 'secretsmanager',
+      command: new UpdateSecretVersionStageCommand({ SecretId: secretArn, VersionStage: 'AWSCURRENT', MoveToVersionId: written, RemoveFromVersionId: rotation.versionId }),
+      send: (command) => secrets.send(command),
+      note: `make it current only if AWSCURRENT is still ${rotation.versionId}`,
+    });
+  } catch (error) {
+    if (!STALE_VERSION_ERRORS.has(awsErrorName(error) ?? '')) throw error;
+    throw new OpsError(
+      `${secretArn} changed while this rotation ran (AWSCURRENT is no longer version ${rotation.versionId}): another rotation or a hand edit. ` +
+        `Nothing was made current and no key was dropped; run rotate-jwt-key again, it starts from the keys now current`,
+    );
+  }
+  rotation.versionId = written;
+  await deployAndSettle(ctx, rotation.progress, rotation.ecs, rotation.ref, { forceNewDeployment: true }, rotation.timeoutMs, dryRun);
 }
 
 async function introduceKey(rotation: Rotation, keys: JwtKeyEntry[]): Promise<SummaryRow[]> {
@@ -139,8 +181,12 @@ export const rotateJwtKey = defineCommand({
     'retire-previous': { type: 'boolean', description: 'phase 2: keep only the signing key, once old tokens have expired' },
     'min-age': { type: 'string', valueName: 'duration', description: 'phase 2 refuses until the signing key is this old: the longest token lifetime (default 24h)' },
     timeout: timeoutOption,
+    'dry-run': dryRunOption,
   },
   details: [
+    'Each key list is written as a new secret version (label DMS_JWT_ROTATION) and made AWSCURRENT only if the',
+    'version this run read is still current (UpdateSecretVersionStage with RemoveFromVersionId): a concurrent',
+    'rotation or hand edit makes it fail loudly (exit 1) instead of dropping a key.',
     'Phase 1 generates an HS256 key (32 random bytes, base64url, kid k-<yyyymmdd>-<random>, createdAt), adds it as a',
     'verify-only key and redeploys, then makes it the signing key (first in the list) and redeploys again, so no task',
     'ever meets a token signed by a key it does not know. Previous keys keep verifying. An interrupted phase 1 resumes.',
@@ -152,22 +198,27 @@ export const rotateJwtKey = defineCommand({
     const timeoutMs = rolloutTimeoutMs(options.timeout);
     const outputs = requireOutputs(await loadOutputs(options.stack, options.outputs, ctx), ['region', 'jwtKeysSecretArn', 'clusterName', 'serviceName']);
     const clients = ctx.aws(outputs.region);
+    const progress = new Progress(ctx);
+    progress.step(`reading ${outputs.jwtKeysSecretArn}`);
+    const current = await clients.secrets().send(new GetSecretValueCommand({ SecretId: outputs.jwtKeysSecretArn }));
+    const keys = parseKeys(current.SecretString, outputs.jwtKeysSecretArn);
+    if (!current.VersionId) throw new OpsError(`GetSecretValue of ${outputs.jwtKeysSecretArn} returned no VersionId`);
     const rotation: Rotation = {
       ctx,
-      progress: new Progress(ctx),
+      progress,
       secrets: clients.secrets(),
       secretArn: outputs.jwtKeysSecretArn,
       ecs: clients.ecs(),
       ref: { cluster: outputs.clusterName, service: outputs.serviceName },
       timeoutMs,
+      dryRun: options['dry-run'],
+      versionId: current.VersionId,
     };
-    rotation.progress.step(`reading ${outputs.jwtKeysSecretArn}`);
-    const current = await rotation.secrets.send(new GetSecretValueCommand({ SecretId: outputs.jwtKeysSecretArn }));
-    const keys = parseKeys(current.SecretString, outputs.jwtKeysSecretArn);
     const rows = options['retire-previous'] ? await retirePrevious(rotation, keys, minAgeMs) : await introduceKey(rotation, keys);
     printSummary(ctx, `rotate-jwt-key: ${options.stack}`, [
       ['secret', outputs.jwtKeysSecretArn],
       ...(rows ?? [['result', `only ${keys[0]?.kid} is left; nothing to retire, no change made`] as const]),
+      ...(rows && rotation.dryRun ? [['dry run', 'the calls above were printed, none was sent'] as const] : []),
     ]);
     return 0;
   },

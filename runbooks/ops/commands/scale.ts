@@ -1,6 +1,7 @@
 import { DescribeScalableTargetsCommand } from '@aws-sdk/client-application-auto-scaling';
 import { UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { defineCommand, parseInteger } from '../lib/command.js';
+import { dryRunOption, sendChange } from '../lib/dry-run.js';
 import { describeService, ROLLOUT_POLL_MS, rolloutTimeoutMs, timeoutOption } from '../lib/ecs.js';
 import { UsageError } from '../lib/errors.js';
 import { loadOutputs, requireOutputs } from '../lib/outputs.js';
@@ -12,13 +13,15 @@ export const scale = defineCommand({
   summary: "set the ECS service's desired task count, within the autoscaling bounds",
   options: {
     count: { type: 'string', valueName: 'n', required: true, description: 'desired number of API tasks' },
-    timeout: { ...timeoutOption, description: 'how long to wait for the tasks to run (default 30m)' },
+    timeout: { ...timeoutOption, description: 'how long to wait for the service to be steady (default 30m)' },
+    'dry-run': dryRunOption,
   },
   details: [
     'Bounds come from the service\'s Application Auto Scaling target (DescribeScalableTargets) and, when it has none,',
     'from the stack outputs minTaskCount/maxTaskCount; a count outside them is refused (change the stack config',
-    'instead). Then UpdateService desiredCount and wait until that many tasks run. Target tracking may move the',
-    'count again within the bounds.',
+    'instead). Then UpdateService desiredCount and wait until the service is steady: as many tasks running as it',
+    'wants now, none pending, within the bounds. Target tracking may move the desired count during the wait; that is',
+    'not a failure, and the summary says what it settled at.',
     'Example: npm run ops -- scale --stack production --count 6',
   ],
   async run({ options }, ctx) {
@@ -65,19 +68,35 @@ export const scale = defineCommand({
       return 0;
     }
     progress.step(`setting desired count of ${ref.service} from ${before} to ${count}`);
-    await clients.ecs().send(new UpdateServiceCommand({ cluster: ref.cluster, service: ref.service, desiredCount: count }));
+    const sent = await sendChange(ctx, options['dry-run'], {
+      service: 'ecs',
+      command: new UpdateServiceCommand({ cluster: ref.cluster, service: ref.service, desiredCount: count }),
+      send: (command) => clients.ecs().send(command),
+    });
+    if (!sent) {
+      summary('dry run: not sent');
+      return 0;
+    }
+    // Steady is judged against what the service wants NOW: target tracking may already have moved
+    // it within the bounds, which is the autoscaling working, not the command failing.
     const settled = await waitFor(ctx, progress, {
-      what: `${count} running task(s) of ${ref.service}`,
+      what: `${ref.service} to be steady within ${bounds.min}..${bounds.max}`,
       intervalMs: ROLLOUT_POLL_MS,
       timeoutMs,
       check: async () => {
         const now = await describeService(clients.ecs(), ref);
+        const desired = now.desiredCount ?? 0;
         const running = now.runningCount ?? 0;
-        if (running === count && (now.pendingCount ?? 0) === 0) return { done: true, value: running };
-        return { done: false, status: `running ${running}, pending ${now.pendingCount ?? 0}, desired ${now.desiredCount ?? 0}` };
+        const pending = now.pendingCount ?? 0;
+        if (running === desired && pending === 0 && desired >= bounds.min && desired <= bounds.max) return { done: true, value: desired };
+        return { done: false, status: `running ${running}, pending ${pending}, desired ${desired}` };
       },
     });
-    summary(`${settled} task(s) running; target tracking may adjust it within the bounds`);
+    summary(
+      settled === count
+        ? `steady: ${settled} task(s) running; target tracking may adjust it within the bounds`
+        : `steady: ${settled} task(s) running; autoscaling moved the desired count from ${count} to ${settled} during the wait (within the bounds)`,
+    );
     return 0;
   },
 });

@@ -3,8 +3,10 @@ import { BudgetsClient } from '@aws-sdk/client-budgets';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STSClient } from '@aws-sdk/client-sts';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 
@@ -18,6 +20,9 @@ export interface AwsClients {
   secrets(): SecretsManagerClient;
   budgets(): BudgetsClient;
   autoscaling(): ApplicationAutoScalingClient;
+  /** The operator's own identity and the policy simulator (permission checks before long operations). */
+  sts(): STSClient;
+  iam(): IAMClient;
   sfn(): SFNClient;
 }
 
@@ -39,6 +44,9 @@ export const defaultAwsClients: AwsClientFactory = (region) => ({
   // Budgets is a global service; the SDK's endpoint rules route any commercial region to it.
   budgets: lazy(() => new BudgetsClient({ region })),
   autoscaling: lazy(() => new ApplicationAutoScalingClient({ region })),
+  sts: lazy(() => new STSClient({ region })),
+  // IAM is a global service; the SDK's endpoint rules route any commercial region to it.
+  iam: lazy(() => new IAMClient({ region })),
   sfn: lazy(() => new SFNClient({ region })),
 });
 

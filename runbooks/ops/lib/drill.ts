@@ -15,6 +15,9 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetRoleCommand, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import type { RequiredPermission } from './permissions.js';
 import type { OpsContext } from './context.js';
 import type { StackOutputs } from './outputs.js';
 import { automatedSnapshotsCommand } from './rds.js';
@@ -74,6 +77,8 @@ export interface Drill {
   source: DrillSource;
   keep: boolean;
   availableTimeoutMs: number;
+  /** Simulate the operator's permissions for every later call before restoring (off: --skip-permission-check). */
+  checkPermissions: boolean;
 }
 
 /** The verify task's container as read from its task definition. */
@@ -82,6 +87,8 @@ export interface VerifyContainer {
   command: string[];
   /** The task definition's own DATABASE_URL: its user goes with the password secret the task injects. */
   databaseUrl: string | undefined;
+  /** `valueFrom` of the PGPASSWORD secret the task injects (a secret ARN, maybe with `:jsonKey::`). */
+  passwordSecret: string | undefined;
   logGroup: string | undefined;
   logStreamPrefix: string | undefined;
 }
@@ -188,7 +195,7 @@ export function sendRestore(rds: RDSClient, command: RestoreCommand): Promise<un
   return command instanceof RestoreDBInstanceToPointInTimeCommand ? rds.send(command) : rds.send(command);
 }
 
-export const getMasterSecret = (secretArn: string): GetSecretValueCommand => new GetSecretValueCommand({ SecretId: secretArn });
+export const getSecret = (secretArn: string): GetSecretValueCommand => new GetSecretValueCommand({ SecretId: secretArn });
 
 /** One ModifyDBInstance for what the restore could not set: the current master password, a kept copy's monitoring. */
 export const alignDrillInstance = (drill: Drill, changes: Partial<ModifyDBInstanceMessage>): ModifyDBInstanceCommand =>
@@ -208,7 +215,10 @@ export function drillDatabaseUrl(container: Pick<VerifyContainer, 'databaseUrl'>
   return url;
 }
 
-export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'name' | 'command'>, databaseUrl: string): RunTaskCommand {
+/** drill:verify's variable naming the master user through which it resets the app role's password. */
+export const APP_ROLE_RESET_VARIABLE = 'DRILL_APP_ROLE_RESET_BY';
+
+export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'name' | 'command'>, databaseUrl: string, resetAppRoleBy?: string): RunTaskCommand {
   const { outputs } = drill;
   return new RunTaskCommand({
     cluster: outputs.clusterName,
@@ -228,6 +238,7 @@ export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'na
             { name: 'DATABASE_URL', value: databaseUrl },
             // Empty means "no replicas": the verify task must never read the production replica.
             { name: 'DATABASE_REPLICA_URLS', value: '' },
+            ...(resetAppRoleBy ? [{ name: APP_ROLE_RESET_VARIABLE, value: resetAppRoleBy }] : []),
           ],
         },
       ],
@@ -262,6 +273,43 @@ export interface PlannedCall {
   service: string;
   command: { input: object; constructor: { name: string } };
   note: string;
+}
+
+/** What the drill learns before restoring and the permission check needs: which secrets it reads, which roles RunTask passes. */
+export interface DrillCallTargets {
+  /** ARNs of the secrets the drill will read (the verify task's password secret, the master secret). */
+  secrets: string[];
+  /** The verify task definition's execution and task roles (RunTask passes them). */
+  passRoles: string[];
+  container: Pick<VerifyContainer, 'name' | 'logGroup' | 'logStreamPrefix'>;
+}
+
+/**
+ * Every call the drill makes after the restore, as IAM actions on the resources it makes them on
+ * (with the condition keys ECS and IAM evaluate), for the policy simulator: a role without
+ * ecs:TagResource (RunTask with tags) must fail before a 15-60 minute restore, not after it.
+ */
+export function drillPermissions(drill: Drill, targets: DrillCallTargets): RequiredPermission[] {
+  const { outputs } = drill;
+  const [, partition, , , account] = outputs.dbKmsKeyArn.split(':');
+  const arn = (service: string, resource: string): string => `arn:${partition}:${service}:${outputs.region}:${account}:${resource}`;
+  const drillDb = arn('rds', `db:${drill.drillId}`);
+  const cluster = { 'ecs:cluster': arn('ecs', `cluster/${outputs.clusterName}`) };
+  const tasks = arn('ecs', `task/${outputs.clusterName}/*`);
+  const { logGroup, logStreamPrefix, name } = targets.container;
+  return [
+    { action: drill.source.kind === 'point-in-time' ? 'rds:RestoreDBInstanceToPointInTime' : 'rds:RestoreDBInstanceFromDBSnapshot', resource: drillDb },
+    ...['rds:AddTagsToResource', 'rds:DescribeDBInstances', 'rds:ModifyDBInstance', 'rds:DeleteDBInstance'].map((action) => ({ action, resource: drillDb })),
+    { action: 'kms:CreateGrant', resource: outputs.dbKmsKeyArn },
+    { action: 'kms:DescribeKey', resource: outputs.dbKmsKeyArn },
+    ...targets.secrets.map((resource) => ({ action: 'secretsmanager:GetSecretValue', resource })),
+    { action: 'ecs:RunTask', resource: outputs.drillVerifyTaskDefinitionArn, context: cluster },
+    { action: 'ecs:TagResource', resource: tasks, context: { 'ecs:CreateAction': 'RunTask' } },
+    { action: 'ecs:DescribeTasks', resource: tasks, context: cluster },
+    { action: 'ecs:StopTask', resource: tasks, context: cluster },
+    ...targets.passRoles.map((resource) => ({ action: 'iam:PassRole', resource, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })),
+    ...(logGroup && logStreamPrefix ? [{ action: 'logs:GetLogEvents', resource: arn('logs', `log-group:${logGroup}:log-stream:${logStreamPrefix}/${name}/*`) }] : []),
+  ];
 }
 
 /** The primary's settings as the dry run shows them: what the run reads from DescribeDBInstances. */
@@ -302,7 +350,22 @@ export function drillPlan(drill: Drill): PlannedCall[] {
     );
   }
   calls.push(
-    { service: 'ecs', command: describeVerifyTaskDefinition(drill), note: "the verify container's name, command and awslogs stream" },
+    { service: 'ecs', command: describeVerifyTaskDefinition(drill), note: "the verify container's name, command, password secret, roles and awslogs stream" },
+    ...(drill.checkPermissions
+      ? [
+          { service: 'sts', command: new GetCallerIdentityCommand({}), note: 'who runs the drill (--skip-permission-check skips the check)' },
+          { service: 'iam', command: new GetRoleCommand({ RoleName: '<role of the assumed-role session>' }), note: 'an assumed role\'s ARN with its path' },
+          {
+            service: 'iam',
+            command: new SimulatePrincipalPolicyCommand({
+              PolicySourceArn: '<that role or user>',
+              ActionNames: ['<each action of a later step>'],
+              ResourceArns: ['<the resource it acts on>'],
+            }),
+            note: 'every later call, before anything is restored: a missing permission stops the drill here',
+          },
+        ]
+      : []),
     {
       service: 'rds',
       command: restoreCommand(drill, snapshotIdentifier, primarySettings),
@@ -317,20 +380,20 @@ export function drillPlan(drill: Drill): PlannedCall[] {
     },
     {
       service: 'secretsmanager',
-      command: getMasterSecret(`<MasterUserSecret of ${primary}>`),
-      note: "only when the verify task logs in as the master user: the primary's current master password (never printed)",
+      command: getSecret(`<the verify task's PGPASSWORD secret; the primary's MasterUserSecret if it logs in as the master user>`),
+      note: "today's password of the user the verify task signs in as (never printed)",
     },
     {
       service: 'rds',
       command: alignDrillInstance(drill, { MasterUserPassword: '<that password; never printed>', ...keptMonitoring(drill, primarySettings) }),
-      note: drill.keep
-        ? "the master password (only for a master-user verify task) and the primary's Performance Insights and monitoring"
-        : 'only with the master password: the snapshot may predate a rotation of the master secret the verify task reads',
+      note:
+        'the restored copy has the passwords of its restore point: its master user gets today\'s password, through which drill:verify resets the app role' +
+        (drill.keep ? "; --keep: also the primary's Performance Insights and monitoring" : ''),
     },
     { service: 'rds', command: describeInstance(drill.drillId), note: 'until the change is applied' },
     {
       service: 'ecs',
-      command: runVerifyTask(drill, placeholderContainer, PLANNED_DATABASE_URL),
+      command: runVerifyTask(drill, placeholderContainer, PLANNED_DATABASE_URL, `<master user of ${primary}, when verify signs in as the app role>`),
       note: 'drill:verify from inside the VPC: row counts, audit chain',
     },
     {
@@ -343,6 +406,16 @@ export function drillPlan(drill: Drill): PlannedCall[] {
       command: readVerifyLog('<awslogs-group of the container>', '<awslogs-stream-prefix>/<container>/<task id>'),
       note: "the JSON line drill:verify printed (row counts)",
     },
+    ...(drill.keep
+      ? [
+          {
+            service: 'secretsmanager',
+            command: getSecret(`<MasterUserSecret of ${primary}>`),
+            note: 'a kept copy whose master password was set to the app password gets the primary\'s master password back',
+          },
+          { service: 'rds', command: alignDrillInstance(drill, { MasterUserPassword: '<that password; never printed>' }), note: 'so the migration task can sign in if it is promoted' },
+        ]
+      : []),
     {
       service: 'ecs',
       command: stopVerifyTask(drill, '<task arn from RunTask>'),

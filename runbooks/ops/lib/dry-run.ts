@@ -17,13 +17,15 @@ export interface ChangeCall<C extends { input: object }, R> {
   send: (command: C) => Promise<R>;
   /** Why this call, in the printout (`stage k-… (verifies only)`). */
   note?: string;
+  /** What to print instead of the input when it holds a secret (key material is never printed). */
+  shown?: object;
 }
 
-/** Sends `change`, or under --dry-run prints it and resolves undefined: callers say what was not done. */
-export async function sendChange<C extends { input: object }, R>(ctx: OpsContext, dryRun: boolean, change: ChangeCall<C, R>): Promise<R | undefined> {
-  if (!dryRun) return change.send(change.command);
+/** Sends `change` and resolves with its response, or under --dry-run prints it and resolves undefined. */
+export async function sendChange<C extends { input: object }, R>(ctx: OpsContext, dryRun: boolean, change: ChangeCall<C, R>): Promise<{ response: R } | undefined> {
+  if (!dryRun) return { response: await change.send(change.command) };
   const name = change.command.constructor.name.replace(/Command$/, '');
   ctx.io.out(`dry run, not sent: ${change.service} ${name}${change.note ? `: ${change.note}` : ''}`);
-  for (const line of formatParameters(change.command.input).split('\n')) ctx.io.out(`   ${line}`);
+  for (const line of formatParameters(change.shown ?? change.command.input).split('\n')) ctx.io.out(`   ${line}`);
   return undefined;
 }

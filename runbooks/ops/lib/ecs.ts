@@ -1,6 +1,7 @@
 import { DescribeServicesCommand, UpdateServiceCommand, type Deployment, type ECSClient, type Service, type UpdateServiceCommandInput } from '@aws-sdk/client-ecs';
 import type { OptionSpec } from './command.js';
 import type { OpsContext } from './context.js';
+import { sendChange } from './dry-run.js';
 import { OpsError } from './errors.js';
 import type { Progress } from './report.js';
 import { parseDuration } from './time.js';
@@ -46,7 +47,10 @@ function rolloutStateOf(service: Service, deployment: Deployment): string {
   return (service.deployments?.length ?? 0) === 1 && deployment.runningCount === deployment.desiredCount ? 'COMPLETED' : 'IN_PROGRESS';
 }
 
-/** UpdateService, then wait until the deployment it started is COMPLETED; FAILED (circuit breaker) or superseded is an error. */
+/**
+ * UpdateService, then wait until the deployment it started is COMPLETED; FAILED (circuit breaker)
+ * or superseded is an error. Under --dry-run the call is printed, and there is nothing to wait for.
+ */
 export async function deployAndSettle(
   ctx: OpsContext,
   progress: Progress,
@@ -54,9 +58,15 @@ export async function deployAndSettle(
   ref: ServiceRef,
   change: Omit<UpdateServiceCommandInput, 'cluster' | 'service'>,
   timeoutMs: number,
-): Promise<Deployment> {
-  const updated = await ecs.send(new UpdateServiceCommand({ cluster: ref.cluster, service: ref.service, ...change }));
-  const started = updated.service?.deployments?.find((deployment) => deployment.status === 'PRIMARY');
+  dryRun = false,
+): Promise<Deployment | undefined> {
+  const updated = await sendChange(ctx, dryRun, {
+    service: 'ecs',
+    command: new UpdateServiceCommand({ cluster: ref.cluster, service: ref.service, ...change }),
+    send: (command) => ecs.send(command),
+  });
+  if (!updated) return undefined;
+  const started = updated.response.service?.deployments?.find((deployment) => deployment.status === 'PRIMARY');
   if (!started?.id) throw new OpsError(`UpdateService on ${ref.service} returned no primary deployment`);
   progress.step(`deployment ${started.id} started (${started.taskDefinition ?? 'task definition unknown'})`);
   return waitFor(ctx, progress, {

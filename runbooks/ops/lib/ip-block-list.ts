@@ -1,6 +1,7 @@
 import { GetIPSetCommand, UpdateIPSetCommand, WAFOptimisticLockException } from '@aws-sdk/client-wafv2';
 import { parseInteger, stackShortName, type OptionSpec } from './command.js';
 import type { OpsContext } from './context.js';
+import { dryRunOption, sendChange } from './dry-run.js';
 import { OpsError, UsageError } from './errors.js';
 import { parseCidr, parseStoredCidr, sameNetwork, type Cidr } from './cidr.js';
 import { loadOutputs, requireOutputs } from './outputs.js';
@@ -13,6 +14,8 @@ const IP_SET_CAPACITY = 10_000;
 /** Attempts when another writer updates the set between our read and our write. */
 const LOCK_ATTEMPTS = 5;
 const LOCK_RETRY_BASE_MS = 500;
+
+export { dryRunOption };
 
 export const reasonOption = {
   type: 'string',
@@ -28,10 +31,15 @@ export interface BlockListRequest {
   reason: string | undefined;
   /** block only: the narrowest prefix length allowed (a larger number is a narrower range). */
   maxPrefixText?: string | undefined;
+  /** Read the set, print the UpdateIPSet that would be sent, send nothing. */
+  dryRun: boolean;
 }
 
 function checkWidth(cidr: Cidr, maxPrefixText: string | undefined): void {
-  const bound = maxPrefixText === undefined ? DEFAULT_MAX_PREFIX[cidr.family] : parseInteger(maxPrefixText, 'max-prefix', 0, cidr.family === 4 ? 32 : 128);
+  // WAF takes every CIDR range except /0 (AWS WAF Developer Guide, IP set match rule statement:
+  // https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-ipset-match.html).
+  if (cidr.prefix === 0) throw new UsageError(`${cidr.text} is every address: WAF does not accept /0 in an IP set; block narrower ranges`);
+  const bound = maxPrefixText === undefined ? DEFAULT_MAX_PREFIX[cidr.family] : parseInteger(maxPrefixText, 'max-prefix', 1, cidr.family === 4 ? 32 : 128);
   if (cidr.prefix < bound) {
     throw new UsageError(
       `${cidr.text} is wider than the /${bound} bound for IPv${cidr.family}; block narrower ranges, or pass --max-prefix ${cidr.prefix} if this range is really meant`,
@@ -87,7 +95,15 @@ export async function changeBlockList(request: BlockListRequest, ctx: OpsContext
     try {
       progress.step(`${request.change === 'block' ? 'adding' : 'removing'} ${cidr.text} (attempt ${attempt})`);
       // UpdateIPSet replaces every setting, so the description is sent back unchanged.
-      await waf.send(new UpdateIPSetCommand({ ...ipSet, Addresses: next, LockToken: current.LockToken, Description: current.IPSet?.Description }));
+      const sent = await sendChange(ctx, request.dryRun, {
+        service: 'wafv2',
+        command: new UpdateIPSetCommand({ ...ipSet, Addresses: next, LockToken: current.LockToken, Description: current.IPSet?.Description }),
+        send: (command) => waf.send(command),
+      });
+      if (!sent) {
+        summary('dry run: not sent', addresses.length);
+        return 0;
+      }
       summary(`${request.change === 'block' ? 'blocked' : 'unblocked'}; WAF applies it within about a minute`, next.length);
       return 0;
     } catch (error) {
