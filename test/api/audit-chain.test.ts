@@ -5,7 +5,7 @@ import { recordAudit, type AuditEntry } from '../../api/audit/record.js';
 import { verifyDatabaseChain } from '../../api/audit/verify.js';
 import { createOrm, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
-import { LogCapture, migrateDatabase } from '../support/api.js';
+import { LogCapture, migratedDatabase } from '../support/api.js';
 import { createDatabase, sql } from '../support/postgres.js';
 
 const entry = (n: number): AuditEntry => ({
@@ -21,8 +21,7 @@ describe('audit trail: append-only, hash-chained, serialised', function () {
   const em = (): EntityManager => orm.em.fork();
 
   before(async () => {
-    db = await createDatabase();
-    await migrateDatabase(db.ownerUrl);
+    db = await migratedDatabase();
     logs = new LogCapture();
     orm = await createOrm({ databaseUrl: db.appUrl, replicaUrls: [], log: createLogger({ level: 'info', env: 'test', stream: logs }) });
   });
@@ -132,8 +131,7 @@ describe('audit trail: the hash covers every column', function () {
   const em = (): EntityManager => orm.em.fork();
 
   before(async () => {
-    db = await createDatabase();
-    await migrateDatabase(db.ownerUrl);
+    db = await migratedDatabase();
     orm = await createOrm({ databaseUrl: db.appUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
     for (let n = 1; n <= 5; n++) await recordAudit(em(), entry(n));
     // What each tamper test puts back, so every test starts from an intact chain.

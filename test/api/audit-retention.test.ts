@@ -11,7 +11,7 @@ import { runCommand } from '../../api/cli.js';
 import { createOrm, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { listKeys, readObject, type Storage } from '../../api/storage/s3.js';
-import { LogCapture, migrateDatabase } from '../support/api.js';
+import { LogCapture, migratedDatabase } from '../support/api.js';
 import { createDatabase, sql } from '../support/postgres.js';
 import { sharedS3, type TestS3 } from '../support/s3.js';
 
@@ -56,8 +56,7 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
   const exportFiles = async () => (await listKeys(storage, bucket, EXPORT_PREFIX)).filter((key) => key.endsWith('.ndjson'));
 
   before(async () => {
-    db = await createDatabase();
-    await migrateDatabase(db.ownerUrl);
+    db = await migratedDatabase();
     // As the export and purge jobs run: the exporter's role, the only one that may record exports and purge.
     orm = await createOrm({ databaseUrl: db.exporterUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
     s3 = await sharedS3();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { migrateDatabase, sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
+import { migratedDatabase, sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
 import { auditRows, createUser, signedIn, signIn, strongPassword, uniqueEmail, UNLIMITED, type SignedIn } from '../support/auth.js';
 import { createDatabase, sql } from '../support/postgres.js';
 
@@ -199,8 +199,7 @@ describe('two admins demoting each other at the same moment', function () {
 
   // A database of its own: the two racers are its only admins, so "one admin stays" is exact.
   before(async () => {
-    db = await createDatabase();
-    await migrateDatabase(db.ownerUrl);
+    db = await migratedDatabase();
     api = await startTestApi({ env: { ...UNLIMITED, DATABASE_URL: db.appUrl }, withoutReplica: true });
   });
   after(async () => {

@@ -3,7 +3,7 @@ import { DEV_ADMIN_EMAIL, ensureFirstAdmin } from '../../api/auth/bootstrap.js';
 import { ConfigError, loadConfig } from '../../api/config.js';
 import { createOrm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
-import { LogCapture, migrateDatabase, startTestApi, type TestApi } from '../support/api.js';
+import { LogCapture, migratedDatabase, startTestApi, type TestApi } from '../support/api.js';
 import { rememberSecret, strongPassword, uniqueEmail } from '../support/auth.js';
 import { createDatabase, sql } from '../support/postgres.js';
 
@@ -11,8 +11,7 @@ type Database = Awaited<ReturnType<typeof createDatabase>>;
 
 /** A migrated database with no user in it, as a new environment starts. */
 async function emptyDatabase(): Promise<Database> {
-  const db = await createDatabase();
-  await migrateDatabase(db.ownerUrl);
+  const db = await migratedDatabase();
   return db;
 }
 

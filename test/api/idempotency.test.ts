@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { migrateDatabase, startTestApi, type TestApi } from '../support/api.js';
+import { migratedDatabase, startTestApi, type TestApi } from '../support/api.js';
 import { createUser, signIn, UNLIMITED, type SignedIn } from '../support/auth.js';
 import { APP_ROLE, createDatabase, eventually, sql } from '../support/postgres.js';
 
@@ -16,8 +16,7 @@ describe('Idempotency-Key on the routes that create', () => {
   let doctor: SignedIn;
   before(async function () {
     this.timeout(60_000);
-    db = await createDatabase();
-    await migrateDatabase(db.ownerUrl);
+    db = await migratedDatabase();
     api = await startTestApi({ env: { DATABASE_URL: db.appUrl, ...UNLIMITED }, withoutReplica: true });
     staff = await signIn(api, await createUser('staff', { databaseUrl: db.ownerUrl }));
     doctor = await signIn(api, await createUser('doctor', { databaseUrl: db.ownerUrl }));

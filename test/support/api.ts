@@ -52,6 +52,13 @@ export async function migrateDatabase(ownerUrl: string): Promise<void> {
   await ensureTestAppRole(ownerUrl, { withGroups: true });
 }
 
+/** A database of a test's own on the run's cluster, migrated, the login roles in their groups. */
+export async function migratedDatabase(): ReturnType<typeof createDatabase> {
+  const db = await createDatabase();
+  await migrateDatabase(db.ownerUrl);
+  return db;
+}
+
 let shared: Promise<TestDatabase> | undefined;
 const teardowns: (() => Promise<void> | void)[] = [];
 
