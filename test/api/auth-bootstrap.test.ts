@@ -3,7 +3,7 @@ import { DEV_ADMIN_EMAIL, ensureFirstAdmin } from '../../api/auth/bootstrap.js';
 import { ConfigError, loadConfig } from '../../api/config.js';
 import { createOrm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
-import { LogCapture, migratedDatabase, startTestApi, type TestApi } from '../support/api.js';
+import { LogCapture, migratedDatabase, startTestApiOn, type TestApi } from '../support/api.js';
 import { rememberSecret, strongPassword, uniqueEmail } from '../support/auth.js';
 import { createDatabase, sql } from '../support/postgres.js';
 
@@ -27,7 +27,7 @@ describe('the first admin', function () {
     return db;
   };
   const start = async (db: Database, env: Record<string, string>) => {
-    const api = await startTestApi({ env: { DATABASE_URL: db.appUrl, ...env }, withoutReplica: true });
+    const api = await startTestApiOn(db, env);
     apis.push(api);
     return api;
   };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { migratedDatabase, startTestApi, type TestApi } from '../support/api.js';
+import { migratedDatabase, startTestApiOn, type TestApi } from '../support/api.js';
 import { createUser, signIn, UNLIMITED, type SignedIn } from '../support/auth.js';
 import { APP_ROLE, createDatabase, eventually, sql } from '../support/postgres.js';
 
@@ -22,7 +22,7 @@ describe('database faults: 503 unavailable, logged by their cause', () => {
     // A role's statement_timeout, as a DBA would set one; only in this database (roles are per cluster).
     await sql(db.ownerUrl, `alter role ${APP_ROLE} in database ${db.name} set statement_timeout = '1s'`);
     await sql(db.ownerUrl, 'create sequence insert_attempts');
-    api = await startTestApi({ env: { DATABASE_URL: db.appUrl, ...UNLIMITED }, withoutReplica: true });
+    api = await startTestApiOn(db, UNLIMITED);
     staff = await signIn(api, await createUser('staff', { databaseUrl: db.ownerUrl }));
   });
   after(async () => {
@@ -135,7 +135,7 @@ describe('a database outage met at the audit chain lock', () => {
   before(async function () {
     this.timeout(60_000);
     db = await migratedDatabase();
-    api = await startTestApi({ env: { DATABASE_URL: db.appUrl, ...UNLIMITED }, withoutReplica: true });
+    api = await startTestApiOn(db, UNLIMITED);
     staff = await signIn(api, await createUser('staff', { databaseUrl: db.ownerUrl }));
   });
   after(async () => {

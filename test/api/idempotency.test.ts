@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { migratedDatabase, startTestApi, type TestApi } from '../support/api.js';
+import { migratedDatabase, startTestApiOn, type TestApi } from '../support/api.js';
 import { createUser, signIn, UNLIMITED, type SignedIn } from '../support/auth.js';
 import { APP_ROLE, createDatabase, eventually, sql } from '../support/postgres.js';
 
@@ -17,7 +17,7 @@ describe('Idempotency-Key on the routes that create', () => {
   before(async function () {
     this.timeout(60_000);
     db = await migratedDatabase();
-    api = await startTestApi({ env: { DATABASE_URL: db.appUrl, ...UNLIMITED }, withoutReplica: true });
+    api = await startTestApiOn(db, UNLIMITED);
     staff = await signIn(api, await createUser('staff', { databaseUrl: db.ownerUrl }));
     doctor = await signIn(api, await createUser('doctor', { databaseUrl: db.ownerUrl }));
   });

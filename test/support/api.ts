@@ -162,3 +162,8 @@ export async function startTestApi({ env = {}, config: overrides = {}, withoutRe
     close: () => api.close(),
   };
 }
+
+/** The real API on a database of a test's own (no replica): for tests that stop, fill or break it. */
+export function startTestApiOn(db: { appUrl: string }, env: Record<string, string> = {}): Promise<TestApi> {
+  return startTestApi({ env: { DATABASE_URL: db.appUrl, ...env }, withoutReplica: true });
+}
