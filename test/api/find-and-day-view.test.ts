@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createOrm, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { patientsQuery } from '../../api/records/patients.js';
+import { dayViewQuery, dayViewRange } from '../../api/records/visits.js';
 import { patientSearch, type PatientSearch } from '../../api/records/search.js';
 import { accepted } from '../../api/http/validation.js';
 import { headObject } from '../../api/storage/s3.js';
@@ -98,7 +99,7 @@ describe('finding a patient: GET /patients?q= (name part, date of birth, phone s
   });
 });
 
-describe('patient search stays on its indexes at 100 000 patients (EXPLAIN)', function () {
+describe('patient search and the day view stay on their indexes at 100 000 patients (EXPLAIN)', function () {
   this.timeout(180_000);
   let db: Awaited<ReturnType<typeof migratedDatabase>>, orm: Orm;
 
@@ -116,7 +117,15 @@ describe('patient search stays on its indexes at 100 000 patients (EXPLAIN)', fu
              now() - n * interval '1 minute', now(),
              case when n % 50 = 0 then now() else null end
         from generate_series(1, 100000) as n`);
+    // Three visits each, five minutes apart across three years; every third with a follow-up a week later.
+    await sql(db.ownerUrl, `
+      insert into visits (id, patient_id, visited_at, reason, notes, follow_up_at, follow_up_notes, created_by, created_at, updated_at)
+      select gen_random_uuid(), p.id, v.at, 'check-up', null, case when p.n % 3 = k then v.at + interval '7 days' end, null, null, now(), now()
+        from (select id, row_number() over (order by created_at) as n from patients) as p
+       cross join generate_series(0, 2) as k
+       cross join lateral (select timestamptz '2021-01-01 00:00:00Z' + ((p.n * 3 + k) * interval '5 minutes') as at) as v`);
     await sql(db.ownerUrl, 'analyze patients');
+    await sql(db.ownerUrl, 'analyze visits');
     orm = await createOrm({ databaseUrl: db.appUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
   });
   after(async () => {
@@ -124,15 +133,22 @@ describe('patient search stays on its indexes at 100 000 patients (EXPLAIN)', fu
     await db?.drop();
   });
 
-  /** The plan PostgreSQL picks for exactly the query `GET /patients?q=` runs, as the API's role. */
-  async function plan(q: string): Promise<string> {
-    const search = accepted(patientSearch(), q) as PatientSearch;
-    assert.ok(search, `${q} is a search`);
-    const query = patientsQuery(orm.em.fork(), search, { limit: 50 }).getFormattedQuery();
+  /** The plan PostgreSQL picks for a query, as the API's role. */
+  async function explain(query: string): Promise<string> {
     const { rows } = await sql(db.appUrl, `explain ${query}`);
     if (process.env.SHOW_PLANS) console.log(rows.map((row) => row['QUERY PLAN']).join('\n'));
     return rows.map((row) => row['QUERY PLAN'] as string).join('\n');
   }
+
+  /** The plan of exactly the query `GET /patients?q=` runs. */
+  async function plan(q: string): Promise<string> {
+    const search = accepted(patientSearch(), q) as PatientSearch;
+    assert.ok(search, `${q} is a search`);
+    return explain(patientsQuery(orm.em.fork(), search, { limit: 50 }).getFormattedQuery());
+  }
+
+  /** The plan of exactly the query `GET /visits?…` runs. */
+  const dayPlan = (filters: Parameters<typeof dayViewRange>[0]) => explain(dayViewQuery(orm.em.fork(), dayViewRange(filters), { limit: 50 }).getFormattedQuery());
 
   it('finds part of a name through the trigram index', async () => {
     const text = await plan('3f2a9');
@@ -150,6 +166,15 @@ describe('patient search stays on its indexes at 100 000 patients (EXPLAIN)', fu
     const text = await plan('5678');
     assert.match(text, /patients_phone_suffix/, text);
     assert.doesNotMatch(text, /Seq Scan/, text);
+  });
+
+  it('lists a day of visits and the follow-ups due on a day through their indexes', async () => {
+    const visits = await dayPlan({ from: new Date('2022-03-01T00:00:00+01:00'), to: new Date('2022-03-02T00:00:00+01:00') });
+    assert.match(visits, /visits_visited_at_id/, visits);
+    assert.doesNotMatch(visits, /Seq Scan/, visits);
+    const followUps = await dayPlan({ followUpDue: '2022-03-01' });
+    assert.match(followUps, /visits_follow_up_at_id/, followUps);
+    assert.doesNotMatch(followUps, /Seq Scan/, followUps);
   });
 
   it('finds the same patients the plan promises (accents and case folded)', async () => {
