@@ -5,7 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
 import { validationFailed } from '../http/errors.js';
-import { instantKey, keysetAfter, listQuery, pageOf, type SortKey } from '../http/pagination.js';
+import { instantKey, keysetAfter, listQuery, pageOf, type PageRequest, type SortKey } from '../http/pagination.js';
 import { calendarDate, dateTime, optional, parseBody, parsePatch, type Infer } from '../http/validation.js';
 import { Visit } from './entities.js';
 import { livePatient, recordOfLivePatient } from './lookup.js';
@@ -28,7 +28,7 @@ const DAY_MS = 86_400_000;
  * clinic asks for its own local day), or follow-ups due on the UTC day `followUpDue` (the UTC day,
  * as `/reports/visits` counts days). One or the other, never both.
  */
-function dayViewRange({ from, to, followUpDue }: Infer<typeof dayViewFilters>): { field: 'visitedAt' | 'followUpAt'; from: Date; to: Date } {
+export function dayViewRange({ from, to, followUpDue }: Infer<typeof dayViewFilters>): { field: 'visitedAt' | 'followUpAt'; from: Date; to: Date } {
   if (followUpDue !== undefined) {
     if (from || to) throw validationFailed({ [from ? 'from' : 'to']: 'cannot be combined with followUpDue' });
     const day = new Date(`${followUpDue}T00:00:00.000Z`);
@@ -41,6 +41,21 @@ function dayViewRange({ from, to, followUpDue }: Infer<typeof dayViewFilters>): 
 
 /** Visits whose patient is not soft-deleted (a deleted patient's visits are 404 everywhere). */
 const ofLivePatient = { [raw((alias: string) => `exists (select 1 from patients p where p.id = ${alias}.patient_id and p.deleted_at is null)`)]: [] };
+
+type DayViewRange = ReturnType<typeof dayViewRange>;
+
+/**
+ * The query of `GET /visits`: the range on its index, `(visited_at, id)` or `(follow_up_at, id)`
+ * (migration 0014), earliest first. The EXPLAIN test (test/api/find-and-day-view.test.ts) reads the
+ * plan of exactly this query.
+ */
+export function dayViewQuery(em: EntityManager, { field, from, to }: DayViewRange, page: PageRequest<SortKey<'at', Date>>) {
+  const after = page.after && ({ [field]: page.after.at, id: page.after.id } as SortKey<typeof field, Date>);
+  return em.createQueryBuilder(Visit)
+    .where({ [field]: { $gte: from, $lt: to }, ...ofLivePatient, ...keysetAfter(field, after, 'asc') })
+    .orderBy({ [field]: 'asc', id: 'asc' })
+    .limit(page.limit + 1);
+}
 
 function checkFollowUp(visitedAt: Date, followUpAt: Date | null | undefined): void {
   if (followUpAt && followUpAt < visitedAt) throw validationFailed({ followUpAt: 'must not be before visitedAt' });
@@ -89,12 +104,9 @@ export function visitRoutes(): ApiRouter {
 
   router.get('/visits', careTeam, async (ctx) => {
     const { page, filters } = listQuery(ctx.query, dayViewKey, dayViewFilters);
-    const { field, from, to } = dayViewRange(filters);
-    const after = page.after && { [field]: page.after.at, id: page.after.id } as SortKey<typeof field, Date>;
-    const rows = await ctx.state.em.find(Visit, { [field]: { $gte: from, $lt: to }, ...ofLivePatient, ...keysetAfter(field, after, 'asc') }, {
-      orderBy: { [field]: 'asc', id: 'asc' }, limit: page.limit + 1,
-    });
-    ctx.body = pageOf(rows, page.limit, (row) => dayViewKey.encode({ at: row[field]!, id: row.id }), presentVisit);
+    const range = dayViewRange(filters);
+    const rows = await dayViewQuery(ctx.state.em, range, page).getResultList();
+    ctx.body = pageOf(rows, page.limit, (row) => dayViewKey.encode({ at: row[range.field]!, id: row.id }), presentVisit);
   });
 
   router.get('/visits/:id', careTeam, async (ctx) => {

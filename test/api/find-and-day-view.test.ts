@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createOrm, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { patientsQuery } from '../../api/records/patients.js';
+import { dayViewQuery, dayViewRange } from '../../api/records/visits.js';
 import { patientSearch, type PatientSearch } from '../../api/records/search.js';
 import { accepted } from '../../api/http/validation.js';
 import { headObject } from '../../api/storage/s3.js';
-import { allLogLines, LogCapture, migratedDatabase, type TestApi } from '../support/api.js';
-import { auditRows, type SignedIn } from '../support/auth.js';
-import { sql } from '../support/postgres.js';
+import { allLogLines, LogCapture, migratedDatabase, startTestApiOn, type TestApi } from '../support/api.js';
+import { auditRows, createUser, signIn, UNLIMITED, type SignedIn } from '../support/auth.js';
+import { runCluster, sql } from '../support/postgres.js';
 import { sharedS3, startClinic, XRAY_BUCKET } from '../support/s3.js';
 
 /** A word no other test's patient has, so a search over the shared database finds only this file's. */
@@ -98,7 +101,7 @@ describe('finding a patient: GET /patients?q= (name part, date of birth, phone s
   });
 });
 
-describe('patient search stays on its indexes at 100 000 patients (EXPLAIN)', function () {
+describe('patient search and the day view stay on their indexes at 100 000 patients (EXPLAIN)', function () {
   this.timeout(180_000);
   let db: Awaited<ReturnType<typeof migratedDatabase>>, orm: Orm;
 
@@ -116,7 +119,15 @@ describe('patient search stays on its indexes at 100 000 patients (EXPLAIN)', fu
              now() - n * interval '1 minute', now(),
              case when n % 50 = 0 then now() else null end
         from generate_series(1, 100000) as n`);
+    // Three visits each, five minutes apart across three years; every third with a follow-up a week later.
+    await sql(db.ownerUrl, `
+      insert into visits (id, patient_id, visited_at, reason, notes, follow_up_at, follow_up_notes, created_by, created_at, updated_at)
+      select gen_random_uuid(), p.id, v.at, 'check-up', null, case when p.n % 3 = k then v.at + interval '7 days' end, null, null, now(), now()
+        from (select id, row_number() over (order by created_at) as n from patients) as p
+       cross join generate_series(0, 2) as k
+       cross join lateral (select timestamptz '2021-01-01 00:00:00Z' + ((p.n * 3 + k) * interval '5 minutes') as at) as v`);
     await sql(db.ownerUrl, 'analyze patients');
+    await sql(db.ownerUrl, 'analyze visits');
     orm = await createOrm({ databaseUrl: db.appUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
   });
   after(async () => {
@@ -124,15 +135,23 @@ describe('patient search stays on its indexes at 100 000 patients (EXPLAIN)', fu
     await db?.drop();
   });
 
-  /** The plan PostgreSQL picks for exactly the query `GET /patients?q=` runs, as the API's role. */
-  async function plan(q: string): Promise<string> {
-    const search = accepted(patientSearch(), q) as PatientSearch;
-    assert.ok(search, `${q} is a search`);
-    const query = patientsQuery(orm.em.fork(), search, { limit: 50 }).getFormattedQuery();
-    const { rows } = await sql(db.appUrl, `explain ${query}`);
+  /** The plan PostgreSQL picks for a query (with its bound parameters, as the route sends them), as the API's role. */
+  async function explain(query: string, parameters: readonly unknown[] = []): Promise<string> {
+    const { rows } = await sql(db.appUrl, `explain ${query}`, [...parameters]);
     if (process.env.SHOW_PLANS) console.log(rows.map((row) => row['QUERY PLAN']).join('\n'));
     return rows.map((row) => row['QUERY PLAN'] as string).join('\n');
   }
+
+  /** The plan of exactly the query `GET /patients?q=` runs. */
+  async function plan(q: string): Promise<string> {
+    const search = accepted(patientSearch(), q) as PatientSearch;
+    assert.ok(search, `${q} is a search`);
+    const compiled = patientsQuery(orm.em.fork(), search, { limit: 50 }).compile();
+    return explain(compiled.sql, compiled.parameters);
+  }
+
+  /** The plan of exactly the query `GET /visits?…` runs. */
+  const dayPlan = (filters: Parameters<typeof dayViewRange>[0]) => explain(dayViewQuery(orm.em.fork(), dayViewRange(filters), { limit: 50 }).getFormattedQuery());
 
   it('finds part of a name through the trigram index', async () => {
     const text = await plan('3f2a9');
@@ -152,10 +171,36 @@ describe('patient search stays on its indexes at 100 000 patients (EXPLAIN)', fu
     assert.doesNotMatch(text, /Seq Scan/, text);
   });
 
+  it('sends the search string as a bound parameter: PostgreSQL\'s slow-statement log never prints it', async () => {
+    // As the stacks' parameter group (infra/database.ts) logs, with every statement slow enough.
+    await sql(db.ownerUrl, `alter database ${db.name} set log_min_duration_statement = 0`);
+    await sql(db.ownerUrl, `alter database ${db.name} set log_parameter_max_length = 0`);
+    const api = await startTestApiOn(db, UNLIMITED);
+    try {
+      const staff = await signIn(api, await createUser('staff', { databaseUrl: db.ownerUrl }));
+      const searched = [`Qzx${randomBytes(3).toString('hex')}`, '1961-04-12', '987654'];
+      for (const q of searched) assert.equal((await api.request('GET', `/patients?q=${q}`, { token: staff.accessToken })).status, 200);
+      const log = readFileSync(join((await runCluster()).dataDir, 'server.log'), 'utf8');
+      assert.match(log, /execute <unnamed>: .*dms_fold\(full_name\) like '%' \|\| dms_fold\(\$1\)/, 'the searches were logged, with a placeholder');
+      assert.deepEqual(searched.filter((q) => log.toLowerCase().includes(q.toLowerCase())), []);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('lists a day of visits and the follow-ups due on a day through their indexes', async () => {
+    const visits = await dayPlan({ from: new Date('2022-03-01T00:00:00+01:00'), to: new Date('2022-03-02T00:00:00+01:00') });
+    assert.match(visits, /visits_visited_at_id/, visits);
+    assert.doesNotMatch(visits, /Seq Scan/, visits);
+    const followUps = await dayPlan({ followUpDue: '2022-03-01' });
+    assert.match(followUps, /visits_follow_up_at_id/, followUps);
+    assert.doesNotMatch(followUps, /Seq Scan/, followUps);
+  });
+
   it('finds the same patients the plan promises (accents and case folded)', async () => {
-    const found = await patientsQuery(orm.em.fork(), accepted(patientSearch(), 'LUKASZ') as PatientSearch, { limit: 5 }).getResultList();
+    const found = await patientsQuery(orm.em.fork(), accepted(patientSearch(), 'LUKASZ') as PatientSearch, { limit: 5 }).execute();
     assert.equal(found.length, 6);
-    assert.ok(found.every((p) => p.fullName.startsWith('Łukasz')));
+    assert.ok(found.every((p) => p.full_name.startsWith('Łukasz')));
   });
 });
 

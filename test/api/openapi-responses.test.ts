@@ -209,6 +209,17 @@ describe('every response of a clinical day matches the OpenAPI document', functi
     }
   });
 
+  it('answers every read to every role it names', async () => {
+    // The queries the reads need (one of from/to or followUpDue for the day view).
+    const needs: Record<string, string> = { '/reports/visits': '?from=2024-05-01&to=2024-05-07', '/visits': '?followUpDue=2024-05-08' };
+    for (const op of contract.operations().filter((o) => o.roles && o.method === 'get')) {
+      for (const role of op.roles as (typeof ROLES)[number][]) {
+        const res = await call(users[role], 'GET', `${concrete(op.path)}${needs[op.path] ?? ''}`);
+        assert.equal(res.status, 200, `${role} GET ${op.path}: ${JSON.stringify(res.body)}`);
+      }
+    }
+  });
+
   it('answers 400, 413 and 415 to a bad body and 422 to an unknown query parameter, on every route that reads them', async () => {
     for (const op of contract.operations().filter((o) => o.roles)) {
       const user = users[op.roles![0] as (typeof ROLES)[number]];
