@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { request, type TestApi } from './api.js';
@@ -33,6 +33,16 @@ function linesOf(stream: NodeJS.ReadableStream): string[] {
 /** tsx's loader and the API's entry point, by absolute location: a process may run in a directory of its own. */
 const TSX_LOADER = import.meta.resolve('tsx');
 const MAIN = fileURLToPath(new URL('../../api/main.ts', import.meta.url));
+const DEV_ADMIN = fileURLToPath(new URL('../../api/dev-admin.ts', import.meta.url));
+
+/** `npm run dev:admin-password` in `cwd`: its exit code and output. */
+export function runDevAdminPassword(cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', TSX_LOADER, DEV_ADMIN], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
 
 /**
  * `api/main.ts` as `npm start` runs it; in `cwd` when given, which is then where its `.data/`
