@@ -80,6 +80,8 @@ export interface MonitoringArgs {
     /** The storage autoscaling ceiling, `maxAllocatedStorageGb` (bytes): rds-storage-ceiling-near. */
     maxAllocatedStorageBytes: number;
   };
+  /** The AWS Backup vault in the stack's region: its backup and copy jobs alarm. */
+  backupVaultName: pulumi.Input<string>;
   /** The regional WAF web ACL in front of the ALB. */
   waf: {
     /** The web ACL's `visibilityConfig.metricName` (CloudWatch's WebACL dimension). */
@@ -283,6 +285,7 @@ export class Monitoring extends pulumi.ComponentResource {
       dbAllocatedStorageBytes: args.database.allocatedStorageBytes,
       dbMaxAllocatedStorageBytes: args.database.maxAllocatedStorageBytes,
       certificateArn: args.api.certificateArn,
+      backupVaultName: args.backupVaultName,
     });
     const alarmNames = definitions.map((definition) => `${prefix}-${definition.slug}`);
     // Not `${prefix}-escalation`: the state machine and its rule have that name.
