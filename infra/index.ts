@@ -163,6 +163,7 @@ export default function dmsStack() {
       targetGroupArnSuffix: loadBalancer.targetGroup.arnSuffix,
       clusterName: service.cluster.name,
       serviceName: service.service.name,
+      certificateArn: loadBalancer.certificateArn,
     },
     database: {
       instanceIdentifier: database.primary.identifier,
@@ -173,6 +174,7 @@ export default function dmsStack() {
       // The parameter group pins the larger of the two values on both instances.
       maxConnections: Math.max(database.maxConnections, database.replicaMaxConnections),
       allocatedStorageBytes: database.allocatedStorageBytes,
+      maxAllocatedStorageBytes: config.database.maxAllocatedStorageGb * 2 ** 30,
     },
     waf: { metricName: firewall.metricName },
     backupVaultName: backup.vault.name,
