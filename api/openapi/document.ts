@@ -339,6 +339,9 @@ const HEADERS: Record<string, JsonSchema> = {
   'X-RateLimit-Reset': { description: 'When the window resets, in Unix epoch seconds.', schema: { type: 'integer', minimum: 0 } },
   'Retry-After': { required: true, description: 'Seconds until a retry can succeed (at least 1).', schema: { type: 'integer', minimum: 1 } },
   'WWW-Authenticate': { required: true, description: 'RFC 6750 §3: `Bearer realm="dms-api"`, with `error="invalid_token"` when a token was sent.', schema: { type: 'string', pattern: '^Bearer realm="dms-api"' } },
+  Vary: { required: true, description: 'Names `Origin`: every answer depends on the Origin header (CORS), so no cache hands one origin\'s answer to another.', schema: { type: 'string', pattern: '(^|[ ,])Origin($|[ ,])' } },
+  'Access-Control-Allow-Origin': { description: 'The request\'s Origin, when it is one of `CORS_ORIGINS` (never `*`); absent for any other origin, which the browser then refuses.', schema: { type: 'string', format: 'uri' } },
+  'Access-Control-Expose-Headers': { description: 'With Access-Control-Allow-Origin: the headers a browser client may read (Retry-After, X-Request-Id, the rate-limit headers, WWW-Authenticate, Idempotent-Replayed).', schema: { type: 'string' } },
   'Idempotent-Replayed': { description: 'Present (`true`) when this is the stored answer of an earlier request with the same Idempotency-Key.', schema: { const: 'true' } },
 };
 const headerRef = (name: string): JsonSchema => ({ $ref: `#/components/headers/${name}` });
@@ -385,7 +388,7 @@ const SHARED_ERRORS: Record<number, { name: string; description: string }> = Obj
 );
 
 function responseHeaders(op: Operation, status: number): Record<string, JsonSchema> {
-  const names = ['X-Request-Id', ...Object.keys(SECURITY_HEADERS)];
+  const names = ['X-Request-Id', ...Object.keys(SECURITY_HEADERS), 'Vary', 'Access-Control-Allow-Origin', 'Access-Control-Expose-Headers'];
   if (rateLimited(op)) names.push('X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset');
   if (status === 429) names.push('Retry-After');
   if (status === 401 && op.roles) names.push('WWW-Authenticate');

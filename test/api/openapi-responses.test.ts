@@ -14,6 +14,8 @@ import { ResponseContract } from '../support/contract.js';
 import { sharedS3, startClinic } from '../support/s3.js';
 
 const run = promisify(execFile);
+/** The clinic's web client, a configured CORS origin (CORS_ORIGINS). */
+const WEB_CLIENT = 'https://app.dms.test';
 
 interface LintProblem {
   ruleId: string;
@@ -56,7 +58,8 @@ describe('every response of a clinical day matches the OpenAPI document', functi
   const ids: Record<string, string> = {};
 
   before(async () => {
-    const clinic = await startClinic();
+    // Every request comes from the web client's origin, so every response also carries the CORS headers.
+    const clinic = await startClinic({ CORS_ORIGINS: WEB_CLIENT });
     api = clinic.api;
     users = { staff: clinic.staff, doctor: clinic.doctor, admin: clinic.admin, auditor: clinic.auditor };
     contract = await ResponseContract.of(api);
@@ -64,7 +67,7 @@ describe('every response of a clinical day matches the OpenAPI document', functi
   after(() => api?.close());
 
   const call = (user: SignedIn | undefined, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse> =>
-    contract.request(api, method, path, { ...(user ? { token: user.accessToken } : {}), ...(body === undefined ? {} : { body }), ...(headers ? { headers } : {}) });
+    contract.request(api, method, path, { ...(user ? { token: user.accessToken } : {}), ...(body === undefined ? {} : { body }), headers: { Origin: WEB_CLIENT, ...headers } });
   const expect = async (status: number, response: Promise<TestResponse>) => {
     const res = await response;
     assert.equal(res.status, status, JSON.stringify(res.body));
@@ -72,7 +75,8 @@ describe('every response of a clinical day matches the OpenAPI document', functi
   };
 
   it('serves the public routes as declared', async () => {
-    await expect(200, call(undefined, 'GET', '/health'));
+    const health = await expect(200, call(undefined, 'GET', '/health'));
+    assert.equal(health.headers.get('access-control-allow-origin'), WEB_CLIENT, 'the CORS headers are checked too');
     await expect(200, call(undefined, 'GET', '/health/ready'));
     await expect(200, call(undefined, 'GET', '/openapi.json'));
   });
