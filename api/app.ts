@@ -18,6 +18,7 @@ import { canonicalPath } from './middleware/canonical-path.js';
 import { errorBody } from './middleware/errors.js';
 import { closeWhenBodyUnread } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
+import { requestMetrics } from './middleware/request-metrics.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { rateLimits } from './ratelimit/middleware.js';
 import { auditRoutes } from './audit/routes.js';
@@ -29,6 +30,7 @@ import { rxPresetRoutes } from './records/presets.js';
 import { reportRoutes } from './records/reports.js';
 import { visitRoutes } from './records/visits.js';
 import { xrayRoutes } from './records/xrays.js';
+import type { RequestMetrics } from './metrics/emf.js';
 import type { Storage } from './storage/s3.js';
 import './http/state.js';
 
@@ -46,6 +48,8 @@ export interface AppDeps {
   sessions: LiveSessions;
   /** Set when SIGTERM starts the drain. */
   draining: Draining;
+  /** Per-request EMF metrics (`METRICS_NAMESPACE`); absent, none are written. */
+  metrics?: RequestMetrics;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -69,6 +73,7 @@ export function createApp(deps: AppDeps): Koa {
   app
     .use(requestId(log))
     .use(accessLog())
+    .use(requestMetrics(deps.metrics))
     .use(closeConnectionsWhileDraining(deps.draining))
     .use(securityHeaders())
     .use(closeWhenBodyUnread())

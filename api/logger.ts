@@ -57,7 +57,7 @@ const redact = winston.format((info) => {
  * request would cost a syscall per request. Lines still leave in order, within the same turn
  * of the loop, and whatever is pending is written before the process exits.
  */
-class BatchedStdout extends Writable {
+export class BatchedStdout extends Writable {
   private pending: string[] = [];
   private scheduled = false;
 
