@@ -132,6 +132,7 @@ export default function dmsStack() {
       allocatedStorageBytes: database.allocatedStorageBytes,
     },
     waf: { metricName: firewall.metricName },
+    slo: config.slo,
   });
 
   const budget = new Budget('budget', {

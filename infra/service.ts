@@ -9,7 +9,7 @@ import * as awsx from '@pulumi/awsx';
 import * as pulumi from '@pulumi/pulumi';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { AwsEnvironment, CacheSettings, ServiceSettings } from './config.js';
+import { metricsNamespace, type AwsEnvironment, type CacheSettings, type ServiceSettings } from './config.js';
 import { PRODUCTION_MFA_REQUIRED_ROLES } from '../api/config.js';
 import { buildContextTag } from './image-tag.js';
 import { APP_USERNAME, DATABASE_NAME, DATABASE_PORT, EXPORTER_USERNAME, MASTER_USERNAME } from './database.js';
@@ -284,7 +284,8 @@ export class Service extends pulumi.ComponentResource {
 
     this.taskDefinition = taskDefinition(`${prefix}-api`, {
       command: ['node', 'dist/api/main.js'],
-      environment,
+      // Only the API serves requests: its EMF records feed the per-route metrics and the latency SLOs.
+      environment: [...environment, { name: 'METRICS_NAMESPACE', value: metricsNamespace(args.stack) }],
       secrets: apiSecrets,
       executionRole,
       taskRole: this.taskRoles.api,

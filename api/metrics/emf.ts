@@ -14,14 +14,16 @@ export type RouteClass = 'reads' | 'writes' | 'auth' | 'probes';
 /** Status classes as dimension values: a handful of series per route, never one per status. */
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 
-/** The dimension sets each record publishes: per operation and status class, and per route class. */
-export const EMF_DIMENSIONS = [['Route', 'Method', 'StatusClass'], ['RouteClass']] as const;
-
-/** The metrics each record carries, with their CloudWatch units. */
-export const EMF_METRICS = [
-  { Name: 'Requests', Unit: 'Count' },
-  { Name: 'Latency', Unit: 'Milliseconds' },
-  { Name: 'Errors', Unit: 'Count' },
+/**
+ * What each record publishes. Every distinct set of dimension values is a custom metric, billed
+ * monthly, so each metric gets only the dimensions it needs: traffic by route and status class,
+ * latency (p50/p95/p99) and errors by route, and latency by route class for the SLOs
+ * (docs/monitoring.md#service-level-objectives has the count and the cost).
+ */
+export const EMF_DIRECTIVES = [
+  { Dimensions: [['Route', 'Method', 'StatusClass']], Metrics: [{ Name: 'Requests', Unit: 'Count' }] },
+  { Dimensions: [['Route', 'Method']], Metrics: [{ Name: 'Latency', Unit: 'Milliseconds' }, { Name: 'Errors', Unit: 'Count' }] },
+  { Dimensions: [['RouteClass']], Metrics: [{ Name: 'Latency', Unit: 'Milliseconds' }] },
 ] as const;
 
 /** One request as the metrics see it: the route template, never the path as sent. */
@@ -57,7 +59,7 @@ export function emfRecord(namespace: string, sample: RequestSample, timestampMs:
   return {
     _aws: {
       Timestamp: timestampMs,
-      CloudWatchMetrics: [{ Namespace: namespace, Dimensions: EMF_DIMENSIONS, Metrics: EMF_METRICS }],
+      CloudWatchMetrics: EMF_DIRECTIVES.map((directive) => ({ Namespace: namespace, ...directive })),
     },
     Route: sample.route,
     Method: sample.method,

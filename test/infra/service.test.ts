@@ -108,6 +108,7 @@ for (const stack of STACKS) {
         PRESIGN_TTL_S: '90',
         LOG_LEVEL: 'info',
         MFA_REQUIRED_ROLES: 'admin,doctor',
+        METRICS_NAMESPACE: `DMS/${stack}`,
       });
       assert.deepEqual(secrets(container), {
         PGPASSWORD: secretArn('db-app-password'),
