@@ -79,6 +79,8 @@ export interface MonitoringArgs {
   };
   /** Service-level objectives: each gets a fast-burn (P1) and a slow-burn (P2) page and a budget on the dashboard. */
   slo: SloSettings;
+  /** The AWS Backup vault in the stack's region: its backup and copy jobs alarm. */
+  backupVaultName: pulumi.Input<string>;
   /** The regional WAF web ACL in front of the ALB. */
   waf: {
     /** The web ACL's `visibilityConfig.metricName` (CloudWatch's WebACL dimension). */
@@ -280,6 +282,7 @@ export class Monitoring extends pulumi.ComponentResource {
       dbMemoryBytes: args.database.memoryBytes,
       dbMaxConnections: args.database.maxConnections,
       dbAllocatedStorageBytes: args.database.allocatedStorageBytes,
+      backupVaultName: args.backupVaultName,
     });
     const alarmActions = (severity: Severity) => [chatTopic.arn, ...(incidentRecords ? [incidentRecords.responsePlanArns[severity]] : [])];
     const sloObjectives = objectives(args.slo, { namespace, albArnSuffix: args.api.albArnSuffix, targetGroupArnSuffix: args.api.targetGroupArnSuffix });
