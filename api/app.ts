@@ -20,6 +20,7 @@ import { closeWhenBodyUnread } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
 import { requestMetrics } from './middleware/request-metrics.js';
 import { securityHeaders } from './middleware/security-headers.js';
+import { traceRoute } from './middleware/trace-route.js';
 import { rateLimits } from './ratelimit/middleware.js';
 import { auditRoutes } from './audit/routes.js';
 import { openApiRoutes } from './openapi/routes.js';
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps): Koa {
 
   app
     .use(requestId(log))
+    .use(traceRoute())
     .use(accessLog())
     .use(requestMetrics(deps.metrics))
     .use(closeConnectionsWhileDraining(deps.draining))

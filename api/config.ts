@@ -68,6 +68,12 @@ export interface Config {
    * unset: no metrics are written (development, tests that do not ask for them).
    */
   metricsNamespace?: string;
+  /**
+   * OpenTelemetry tracing (api/tracing): on when `OTEL_EXPORTER_OTLP_ENDPOINT` names the collector
+   * (the stack's sidecar, `http://127.0.0.1:4318`); `OTEL_TRACES_SAMPLER_ARG` is the share of
+   * requests traced (0 to 1, default 1 as OpenTelemetry's own). Unset: no tracing, no span, no cost.
+   */
+  tracing?: { endpoint: string; sampleRatio: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -256,6 +262,15 @@ function metricsNamespace(env: Env): string | undefined {
   return value;
 }
 
+function tracing(env: Env): Config['tracing'] {
+  const endpoint = url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']);
+  if (endpoint === undefined) return undefined;
+  const raw = present(env, 'OTEL_TRACES_SAMPLER_ARG');
+  const sampleRatio = raw === undefined ? 1 : Number(raw);
+  if (!(sampleRatio >= 0 && sampleRatio <= 1)) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', 'must be a share from 0 to 1');
+  return { endpoint: endpoint.replace(/\/+$/, ''), sampleRatio };
+}
+
 /** Who reads the configuration: the API signs tokens; the one-off commands (`api/cli.ts`) never do. */
 export type ConfigReader = 'api' | 'cli';
 
@@ -315,5 +330,6 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
     mfaRequiredRoles: mfaRequiredRoles(env, environment),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     metricsNamespace: metricsNamespace(env),
+    tracing: tracing(env),
   };
 }

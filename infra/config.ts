@@ -107,6 +107,12 @@ export interface ServiceSettings {
   auditPurgeSchedule: string;
   /** IANA time zone the schedules are evaluated in. */
   scheduleTimezone: string;
+  /**
+   * Share of API requests traced, 0 to 1 (`traceSampleRatio`, default 0). Above 0 the API task runs
+   * the AWS Distro for OpenTelemetry collector beside the API (its CPU and memory come out of
+   * `cpu` and `memory`) and sends the sampled traces to AWS X-Ray; 0 runs neither.
+   */
+  traceSampleRatio: number;
 }
 
 /** The shared rate-limit store (`dms:cache`). */
@@ -395,6 +401,10 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
   if (!allowedMemory.includes(memory)) {
     throw new ConfigError(service.key('memory'), `Fargate allows ${allowedMemory.join(', ')} MiB with ${cpu} CPU units`);
   }
+  const traceSampleRatio = service.field('traceSampleRatio').value === undefined ? 0 : service.num('traceSampleRatio');
+  if (!(traceSampleRatio >= 0 && traceSampleRatio <= 1)) throw new ConfigError(service.key('traceSampleRatio'), 'must be a share from 0 to 1');
+  // The collector takes 128 CPU units of the task: a quarter-vCPU task would give half of it away.
+  if (traceSampleRatio > 0 && cpu < 512) throw new ConfigError(service.key('traceSampleRatio'), 'tracing needs a task of at least 512 CPU units (the collector sidecar takes 128)');
   const minTasks = service.int('minTasks', 1, 50);
   const maxTasks = service.int('maxTasks', 1, 50);
   if (maxTasks < minTasks) throw new ConfigError(service.key('maxTasks'), `must be >= minTasks (${minTasks})`);
@@ -484,6 +494,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       auditExportSchedule: service.str('auditExportSchedule', SCHEDULE_EXPRESSION, 'a rate(...) or cron(...) expression'),
       auditPurgeSchedule: service.str('auditPurgeSchedule', SCHEDULE_EXPRESSION, 'a rate(...) or cron(...) expression'),
       scheduleTimezone: service.str('scheduleTimezone', /^[A-Za-z_]+(\/[A-Za-z_+-]+)*$/, 'an IANA time zone'),
+      traceSampleRatio,
     },
     cache: {
       enabled: cacheEnabled,
@@ -543,6 +554,10 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
   };
   if (config.firewall.loginRateLimitPer5Min >= config.firewall.rateLimitPer5Min) {
     throw new ConfigError(firewall.key('loginRateLimitPer5Min'), 'must be tighter than rateLimitPer5Min');
+  }
+  if (config.service.traceSampleRatio > 0 && config.network.natGateways === 'none') {
+    // No endpoint here serves the collector's image (public ECR) or the X-Ray API.
+    throw new ConfigError(`${CONFIG_NAMESPACE}:service.traceSampleRatio`, 'tracing needs a route out (network.natGateways per-az or single): the collector image is on public ECR and X-Ray has no VPC endpoint in this stack');
   }
   return config;
 }
