@@ -9,7 +9,19 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { scrubAttributes, scrubSql } from '../../api/tracing/scrub.js';
 import { startTracing, type Tracing } from '../../api/tracing/tracing.js';
 import { LogCapture, startTestApi, type TestApi } from '../support/api.js';
+import { eventually } from '../support/postgres.js';
 import { signedIn, type SignedIn } from '../support/auth.js';
+
+/**
+ * The server spans exported since `from`, once there is one: the HTTP instrumentation ends a server
+ * span when the response is flushed, which in one process can come just after the client has read it.
+ */
+const serverSpans = (exporter: InMemorySpanExporter, from = 0) =>
+  eventually(async () => {
+    const found = exporter.getFinishedSpans().slice(from).filter((span) => span.kind === SpanKind.SERVER);
+    assert.ok(found.length > 0, 'no server span exported yet');
+    return found;
+  });
 
 /** Everything of a span that leaves the process, as text. */
 const exported = (span: ReadableSpan) => JSON.stringify({ name: span.name, attributes: span.attributes, events: span.events, status: span.status });
@@ -45,8 +57,8 @@ describe('tracing: GET /patients/:id is a server span named by its route, with i
     const read = await api.request('GET', `/patients/${id}?fullName=${encodeURIComponent(patient.fullName)}`, { token: staff.accessToken, headers: { 'X-Request-Id': 'trace-test-read-0001' } });
     assert.equal(read.status, 200);
 
+    const servers = await serverSpans(exporter, before);
     const spans = exporter.getFinishedSpans().slice(before);
-    const servers = spans.filter((span) => span.kind === SpanKind.SERVER);
     assert.deepEqual(servers.map((span) => span.name), ['GET /patients/:id']);
     const server = servers[0]!;
     assert.equal(server.attributes['http.route'], '/patients/:id');
@@ -93,8 +105,7 @@ describe('tracing: GET /patients/:id is a server span named by its route, with i
     exporter.reset();
     const forced = '0af7651916cd43dd8448eb211c80319c';
     await api.request('GET', '/auth/me', { token: staff.accessToken, headers: { traceparent: `00-${forced}-b7ad6b7169203331-01` } });
-    const [server] = exporter.getFinishedSpans().filter((span) => span.kind === SpanKind.SERVER);
-    assert.ok(server);
+    const [server] = await serverSpans(exporter);
     assert.notEqual(server.spanContext().traceId, forced);
   });
 });
