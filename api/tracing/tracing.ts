@@ -22,7 +22,7 @@ import { ScrubbingSpanProcessor } from './scrub.js';
  * imported before tracing started is traced too. No `--import` loader hook (import-in-the-middle)
  * is needed. test/api/tracing.test.ts proves the spans appear.
  */
-const PATCHED_MODULES = ['http', 'https', 'pg', 'pg-pool', 'ioredis', '@smithy/middleware-stack', '@smithy/smithy-client', '@aws-sdk/middleware-stack', '@aws-sdk/smithy-client'];
+const PATCHED_MODULES = ['http', 'https', 'pg', 'pg-pool', 'ioredis', '@smithy/middleware-stack', '@smithy/smithy-client', '@smithy/core/client', '@aws-sdk/middleware-stack', '@aws-sdk/smithy-client'];
 /**
  * Packages that may bring their own copy of a patched module: npm nests a second `pg` under the
  * ORM's driver when the versions differ, and each copy is patched on its own.

@@ -4,7 +4,8 @@
 // parameter value; the request's log lines and EMF record carry the trace id.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { SpanKind } from '@opentelemetry/api';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SpanKind, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { scrubAttributes, scrubSql } from '../../api/tracing/scrub.js';
 import { startTracing, type Tracing } from '../../api/tracing/tracing.js';
@@ -107,6 +108,30 @@ describe('tracing: GET /patients/:id is a server span named by its route, with i
     await api.request('GET', '/auth/me', { token: staff.accessToken, headers: { traceparent: `00-${forced}-b7ad6b7169203331-01` } });
     const [server] = await serverSpans(exporter);
     assert.notEqual(server.spanContext().traceId, forced);
+  });
+});
+
+describe('tracing: an AWS SDK call is a span of its own, named by service and operation, without the object key', function () {
+  this.timeout(30_000);
+  it('traces S3 HeadObject from a client made before tracing started, as the tests’ and the app’s are', async () => {
+    // Nothing listens on port 9: the call fails at once, after the instrumentation has opened its span.
+    const client = new S3Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const exporter = new InMemorySpanExporter();
+    const tracing = startTracing({ exporter, sampleRatio: 1, environment: 'test', exportEachSpan: true });
+    try {
+      const key = `patients/${randomUUID()}/xrays/${randomUUID()}.png`;
+      await trace.getTracer('test').startActiveSpan('request', async (span) => {
+        await assert.rejects(client.send(new HeadObjectCommand({ Bucket: 'dms-test-xray', Key: key })));
+        span.end();
+      });
+      const [call] = exporter.getFinishedSpans().filter((span) => span.name === 'S3.HeadObject');
+      assert.ok(call, exporter.getFinishedSpans().map((span) => span.name).join(', '));
+      assert.deepEqual([call.attributes['rpc.system'], call.attributes['rpc.service'], call.attributes['rpc.method']], ['aws-api', 'S3', 'HeadObject']);
+      assert.ok(!exporter.getFinishedSpans().map(exported).join('\n').includes(key.split('/')[1]!), 'no part of the object key');
+    } finally {
+      client.destroy();
+      await tracing.shutdown();
+    }
   });
 });
 
