@@ -58,6 +58,8 @@ export interface MonitoringArgs {
     targetGroupArnSuffix: pulumi.Input<string>;
     clusterName: pulumi.Input<string>;
     serviceName: pulumi.Input<string>;
+    /** The HTTPS listener's ACM certificate, when the stack serves HTTPS (acm-certificate-expiring). */
+    certificateArn?: pulumi.Input<string> | undefined;
   };
   /** The database as the database component deployed it. */
   database: {
@@ -76,6 +78,8 @@ export interface MonitoringArgs {
      * it, under the 10% of the current allocation at which storage autoscaling grows the volume.
      */
     allocatedStorageBytes: number;
+    /** The storage autoscaling ceiling, `maxAllocatedStorageGb` (bytes): rds-storage-ceiling-near. */
+    maxAllocatedStorageBytes: number;
   };
   /** Service-level objectives: each gets a fast-burn (P1) and a slow-burn (P2) page and a budget on the dashboard. */
   slo: SloSettings;
@@ -282,6 +286,8 @@ export class Monitoring extends pulumi.ComponentResource {
       dbMemoryBytes: args.database.memoryBytes,
       dbMaxConnections: args.database.maxConnections,
       dbAllocatedStorageBytes: args.database.allocatedStorageBytes,
+      dbMaxAllocatedStorageBytes: args.database.maxAllocatedStorageBytes,
+      certificateArn: args.api.certificateArn,
       backupVaultName: args.backupVaultName,
     });
     const alarmActions = (severity: Severity) => [chatTopic.arn, ...(incidentRecords ? [incidentRecords.responsePlanArns[severity]] : [])];
