@@ -92,6 +92,7 @@ export default function dmsStack() {
     xrayBucket: storage.xrayBucket,
     auditBucket: storage.auditBucket,
     auditHotDays: config.storage.auditHotDays,
+    corsOrigins: config.storage.xrayCorsOrigins,
     s3Key: storage.s3Key,
     logsKey: storage.logsKey,
     secretsKey: storage.secretsKey,
