@@ -1,6 +1,7 @@
 import { blockIp } from './commands/block-ip.js';
 import { drDrill } from './commands/dr-drill.js';
 import { drillSweep } from './commands/drill-sweep.js';
+import { failover } from './commands/failover.js';
 import { healthCheck } from './commands/health-check.js';
 import { pageTest } from './commands/page-test.js';
 import { preflight } from './commands/preflight.js';
@@ -28,6 +29,7 @@ export const opsCommands: readonly OpsCommand[] = [
   topOffenders,
   pageTest,
   preflight,
+  failover,
 ];
 
 function overview(): string {
