@@ -126,8 +126,8 @@ describe('ops failover: promote the replica, point the API at it, prove it serve
     assert.match(run.stdout, /repoint the service\s+done: dms-api-production:42 -> dms-api-production:43, deployment ecs-svc\/222 COMPLETED/);
     assert.match(run.stdout, /verify\s+done: .*\/health\/ready HTTP 200 ready \(primary up, primary-pool up\)/);
     assert.match(run.stdout, /result\s+the API serves from dms-production-replica-1 and it accepts writes/);
-    assert.match(run.stdout, /next 1\s+do not run `pulumi up -s production`/);
-    assert.match(run.stdout, /next 2\s+.*pulumi config set --path dms:database\.failover\.promotedReplica true -s production/);
+    assert.match(run.stdout, /next 1\s+no `pulumi up` or `pulumi refresh` of production/);
+    assert.match(run.stdout, /next 2\s+make it durable.*npm run plan -- --stack production/);
   });
 
   it('--dry-run reads, then prints PromoteReadReplica, RegisterTaskDefinition and UpdateService and sends none', async () => {

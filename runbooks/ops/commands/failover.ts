@@ -130,10 +130,10 @@ async function readiness(apiUrl: string): Promise<{ ok: boolean; detail: string 
 
 function nextSteps(stack: string, primary: string, replica: string, endpoint: string): SummaryRow[] {
   return [
-    ['next 1', `do not run \`pulumi up -s ${stack}\` until step 2 is done: the program still names ${primary} as the primary and would register the old endpoints again`],
-    ['next 2', `in working hours, with the backup engineer: \`pulumi config set --path dms:database.failover.promotedReplica true -s ${stack}\`, review \`npm run plan -- --stack ${stack}\` (the API and jobs on ${endpoint}, no replica), then \`pulumi up -s ${stack}\``],
-    ['next 3', `new replica: once ${replica} is the stack's primary in the program, a reviewed change recreates a replica of it (runbooks/database.md#failover-to-the-replica, step 6)`],
-    ['next 4', `keep ${primary} (stopped or failed) until the incident review is closed; record the replica's lag at promotion as the data lost`],
+    ['next 1', `no \`pulumi up\` or \`pulumi refresh\` of ${stack} until step 2 is reviewed: the program still names ${primary} as the primary and ${replica} as its replica, and would put the old endpoints back`],
+    ['next 2', `make it durable, in working hours with the backup engineer: a reviewed change of the database component that makes ${replica} (${endpoint}) the primary the API and the jobs use, with no replica; check it with \`npm run plan -- --stack ${stack}\`, then \`pulumi up -s ${stack}\``],
+    ['next 3', `new replica: the same change, or the next one, adds a replica of ${replica}; until then rds-replica-missing stays in ALARM (P2) and reports are served by the primary`],
+    ['next 4', `keep ${primary} until the incident review is closed; record the replica's lag at promotion as the data lost`],
   ];
 }
 
