@@ -69,6 +69,7 @@ describe('ops CLI: commands, help and usage errors', () => {
       'block-ip',
       'dr-drill',
       'drill-sweep',
+      'failover',
       'health-check',
       'page-test',
       'preflight',
