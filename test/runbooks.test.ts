@@ -51,7 +51,9 @@ const REQUIRED_RUNBOOKS = [
   'operations.md',
 ];
 /** Where the contract is: in the repository if it is ever copied in, else the shared folder beside it. */
-const CONTRACT_CANDIDATES = ['CONTRACT.md', 'docs/CONTRACT.md', '../shared/CONTRACT.md'];
+// The shared contract sits beside main's checkout (/work/main, /work/shared) and two levels above a
+// helper's worktree (/work/wt/<branch>).
+const CONTRACT_CANDIDATES = ['CONTRACT.md', 'docs/CONTRACT.md', '../shared/CONTRACT.md', '../../shared/CONTRACT.md'];
 const PLAN_TIMEOUT_MS = 180_000;
 
 function memo<T>(load: () => Promise<T>): () => Promise<T> {
