@@ -5,6 +5,7 @@ import { failover } from './commands/failover.js';
 import { healthCheck } from './commands/health-check.js';
 import { pageTest } from './commands/page-test.js';
 import { preflight } from './commands/preflight.js';
+import { preserveEvidence } from './commands/preserve-evidence.js';
 import { revokeSessions } from './commands/revoke-sessions.js';
 import { rollback } from './commands/rollback.js';
 import { rotateJwtKey } from './commands/rotate-jwt-key.js';
@@ -30,6 +31,7 @@ export const opsCommands: readonly OpsCommand[] = [
   pageTest,
   preflight,
   failover,
+  preserveEvidence,
 ];
 
 function overview(): string {

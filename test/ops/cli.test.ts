@@ -73,6 +73,7 @@ describe('ops CLI: commands, help and usage errors', () => {
       'health-check',
       'page-test',
       'preflight',
+      'preserve-evidence',
       'revoke-sessions',
       'rollback',
       'rotate-jwt-key',

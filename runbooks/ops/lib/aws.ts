@@ -5,6 +5,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -13,6 +14,8 @@ import { WAFV2Client } from '@aws-sdk/client-wafv2';
 /** The AWS clients of one stack's region. Each is built on first use, so a dry run builds none. */
 export interface AwsClients {
   rds(): RDSClient;
+  /** Reads audit exports and ALB logs, writes evidence (`preserve-evidence`). */
+  s3(): S3Client;
   ecs(): ECSClient;
   wafv2(): WAFV2Client;
   cloudwatch(): CloudWatchClient;
@@ -36,6 +39,7 @@ function lazy<T>(build: () => T): () => T {
 /** SDK v3 clients with the caller's default credential chain (env, profile, SSO, instance role). */
 export const defaultAwsClients: AwsClientFactory = (region) => ({
   rds: lazy(() => new RDSClient({ region })),
+  s3: lazy(() => new S3Client({ region })),
   ecs: lazy(() => new ECSClient({ region })),
   wafv2: lazy(() => new WAFV2Client({ region })),
   cloudwatch: lazy(() => new CloudWatchClient({ region })),

@@ -28,6 +28,11 @@ const OUTPUT_SHAPES = {
   maxTaskCount: 'count',
   budgetName: 'string',
   escalationStateMachineArn: 'arn',
+  auditBucketName: 'string',
+  forensicsBucketName: 'string',
+  accessLogBucketName: 'string',
+  wafLogGroupName: 'string',
+  s3KmsKeyArn: 'arn',
 } as const;
 
 type Shapes = typeof OUTPUT_SHAPES;
