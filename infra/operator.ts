@@ -87,7 +87,9 @@ export class OperatorRole extends pulumi.ComponentResource {
         Action: ['s3:PutObject', 's3:PutObjectLegalHold', 's3:GetObject', 's3:GetObjectLegalHold'],
         Resource: pulumi.interpolate`${args.forensicsBucketArn}/${FORENSICS_PREFIX}*`,
       },
-      { Sid: 'PreserveEvidenceListForensics', Effect: 'Allow', Action: 's3:ListBucket', Resource: args.forensicsBucketArn, Condition: { StringLike: { 's3:prefix': `${FORENSICS_PREFIX}*` } } },
+      // Unconditioned: S3 answers a GetObject of a missing key (the first run's manifest) with 404 only to a
+      // caller that may list the bucket, else 403. The bucket holds nothing but evidence this role reads anyway.
+      { Sid: 'PreserveEvidenceListForensics', Effect: 'Allow', Action: 's3:ListBucket', Resource: args.forensicsBucketArn },
       { Sid: 'PreserveEvidenceUseTheBucketKey', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: args.s3KeyArn },
     ];
     const failover: PolicyStatement[] = [
