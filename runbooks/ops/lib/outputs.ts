@@ -33,6 +33,13 @@ const OUTPUT_SHAPES = {
   accessLogBucketName: 'string',
   wafLogGroupName: 'string',
   s3KmsKeyArn: 'arn',
+  drRegion: 'string',
+  drBackupVaultName: 'string',
+  drKmsKeyArn: 'arn',
+  xrayReplicaBucketName: 'string',
+  drClusterName: 'string',
+  drVerifyExecutionRoleArn: 'arn',
+  drVerifyLogGroupName: 'string',
 } as const;
 
 type Shapes = typeof OUTPUT_SHAPES;
