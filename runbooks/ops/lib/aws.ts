@@ -16,8 +16,6 @@ import { WAFV2Client } from '@aws-sdk/client-wafv2';
 /** The AWS clients of one stack's region. Each is built on first use, so a dry run builds none. */
 export interface AwsClients {
   rds(): RDSClient;
-  /** Reads audit exports and ALB logs, writes evidence (`preserve-evidence`). */
-  s3(): S3Client;
   ecs(): ECSClient;
   wafv2(): WAFV2Client;
   cloudwatch(): CloudWatchClient;
@@ -32,6 +30,7 @@ export interface AwsClients {
   /** The region-loss drill: its throw-away network, the DR vault's recovery points, the X-ray replica. */
   ec2(): EC2Client;
   backup(): BackupClient;
+  /** The region-loss drill's X-ray replica; `preserve-evidence`'s audit exports, ALB logs and evidence. */
   s3(): S3Client;
 }
 
@@ -45,7 +44,6 @@ function lazy<T>(build: () => T): () => T {
 /** SDK v3 clients with the caller's default credential chain (env, profile, SSO, instance role). */
 export const defaultAwsClients: AwsClientFactory = (region) => ({
   rds: lazy(() => new RDSClient({ region })),
-  s3: lazy(() => new S3Client({ region })),
   ecs: lazy(() => new ECSClient({ region })),
   wafv2: lazy(() => new WAFV2Client({ region })),
   cloudwatch: lazy(() => new CloudWatchClient({ region })),
