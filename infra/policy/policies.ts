@@ -95,11 +95,13 @@ interface WafRule {
 /** Condition keys that tie a service principal's use of a resource to this account (confused deputy). */
 const SOURCE_KEYS = ['aws:SourceAccount', 'aws:SourceArn'];
 /**
- * CloudWatch Logs uses a key through the log group's encryption context: AWS documents an
- * `ArnLike kms:EncryptionContext:aws:logs:arn` condition as the way to bind it to the account's log
- * groups (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html), not aws:Source*.
+ * Services that use a key on a resource's behalf pass that resource in the encryption context:
+ * CloudWatch Logs the log group (`ArnLike kms:EncryptionContext:aws:logs:arn`,
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html), SNS the
+ * encrypted topic an AWS service publishes to (`kms:EncryptionContext:aws:sns:topicArn`, which SNS
+ * always sends, where the publisher's own aws:Source* keys are not documented to reach KMS).
  */
-const ENCRYPTION_CONTEXT_KEYS = ['kms:EncryptionContext:aws:logs:arn'];
+const ENCRYPTION_CONTEXT_KEYS = ['kms:EncryptionContext:aws:logs:arn', 'kms:EncryptionContext:aws:sns:topicArn'];
 
 /** Statements of a key or topic policy that let an AWS service act without naming whose resource it acts for. */
 export function unconfinedServiceStatements(policy: unknown): string[] {
@@ -115,7 +117,7 @@ export function unconfinedServiceStatements(policy: unknown): string[] {
 export const resourcePolicies: ResourceValidationPolicy[] = [
   {
     name: 'service-principals-confined',
-    description: 'Every AWS service a KMS key or SNS topic policy admits is tied to this account (aws:SourceAccount / aws:SourceArn, or the log-group encryption context for CloudWatch Logs).',
+    description: 'Every AWS service a KMS key or SNS topic policy admits is tied to this account (aws:SourceAccount / aws:SourceArn, or the encryption context naming the log group or SNS topic).',
     enforcementLevel: 'mandatory',
     // Without it another account's resource could make the service use our key or topic on its behalf
     // (the confused deputy): https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html

@@ -253,7 +253,9 @@ describe('policy: each rule fires on the setting it guards', () => {
     });
     assert.deepEqual(firing(violations, 'service-principals-confined').map((violation) => violation.message), [
       'key dms-production-monitoring: statement AlarmSourcesPublishToEncryptedTopics admits a service without aws:SourceAccount or aws:SourceArn',
-      'topic policy dms-production-alarms: statement AccountServicesPublish admits a service without aws:SourceAccount or aws:SourceArn',
+      'topic policy dms-production-alarms: statement CloudWatchAlarmsPublish admits a service without aws:SourceAccount or aws:SourceArn',
+      'topic policy dms-production-alarms: statement BudgetsPublish admits a service without aws:SourceAccount or aws:SourceArn',
+      'topic policy dms-production-alarms: statement RdsEventsPublish admits a service without aws:SourceAccount or aws:SourceArn',
     ]);
   });
 
