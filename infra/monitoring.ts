@@ -157,6 +157,17 @@ export class Monitoring extends pulumi.ComponentResource {
             Resource: '*',
             Condition: { StringEquals: { 'kms:EncryptionContext:aws:sns:topicArn': topicArns } },
           },
+          {
+            // The escalation state machine is encrypted with this key; CloudWatch Logs' delivery service
+            // decrypts its execution events to write them to the log group, for this account's log
+            // deliveries only (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-and-resource-policy.html).
+            Sid: 'LogDeliveryReadsEscalationHistory',
+            Effect: 'Allow',
+            Principal: { Service: 'delivery.logs.amazonaws.com' },
+            Action: 'kms:Decrypt',
+            Resource: '*',
+            Condition: { StringEquals: account, ArnLike: { 'aws:SourceArn': pulumi.interpolate`arn:${env.partition}:logs:${env.region}:${env.accountId}:*` } },
+          },
         ],
       },
       child,

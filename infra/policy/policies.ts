@@ -14,6 +14,7 @@ import {
 import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
 import { HIGH_AVAILABILITY_STACKS, PRODUCTION_STACKS } from '../config.js';
 import { CORE_RULE_SET_BODY_SIZE_RULE, decimalAbove } from '../firewall.js';
+import { LOG_DELIVERY_ACTIONS } from '../monitoring/escalation.js';
 import { FSBP_RDS_EVENT_SUBSCRIPTIONS } from '../monitoring/rds-change-events.js';
 import { ADMIN_PORTS } from '../network.js';
 import { DATA_CLASSIFICATION } from '../storage.js';
@@ -39,7 +40,7 @@ export const TLS12_POLICIES = [
 const DATA_SERVICES = ['s3', 'rds', 'rds-db', 'secretsmanager', 'kms', 'dynamodb', 'ssm', 'logs', 'elasticache', 'backup'];
 
 /** Actions AWS only grants on `*` (no resource-level permissions). */
-const RESOURCELESS_ACTIONS = ['ecr:GetAuthorizationToken', 'logs:DescribeLogGroups', 'kms:ListAliases', 'kms:ListKeys', 's3:ListAllMyBuckets'];
+const RESOURCELESS_ACTIONS = ['ecr:GetAuthorizationToken', 'kms:ListAliases', 'kms:ListKeys', 's3:ListAllMyBuckets', ...LOG_DELIVERY_ACTIONS];
 
 /** The stack name inside a URN (`urn:pulumi:<stack>::<project>::...`). */
 export function stackOfUrn(urn: string): string {
@@ -649,6 +650,18 @@ export const fsbpPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] 
       if (trail.isMultiRegionTrail !== true) reportViolation(`${String(trail.name)} records one region only (CloudTrail.1)`);
       if (!trail.kmsKeyId) reportViolation(`${String(trail.name)} is not encrypted with a customer-managed key (CloudTrail.2)`);
       if (trail.enableLogFileValidation !== true) reportViolation(`${String(trail.name)} does not validate its log files (CloudTrail.4)`);
+    }),
+  },
+  {
+    name: 'fsbp-stepfunctions-1-logging',
+    description: 'StepFunctions.1: every state machine logs its executions to CloudWatch Logs, and its definition and history are encrypted with a customer-managed key.',
+    enforcementLevel: 'mandatory',
+    // https://docs.aws.amazon.com/securityhub/latest/userguide/stepfunctions-controls.html
+    validateResource: validateResourceOfType(aws.sfn.StateMachine, (machine, _, reportViolation) => {
+      const logging = machine.loggingConfiguration;
+      if (!logging?.logDestination || !logging.level || logging.level === 'OFF') reportViolation(`${String(machine.name)} does not log its executions (StepFunctions.1)`);
+      const encryption = machine.encryptionConfiguration;
+      if (encryption?.type !== 'CUSTOMER_MANAGED_KMS_KEY' || !encryption.kmsKeyId) reportViolation(`${String(machine.name)} is not encrypted with a customer-managed key`);
     }),
   },
   {

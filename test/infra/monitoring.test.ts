@@ -530,7 +530,35 @@ describe('monitoring: an alarm posts to chat and starts one escalation', () => {
     const policy = one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.inputs['role'] === role.state['name'] || candidate.name === role.name);
     assert.deepEqual(JSON.parse(str(policy.inputs['policy'])).Statement, [
       { Sid: 'StartEscalations', Effect: 'Allow', Action: 'states:StartExecution', Resource: arnOf(machine) },
+      {
+        Sid: 'UseTheStateMachineKey',
+        Effect: 'Allow',
+        Action: ['kms:GenerateDataKey'],
+        Resource: (machine.inputs['encryptionConfiguration'] as { kmsKeyId: string }).kmsKeyId,
+        Condition: { StringEquals: { 'kms:EncryptionContext:aws:states:stateMachineArn': `arn:aws:states:us-east-2:123456789012:stateMachine:dms-${STACK}-escalation` } },
+      },
     ]);
+  });
+
+  it('the state machine is encrypted with the monitoring key and logs every execution to its own encrypted log group (FSBP StepFunctions.1)', () => {
+    const machine = named('aws:sfn/stateMachine:StateMachine', `dms-${STACK}-escalation`);
+    const key = one('aws:kms/key:Key', (candidate) => String(candidate.inputs['description']).includes('notifications'));
+    assert.deepEqual(machine.inputs['encryptionConfiguration'], { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyId: arnOf(key), kmsDataKeyReusePeriodSeconds: 300 });
+    const log = named('aws:cloudwatch/logGroup:LogGroup', `/aws/vendedlogs/states/dms-${STACK}-escalation`);
+    assert.deepEqual(machine.inputs['loggingConfiguration'], { level: 'ALL', includeExecutionData: false, logDestination: `${arnOf(log)}:*` });
+    assert.ok(log.inputs['kmsKeyId'] && log.inputs['retentionInDays']);
+    // The role may use the key for this state machine and its log deliveries only.
+    const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === machine.inputs['roleArn']);
+    const statements = (JSON.parse(str(one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.name === role.name).inputs['policy'])) as { Statement: { Sid: string; Resource: unknown; Condition?: unknown }[] }).Statement;
+    const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
+    assert.deepEqual(bySid['UseTheStateMachineKey']?.Condition, { StringEquals: { 'kms:EncryptionContext:aws:states:stateMachineArn': `arn:aws:states:us-east-2:123456789012:stateMachine:dms-${STACK}-escalation` } });
+    assert.deepEqual(bySid['EncryptExecutionLogs']?.Condition, { StringLike: { 'kms:EncryptionContext:SourceArn': 'arn:aws:logs:us-east-2:123456789012:*' } });
+    // CloudWatch Logs' delivery service may decrypt the history for this account's deliveries only.
+    const delivery = (JSON.parse(str(key.inputs['policy'])) as { Statement: { Sid: string; Principal?: { Service?: unknown }; Action: unknown; Condition?: unknown }[] }).Statement.find(
+      (statement) => statement.Principal?.Service === 'delivery.logs.amazonaws.com',
+    );
+    assert.equal(delivery?.Action, 'kms:Decrypt');
+    assert.deepEqual(delivery?.Condition, { StringEquals: { 'aws:SourceAccount': '123456789012' }, ArnLike: { 'aws:SourceArn': 'arn:aws:logs:us-east-2:123456789012:*' } });
   });
 
   it('the state machine waits the configured minutes between levels', () => {
@@ -552,7 +580,12 @@ describe('monitoring: an alarm posts to chat and starts one escalation', () => {
     assert.deepEqual([permission.inputs['principal'], permission.inputs['sourceArn']], ['events.amazonaws.com', arnOf(okRule)]);
     const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === fn.inputs['role']);
     const statements = (JSON.parse(str(one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.name === role.name).inputs['policy'])) as { Statement: { Sid: string; Action: unknown }[] }).Statement;
-    assert.deepEqual(statements.map((statement) => statement.Action), ['states:ListExecutions', ['states:DescribeExecution', 'states:StopExecution'], ['logs:CreateLogStream', 'logs:PutLogEvents']]);
+    assert.deepEqual(statements.map((statement) => statement.Action), [
+      'states:ListExecutions',
+      ['states:DescribeExecution', 'states:StopExecution'],
+      ['kms:Decrypt', 'kms:GenerateDataKey'],
+      ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    ]);
   });
 
   it('no Incident Manager resource exists unless the stack opts in', () => {
@@ -892,9 +925,7 @@ describe('monitoring: notifications are encrypted and only this account’s serv
   // topic policy only, so the key names the two topics through the encryption context SNS sends.
   it('the key admits CloudWatch, Budgets and RDS for this stack’s two topics only, by the topic in the encryption context', () => {
     const key = one('aws:kms/key:Key', (candidate) => String(candidate.inputs['description']).includes('notifications'));
-    const granted = statementsOf(key.inputs['policy']).filter((statement) => statement.Principal?.Service !== undefined);
-    assert.equal(granted.length, 1);
-    const [statement] = granted;
+    const statement = statementsOf(key.inputs['policy']).find((candidate) => candidate.Sid === 'AlarmSourcesPublishToEncryptedTopics');
     assert.deepEqual(new Set([statement!.Principal!.Service].flat()), new Set(['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com']));
     assert.deepEqual(statement!.Condition, { StringEquals: { 'kms:EncryptionContext:aws:sns:topicArn': topicArns } });
     for (const topic of topicArns) assert.ok(topicArns.includes(arnOf(named('aws:sns/topic:Topic', topic.split(':').at(-1)!))), topic);
@@ -903,7 +934,7 @@ describe('monitoring: notifications are encrypted and only this account’s serv
   it('the alarm topic admits each publisher with the source keys its documentation says it sends', () => {
     const topicArn = arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-alarms`));
     const policy = one('aws:sns/topicPolicy:TopicPolicy', (candidate) => candidate.inputs['arn'] === topicArn);
-    const byService = Object.fromEntries(statementsOf(policy.inputs['policy']).map((statement) => [statement.Principal!.Service, statement]));
+    const byService: Record<string, PolicyStatement> = Object.fromEntries(statementsOf(policy.inputs['policy']).map((statement) => [statement.Principal!.Service, statement]));
     assert.deepEqual(Object.keys(byService).sort(), ['budgets.amazonaws.com', 'cloudwatch.amazonaws.com', 'events.rds.amazonaws.com']);
     for (const statement of Object.values(byService)) assert.equal(statement.Action, 'sns:Publish');
     const account = { 'aws:SourceAccount': '123456789012' };

@@ -253,6 +253,7 @@ describe('policy: each rule fires on the setting it guards', () => {
     });
     assert.deepEqual(firing(violations, 'service-principals-confined').map((violation) => violation.message), [
       'key dms-production-monitoring: statement AlarmSourcesPublishToEncryptedTopics admits a service without aws:SourceAccount or aws:SourceArn',
+      'key dms-production-monitoring: statement LogDeliveryReadsEscalationHistory admits a service without aws:SourceAccount or aws:SourceArn',
       'topic policy dms-production-alarms: statement CloudWatchAlarmsPublish admits a service without aws:SourceAccount or aws:SourceArn',
       'topic policy dms-production-alarms: statement BudgetsPublish admits a service without aws:SourceAccount or aws:SourceArn',
       'topic policy dms-production-alarms: statement RdsEventsPublish admits a service without aws:SourceAccount or aws:SourceArn',
@@ -291,6 +292,18 @@ describe('policy: each rule fires on the setting it guards', () => {
     });
     assert.deepEqual(firing(violations, 'fsbp-rds-23-non-default-port').map((violation) => violation.message), ["dms-staging-db listens on PostgreSQL's default port 5432"]);
     assert.deepEqual(firing(violations, 'fsbp-elasticache-1-backups').map((violation) => violation.message), ['dms-staging-cache keeps no automatic backups (snapshotRetentionLimit)']);
+  });
+
+  it('FSBP StepFunctions.1: a state machine that logs nothing, or keeps its history under an AWS-owned key', async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      const machine = one(run, 'aws:sfn/stateMachine:StateMachine', 'dms-staging-escalation');
+      set(machine, 'loggingConfiguration', { level: 'OFF' });
+      set(machine, 'encryptionConfiguration', { type: 'AWS_OWNED_KEY' });
+    });
+    assert.deepEqual(firing(violations, 'fsbp-stepfunctions-1-logging').map((violation) => violation.message), [
+      'dms-staging-escalation does not log its executions (StepFunctions.1)',
+      'dms-staging-escalation is not encrypted with a customer-managed key',
+    ]);
   });
 
   it('a load balancer left outside the WAF', async () => {
