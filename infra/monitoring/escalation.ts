@@ -22,6 +22,7 @@ import { policyDocument, trustPolicy, type PolicyStatement } from '../storage.js
 import { ACK_KEY_MIN_BYTES } from './escalation/ack-token.js';
 import { bundledEscalationHandler } from './escalation/bundle.js';
 import { escalationDefinition } from './escalation/definition.js';
+import { ON_FIRST_FAILURE } from './alarms.js';
 import type { EscalationContacts } from './escalation/handler.js';
 import type { LevelDelays } from './escalation/levels.js';
 
@@ -351,11 +352,7 @@ export class Escalation extends pulumi.ComponentResource {
       {
         name: failedAlarm,
         alarmDescription: `P1: Paging is broken: an escalation execution or step failed, so someone may not have been woken. Runbook: ${args.runbookBaseUrl.replace(/\/+$/, '')}/runbooks/${ESCALATION_FAILED_RUNBOOK}`,
-        comparisonOperator: 'GreaterThanOrEqualToThreshold',
-        threshold: 1,
-        evaluationPeriods: 1,
-        datapointsToAlarm: 1,
-        treatMissingData: 'notBreaching',
+        ...ON_FIRST_FAILURE,
         metricQueries: [
           { id: 'failures', expression: 'FILL(executions, 0) + FILL(steps, 0)', label: 'Failed escalation executions and steps', returnData: true },
           {

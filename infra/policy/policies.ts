@@ -621,6 +621,8 @@ export const stackPolicies: StackValidationPolicy[] = [
 
 /** PostgreSQL's default port, which FSBP RDS.23 wants the instances off. */
 export const POSTGRES_DEFAULT_PORT = 5432;
+/** SecretsManager.4's default `maxDaysSinceRotation`. */
+export const SECRET_ROTATION_MAX_DAYS = 90;
 
 interface AclEntry {
   action?: string;
@@ -714,6 +716,33 @@ export const fsbpPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] 
       const encryption = machine.encryptionConfiguration;
       if (encryption?.type !== 'CUSTOMER_MANAGED_KMS_KEY' || !encryption.kmsKeyId) reportViolation(`${String(machine.name)} is not encrypted with a customer-managed key`);
     }),
+  },
+  {
+    name: 'fsbp-secretsmanager-1-4-app-secrets-rotated',
+    description: 'SecretsManager.1, .4: in a production stack, every secret the program gives its tasks rotates automatically: a rotation function on a schedule of 90 days at most.',
+    enforcementLevel: 'mandatory',
+    // https://docs.aws.amazon.com/securityhub/latest/userguide/secretsmanager-controls.html
+    validateStack: ({ resources }, reportViolation) => {
+      const taskDefinitions = ofType(resources, aws.ecs.TaskDefinition);
+      const rotations = ofType(resources, aws.secretsmanager.SecretRotation);
+      for (const secret of ofType(resources, aws.secretsmanager.Secret)) {
+        if (!isProductionUrn(secret.urn)) continue;
+        const values = [secret.props['arn'], secret.props['id']].filter((value) => value !== undefined);
+        const given = taskDefinitions.some(
+          (task) => refersTo(task, 'containerDefinitions', secret, []) || values.some((value) => String(task.props['containerDefinitions'] ?? '').includes(String(value))),
+        );
+        if (!given) continue;
+        const rotation = rotations.find((candidate) => refersTo(candidate, 'secretId', secret, values));
+        if (!rotation?.props['rotationLambdaArn']) {
+          reportViolation(`secret ${secret.name} is given to tasks but never rotates automatically (SecretsManager.1)`, secret.urn);
+          continue;
+        }
+        const rules = (rotation.props['rotationRules'] ?? {}) as { automaticallyAfterDays?: number; scheduleExpression?: string };
+        if (!rules.scheduleExpression && !(typeof rules.automaticallyAfterDays === 'number' && rules.automaticallyAfterDays <= SECRET_ROTATION_MAX_DAYS)) {
+          reportViolation(`secret ${secret.name} has no rotation schedule within ${SECRET_ROTATION_MAX_DAYS} days (SecretsManager.4)`, secret.urn);
+        }
+      }
+    },
   },
   {
     name: 'fsbp-elasticache-1-backups',

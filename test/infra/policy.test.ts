@@ -306,6 +306,19 @@ describe('policy: each rule fires on the setting it guards', () => {
     ]);
   });
 
+  it('FSBP SecretsManager.1, .4: a production secret given to tasks without rotation, or with no schedule; staging is not held to it', async () => {
+    const unrotated = await violationsAfter('production', (run) => remove(run, one(run, 'aws:secretsmanager/secretRotation:SecretRotation', 'dms-production-rotate-db-app-password')));
+    assert.deepEqual(firing(unrotated, 'fsbp-secretsmanager-1-4-app-secrets-rotated').map((violation) => violation.message), [
+      'secret dms-production-db-app-password is given to tasks but never rotates automatically (SecretsManager.1)',
+    ]);
+    const unscheduled = await violationsAfter('production', (run) => set(one(run, 'aws:secretsmanager/secretRotation:SecretRotation', 'dms-production-rotate-jwt-keys'), 'rotationRules', { automaticallyAfterDays: 365 }));
+    assert.deepEqual(firing(unscheduled, 'fsbp-secretsmanager-1-4-app-secrets-rotated').map((violation) => violation.message), [
+      'secret dms-production-jwt-keys has no rotation schedule within 90 days (SecretsManager.4)',
+    ]);
+    const staging = await violationsAfter('staging', (run) => remove(run, one(run, 'aws:secretsmanager/secretRotation:SecretRotation', 'dms-staging-rotate-db-app-password')));
+    assert.deepEqual(firing(staging, 'fsbp-secretsmanager-1-4-app-secrets-rotated'), []);
+  });
+
   it('a load balancer left outside the WAF', async () => {
     const violations = await violationsAfter('staging', (run) => remove(run, ofType(run, 'aws:wafv2/webAclAssociation:WebAclAssociation')[0] as RecordedResource));
     assert.deepEqual(firing(violations, 'alb-behind-waf').map((violation) => violation.resource), ['aws:lb/loadBalancer:LoadBalancer dms-staging-alb']);
