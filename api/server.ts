@@ -95,9 +95,9 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
     // (each task then counts in its own memory) rather than fail start-up.
     if (redis) await redisReady(redis, REDIS_STARTUP_WAIT_MS);
     const probes = [
-      postgresProbe('primary', config.databaseUrl),
+      postgresProbe('primary', config.databaseUrl, { writable: true }),
       poolProbe('primary-pool', () => orm.em.getConnection('write').getNativeClient()),
-      ...config.replicaUrls.map((url, i) => postgresProbe(`replica-${i + 1}`, url)),
+      ...config.replicaUrls.map((url, i) => postgresProbe(`replica-${i + 1}`, url, { optional: true })),
       ...(redis ? [redisProbe(redis)] : []),
     ];
     const sessions = new LiveSessions(orm, config.databaseUrl, log);

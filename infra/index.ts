@@ -13,6 +13,7 @@ import { Firewall } from './firewall.js';
 import { LoadBalancer } from './loadbalancer.js';
 import { Monitoring } from './monitoring.js';
 import { Network } from './network.js';
+import { operatorRoleName, OperatorRole } from './operator.js';
 import { RecoveryRegion } from './recovery-region.js';
 import { Replication } from './replication.js';
 import { SecretRotation } from './secret-rotation.js';
@@ -31,6 +32,7 @@ export default function dmsStack() {
     apiTaskRoleArn: roleArn(env, roles.api),
     backupRoleArn: roleArn(env, backupRoleName(prefix)),
     auditWriterRoleArns: [roleArn(env, roles.api), roleArn(env, roles.auditExport)],
+    evidenceWriterRoleArn: roleArn(env, operatorRoleName(prefix)),
     xrayCorsOrigins: config.storage.xrayCorsOrigins,
     xrayNoncurrentVersionDays: config.storage.xrayNoncurrentVersionDays,
     auditObjectLockMode: config.storage.auditObjectLockMode,
@@ -181,6 +183,23 @@ export default function dmsStack() {
     backupVaultName: backup.vault.name,
   });
 
+  const operator = new OperatorRole('operator', {
+    prefix,
+    env,
+    primary: { identifier: database.primary.identifier, arn: database.primary.arn },
+    replicaArn: database.replica.arn,
+    service: {
+      arn: service.service.id,
+      taskDefinitionFamily: service.taskDefinition.family,
+      passRoleArns: [service.taskRoles.api.arn, service.apiExecutionRole.arn],
+    },
+    auditBucketArn: storage.auditBucket.arn,
+    accessLogBucketArn: storage.accessLogBucket.arn,
+    forensicsBucketArn: storage.forensicsBucket.arn,
+    s3KeyArn: storage.s3Key.arn,
+    logGroupArns: [service.logGroup.arn, firewall.logGroup.arn],
+  });
+
   const budget = new Budget('budget', {
     stack: config.stack,
     monthlyUsd: config.budget.monthlyUsd,
@@ -239,7 +258,11 @@ export default function dmsStack() {
     dbEngineVersion: database.primary.engineVersionActual,
     xrayBucketName: storage.xrayBucket.bucket,
     auditBucketName: storage.auditBucket.bucket,
+    forensicsBucketName: storage.forensicsBucket.bucket,
+    s3KmsKeyArn: storage.s3Key.arn,
     accessLogBucketName: storage.accessLogBucketName,
+    wafLogGroupName: firewall.logGroup.name,
+    operatorRoleArn: operator.role.arn,
     wafWebAclArn: firewall.webAcl.arn,
     wafWebAclName: firewall.webAcl.name,
     wafIpSetIds: { v4: firewall.blockedIpv4.id, v6: firewall.blockedIpv6.id },

@@ -135,6 +135,8 @@ export class Service extends pulumi.ComponentResource {
   /** Runs the migration task and fails `pulumi up` if it does not exit 0. */
   readonly migrationRunner: aws.lambda.Function;
   readonly taskRoles: { api: aws.iam.Role; auditExport: aws.iam.Role; auditPurge: aws.iam.Role };
+  /** Execution role of the API's tasks: a new revision of its task definition passes it (`npm run ops -- failover`). */
+  readonly apiExecutionRole: aws.iam.Role;
   /** Execution role of each one-off task family: it injects that job's secrets and no others. */
   readonly jobExecutionRoles: Record<keyof typeof JOBS, aws.iam.Role>;
   readonly minTaskCount: number;
@@ -213,6 +215,7 @@ export class Service extends pulumi.ComponentResource {
     // family, each able to read only the secrets its containers get: a job never holds the JWT
     // signing keys or the Redis AUTH token, and only the migration holds the master password.
     const executionRole = this.executionRole(`${prefix}-task-execution`, args, secretArns);
+    this.apiExecutionRole = executionRole;
     const appPassword: ContainerSecret = { name: 'PGPASSWORD', valueFrom: args.appPasswordSecretArn };
     const exporterPassword: ContainerSecret = { name: 'PGPASSWORD', valueFrom: args.exporterPasswordSecretArn };
     const jobSecrets = {

@@ -239,6 +239,7 @@ const PRICERS: Record<string, Pricer> = {
     const name = r.name.replace(/-replica$/, '');
     if (name.endsWith('-xray')) return { fixedUsd: 0, usageUsd: c.usage.xrayGb * c.price('s3.standard.gbMonth'), basis: `${c.usage.xrayGb} GB × ${money(c.price('s3.standard.gbMonth'))}` };
     if (name.endsWith('-audit')) return { fixedUsd: 0, usageUsd: c.usage.auditGb * c.price('s3.glacierFlexible.gbMonth'), basis: `${c.usage.auditGb} GB in Glacier × ${money(c.price('s3.glacierFlexible.gbMonth'))}` };
+    if (name.endsWith('-forensics')) return { fixedUsd: 0, usageUsd: c.usage.forensicsGb * c.price('s3.standard.gbMonth'), basis: `${c.usage.forensicsGb} GB of incident evidence × ${money(c.price('s3.standard.gbMonth'))}` };
     if (name.endsWith('-access-logs')) return { fixedUsd: 0, usageUsd: c.usage.accessLogGb * c.price('s3.standard.gbMonth'), basis: `${c.usage.accessLogGb} GB × ${money(c.price('s3.standard.gbMonth'))}` };
     return undefined;
   },

@@ -141,10 +141,13 @@ function logCount(namespace: string, metric: LogMetric): MetricRef {
 //   service exists, so their absence is itself the outage or a blind alarm (breaching);
 // - RDS gauges pause during reboots and failovers, which the RDS event subscription reports; a gap
 //   should neither page for saturation nor clear a real one (missing keeps the current state);
-// - a replica that stops reporting lag cannot be trusted for failover, and the snapshot check
-//   publishes nothing when it finds no snapshot or fails (breaching); the drill-instance age comes
-//   from the same run, whose failure the snapshot alarm already reports (notBreaching), and so does
-//   the allocated storage behind the ceiling headroom (missing: keep the state);
+// - a replica reports ReplicaLag only while it replicates: after a failover promoted it, or once it
+//   is deleted, there is no lag to judge, and the P1 lag alarm must not page for that (notBreaching);
+//   `rds-replica-missing` is the separate check that the replica the stack expects exists and
+//   replicates: the same metric's sample count, whose absence is the finding (breaching);
+// - the snapshot check publishes nothing when it finds no snapshot or fails (breaching); the
+//   drill-instance age comes from the same run, whose failure the snapshot alarm already reports
+//   (notBreaching), and so does the allocated storage behind the ceiling headroom (missing: keep the state);
 // - ACM stops publishing DaysToExpiry when the certificate has expired (breaching).
 export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
   const { namespace } = targets;
@@ -553,22 +556,37 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
     });
   }
   if (targets.dbReplicaIdentifier !== undefined) {
-    definitions.push({
-      slug: 'rds-replica-lag',
-      severity: 'P1',
-      meaning: 'The read replica is more than 60 seconds behind the primary for 5 minutes',
-      runbook: 'database.md#replica-lag',
-      source: {
-        namespace: 'AWS/RDS',
-        metricName: 'ReplicaLag',
-        dimensions: { DBInstanceIdentifier: targets.dbReplicaIdentifier },
-        stat: 'Maximum',
-      },
-      comparison: 'GreaterThanThreshold',
-      threshold: 60,
-      ...sustainedFor(5),
-      treatMissingData: 'breaching',
+    const replicaLag = (stat: string): MetricRef => ({
+      namespace: 'AWS/RDS',
+      metricName: 'ReplicaLag',
+      dimensions: { DBInstanceIdentifier: targets.dbReplicaIdentifier! },
+      stat,
     });
+    definitions.push(
+      {
+        slug: 'rds-replica-lag',
+        severity: 'P1',
+        meaning: 'The read replica is more than 60 seconds behind the primary for 5 minutes',
+        runbook: 'database.md#replica-lag',
+        source: replicaLag('Maximum'),
+        comparison: 'GreaterThanThreshold',
+        threshold: 60,
+        ...sustainedFor(5),
+        treatMissingData: 'notBreaching',
+      },
+      {
+        slug: 'rds-replica-missing',
+        severity: 'P2',
+        meaning: 'The read replica the stack expects has reported no replication lag for 15 minutes: it is gone, stopped, or was promoted by a failover, and there is no replica to fail over to',
+        runbook: 'database.md#replica-missing',
+        source: replicaLag('SampleCount'),
+        comparison: 'LessThanThreshold',
+        threshold: 1,
+        periodSeconds: 5 * MINUTE,
+        evaluationPeriods: 3,
+        treatMissingData: 'breaching',
+      },
+    );
   }
   return definitions;
 }

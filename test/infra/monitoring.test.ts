@@ -38,6 +38,7 @@ const ALARM_TABLE = `
 | rds-storage-filling-fast | RDS FreeStorageSpace hours left at the current rate (metric math) | < 12 for 120 min | P1 | database.md#free-storage-low |
 | rds-connections-high | RDS DatabaseConnections | > 80% of max_connections | P1 | database.md#connections-high |
 | rds-replica-lag | RDS ReplicaLag (replica) | > 60 s for 5 min | P1 | database.md#replica-lag |
+| rds-replica-missing | RDS ReplicaLag (replica) sample count | < 1 for 15 min | P2 | database.md#replica-missing |
 | rds-freeable-memory-low | RDS FreeableMemory | < 10% of instance memory | P2 | database.md#freeable-memory-low |
 | rds-snapshot-stale | custom metric \`LatestSnapshotAgeHours\` (scheduled check), missing data = breaching | > 26 h | P1 | backup-restore.md#snapshot-stale |
 | drill-instance-left | custom metric \`OldestDrillInstanceAgeHours\` (same scheduled check), missing data = not breaching | > 6 h | P3 | backup-restore.md#drill-instance-left-running |
@@ -538,6 +539,14 @@ describe('monitoring: a gap in the data is read deliberately', () => {
     for (const row of ROWS.filter((candidate) => candidate.source.startsWith('log metric:'))) {
       assert.equal(alarm(row.slug).inputs['treatMissingData'], 'notBreaching', row.slug);
     }
+  });
+
+  it('a promoted or deleted replica stops reporting lag: the lag alarm stays quiet, the replica-missing check fires', () => {
+    assert.equal(alarm('rds-replica-lag').inputs['treatMissingData'], 'notBreaching');
+    const missing = alarm('rds-replica-missing');
+    assert.equal(missing.inputs['treatMissingData'], 'breaching');
+    assert.equal(missing.inputs['statistic'], 'SampleCount');
+    assert.deepEqual(missing.inputs['dimensions'], alarm('rds-replica-lag').inputs['dimensions']);
   });
 
   it('an API that stops reporting healthy hosts or running tasks pages', () => {
