@@ -180,6 +180,7 @@ export default function dmsStack() {
       maxAllocatedStorageBytes: config.database.maxAllocatedStorageGb * 2 ** 30,
     },
     waf: { metricName: firewall.metricName },
+    slo: config.slo,
     backupVaultName: backup.vault.name,
   });
 
