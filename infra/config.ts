@@ -150,8 +150,6 @@ export interface DatabaseSettings {
   performanceInsightsRetentionDays: number;
   /** Enhanced monitoring granularity (seconds). */
   monitoringIntervalSeconds: number;
-  /** Statements slower than this are logged (ms). */
-  slowQueryMs: number;
   /** Daily backup window (UTC, `hh:mm-hh:mm`). */
   backupWindow: string;
   /** Weekly maintenance window (UTC, `ddd:hh:mm-ddd:hh:mm`). */
@@ -512,7 +510,6 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       deletionProtection,
       performanceInsightsRetentionDays: piRetention,
       monitoringIntervalSeconds: database.oneOf('monitoringIntervalSeconds', [1, 5, 10, 15, 30, 60] as const),
-      slowQueryMs: database.int('slowQueryMs', 50, 60000),
       backupWindow: database.str('backupWindow', /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'hh:mm-hh:mm (UTC)'),
       maintenanceWindow: database.str('maintenanceWindow', /^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$/, 'ddd:hh:mm-ddd:hh:mm (UTC)'),
     },
