@@ -1,8 +1,8 @@
 import { requireRole } from '../auth/access.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { validationFailed } from '../http/errors.js';
-import { pageOf, pageRequest, type CursorKey } from '../http/pagination.js';
-import { accepted, dateTime, oneOf, optional, parseQuery, positiveBigint, text } from '../http/validation.js';
+import { pageOf, listQuery, type CursorKey } from '../http/pagination.js';
+import { accepted, dateTime, oneOf, optional, positiveBigint, text } from '../http/validation.js';
 import { OUTCOMES } from './chain.js';
 import { auditActor, recordAudit } from './record.js';
 import { AUDIT_COLUMNS, toAuditRecord, type AuditRow } from './store.js';
@@ -40,9 +40,8 @@ export function auditRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/admin/audit' });
 
   router.get('/', requireRole('auditor', 'admin'), async (ctx) => {
-    const query = parseQuery(filters, ctx.query);
+    const { page, filters: query } = listQuery(ctx.query, seqKey, filters);
     if (query.from && query.to && query.to <= query.from) throw validationFailed({ to: 'must be after from' });
-    const page = pageRequest(ctx.query, seqKey);
     const where: string[] = [];
     const params: unknown[] = [];
     for (const [name, value] of Object.entries(query) as [keyof typeof filters, string | Date][]) {
