@@ -6,6 +6,7 @@ import type { RecoveryPointByBackupVault } from '@aws-sdk/client-backup';
 import type { ContainerDefinition, TaskDefinition } from '@aws-sdk/client-ecs';
 import { DBInstanceNotFoundFault, type DBInstance, type DBSnapshot } from '@aws-sdk/client-rds';
 import { randomBytes } from 'node:crypto';
+import { DATABASE_PORT } from '../../../infra/database.js';
 import { awsErrorName, type AwsClients } from '../lib/aws.js';
 import type { OpsContext } from '../lib/context.js';
 import {
@@ -254,7 +255,7 @@ export class RegionLossDrillRun {
     const { drill } = this;
     const verifyContainer = { databaseUrl: container.environment?.find((variable) => variable.name === 'DATABASE_URL')?.value };
     const appUser = verifyDatabaseUser(verifyContainer);
-    const databaseUrl = drillDatabaseUrl(verifyContainer, instance.Endpoint?.Address ?? '', instance.Endpoint?.Port ?? 5432);
+    const databaseUrl = drillDatabaseUrl(verifyContainer, instance.Endpoint?.Address ?? '', instance.Endpoint?.Port ?? DATABASE_PORT);
     // Verify as the app role, like the in-region drill: drill:verify first sets its password to
     // PGPASSWORD through the master user. A container that signs in as the master user needs no reset.
     const resetAppRoleBy = appUser === masterUser ? undefined : masterUser;
@@ -353,7 +354,7 @@ export class RegionLossDrillRun {
     let step = 'build the throw-away network';
     let failure: string | undefined;
     try {
-      const network = await this.buildNetwork(restorable.snapshot.Port ?? 5432);
+      const network = await this.buildNetwork(restorable.snapshot.Port ?? DATABASE_PORT);
       this.ctx.signal.throwIfAborted();
       step = 'create the drill secret';
       const secrets = this.dr.secrets();
