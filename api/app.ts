@@ -20,6 +20,7 @@ import { closeWhenBodyUnread } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { rateLimits } from './ratelimit/middleware.js';
+import { AccessTrail } from './audit/access.js';
 import { auditRoutes } from './audit/routes.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { medicineRoutes } from './records/medicines.js';
@@ -63,6 +64,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const health = healthRoutes(probes, deps.draining);
   const tokens = new AccessTokens(config.jwtKeys ?? []);
+  const accessTrail = new AccessTrail(() => orm.em.getConnection('write').getNativeClient(), config.accessRecords);
   // Ready before the first sign-in, so an unknown e-mail is never slower than a known one.
   void prepareDummyHash();
 
@@ -79,6 +81,10 @@ export function createApp(deps: AppDeps): Koa {
     .use(rateLimits({ ...deps, tokens }))
     .use(async (ctx, next) => {
       ctx.state.em = retryingConflicts(orm.em.fork(), ctx.state.log);
+      await next();
+    })
+    .use(async (ctx, next) => {
+      ctx.state.accessTrail = accessTrail;
       await next();
     })
     .use(authentication(tokens, deps.sessions))

@@ -59,6 +59,11 @@ export interface Config {
    * sets it from the same value that moves exports to Glacier. The database refuses under 30.
    */
   auditHotDays: number;
+  /**
+   * Access records of PHI responses (`AUDIT_ACCESS_RECORDS`, `on` by default). `off` exists to
+   * measure their price (`npm run bench`) and is refused with NODE_ENV=production.
+   */
+  accessRecords: boolean;
   bootstrapAdmin?: { email: string; password: string };
   /** Roles that must sign in with MFA (`MFA_REQUIRED_ROLES`): without it, they can only enrol. */
   mfaRequiredRoles: readonly Role[];
@@ -235,6 +240,13 @@ function mfaRequiredRoles(env: Env, environment: Environment): readonly Role[] {
   return [...new Set(roles as Role[])];
 }
 
+/** `AUDIT_ACCESS_RECORDS`: `on` (default) or `off`, never off in production (HIPAA §164.312(b)). */
+function accessRecords(env: Env, environment: Environment): boolean {
+  const value = oneOf(env, 'AUDIT_ACCESS_RECORDS', ['on', 'off'] as const, 'on');
+  if (value === 'off' && environment === 'production') throw new ConfigError('AUDIT_ACCESS_RECORDS', 'cannot be off when NODE_ENV=production');
+  return value === 'on';
+}
+
 /** Every variable production cannot run without: it never falls back to embedded parts. */
 const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS'] as const;
 
@@ -293,6 +305,7 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
     rateLimitKeyPrefix: keyPrefix(env, 'RATE_LIMIT_KEY_PREFIX'),
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
     auditHotDays: integer(env, 'AUDIT_HOT_DAYS', 90, 30, 3650),
+    accessRecords: accessRecords(env, environment),
     bootstrapAdmin: bootstrapAdmin(env),
     mfaRequiredRoles: mfaRequiredRoles(env, environment),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),

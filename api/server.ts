@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { createApp, type AppDeps } from './app.js';
 import { ensureFirstAdmin } from './auth/bootstrap.js';
 import { LiveSessions } from './auth/live-sessions.js';
+import { AuditSequencer } from './audit/sequencer.js';
 import type { Config } from './config.js';
 import { createOrm, migrate } from './db/orm.js';
 import { poolProbe, postgresProbe, redisProbe } from './health.js';
@@ -82,6 +83,7 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 })
     : undefined;
   if (redis) logRedisOutages(redis, log);
+  let sequencer: AuditSequencer | undefined;
   try {
     if (runMigrations) {
       const applied = await migrate(orm);
@@ -99,6 +101,9 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
     ];
     const sessions = new LiveSessions(orm, config.databaseUrl, log);
     sessions.start();
+    // Every task competes to be the database's one sequencer (api/audit/sequencer.ts).
+    sequencer = new AuditSequencer(config.databaseUrl, log);
+    sequencer.start();
     const draining = new Draining();
     const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions, draining };
     const app = createApp(deps);
@@ -125,12 +130,14 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
         await closed;
         clearTimeout(drain);
         deps.storage.client.destroy();
+        await sequencer?.close();
         await sessions.close();
         await orm.close();
         redis?.disconnect();
       },
     };
   } catch (error) {
+    await sequencer?.close();
     await orm.close();
     redis?.disconnect();
     throw error;

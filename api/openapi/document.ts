@@ -1,3 +1,4 @@
+import type { DisclosureKind } from '../audit/access.js';
 import { OUTCOMES } from '../audit/chain.js';
 import { ROLES, type Role } from '../db/entities.js';
 import { SESSION_RESTRICTIONS, type SessionRestriction } from '../auth/entities.js';
@@ -32,6 +33,11 @@ interface Operation {
   responses: Record<number, JsonSchema | null>;
   /** Extra documented errors beyond the ones every authenticated route can answer. */
   errors?: Record<number, string>;
+  /**
+   * What PHI the response discloses (`x-phi`): every answer to a signed-in caller leaves an access
+   * record of this kind (api/audit/access.ts); test/api/access-records.test.ts calls each such route.
+   */
+  phi?: DisclosureKind;
 }
 
 /**
@@ -154,24 +160,24 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/admin/users/{id}/revoke-sessions', summary: 'End every session of a user at once.', roles: ['admin'], responses: { 204: null } },
 
   { method: 'post', path: '/patients', summary: 'Register a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape), responses: { 201: ref('Patient') } },
-  { method: 'get', path: '/patients', summary: 'List patients, newest first (soft-deleted ones never appear).', roles: CARE_TEAM, query: paging, responses: { 200: list('Patient') } },
-  { method: 'get', path: '/patients/{id}', summary: 'One patient.', roles: CARE_TEAM, responses: { 200: ref('Patient') } },
+  { method: 'get', path: '/patients', summary: 'List patients, newest first (soft-deleted ones never appear).', roles: CARE_TEAM, phi: 'demographics', query: paging, responses: { 200: list('Patient') } },
+  { method: 'get', path: '/patients/{id}', summary: 'One patient.', roles: CARE_TEAM, phi: 'demographics', responses: { 200: ref('Patient') } },
   { method: 'patch', path: '/patients/{id}', summary: 'Change a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape, { partial: true }), responses: { 200: ref('Patient') } },
   { method: 'delete', path: '/patients/{id}', summary: 'Soft-delete a patient: 404 everywhere after.', roles: CARE_TEAM, responses: { 204: null } },
 
   { method: 'post', path: '/patients/{pid}/visits', summary: 'Record a visit (with its follow-up, if any).', roles: CARE_TEAM, body: shapeSchema(visitShape), responses: { 201: ref('Visit') }, errors: { 404: 'patient_not_found' } },
-  { method: 'get', path: '/patients/{pid}/visits', summary: "A patient's visits, latest first.", roles: CARE_TEAM, query: paging, responses: { 200: list('Visit') }, errors: { 404: 'patient_not_found' } },
-  { method: 'get', path: '/visits/{id}', summary: 'One visit.', roles: CARE_TEAM, responses: { 200: ref('Visit') } },
+  { method: 'get', path: '/patients/{pid}/visits', summary: "A patient's visits, latest first.", roles: CARE_TEAM, phi: 'visit', query: paging, responses: { 200: list('Visit') }, errors: { 404: 'patient_not_found' } },
+  { method: 'get', path: '/visits/{id}', summary: 'One visit.', roles: CARE_TEAM, phi: 'visit', responses: { 200: ref('Visit') } },
   { method: 'patch', path: '/visits/{id}', summary: 'Change a visit or its follow-up.', roles: CARE_TEAM, body: shapeSchema(visitShape, { partial: true }), responses: { 200: ref('Visit') } },
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/xrays', summary: 'Announce an X-ray and get a presigned upload (PUT, exactly these headers, within PRESIGN_TTL_S seconds).', roles: CLINICIANS, body: shapeSchema(xrayShape), responses: { 201: ref('XrayUpload') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'get', path: '/patients/{pid}/visits/{vid}/xrays', summary: "A visit's X-rays, newest first.", roles: CLINICIANS, query: paging, responses: { 200: list('Xray') }, errors: { 404: 'patient_not_found or visit_not_found' } },
+  { method: 'get', path: '/patients/{pid}/visits/{vid}/xrays', summary: "A visit's X-rays, newest first.", roles: CLINICIANS, phi: 'xray', query: paging, responses: { 200: list('Xray') }, errors: { 404: 'patient_not_found or visit_not_found' } },
   { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing or upload_mismatch' } },
-  { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded, or xray_object_changed (the stored object is not the one complete verified)' } },
+  { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, phi: 'xray', responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded, or xray_object_changed (the stored object is not the one complete verified)' } },
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/rx', summary: 'Write a prescription; its JSON document is stored encrypted under the visit.', roles: ['doctor'], body: shapeSchema(prescriptionShape), responses: { 201: ref('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'get', path: '/patients/{pid}/visits/{vid}/rx', summary: "A visit's prescriptions, newest first.", roles: CLINICIANS, query: paging, responses: { 200: list('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'get', path: '/rx/{id}', summary: 'One prescription.', roles: CLINICIANS, responses: { 200: ref('Prescription') } },
+  { method: 'get', path: '/patients/{pid}/visits/{vid}/rx', summary: "A visit's prescriptions, newest first.", roles: CLINICIANS, phi: 'prescription', query: paging, responses: { 200: list('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
+  { method: 'get', path: '/rx/{id}', summary: 'One prescription.', roles: CLINICIANS, phi: 'prescription', responses: { 200: ref('Prescription') } },
 
   { method: 'get', path: '/medicines', summary: 'The formulary, alphabetical.', roles: CARE_TEAM, query: paging, responses: { 200: list('Medicine') } },
   { method: 'post', path: '/medicines', summary: 'Add a medicine.', roles: ['admin'], body: shapeSchema(medicineShape), responses: { 201: ref('Medicine') }, errors: { 409: 'medicine_exists' } },
@@ -183,7 +189,7 @@ const OPERATIONS: Operation[] = [
   { method: 'delete', path: '/rx-presets/{id}', summary: 'Delete a preset.', roles: CLINICIANS, responses: { 204: null } },
 
   {
-    method: 'get', path: '/reports/visits', summary: `Visits per UTC day (zeros included), from a replica; at most ${MAX_REPORT_DAYS} days.`, roles: CLINICIANS,
+    method: 'get', path: '/reports/visits', summary: `Visits per UTC day (zeros included), from a replica; at most ${MAX_REPORT_DAYS} days.`, roles: CLINICIANS, phi: 'report',
     query: [{ name: 'from', schema: { type: 'string', format: 'date' }, required: true }, { name: 'to', schema: { type: 'string', format: 'date' }, required: true }, ...paging],
     responses: { 200: ref('VisitReport') },
   },
@@ -278,7 +284,11 @@ const SCHEMAS: Record<string, JsonSchema> = {
       entityId: nullableString,
       ip: nullableString,
       requestId: nullableString,
-      details: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] }, description: 'Ids and counts only; never PHI.' },
+      details: {
+        type: 'object',
+        additionalProperties: { oneOf: [{ type: ['string', 'number', 'boolean', 'null'] }, { type: 'array', items: uuid }] },
+        description: 'Ids and counts only; never PHI. An access record (`phi.access`) has `kind`, `route`, `status`, `sessionId`, `patients` (every patient id the response named) and `resourceId`.',
+      },
       prevHash: { type: 'string' },
       hash: { type: 'string' },
     },
@@ -294,6 +304,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
         type: 'object',
         properties: { seq: { type: 'string' }, id: { type: ['string', 'null'] }, reason: { enum: ['hash_mismatch', 'prev_hash_mismatch', 'seq_gap', 'missing_rows'] } },
       },
+      pending: { type: 'integer', description: 'Records committed but not chained yet (the sequencer chains them within a fraction of a second).' },
     },
     required: ['ok', 'checked', 'headHash'],
   },
@@ -335,6 +346,7 @@ function operationObject(op: Operation): JsonSchema {
     operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
     ...(op.roles ? { security: [{ bearer: [] }], 'x-roles': [...op.roles] } : { security: [] }),
     ...(op.restricted ? { 'x-restricted-sessions': [...op.restricted] } : {}),
+    ...(op.phi ? { 'x-phi': op.phi } : {}),
     parameters: [...pathParams, ...(op.query ?? []).map((q) => ({ in: 'query', required: q.required ?? false, ...q })), ...(creates(op) ? [idempotencyKey] : [])],
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
     responses,

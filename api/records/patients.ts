@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
+import { discloses } from '../audit/access.js';
 import { Patient } from '../db/entities.js';
 import { notFound } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
@@ -31,7 +32,7 @@ export function patientRoutes(): ApiRouter {
     ctx.body = presentPatient(patient);
   });
 
-  router.get('/', requireRole(...CARE_TEAM), async (ctx) => {
+  router.get('/', discloses('demographics', requireRole(...CARE_TEAM)), async (ctx) => {
     const page = pageRequest(ctx.query, createdKey);
     const rows = await ctx.state.em.find(Patient, { deletedAt: null, ...createdBefore(page.after) }, {
       orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1,
@@ -39,7 +40,7 @@ export function patientRoutes(): ApiRouter {
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentPatient);
   });
 
-  router.get('/:id', requireRole(...CARE_TEAM), async (ctx) => {
+  router.get('/:id', discloses('demographics', requireRole(...CARE_TEAM)), async (ctx) => {
     ctx.body = presentPatient(await livePatient(ctx.state.em, ctx.params.id!, { orElse: notThere }));
   });
 

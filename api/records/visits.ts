@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
+import { discloses } from '../audit/access.js';
 import { validationFailed } from '../http/errors.js';
 import { instantKey, keysetAfter, pageOf, pageRequest } from '../http/pagination.js';
 import { parseBody, parsePatch } from '../http/validation.js';
@@ -54,7 +55,7 @@ export function visitRoutes(): ApiRouter {
     ctx.body = presentVisit(visit);
   });
 
-  router.get('/patients/:pid/visits', careTeam, async (ctx) => {
+  router.get('/patients/:pid/visits', discloses('visit', careTeam), async (ctx) => {
     const page = pageRequest(ctx.query, visitedKey);
     const patient = await livePatient(ctx.state.em, ctx.params.pid!);
     const rows = await ctx.state.em.find(Visit, { patientId: patient.id, ...keysetAfter('visitedAt', page.after, 'desc') }, {
@@ -63,7 +64,7 @@ export function visitRoutes(): ApiRouter {
     ctx.body = pageOf(rows, page.limit, (row) => visitedKey.encode(row), presentVisit);
   });
 
-  router.get('/visits/:id', careTeam, async (ctx) => {
+  router.get('/visits/:id', discloses('visit', careTeam), async (ctx) => {
     ctx.body = presentVisit(await recordOfLivePatient(ctx.state.em, Visit, ctx.params.id!));
   });
 

@@ -4,6 +4,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { Context } from 'koa';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
+import { discloses, disclosePatients } from '../audit/access.js';
 import { conflict } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
 import { parseBody } from '../http/validation.js';
@@ -93,7 +94,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
     ctx.body = { xray: presentXray(result.xray), upload: result.upload };
   });
 
-  router.get('/patients/:pid/visits/:vid/xrays', clinicians, async (ctx) => {
+  router.get('/patients/:pid/visits/:vid/xrays', discloses('xray', clinicians), async (ctx) => {
     const page = pageRequest(ctx.query, createdKey);
     const visit = await visitOfPatient(ctx.state.em, ctx.params.pid!, ctx.params.vid!);
     const rows = await ctx.state.em.find(Xray, { visitId: visit.id, ...createdBefore(page.after) }, {
@@ -133,7 +134,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
     ctx.body = presentXray(completed);
   });
 
-  router.get('/xrays/:id/download', clinicians, async (ctx) => {
+  router.get('/xrays/:id/download', discloses('xray', clinicians), async (ctx) => {
     const xray = await recordOfLivePatient(ctx.state.em, Xray, ctx.params.id!);
     if (xray.status !== 'uploaded') throw conflict('xray_not_uploaded', 'This X-ray has not been uploaded yet.');
     await refuseChangedObject(ctx, storage, xray);
@@ -144,6 +145,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
       action: 'xray.download_url_issued', outcome: 'success', entity: 'xray', entityId: xray.id, ...auditActor(ctx),
       details: { patientId: xray.patientId, visitId: xray.visitId, expiresAt: download.expiresAt },
     });
+    disclosePatients(ctx, [xray.patientId]);
     ctx.body = download;
   });
 
