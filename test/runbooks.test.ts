@@ -9,9 +9,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ESCALATION_LOG_EVENTS } from '../infra/monitoring/escalation/levels.js';
 import { opsCommands } from '../runbooks/ops/registry.js';
 import { openApiDocument } from '../api/openapi/document.js';
+import { apiLogCallFields, loggerBaseFields } from './support/api-log-fields.js';
+import { awsCliCalls, checkAwsCliCalls, sdkOperations } from './support/aws-cli-refs.js';
+import { checkInsightsFields, insightsQueries, queryFields } from './support/insights-refs.js';
 import {
   checkAlarmRunbookLinks,
   checkApiCalls,
+  checkNamedAlarmSeverities,
+  checkNamedRoutes,
+  checkProseThresholds,
   checkSectionSeverities,
   checkContractEventsEmitted,
   checkIndexCoversAlarms,
@@ -65,6 +71,24 @@ const runbooks = memo(async (): Promise<Runbooks> => {
   return new Map(await Promise.all(files.map(async (file) => [file, await readFile(path.join(directory, file), 'utf8')] as const)));
 });
 
+/**
+ * Everything an operator reads: the runbooks, docs/*.md and the README, by path from the
+ * repository root. What these name must exist as much as what a runbook names.
+ */
+const documents = memo(async (): Promise<Runbooks> => {
+  const read = async (directory: string) => {
+    const files = (await readdir(path.join(REPO_ROOT, directory))).filter((file) => file.endsWith('.md')).sort();
+    return Promise.all(files.map(async (file) => [`${directory}/${file}`, await readFile(path.join(REPO_ROOT, directory, file), 'utf8')] as const));
+  };
+  return new Map([...(await read('runbooks')), ...(await read('docs')), ['README.md', await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8')]]);
+});
+
+/** Fields the API's log lines carry: the logger's own (from a line it writes) and those of every log call in api/. */
+const loggedFields = memo(async () => {
+  const calls = apiLogCallFields(REPO_ROOT);
+  return { fields: new Set([...(await loggerBaseFields()), ...calls.fields]), unnamed: calls.unnamed };
+});
+
 const npmScripts = memo(async (): Promise<string[]> => {
   const manifest = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
   return Object.keys(manifest.scripts ?? {});
@@ -108,6 +132,23 @@ const plannedStacks = memo(async (): Promise<PlannedStack[]> => {
   return stacks;
 });
 
+/**
+ * Production planned with every opt-in feature on (the account trail, Incident Manager): the
+ * docs name those resources too, and they exist wherever a stack turns them on.
+ */
+const optInStack = memo(async (): Promise<PlannedStack> => {
+  const module = (await import(pathToFileURL(path.join(REPO_ROOT, 'infra/plan.ts')).href)) as { planWithConfig?: unknown };
+  const stackFile = (await import(pathToFileURL(path.join(REPO_ROOT, 'infra/plan/stack-file.ts')).href)) as { loadStackFile: (stack: string) => { config: Record<string, unknown> } };
+  const config = stackFile.loadStackFile('production').config;
+  const plan = await (module.planWithConfig as (stack: string, config: Record<string, unknown>) => Promise<unknown>)('production', {
+    ...config,
+    'dms:account': { ...(config['dms:account'] as object | undefined), cloudTrail: true },
+    'dms:monitoring': { ...(config['dms:monitoring'] as object), incidentManager: true },
+  });
+  if (!isPlan(plan)) throw new Error("planWithConfig('production', opt-ins on) did not return a plan");
+  return { stack: 'production', plan };
+});
+
 /** Every operation the API serves, from the document it publishes. */
 const documentedOperations: readonly ApiOperation[] = Object.entries((openApiDocument() as { paths: Record<string, Record<string, unknown>> }).paths)
   .flatMap(([path, operations]) => Object.keys(operations).map((method) => ({ method, path })));
@@ -147,32 +188,64 @@ describe('runbooks: every alarm of the program links to a runbook section that e
   });
 });
 
-describe('runbooks: what a runbook names exists in the code', function () {
+describe('runbooks, docs and README: what they name exists in the code', function () {
   this.timeout(PLAN_TIMEOUT_MS);
 
+  it('reads runbooks/, docs/ and the README', async () => {
+    const files = [...(await documents()).keys()];
+    assert.ok(['runbooks/database.md', 'docs/monitoring.md', 'README.md'].every((file) => files.includes(file)), files.join(', '));
+  });
+
   it('names only alarms and resources (dms-<stack>-…) the plan creates', async () => {
-    assertNoProblems(checkNamedResources(await runbooks(), await plannedStacks()));
+    assertNoProblems(checkNamedResources(await documents(), [...(await plannedStacks()), await optInStack()]));
   });
 
   it('reads only stack outputs the plan exports (pulumi stack output <name>)', async () => {
-    assertNoProblems(checkNamedStackOutputs(await runbooks(), await plannedStacks()));
+    assertNoProblems(checkNamedStackOutputs(await documents(), await plannedStacks()));
   });
 
   it('runs only npm scripts package.json defines', async () => {
-    assertNoProblems(checkNpmScripts(await runbooks(), await npmScripts()));
+    assertNoProblems(checkNpmScripts(await documents(), await npmScripts()));
   });
 
   it('runs only ops commands the ops CLI registers, with flags they accept', async () => {
     assert.ok(registeredOps.length > 0, 'runbooks/ops/registry.ts registers no command');
-    assertNoProblems(checkOpsCommands(await runbooks(), registeredOps));
+    assertNoProblems(checkOpsCommands(await documents(), registeredOps));
   });
 
   it('calls only operations of the OpenAPI document (dms_api METHOD /path)', async () => {
-    assertNoProblems(checkApiCalls(await runbooks(), documentedOperations));
+    assertNoProblems(checkApiCalls(await documents(), documentedOperations));
+  });
+
+  it('names only routes of the OpenAPI document (METHOD /path, or a path alone)', async () => {
+    assertNoProblems(checkNamedRoutes(await documents(), documentedOperations));
   });
 
   it('names only log events the contract lists, the API emits, or the paging engine logs', async () => {
-    assertNoProblems(checkNamedLogEvents(await runbooks(), contractLogEvents(await contract()), await apiSources(), Object.values(ESCALATION_LOG_EVENTS)));
+    assertNoProblems(checkNamedLogEvents(await documents(), contractLogEvents(await contract()), await apiSources(), Object.values(ESCALATION_LOG_EVENTS)));
+  });
+
+  it('queries only fields the API logs (Logs Insights on the API log group)', async () => {
+    const { fields, unnamed } = await loggedFields();
+    assert.deepEqual(unnamed, [], 'log calls whose fields the type checker cannot name (a Record<string, …>): give them a precise type');
+    assert.ok(fields.has('event') && fields.has('statusCode'), [...fields].join(', '));
+    const queries = insightsQueries(await documents());
+    assert.ok(queries.length > 0, 'found no Logs Insights query');
+    assertNoProblems(checkInsightsFields(queries, fields));
+  });
+
+  it('runs aws CLI commands the AWS SDK has, with flags that are their inputs', async () => {
+    const calls = awsCliCalls(await documents());
+    assert.ok(calls.length > 0, 'found no aws CLI command');
+    assertNoProblems(checkAwsCliCalls(calls, await sdkOperations(calls)));
+  });
+
+  it("states each named alarm's threshold as the plan has it", async () => {
+    assertNoProblems(checkProseThresholds(await documents(), await plannedStacks()));
+  });
+
+  it("rates each alarm a table row names with the plan's severity", async () => {
+    assertNoProblems(checkNamedAlarmSeverities(await documents(), await plannedStacks()));
   });
 
   it('links only to runbook headings that exist', async () => {
@@ -243,17 +316,17 @@ describe('the checks report a runbook that drifted from the system', () => {
     ['auth-abuse.md', fixtureRunbook],
   ]);
 
-  const alarm = (stack: string, slug: string, description: string) => ({
+  const alarm = (stack: string, slug: string, description: string, threshold = 1) => ({
     type: METRIC_ALARM_TYPE,
     name: `dms-${stack}-${slug}`,
-    inputs: { name: `dms-${stack}-${slug}`, alarmDescription: description, tags: { Severity: description.slice(0, 2) } },
+    inputs: { name: `dms-${stack}-${slug}`, alarmDescription: description, tags: { Severity: description.slice(0, 2) }, threshold, period: 300, evaluationPeriods: 1 },
   });
   const base = 'https://example.test/dms/blob/main';
   const fixturePlan = (stack: string): PlannedStack => ({
     stack,
     plan: {
       resources: [
-        alarm(stack, 'login-failures', `P1: Login failures. Runbook: ${base}/runbooks/auth-abuse.md#login-failure-spike`),
+        alarm(stack, 'login-failures', `P1: Login failures, more than 50 in 5 minutes. Runbook: ${base}/runbooks/auth-abuse.md#login-failure-spike`, 50),
         alarm(stack, 'broken-anchor', `P1: Broken. Runbook: ${base}/runbooks/auth-abuse.md#no-such-section`),
         alarm(stack, 'missing-file', `P2: Missing. Runbook: ${base}/runbooks/nowhere.md#anything`),
         alarm(stack, 'no-link', 'P3: No runbook link at all'),
@@ -379,6 +452,111 @@ describe('the checks report a runbook that drifted from the system', () => {
     assert.deepEqual(checkContractEventsEmitted(['auth_login_success', 'http_access'], sources), [
       'CONTRACT §5 event http_access is emitted nowhere in api/',
     ]);
+  });
+
+  it('reads docs/ and the README as it reads a runbook: names, npm options and placeholders', () => {
+    const documents: Runbooks = new Map([
+      ['docs/monitoring.md', 'Response plans (`dms-<stack>-p0` … `-p3`) and `npm run ops -- <command> --help`; `pulumi stack output <name>`.'],
+      ['README.md', '`npm run --silent bench -- --json` and `npm run --silent bench:nope`; `npm run -s ops -- top-offenders --window 1h`.'],
+    ]);
+    assert.deepEqual(checkNamedResources(documents, fixtureStacks), [
+      'docs/monitoring.md:1: names dms-<stack>-p0, which no planned stack (production, staging) defines',
+    ]);
+    assert.deepEqual(checkNpmScripts(documents, ['bench', 'ops']), ['README.md:1: runs npm run bench:nope, which package.json does not define']);
+    assert.deepEqual(checkOpsCommands(documents, fixtureOps), [
+      'README.md:1: passes --window to ops top-offenders, which accepts --stack --outputs --since --limit --help',
+    ]);
+    assert.deepEqual(checkNamedStackOutputs(documents, fixtureStacks), []);
+  });
+
+  it('reports Logs Insights fields no API log line carries (fields derived from the code)', async function () {
+    this.timeout(PLAN_TIMEOUT_MS);
+    const { fields } = await loggedFields();
+    // Derived, not listed: the logger's own fields, a shorthand field, a conditional spread's, a record's members.
+    assert.ok(['timestamp', 'level', 'event', 'service', 'env', 'reqId', 'errorCode', 'ids.*'].every((field) => fields.has(field)), [...fields].join(', '));
+    const queries = insightsQueries(new Map([['runbooks/x.md', [
+      '```bash',
+      "insights 'filter event = \"http_access\" and statusCode >= 500 | stats count(*) as failures by durationMS, ids.pid' 30",
+      'insights "filter userId = \\"$USER_ID\\" and ispresent(sesionId) | fields @timestamp, @mesage" 60',
+      'LOG_GROUP="aws-waf-logs-dms-$STACK" insights \'filter action = "BLOCK" | stats count(*) by httpRequest.clientIp\'',
+      '```',
+      '```',
+      'filter event = "auth_login_locked" | stats count(*) as n by ip, clientKey',
+      '```',
+    ].join('\n')]]));
+    assert.deepEqual(queries.map((query) => query.line), [2, 3, 7]);
+    assert.deepEqual(queryFields(queries[0]!.query), ['event', 'statusCode', 'durationMS', 'ids.pid']);
+    assert.deepEqual(checkInsightsFields(queries, fields), [
+      'runbooks/x.md:2: the query reads field durationMS, which no API log line carries',
+      'runbooks/x.md:3: the query reads field sesionId, which no API log line carries',
+      'runbooks/x.md:3: the query reads field @mesage, which no API log line carries',
+      'runbooks/x.md:7: the query reads field clientKey, which no API log line carries',
+    ]);
+  });
+
+  it('reports aws CLI commands and flags the AWS SDK does not have, and services it cannot verify', async function () {
+    this.timeout(PLAN_TIMEOUT_MS);
+    const calls = awsCliCalls(new Map([['runbooks/x.md', [
+      '```bash',
+      'aws rds describe-db-instances --db-instance-identifier "$DB" --query \'DBInstances[0].DBInstanceStatus\' --output text',
+      'aws rds describe-db-instances --db-instance-identifer "$DB"',
+      'aws ecs describe-tasks --cluster "$CLUSTER" \\',
+      '  --tasks $(aws ecs list-tasks --cluster "$CLUSTER" --service-name "$SERVICE" --query taskArns --output text) \\',
+      '  --includes TAGS',
+      'aws rds wait db-instance-available --db-instance-identifier "$DB"',
+      'aws rds wait db-instance-gone --db-instance-identifier "$DB"',
+      'aws rds delete-db-instance --db-instance-identifier "$DB" --no-skip-final-snapshot --no-delete-automated-backups',
+      'aws logs tail "/aws/rds/instance/$DB/postgresql" --since 30m',
+      'aws s3 cp report.json "s3://$BUCKET/"',
+      '```',
+      'Or `aws ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --force-new-deployment --desierd-count 2`.',
+    ].join('\n')]]));
+    assert.deepEqual(calls.map((call) => `${call.line} ${call.service} ${call.command}`), [
+      '2 rds describe-db-instances', '3 rds describe-db-instances', '4 ecs describe-tasks', '4 ecs list-tasks', '7 rds wait db-instance-available',
+      '8 rds wait db-instance-gone', '9 rds delete-db-instance', '10 logs tail', '11 s3 cp', '13 ecs update-service',
+    ]);
+    assert.deepEqual(checkAwsCliCalls(calls, await sdkOperations(calls)), [
+      'runbooks/x.md:3: aws rds describe-db-instances: --db-instance-identifer is no input of DescribeDBInstances',
+      'runbooks/x.md:4: aws ecs describe-tasks: --includes is no input of DescribeTasks',
+      'runbooks/x.md:8: aws rds wait db-instance-gone: no such command: @aws-sdk/client-rds has no waiter for "db-instance-gone"',
+      'runbooks/x.md:10: aws logs tail: no such command: @aws-sdk/client-cloudwatch-logs has no operation "tail"',
+      'runbooks/x.md:11: aws s3 cp: cannot be verified: no @aws-sdk client package is mapped for the CLI service "s3" (test/support/aws-cli-services.json)',
+      'runbooks/x.md:13: aws ecs update-service: --desierd-count is no input of UpdateService',
+    ]);
+  });
+
+  it('reports routes (METHOD /path, or a path alone) the OpenAPI document does not have', () => {
+    const operations: ApiOperation[] = [
+      { method: 'get', path: '/health/ready' },
+      { method: 'get', path: '/patients/{id}' },
+      { method: 'get', path: '/xrays/{id}/download' },
+      { method: 'post', path: '/auth/login' },
+    ];
+    const documents: Runbooks = new Map([['docs/x.md', [
+      'Readiness is `GET /health/ready`; `GET /health/live` is not a route, nor is `DELETE /patients/:id`.',
+      'Sensitive prefixes: `/auth`, `/xrays/…/download` and `GET /patients/<id>`; `/patients/{id}/notes` is gone.',
+      'Log groups like `/aws/rds/instance/x/postgresql` are not routes.',
+    ].join('\n')]]);
+    assert.deepEqual(checkNamedRoutes(documents, operations), [
+      'docs/x.md:1: names GET /health/live, which is no operation of the OpenAPI document',
+      'docs/x.md:1: names DELETE /patients/:id, which is no operation of the OpenAPI document',
+      'docs/x.md:2: names /patients/{id}/notes, which is no path of the OpenAPI document',
+    ]);
+  });
+
+  it('reports a threshold or a severity a document states for an alarm that the plan does not have', () => {
+    const documents: Runbooks = new Map([['docs/x.md', [
+      '**Means.** `dms-<stack>-login-failures`: more than 50 failed logins in 5 minutes.',
+      '`dms-<stack>-login-failures` fires at more than 40 failed logins over 5 minutes.',
+      '| `login-failures` | LoginFailures | > 50 in 5 min | P2 | auth-abuse.md#login-failure-spike |',
+      '| `broken-anchor` | Broken | < 3 | P1 | auth-abuse.md#no-such-section |',
+      'Both `dms-<stack>-login-failures` and `dms-<stack>-broken-anchor` above 7: a line about two alarms is about neither.',
+    ].join('\n')]]);
+    assert.deepEqual(checkProseThresholds(documents, fixtureStacks), [
+      'docs/x.md:2: says "more than 40" of dms-<stack>-login-failures, whose threshold is 50 (P1: Login failures, more than 50 in 5 minutes. Runbook: https://example.test/dms/blob/main/runbooks/auth-abuse.md#login-failure-spike)',
+      'docs/x.md:4: says "< 3" of dms-<stack>-broken-anchor, whose threshold is 1 (P1: Broken. Runbook: https://example.test/dms/blob/main/runbooks/auth-abuse.md#no-such-section)',
+    ]);
+    assert.deepEqual(checkNamedAlarmSeverities(documents, fixtureStacks), ['docs/x.md:3: rates dms-<stack>-login-failures P2, the plan P1']);
   });
 
   it('reads the event names from the first column of the contract §5 table', () => {

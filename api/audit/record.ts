@@ -29,7 +29,7 @@ export class AuditWriteError extends Error {
   }
 
   /** Safe to log: the action and the database's error code, never the statement or its values. */
-  logFields(): Record<string, unknown> {
+  logFields(): { action: string; errorName: string | undefined; errorCode?: string } {
     const { code } = (this.cause ?? {}) as { code?: unknown };
     const cause = this.cause instanceof Error ? this.cause : undefined;
     return { action: this.action, errorName: cause?.name, ...(typeof code === 'string' ? { errorCode: code } : {}) };
@@ -128,7 +128,7 @@ export function auditActor(ctx: Context): Pick<AuditEntry, 'actorId' | 'actorRol
 }
 
 /** The `audit` log line of a record: ids only, like the row. */
-export function auditLogFields(record: QueuedRecord): Record<string, unknown> {
+export function auditLogFields(record: QueuedRecord) {
   return {
     auditId: record.id,
     action: record.action,

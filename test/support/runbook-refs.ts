@@ -41,13 +41,13 @@ export function githubSlug(heading: string): string {
     .replace(/ /g, '-');
 }
 
-interface Line {
+export interface Line {
   number: number;
   text: string;
   inFence: boolean;
 }
 
-function linesOf(markdown: string): Line[] {
+export function linesOf(markdown: string): Line[] {
   let inFence = false;
   return markdown.split('\n').map((text, index) => {
     const fence = /^\s*(```|~~~)/.test(text);
@@ -71,7 +71,29 @@ export function headingAnchors(markdown: string): Set<string> {
   return anchors;
 }
 
-function inlineCodeSpans(text: string): string[] {
+/**
+ * Lines as a shell reads them: in a code block, a line ending in `\` goes on with the next (the
+ * joined line keeps the first line's number), so a command's flags on continuation lines count.
+ */
+export function commandLines(markdown: string): Line[] {
+  const joined: Line[] = [];
+  let open: Line | undefined;
+  for (const line of linesOf(markdown)) {
+    if (open) {
+      open.text = `${open.text.replace(/\\\s*$/, ' ')}${line.text}`;
+    } else {
+      open = { ...line };
+    }
+    if (!(line.inFence && /\\\s*$/.test(line.text))) {
+      joined.push(open);
+      open = undefined;
+    }
+  }
+  if (open) joined.push(open);
+  return joined;
+}
+
+export function inlineCodeSpans(text: string): string[] {
   return [...text.matchAll(/`([^`]+)`/g)].map((match) => match[1] ?? '');
 }
 
@@ -83,6 +105,21 @@ export interface PlannedAlarm {
   name: string;
   description: string | undefined;
   severityTag: string | undefined;
+  threshold: number | undefined;
+  /** Period times evaluation periods: the window the alarm judges. */
+  windowSeconds: number | undefined;
+}
+
+function numberInput(inputs: Record<string, unknown>, key: string): number | undefined {
+  const value = inputs[key];
+  return typeof value === 'number' ? value : undefined;
+}
+
+/** The period of a metric alarm, or of the metrics its math reads. */
+function alarmPeriod(inputs: Record<string, unknown>): number | undefined {
+  const queries = Array.isArray(inputs['metricQueries']) ? (inputs['metricQueries'] as { metric?: { period?: unknown } }[]) : [];
+  const period = numberInput(inputs, 'period') ?? queries.map((query) => query.metric?.period).find((value) => typeof value === 'number');
+  return typeof period === 'number' ? period : undefined;
 }
 
 function stringInput(inputs: Record<string, unknown>, key: string): string | undefined {
@@ -96,11 +133,15 @@ export function plannedAlarms({ stack, plan }: PlannedStack): PlannedAlarm[] {
     .map((resource) => {
       const tags = resource.inputs['tags'];
       const severity = tags && typeof tags === 'object' ? (tags as Record<string, unknown>)['Severity'] : undefined;
+      const period = alarmPeriod(resource.inputs);
+      const evaluations = numberInput(resource.inputs, 'evaluationPeriods');
       return {
         stack,
         name: stringInput(resource.inputs, 'name') ?? resource.name,
         description: stringInput(resource.inputs, 'alarmDescription'),
         severityTag: typeof severity === 'string' ? severity : undefined,
+        threshold: numberInput(resource.inputs, 'threshold'),
+        windowSeconds: period !== undefined && evaluations !== undefined ? period * evaluations : undefined,
       };
     });
 }
@@ -212,19 +253,27 @@ const STACK_PLACEHOLDERS = ['<stack>', '$STACK', '${STACK}'];
  * name: a placeholder name in at least one planned stack, a concrete one in that stack.
  */
 export function checkNamedResources(runbooks: Runbooks, stacks: readonly PlannedStack[]): string[] {
-  const namesByStack = new Map(stacks.map((planned) => [planned.stack, plannedNames(planned)]));
-  const stackNames = stacks.map((planned) => planned.stack);
+  // A stack may be planned more than once (with its opt-in features on): its names are the union.
+  const namesByStack = new Map<string, Set<string>>();
+  for (const planned of stacks) namesByStack.set(planned.stack, new Set([...(namesByStack.get(planned.stack) ?? []), ...plannedNames(planned)]));
+  const stackNames = [...namesByStack.keys()];
+  // A name is planned as it is, or as the last part of a path-like input (`alias/dms-<stack>-s3`).
+  const isPlanned = (stack: string, name: string) => {
+    const names = namesByStack.get(stack);
+    return names !== undefined && (names.has(name) || [...names].some((planned) => planned.endsWith(`/${name}`)));
+  };
   const stackPattern = [...STACK_PLACEHOLDERS, ...stackNames]
     .map((stack) => stack.replace(/[$<>{}]/g, (character) => `\\${character}`))
     .join('|');
-  const namePattern = new RegExp(`\\b((?:[a-z0-9]+-)*)dms-(${stackPattern})(?:([-/])([a-z0-9]+(?:-[a-z0-9]+)*))?(?![\\w-])`, 'g');
+  // Not after `rds:`: automated snapshots are named by RDS, not by the plan.
+  const namePattern = new RegExp(`(?<!rds:)\\b((?:[a-z0-9]+-)*)dms-(${stackPattern})(?:([-/])([a-z0-9]+(?:-[a-z0-9]+)*))?(?![\\w-])`, 'g');
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
     for (const line of linesOf(markdown)) {
       for (const match of line.text.matchAll(namePattern)) {
         const [token, prefix = '', stack = '', separator = '', rest = ''] = match;
         const candidates = STACK_PLACEHOLDERS.includes(stack) ? stackNames : [stack];
-        const known = candidates.some((candidate) => namesByStack.get(candidate)?.has(`${prefix}dms-${candidate}${separator}${rest}`));
+        const known = candidates.some((candidate) => isPlanned(candidate, `${prefix}dms-${candidate}${separator}${rest}`));
         if (!known) {
           problems.push(`${file}:${line.number}: names ${token}, which no planned stack (${candidates.join(', ')}) defines`);
         }
@@ -235,7 +284,7 @@ export function checkNamedResources(runbooks: Runbooks, stacks: readonly Planned
 }
 
 /** Shell words after `prefix` up to the end of the command (pipe, `;`, `&&`, `)`, or a closing backtick). */
-function commandWords(text: string, prefix: RegExp): string[][] {
+export function commandWords(text: string, prefix: RegExp): string[][] {
   const commands: string[][] = [];
   for (const match of text.matchAll(prefix)) {
     const rest = text.slice((match.index ?? 0) + match[0].length);
@@ -247,6 +296,8 @@ function commandWords(text: string, prefix: RegExp): string[][] {
 }
 
 const STACK_OPTION_WORDS = new Set(['-s', '--stack']);
+/** A word the reader fills in (`<name>`, `<command>`, `…`): documentation of a syntax, not a name. */
+const isPlaceholder = (word: string) => /^<[^>]*>$|^…$/.test(word);
 
 /**
  * Stack outputs a runbook reads with `pulumi stack output <name>` are outputs of the plan (of the
@@ -264,7 +315,7 @@ export function checkNamedStackOutputs(runbooks: Runbooks, stacks: readonly Plan
           if (STACK_OPTION_WORDS.has(word)) stack = words[++index];
           else if (!word.startsWith('-') && outputName === undefined) outputName = word;
         }
-        if (outputName === undefined) continue;
+        if (outputName === undefined || isPlaceholder(outputName)) continue;
         const candidates = stacks.filter((planned) => planned.stack === stack);
         const searched = candidates.length > 0 ? candidates : stacks;
         if (!searched.some((planned) => Object.hasOwn(planned.plan.outputs, outputName))) {
@@ -286,8 +337,29 @@ export interface ApiOperation {
 }
 
 const PATH_PARAMETER = /^\{\w+\}$/;
-/** What a runbook writes for an id: a shell variable (`$USER_ID`, `${USER_ID}`) or a placeholder (`<id>`). */
-const RUNBOOK_ID = /^(\$\{?\w+\}?|<[^>]+>)$/;
+/** What a runbook writes for an id: a shell variable (`$USER_ID`, `${USER_ID}`) or a placeholder (`<id>`, `:id`, `{id}`). */
+const RUNBOOK_ID = /^(\$\{?\w+\}?|<[^>]+>|:\w+|\{\w+\})$/;
+
+/** Where a document writes "any segment": `/xrays/…/download`, `/admin/*`. */
+const ANY_SEGMENT = /^(…|\.\.\.|\*)$/;
+
+/**
+ * Is `path` (the query string aside) served by an operation of `method` (any method when
+ * undefined)? A trailing `…` or `*` names every route under the path, one in between any segment.
+ */
+function isOperation(operations: readonly ApiOperation[], method: string | undefined, path: string): boolean {
+  const segments = path.replace(/(?<=.)\/$/, '').split('/');
+  const prefix = ANY_SEGMENT.test(segments.at(-1) ?? '') || /…$/.test(path);
+  if (prefix) segments[segments.length - 1] = (segments.at(-1) ?? '').replace(/…$/, '');
+  if (segments.at(-1) === '') segments.pop();
+  return operations.some((operation) => {
+    const template = operation.path.split('/');
+    if (method !== undefined && operation.method.toUpperCase() !== method) return false;
+    if (prefix ? template.length < segments.length : template.length !== segments.length) return false;
+    return segments.every((segment, index) => segment === template[index] || ANY_SEGMENT.test(segment)
+      || (PATH_PARAMETER.test(template[index] ?? '') && RUNBOOK_ID.test(segment)));
+  });
+}
 
 /**
  * Every `dms_api METHOD /path` a runbook gives is an operation of the OpenAPI document (the query
@@ -295,16 +367,41 @@ const RUNBOOK_ID = /^(\$\{?\w+\}?|<[^>]+>)$/;
  * wrong verb.
  */
 export function checkApiCalls(runbooks: Runbooks, operations: readonly ApiOperation[]): string[] {
-  const templates = operations.map((op) => ({ method: op.method.toUpperCase(), segments: op.path.split('/') }));
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
     for (const line of linesOf(markdown)) {
       for (const match of line.text.matchAll(/\bdms_api\s+([A-Z]+)\s+["']?(\/[^\s"'?]*)/g)) {
         const [, method = '', path = ''] = match;
-        const segments = path.split('/');
-        const served = templates.some((template) => template.method === method && template.segments.length === segments.length
-          && template.segments.every((segment, index) => segment === segments[index] || (PATH_PARAMETER.test(segment) && RUNBOOK_ID.test(segments[index] ?? ''))));
-        if (!served) problems.push(`${file}:${line.number}: calls dms_api ${method} ${path}, which is no operation of the OpenAPI document`);
+        if (!isOperation(operations, method, path)) problems.push(`${file}:${line.number}: calls dms_api ${method} ${path}, which is no operation of the OpenAPI document`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every route a document names is an operation of the OpenAPI document (the query string aside):
+ * `METHOD /path` anywhere (in prose, a table or a code block; `dms_api` calls are checkApiCalls'),
+ * and a code span that is only a path under one of the API's top-level segments (`/health/ready`),
+ * served by some method.
+ */
+export function checkNamedRoutes(documents: Runbooks, operations: readonly ApiOperation[]): string[] {
+  const topLevel = new Set(operations.map((operation) => operation.path.split('/')[1]));
+  const problems: string[] = [];
+  for (const [file, markdown] of documents) {
+    for (const line of linesOf(markdown)) {
+      for (const match of line.text.matchAll(/(?<!dms_api\s+)(?<![\w/-])(GET|POST|PUT|PATCH|DELETE)\s+(\/[^\s`"'?),;|]*)/g)) {
+        const [, method = '', raw = ''] = match;
+        const path = raw.replace(/[.:]+$/, '');
+        if (!isOperation(operations, method, path)) problems.push(`${file}:${line.number}: names ${method} ${path}, which is no operation of the OpenAPI document`);
+      }
+      for (const span of inlineCodeSpans(line.text)) {
+        const path = /^(\/[\w{}:<>$…*.-]+(?:\/[\w{}:<>$…*.-]+)*)(\?\S*)?$/.exec(span)?.[1];
+        // A top-level segment alone (`/auth`) names the routes under it: a prefix.
+        const named = path && path.split('/').length === 2 ? `${path}/…` : path;
+        if (named && topLevel.has(named.split('/')[1]) && !isOperation(operations, undefined, named)) {
+          problems.push(`${file}:${line.number}: names ${path}, which is no path of the OpenAPI document`);
+        }
       }
     }
   }
@@ -316,7 +413,8 @@ export function checkNpmScripts(runbooks: Runbooks, scripts: readonly string[]):
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
     for (const line of linesOf(markdown)) {
-      for (const match of line.text.matchAll(/\bnpm run ([\w:.-]+)/g)) {
+      // `npm run --silent <script>`: npm's own options come before the script.
+      for (const match of line.text.matchAll(/\bnpm run(?: --silent| -s)? ([\w:.][\w:.-]*)/g)) {
         const script = match[1] ?? '';
         if (!scripts.includes(script)) problems.push(`${file}:${line.number}: runs npm run ${script}, which package.json does not define`);
       }
@@ -330,8 +428,9 @@ export function checkOpsCommands(runbooks: Runbooks, commands: readonly OpsComma
   const problems: string[] = [];
   for (const [file, markdown] of runbooks) {
     for (const line of linesOf(markdown)) {
-      for (const words of commandWords(line.text, /\bnpm run ops --(?=\s)/g)) {
+      for (const words of commandWords(line.text, /\bnpm run(?: --silent| -s)? ops --(?=\s)/g)) {
         const name = words.find((word) => !word.startsWith('-'));
+        if (name !== undefined && isPlaceholder(name)) continue;
         const flags = words.filter((word) => word.startsWith('--')).map((word) => word.slice(2).split('=')[0] ?? '');
         if (name === undefined) {
           const unknown = flags.filter((flag) => !UNIVERSAL_OPS_FLAGS.includes(flag));
@@ -393,10 +492,13 @@ export function apiLogEvents(apiSources: ReadonlyMap<string, string>): string[] 
   return [...events];
 }
 
-/** Does the code (comments removed) spell `name` as a string literal at all? */
+/**
+ * Does the code (comments removed) spell `name` at all: as a string literal, or as a word inside
+ * one (a table or function of its SQL, `audit_chain_head`, `audit_purge(…)`)?
+ */
 function apiSpells(apiSources: ReadonlyMap<string, string>, name: string): boolean {
-  const literal = new RegExp(`(['"\`])${name}\\1`);
-  return [...apiSources.values()].some((source) => literal.test(withoutComments(source)));
+  const word = new RegExp(`(?<![\\w$])${name}(?![\\w$])`);
+  return [...apiSources.values()].some((source) => word.test(withoutComments(source)));
 }
 
 function apiEmits(apiSources: ReadonlyMap<string, string>, event: string): boolean {
@@ -489,4 +591,80 @@ export function checkSectionSeverities(runbooks: Runbooks, stacks: readonly Plan
     if (severityLine && stated !== alarm.severityTag) problems.add(`${link.file}:${severityLine.number}: says ${stated ?? 'no P-level'} first, ${slug} is ${alarm.severityTag}`);
   }
   return [...problems];
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a document says about an alarm it names
+
+/** Planned alarms by slug (`login-failures`), over every planned stack. */
+function alarmsBySlug(stacks: readonly PlannedStack[]): Map<string, PlannedAlarm[]> {
+  const bySlug = new Map<string, PlannedAlarm[]>();
+  for (const alarm of stacks.flatMap(plannedAlarms)) {
+    const slug = alarm.name.slice(`dms-${alarm.stack}-`.length);
+    bySlug.set(slug, [...(bySlug.get(slug) ?? []), alarm]);
+  }
+  return bySlug;
+}
+
+/**
+ * The one alarm a line is about: it names exactly one planned alarm, as `dms-<stack>-<slug>`
+ * (any stack spelling) or as a code span that is the bare slug (the monitoring table's first
+ * column). A line naming two alarms is about neither.
+ */
+function alarmOfLine(text: string, bySlug: ReadonlyMap<string, PlannedAlarm[]>): PlannedAlarm[] | undefined {
+  const slugs = new Set<string>();
+  for (const match of text.matchAll(/\bdms-(?:<stack>|\$\{?STACK\}?|[a-z]+)-([a-z0-9]+(?:-[a-z0-9]+)*)/g)) if (bySlug.has(match[1] ?? '')) slugs.add(match[1] ?? '');
+  for (const span of inlineCodeSpans(text)) if (bySlug.has(span)) slugs.add(span);
+  const [slug, ...others] = slugs;
+  return slug !== undefined && others.length === 0 ? bySlug.get(slug) : undefined;
+}
+
+const COMPARISON = /(?:\b(?:more than|fewer than|less than|greater than|at least|at most|above|below|under|over|older than|exceeds?)|≥|≤|>=|<=|>|<)\s*(\d[\d,]*(?:\.\d+)?)/g;
+
+/**
+ * A threshold a document states for an alarm it names on that line ("more than 50 …",
+ * "> 80% …", "below 5% of …") is the alarm's: its planned threshold, a number its description
+ * states (a percentage of something the plan computes), or its window in minutes or hours.
+ */
+export function checkProseThresholds(documents: Runbooks, stacks: readonly PlannedStack[]): string[] {
+  const bySlug = alarmsBySlug(stacks);
+  const problems: string[] = [];
+  for (const [file, markdown] of documents) {
+    for (const line of linesOf(markdown)) {
+      const alarms = line.inFence ? undefined : alarmOfLine(line.text, bySlug);
+      if (!alarms) continue;
+      const known = new Set<number>();
+      for (const alarm of alarms) {
+        if (alarm.threshold !== undefined) known.add(alarm.threshold);
+        if (alarm.windowSeconds !== undefined) [60, 3600].forEach((unit) => known.add(alarm.windowSeconds! / unit));
+        for (const number of (alarm.description ?? '').matchAll(/\d+(?:\.\d+)?/g)) known.add(Number(number[0]));
+      }
+      for (const match of line.text.matchAll(COMPARISON)) {
+        const stated = Number((match[1] ?? '').replace(/,/g, ''));
+        if (!known.has(stated)) {
+          const name = alarms[0]!.name.replace(`dms-${alarms[0]!.stack}-`, 'dms-<stack>-');
+          problems.push(`${file}:${line.number}: says "${match[0]}" of ${name}, whose threshold is ${[...new Set(alarms.map((alarm) => alarm.threshold))].join(' / ')} (${alarms[0]!.description ?? 'no description'})`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** A table row about one alarm (its name on the row) that gives a severity cell gives the alarm's. */
+export function checkNamedAlarmSeverities(documents: Runbooks, stacks: readonly PlannedStack[]): string[] {
+  const bySlug = alarmsBySlug(stacks);
+  const problems: string[] = [];
+  for (const [file, markdown] of documents) {
+    for (const line of linesOf(markdown)) {
+      if (line.inFence || !line.text.trimStart().startsWith('|')) continue;
+      const alarms = alarmOfLine(line.text, bySlug);
+      const stated = /\|\s*(P[0-3])\s*(?=\|)/.exec(line.text)?.[1];
+      const severity = alarms?.[0]?.severityTag;
+      if (alarms && stated && severity && stated !== severity) {
+        problems.push(`${file}:${line.number}: rates ${alarms[0]!.name.replace(`dms-${alarms[0]!.stack}-`, 'dms-<stack>-')} ${stated}, the plan ${severity}`);
+      }
+    }
+  }
+  return problems;
 }
