@@ -161,6 +161,27 @@ export const PRODUCTION_STACKS: readonly string[] = ['production', 'small'];
 /** Of those, the stacks that must also survive an AZ loss (Multi-AZ primary, two tasks in two AZs). */
 export const HIGH_AVAILABILITY_STACKS: readonly string[] = ['production'];
 
+/** `dms:recovery`: AWS Backup, its copy to the DR region, and S3 replication there. */
+export interface RecoverySettings {
+  /** Region the backups are copied to and the buckets replicated to; never the stack's own region. */
+  drRegion: string;
+  /** Days every AWS Backup recovery point is kept, in both vaults (production: 35 at least). */
+  backupRetentionDays: number;
+  /** When the daily backup starts: an AWS Backup `cron(...)` expression (UTC). */
+  backupSchedule: string;
+  /**
+   * Vault Lock mode of both vaults. COMPLIANCE: once the cool-off (`vaultLockChangeableForDays`)
+   * has passed, nobody, the root user included, can delete a recovery point early, shorten its
+   * retention, or remove the lock. GOVERNANCE: the same rules, but the lock can be changed or
+   * removed by anyone allowed backup:DeleteBackupVaultLockConfiguration.
+   */
+  vaultLockMode: 'COMPLIANCE' | 'GOVERNANCE';
+  /** COMPLIANCE only: days from `pulumi up` until the lock becomes immutable (3 at least). */
+  vaultLockChangeableForDays?: number;
+  /** S3 Replication Time Control (15-minute replication SLA, with metrics) on both replicated buckets. */
+  replicationTimeControl: boolean;
+}
+
 export interface StackConfig {
   /** Stack name (`production`, `staging`, ...). */
   stack: string;
@@ -261,6 +282,8 @@ export interface StackConfig {
     /** Addresses notified at 80 %/100 % actual and 100 % forecast. */
     notifyEmails: string[];
   };
+  /** Surviving the loss of the region (`dms:recovery`): AWS Backup, the DR region, replication. */
+  recovery: RecoverySettings;
   /** Account-level resources the stack may own (`dms:account`, optional; everything off when absent). */
   account: {
     /** Create a multi-region CloudTrail trail (KMS, log validation, Object Lock bucket): for an account that has none. */
@@ -285,6 +308,7 @@ const SECTIONS = [
   'firewall',
   'monitoring',
   'budget',
+  'recovery',
   'account',
 ] as const;
 
@@ -480,6 +504,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       monthlyUsd,
       notifyEmails: budget.list('notifyEmails', (item) => str(item, EMAIL, 'an e-mail address'), 1),
     },
+    recovery: recoverySection(section('recovery'), { stack, region, isProduction }),
     account: accountSection(raw),
   };
   if (config.firewall.loginRateLimitPer5Min >= config.firewall.rateLimitPer5Min) {
@@ -669,6 +694,39 @@ function engineMajor(database: Section$): string {
   }
   if (Number(value) < 15) throw new ConfigError(database.key('engineVersion'), 'PostgreSQL 15 or later');
   return value;
+}
+
+/** Least days between `pulumi up` and an immutable COMPLIANCE lock: AWS Backup's 72-hour cool-off (ChangeableForDays >= 3). */
+export const VAULT_LOCK_MIN_CHANGEABLE_DAYS = 3;
+
+/**
+ * `dms:recovery`. Production stacks lock both vaults in COMPLIANCE mode, keep 35 days, and replicate
+ * with Replication Time Control; any stack needs a DR region other than its own.
+ */
+function recoverySection(recovery: Section$, stack: { stack: string; region: string; isProduction: boolean }): RecoverySettings {
+  const drRegion = recovery.str('drRegion', /^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region');
+  if (drRegion === stack.region) throw new ConfigError(recovery.key('drRegion'), `must differ from aws:region (${stack.region}): a copy in the same region does not survive its loss`);
+  const backupRetentionDays = recovery.int('backupRetentionDays', 1, 36500);
+  const vaultLockMode = recovery.oneOf('vaultLockMode', ['COMPLIANCE', 'GOVERNANCE'] as const);
+  const replicationTimeControl = recovery.bool('replicationTimeControl');
+  if (stack.isProduction) {
+    if (backupRetentionDays < 35) throw new ConfigError(recovery.key('backupRetentionDays'), `${stack.stack} keeps backups 35 days at least`);
+    if (vaultLockMode !== 'COMPLIANCE') throw new ConfigError(recovery.key('vaultLockMode'), `${stack.stack} locks its backup vaults in COMPLIANCE mode`);
+    if (!replicationTimeControl) throw new ConfigError(recovery.key('replicationTimeControl'), `${stack.stack} replicates PHI with Replication Time Control`);
+  }
+  const changeable = recovery.field('vaultLockChangeableForDays').value;
+  if (vaultLockMode === 'GOVERNANCE' && changeable !== undefined) {
+    throw new ConfigError(recovery.key('vaultLockChangeableForDays'), 'only a COMPLIANCE lock has a cool-off; leave it out for GOVERNANCE');
+  }
+  return {
+    drRegion,
+    backupRetentionDays,
+    // AWS Backup's cron has six fields like EventBridge's: cron(min hour day month weekday year).
+    backupSchedule: recovery.str('backupSchedule', /^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$/, 'a cron(...) expression'),
+    vaultLockMode,
+    ...(vaultLockMode === 'COMPLIANCE' ? { vaultLockChangeableForDays: recovery.int('vaultLockChangeableForDays', VAULT_LOCK_MIN_CHANGEABLE_DAYS, 36500) } : {}),
+    replicationTimeControl,
+  };
 }
 
 /** The optional `dms:account` section. */

@@ -5,6 +5,7 @@
  * top-level exports, so the offline plan and the tests can run the program once per stack in one process.
  */
 import { AccountTrail } from './account.js';
+import { Backup, backupRoleName } from './backup.js';
 import { Budget } from './budget.js';
 import { awsEnvironment, loadConfig, namePrefix } from './config.js';
 import { Database, DATABASE_PORT } from './database.js';
@@ -12,6 +13,8 @@ import { Firewall } from './firewall.js';
 import { LoadBalancer } from './loadbalancer.js';
 import { Monitoring } from './monitoring.js';
 import { Network } from './network.js';
+import { RecoveryRegion } from './recovery-region.js';
+import { Replication } from './replication.js';
 import { API_PORT, roleArn, Service, taskRoleNames } from './service.js';
 import { Storage } from './storage.js';
 
@@ -25,6 +28,7 @@ export default function dmsStack() {
     prefix,
     env,
     apiTaskRoleArn: roleArn(env, roles.api),
+    backupRoleArn: roleArn(env, backupRoleName(prefix)),
     auditWriterRoleArns: [roleArn(env, roles.api), roleArn(env, roles.auditExport)],
     xrayCorsOrigins: config.storage.xrayCorsOrigins,
     xrayNoncurrentVersionDays: config.storage.xrayNoncurrentVersionDays,
@@ -101,6 +105,44 @@ export default function dmsStack() {
     cache: config.cache,
   });
 
+  const recoveryRegion = new RecoveryRegion('recovery-region', {
+    prefix,
+    env,
+    recovery: config.recovery,
+    auditObjectLockMode: config.storage.auditObjectLockMode,
+    auditRetentionDays: config.storage.auditRetentionDays,
+    auditHotDays: config.storage.auditHotDays,
+    xrayNoncurrentVersionDays: config.storage.xrayNoncurrentVersionDays,
+    repositoryName: service.repository.name,
+    logRetentionDays: config.logs.retentionDays,
+    retainOnDelete: config.isProduction,
+  });
+  new Replication('replication', {
+    prefix,
+    env,
+    drRegion: config.recovery.drRegion,
+    buckets: [
+      { kind: 'xray', source: storage.xrayBucket, replica: recoveryRegion.xrayReplica },
+      { kind: 'audit', source: storage.auditBucket, replica: recoveryRegion.auditReplica },
+    ],
+    sourceKeyArn: storage.s3Key.arn,
+    replicaKeyArn: recoveryRegion.key.arn,
+    replicationTimeControl: config.recovery.replicationTimeControl,
+    versioning: [storage.phiVersioning.xray, storage.phiVersioning.audit, ...recoveryRegion.replicaVersioning],
+  });
+  const backup = new Backup('backup', {
+    prefix,
+    env,
+    recovery: config.recovery,
+    databaseArn: database.primary.arn,
+    databaseKeyArn: database.kmsKey.arn,
+    xrayBucketArn: storage.xrayBucket.arn,
+    s3KeyArn: storage.s3Key.arn,
+    drVaultArn: recoveryRegion.vault.arn,
+    drKeyArn: recoveryRegion.key.arn,
+    retainOnDelete: config.isProduction,
+  });
+
   const firewall = new Firewall('firewall', {
     prefix,
     loadBalancerArn: loadBalancer.alb.arn,
@@ -132,6 +174,7 @@ export default function dmsStack() {
       allocatedStorageBytes: database.allocatedStorageBytes,
     },
     waf: { metricName: firewall.metricName },
+    backupVaultName: backup.vault.name,
   });
 
   const budget = new Budget('budget', {
@@ -180,6 +223,15 @@ export default function dmsStack() {
     dashboardName: monitoring.dashboardName,
     escalationStateMachineArn: monitoring.escalationStateMachineArn,
     acknowledgeUrl: monitoring.acknowledgeUrl,
+    backupVaultName: backup.vault.name,
+    drRegion: recoveryRegion.region,
+    drBackupVaultName: recoveryRegion.vault.name,
+    drKmsKeyArn: recoveryRegion.key.arn,
+    xrayReplicaBucketName: recoveryRegion.xrayReplica.bucket,
+    auditReplicaBucketName: recoveryRegion.auditReplica.bucket,
+    drClusterName: recoveryRegion.cluster.name,
+    drVerifyExecutionRoleArn: recoveryRegion.verifyExecutionRole.arn,
+    drVerifyLogGroupName: recoveryRegion.logGroup.name,
     ...(accountTrail ? { accountTrailArn: accountTrail.trail.arn } : {}),
   };
 }

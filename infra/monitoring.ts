@@ -76,6 +76,8 @@ export interface MonitoringArgs {
      */
     allocatedStorageBytes: number;
   };
+  /** The AWS Backup vault in the stack's region: its backup and copy jobs alarm. */
+  backupVaultName: pulumi.Input<string>;
   /** The regional WAF web ACL in front of the ALB. */
   waf: {
     /** The web ACL's `visibilityConfig.metricName` (CloudWatch's WebACL dimension). */
@@ -277,6 +279,7 @@ export class Monitoring extends pulumi.ComponentResource {
       dbMemoryBytes: args.database.memoryBytes,
       dbMaxConnections: args.database.maxConnections,
       dbAllocatedStorageBytes: args.database.allocatedStorageBytes,
+      backupVaultName: args.backupVaultName,
     });
     const alarmNames = definitions.map((definition) => `${prefix}-${definition.slug}`);
     // Not `${prefix}-escalation`: the state machine and its rule have that name.

@@ -23,6 +23,8 @@ export interface KeyArgs {
    * encrypted under that KMS key", https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
    */
   outlivesStack?: boolean;
+  /** The key's region when it is not the stack's (the DR region's key); KMS keys never leave their region. */
+  region?: string;
 }
 
 /** IAM policy statement as JSON (the subset this program writes). */
@@ -58,11 +60,17 @@ export function customerManagedKey(name: string, args: KeyArgs, opts: pulumi.Cus
       rotationPeriodInDays: 365,
       deletionWindowInDays: 30,
       policy: policyDocument([rootStatement, ...(args.serviceStatements ?? [])]),
+      ...inRegion(args.region),
     },
     args.outlivesStack ? { ...opts, retainOnDelete: true, protect: true } : opts,
   );
-  new aws.kms.Alias(name, { name: `alias/${args.alias}`, targetKeyId: key.keyId }, opts);
+  new aws.kms.Alias(name, { name: `alias/${args.alias}`, targetKeyId: key.keyId, ...inRegion(args.region) }, opts);
   return key;
+}
+
+/** The `region` argument of a resource outside the stack's region (Pulumi AWS v7 takes one on every resource); nothing for the stack's own. */
+export function inRegion(region: string | undefined): { region?: string } {
+  return region === undefined ? {} : { region };
 }
 
 /** Serialises a policy document whose statements may hold outputs. */
@@ -105,6 +113,8 @@ export interface StorageArgs {
   env: AwsEnvironment;
   /** The API task role: the only principal that may read, write or delete X-ray objects. */
   apiTaskRoleArn: pulumi.Input<string>;
+  /** The AWS Backup role: besides the API, the only principal that may read X-ray objects. */
+  backupRoleArn: pulumi.Input<string>;
   /** Principals allowed to write audit exports (the API task role and the export task role). */
   auditWriterRoleArns: pulumi.Input<string>[];
   /** Browser origins allowed to upload X-rays with presigned requests. */
@@ -151,6 +161,8 @@ export class Storage extends pulumi.ComponentResource {
    * S3 check that they may write when logging is switched on, so whatever logs here depends on this.
    */
   readonly accessLogBucketName: pulumi.Output<string>;
+  /** Versioning of the PHI buckets: replication may only be configured once it is on. */
+  readonly phiVersioning: { xray: aws.s3.BucketVersioning; audit: aws.s3.BucketVersioning };
 
   constructor(name: string, args: StorageArgs, opts?: pulumi.ComponentResourceOptions) {
     super('dms:storage:Storage', name, {}, opts);
@@ -227,7 +239,7 @@ export class Storage extends pulumi.ComponentResource {
     this.accessLogBucketName = pulumi.all([this.accessLogBucket.bucket, accessLogPolicy.id]).apply(([bucket]) => bucket);
 
     this.xrayBucket = new aws.s3.Bucket(`${prefix}-xray`, { bucket: pulumi.interpolate`${prefix}-xray-${suffix}`, tags: { DataClassification: DATA_CLASSIFICATION.phi } }, phiOpts);
-    hardenBucket(`${prefix}-xray`, this.xrayBucket, { algorithm: 'aws:kms', key: this.s3Key }, phiOpts);
+    const xrayVersioning = hardenBucket(`${prefix}-xray`, this.xrayBucket, { algorithm: 'aws:kms', key: this.s3Key }, phiOpts);
     new aws.s3.BucketCorsConfiguration(
       `${prefix}-xray`,
       {
@@ -274,9 +286,19 @@ export class Storage extends pulumi.ComponentResource {
             Sid: 'OnlyTheApiTouchesPhiObjects',
             Effect: 'Deny',
             Principal: '*',
-            Action: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'],
+            Action: ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'],
             Resource: xrayObjects,
             Condition: { ArnNotEquals: { 'aws:PrincipalArn': args.apiTaskRoleArn } },
+          },
+          {
+            // AWS Backup reads every version with the backup role's own identity (S3 replication
+            // reads with s3:GetObjectVersionForReplication, which this does not name).
+            Sid: 'OnlyTheApiAndBackupReadPhiObjects',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: ['s3:GetObject', 's3:GetObjectVersion'],
+            Resource: xrayObjects,
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': [args.apiTaskRoleArn, args.backupRoleArn] } },
           },
           {
             // X-ray uploads are create-only: a presigned PUT replayed after `complete` verified the
@@ -351,6 +373,7 @@ export class Storage extends pulumi.ComponentResource {
       phiOpts,
     );
     this.logAccess(`${prefix}-audit`, this.auditBucket, phiOpts);
+    this.phiVersioning = { xray: xrayVersioning, audit: auditVersioning };
 
     this.registerOutputs({
       xrayBucketName: this.xrayBucket.bucket,
@@ -378,7 +401,7 @@ export class Storage extends pulumi.ComponentResource {
  * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html). No IfExists:
  * a write without the headers is refused too. The API, the audit export and presigned uploads send them.
  */
-function requireBucketKey(objects: pulumi.Input<string>, keyArn: pulumi.Input<string>): PolicyStatement[] {
+export function requireBucketKey(objects: pulumi.Input<string>, keyArn: pulumi.Input<string>): PolicyStatement[] {
   return [
     {
       Sid: 'DenyWritesWithoutSseKms',
@@ -408,11 +431,14 @@ export function hardenBucket(
   bucket: aws.s3.Bucket,
   encryption: { algorithm: 'AES256' } | { algorithm: 'aws:kms'; key: aws.kms.Key },
   opts: pulumi.CustomResourceOptions,
+  region?: string,
 ): aws.s3.BucketVersioning {
+  const where = inRegion(region);
   new aws.s3.BucketServerSideEncryptionConfiguration(
     name,
     {
       bucket: bucket.id,
+      ...where,
       rules: [
         encryption.algorithm === 'aws:kms'
           ? { applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: encryption.key.arn }, bucketKeyEnabled: true }
@@ -423,9 +449,9 @@ export function hardenBucket(
   );
   new aws.s3.BucketPublicAccessBlock(
     name,
-    { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+    { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true, ...where },
     opts,
   );
-  new aws.s3.BucketOwnershipControls(name, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, opts);
-  return new aws.s3.BucketVersioning(name, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } }, opts);
+  new aws.s3.BucketOwnershipControls(name, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' }, ...where }, opts);
+  return new aws.s3.BucketVersioning(name, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' }, ...where }, opts);
 }

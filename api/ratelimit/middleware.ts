@@ -8,7 +8,8 @@ import { ROLES, type Role } from '../db/entities.js';
 import { clientKey } from '../http/client-key.js';
 import { HttpError } from '../http/errors.js';
 import type { Logger } from '../logger.js';
-import { ExpiringWindows, ResilientRedisStore } from './store.js';
+import { MemoryGcra } from './gcra.js';
+import { ResilientRedisStore } from './store.js';
 
 /** CONTRACT §2: the rate-limited prefixes. */
 export const SENSITIVE_PREFIXES: ReadonlySet<string> = new Set(['auth', 'patients', 'visits', 'reports', 'xrays', 'rx', 'medicines', 'rx-presets', 'admin']);
@@ -59,10 +60,9 @@ type Spender = { userId: string; role: Role } | { client: string };
 export function rateLimits({ config, log, redis, tokens }: RateLimitDeps): Middleware {
   const prefix = config.rateLimitKeyPrefix ?? DEFAULT_KEY_PREFIX;
   const spenders = new WeakMap<Context, Spender>();
-  // The facade is what async-ratelimiter calls in place of an ioredis client (see ResilientRedisStore).
-  const store = redis
-    ? { driver: 'redis' as const, db: new ResilientRedisStore(redis, log) as unknown as Redis }
-    : { driver: 'memory' as const, db: new ExpiringWindows() };
+  // koa-ratelimit's Redis driver (async-ratelimiter) calls `db.ratelimiter(...)` and nothing else:
+  // both stores answer it with GCRA, in Redis or in this process's memory (api/ratelimit/gcra.ts).
+  const store = { driver: 'redis' as const, db: (redis ? new ResilientRedisStore(redis, log) : new MemoryGcra()) as unknown as Redis };
 
   const limiter = (name: string, limit: RateLimit, event: string, id: (ctx: Context) => string) => {
     // `onLimited` is in koa-ratelimit 6 but not yet in its DefinitelyTyped options.

@@ -78,6 +78,8 @@ const FREE_TYPES = new Set([
   'aws:lambda/functionUrl:FunctionUrl', 'aws:lambda/invocation:Invocation', 'aws:secretsmanager/secretVersion:SecretVersion',
   'aws:sns/topicPolicy:TopicPolicy', 'aws:sns/topicSubscription:TopicSubscription', 'aws:ecr/lifecyclePolicy:LifecyclePolicy',
   'aws:cloudwatch/eventTarget:EventTarget', 'aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration', 'awsx:ecr:Image',
+  'aws:backup/plan:Plan', 'aws:backup/selection:Selection', 'aws:backup/vaultLockConfiguration:VaultLockConfiguration',
+  'aws:ecr/replicationConfiguration:ReplicationConfiguration',
 ]);
 
 /** Pay-per-use types whose use here is a handful of calls a month: priced at zero, with the reason shown. */
@@ -88,6 +90,8 @@ const NEGLIGIBLE_TYPES: Record<string, string> = {
   'aws:cloudwatch/eventRule:EventRule': 'EventBridge: AWS service events are free',
   'aws:dynamodb/table:Table': 'DynamoDB on demand: acknowledgement tokens, a few KB',
   'aws:budgets/budget:Budget': 'AWS Budgets: the first two budgets of an account are free',
+  'aws:s3/bucketReplicationConfig:BucketReplicationConfig':
+    'S3 Replication: new objects only (a few GB a month), inter-region transfer about $0.02/GB plus $0.015/GB with Replication Time Control; the replicas are priced with their buckets',
 };
 
 type Pricer = (resource: RecordedResource, context: PricingContext) => Omit<CostLine, 'resource' | 'type' | 'component'> | undefined;
@@ -231,12 +235,18 @@ const PRICERS: Record<string, Pricer> = {
   },
   'aws:secretsmanager/secret:Secret': (_r, c) => ({ fixedUsd: c.price('secretsManager.secretMonth'), usageUsd: 0, basis: `1 secret × ${money(c.price('secretsManager.secretMonth'))}` }),
   'aws:s3/bucket:Bucket': (r, c) => {
-    const name = r.name;
+    // A replica in the DR region holds what its source holds (priced at the stack region's rates).
+    const name = r.name.replace(/-replica$/, '');
     if (name.endsWith('-xray')) return { fixedUsd: 0, usageUsd: c.usage.xrayGb * c.price('s3.standard.gbMonth'), basis: `${c.usage.xrayGb} GB × ${money(c.price('s3.standard.gbMonth'))}` };
     if (name.endsWith('-audit')) return { fixedUsd: 0, usageUsd: c.usage.auditGb * c.price('s3.glacierFlexible.gbMonth'), basis: `${c.usage.auditGb} GB in Glacier × ${money(c.price('s3.glacierFlexible.gbMonth'))}` };
     if (name.endsWith('-access-logs')) return { fixedUsd: 0, usageUsd: c.usage.accessLogGb * c.price('s3.standard.gbMonth'), basis: `${c.usage.accessLogGb} GB × ${money(c.price('s3.standard.gbMonth'))}` };
     return undefined;
   },
+  'aws:backup/vault:Vault': (r, c) => ({
+    fixedUsd: 0,
+    usageUsd: c.usage.backupVaultGb * c.price('rds.backup.gbMonth'),
+    basis: `${c.usage.backupVaultGb} GB of recovery points × ${money(c.price('rds.backup.gbMonth'))} (AWS Backup bills RDS recovery points as RDS snapshot storage${typeof r.inputs['region'] === 'string' ? '; cross-region copy transfer about $0.02/GB on top' : ''})`,
+  }),
   'aws:ecr/repository:Repository': (_r, c) => ({ fixedUsd: 0, usageUsd: c.usage.ecrGb * c.price('ecr.gbMonth'), basis: `${c.usage.ecrGb} GB of images × ${money(c.price('ecr.gbMonth'))}` }),
 };
 

@@ -31,6 +31,8 @@ export interface Usage {
   minutesPerScheduledRun: number;
   /** RDS backup storage beyond the free allowance (100% of provisioned storage), GB. */
   extraBackupGb: number;
+  /** AWS Backup recovery points per vault (the primary's and the DR copy), GB: the first full copy plus daily changes. */
+  backupVaultGb: number;
 }
 
 export const USAGE_DEFAULTS: Readonly<Usage> = {
@@ -48,6 +50,7 @@ export const USAGE_DEFAULTS: Readonly<Usage> = {
   kmsRequests: 200_000,
   minutesPerScheduledRun: 2,
   extraBackupGb: 0,
+  backupVaultGb: 30,
 };
 
 /** `name=value` pairs over the defaults; an unknown name or a value that is not a number ≥ 0 is an error. */

@@ -95,6 +95,8 @@ export interface AlarmTargets {
   dbMaxConnections: number;
   /** Allocated storage of the primary (bytes). */
   dbAllocatedStorageBytes: number;
+  /** The AWS Backup vault of the stack's region (its jobs, and the copy jobs out of it). */
+  backupVaultName: pulumi.Input<string>;
 }
 
 const MINUTE = 60;
@@ -130,6 +132,7 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
     dimensions: targetGroup,
     stat,
   });
+  const backupJobs = (metricName: string): MetricRef => ({ namespace: 'AWS/Backup', metricName, dimensions: { BackupVaultName: targets.backupVaultName }, stat: 'Sum' });
   const rds = (metricName: string, stat: string): MetricRef => ({
     namespace: 'AWS/RDS',
     metricName,
@@ -395,6 +398,34 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       threshold: 26,
       ...singleWindow(60),
       treatMissingData: 'breaching',
+    },
+    // AWS/Backup job counts per vault; a copy job is counted in the region and vault it copies out of
+    // (https://docs.aws.amazon.com/aws-backup/latest/devguide/cloudwatch.html). No data: no job ended.
+    {
+      slug: 'backup-job-failed',
+      severity: 'P1',
+      meaning: 'An AWS Backup job of the database or the X-ray bucket failed or expired without starting',
+      runbook: 'backup-restore.md#backup-job-failed',
+      source: {
+        expression: 'FILL(failed, 0) + FILL(expired, 0)',
+        label: 'Backup jobs failed or expired',
+        metrics: { failed: backupJobs('NumberOfBackupJobsFailed'), expired: backupJobs('NumberOfBackupJobsExpired') },
+      },
+      comparison: 'GreaterThanThreshold',
+      threshold: 0,
+      ...singleWindow(60),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'backup-copy-failed',
+      severity: 'P1',
+      meaning: 'Copying a recovery point to the DR region failed: the DR region lacks that day',
+      runbook: 'backup-restore.md#backup-copy-failed',
+      source: backupJobs('NumberOfCopyJobsFailed'),
+      comparison: 'GreaterThanThreshold',
+      threshold: 0,
+      ...singleWindow(60),
+      treatMissingData: 'notBreaching',
     },
     {
       slug: 'drill-instance-left',

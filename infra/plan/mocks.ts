@@ -47,12 +47,14 @@ function str(value: unknown, fallback: string): string {
   return typeof value === 'string' && value !== '' ? value : fallback;
 }
 
-/** Mocks for one stack run in `region`. */
-export function createMocks(region: string): pulumi.runtime.Mocks {
+/** Mocks for one stack run in `homeRegion` (a resource with its own `region` input lives there instead). */
+export function createMocks(homeRegion: string): pulumi.runtime.Mocks {
   const account = MOCK_ACCOUNT_ID;
-  const arn = (service: string, resource: string, withRegion = true) => `arn:aws:${service}:${withRegion ? region : ''}:${withRegion ? account : ''}:${resource}`;
 
   const computed = (type: string, name: string, inputs: State): { id: string; state: State } => {
+    // Pulumi AWS v7 takes a `region` on every resource (the DR region's resources set it).
+    const region = str(inputs['region'], homeRegion);
+    const arn = (service: string, resource: string, withRegion = true) => `arn:aws:${service}:${withRegion ? region : ''}:${withRegion ? account : ''}:${resource}`;
     const seed = `${type}::${name}`;
     const physical = str(inputs['name'], name);
     const ec2Id = (prefix: string) => ({ id: `${prefix}-${hex(seed, 17)}`, state: {} });
@@ -194,6 +196,12 @@ export function createMocks(region: string): pulumi.runtime.Mocks {
         return { id: physical, state: { name: physical, arn: arn('dynamodb', `table/${physical}`) } };
       case 'aws:sns/topic:Topic':
         return { id: arn('sns', physical), state: { arn: arn('sns', physical), name: physical } };
+      case 'aws:backup/vault:Vault':
+        return { id: physical, state: { name: physical, arn: arn('backup', `backup-vault:${physical}`), recoveryPoints: 0 } };
+      case 'aws:backup/plan:Plan': {
+        const planId = uuid(seed);
+        return { id: planId, state: { arn: arn('backup', `backup-plan:${planId}`), version: hex(seed, 32) } };
+      }
       default: {
         const service = type.split(':')[1]?.split('/')[0] ?? 'unknown';
         const kind = type.split(':')[2] ?? 'resource';
@@ -202,6 +210,7 @@ export function createMocks(region: string): pulumi.runtime.Mocks {
     }
   };
 
+  const region = homeRegion;
   return {
     newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
       const inputs = (args.inputs ?? {}) as State;

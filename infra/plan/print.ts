@@ -138,6 +138,31 @@ const SUMMARIES: Readonly<Record<string, Summary>> = {
   ],
   'aws:dynamodb/table:Table': (i) => [String(i['name']), rec(i['serverSideEncryption'])['kmsKeyArn'] ? `encrypted key ${String(rec(i['serverSideEncryption'])['kmsKeyArn'])}` : 'AWS-OWNED KEY'],
   'aws:sns/topic:Topic': (i) => [String(i['name']), i['kmsMasterKeyId'] ? `encrypted key ${String(i['kmsMasterKeyId'])}` : 'NOT ENCRYPTED'],
+  'aws:backup/vault:Vault': (i) => [String(i['name']), `key ${String(i['kmsKeyArn'])}`],
+  'aws:backup/vaultLockConfiguration:VaultLockConfiguration': (i) => [
+    i['changeableForDays'] === undefined ? 'vault lock GOVERNANCE' : `vault lock COMPLIANCE, immutable ${String(i['changeableForDays'])} d after it is set`,
+    `recovery points kept ${String(i['minRetentionDays'])} d at least`,
+  ],
+  'aws:backup/plan:Plan': (i) =>
+    arr<Inputs>(i['rules']).flatMap((rule) => [
+      `${String(rule['ruleName'])}: ${String(rule['schedule'])} into ${String(rule['targetVaultName'])}, kept ${String(rec(rule['lifecycle'])['deleteAfter'])} d`,
+      ...arr<Inputs>(rule['copyActions']).map((copy) => `copy to ${String(copy['destinationVaultArn'])}, kept ${String(rec(copy['lifecycle'])['deleteAfter'])} d`),
+    ]),
+  'aws:backup/selection:Selection': (i) => arr<string>(i['resources']).map((resource) => `backs up ${resource}`),
+  'aws:s3/bucketReplicationConfig:BucketReplicationConfig': (i) =>
+    arr<Inputs>(i['rules']).flatMap((rule) => {
+      const destination = rec(rule['destination']);
+      return [
+        `${String(rule['id'])} to ${String(destination['bucket'])}`,
+        `replica key ${String(rec(destination['encryptionConfiguration'])['replicaKmsKeyId'])}`,
+        `delete markers ${String(rec(rule['deleteMarkerReplication'])['status'])}`,
+        rec(destination['replicationTime'])['status'] === 'Enabled' ? 'Replication Time Control (15 min)' : 'no Replication Time Control',
+      ];
+    }),
+  'aws:ecr/replicationConfiguration:ReplicationConfiguration': (i) =>
+    arr<Inputs>(rec(i['replicationConfiguration'])['rules']).map(
+      (rule) => `images ${arr<Inputs>(rule['repositoryFilters']).map((filter) => String(filter['filter'])).join(',')}* to ${arr<Inputs>(rule['destinations']).map((destination) => String(destination['region'])).join(',')}`,
+    ),
 };
 
 /** Types without a reviewer summary show their physical name, when they have one. */
@@ -162,7 +187,8 @@ export function formatPlan(stack: string, plan: Plan, violations: Violation[], e
     lines.push('', `${component.name} (${component.type}): ${children.length} resources`);
     for (const resource of children) {
       const details = (SUMMARIES[resource.type] ?? titled)(resource.inputs).filter((detail): detail is string => Boolean(detail));
-      lines.push(`  ${resource.type}  ${resource.name}`);
+      // Resources outside the stack's region say where they are (Pulumi AWS v7 resource-level region).
+      lines.push(`  ${resource.type}  ${resource.name}${typeof resource.inputs['region'] === 'string' ? `  [${resource.inputs['region']}]` : ''}`);
       for (const detail of details) lines.push(`      ${detail}`);
     }
   }

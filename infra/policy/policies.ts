@@ -404,7 +404,7 @@ export const stackPolicies: StackValidationPolicy[] = [
   },
   {
     name: 'kms-keys-outlive-retained-data',
-    description: 'In production, every KMS key that encrypts data kept after `pulumi destroy` (PHI buckets, a database that leaves a final snapshot) is protected and kept too.',
+    description: 'In production, every KMS key that encrypts data kept after `pulumi destroy` (PHI buckets, a database that leaves a final snapshot, backup vaults) is protected and kept too.',
     enforcementLevel: 'mandatory',
     // A destroyed key is scheduled for deletion; once deleted, what it encrypted cannot be decrypted:
     // https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html
@@ -415,6 +415,10 @@ export const stackPolicies: StackValidationPolicy[] = [
       }
       for (const db of ofType(resources, aws.rds.Instance)) {
         if (isProductionUrn(db.urn) && db.props['skipFinalSnapshot'] === false) keptData.push({ what: `the final snapshot of ${db.name}`, key: db.props['kmsKeyId'] });
+      }
+      // A locked vault outlives any `pulumi destroy` by its retention; its key must too.
+      for (const vault of ofType(resources, aws.backup.Vault)) {
+        if (isProductionUrn(vault.urn)) keptData.push({ what: `backup vault ${vault.name}`, key: vault.props['kmsKeyArn'] });
       }
       for (const key of ofType(resources, aws.kms.Key)) {
         const protects = keptData.filter((data) => keyValues(key).includes(data.key)).map((data) => data.what);
@@ -508,6 +512,53 @@ export const stackPolicies: StackValidationPolicy[] = [
           (setting) => (setting.props['versioningConfiguration'] as { status?: string } | undefined)?.status === 'Enabled',
         );
         if (!versioned) reportViolation(`PHI bucket ${bucket.name} is not versioned`, bucket.urn);
+      }
+    },
+  },
+  {
+    name: 'backup-vaults-locked',
+    description: 'Every AWS Backup vault has a Vault Lock with a minimum retention; in production the lock is COMPLIANCE (a cool-off in days after which nobody, root included, can delete a recovery point early or lift the lock).',
+    enforcementLevel: 'mandatory',
+    // Without ChangeableForDays the lock is governance mode and can be removed again
+    // (https://docs.aws.amazon.com/aws-backup/latest/devguide/vault-lock.html).
+    validateStack: ({ resources }, reportViolation) => {
+      for (const vault of ofType(resources, aws.backup.Vault)) {
+        const locks = ofType(resources, aws.backup.VaultLockConfiguration).filter((lock) => refersTo(lock, 'backupVaultName', vault, [vault.props['name'], vault.props['id']]));
+        const lock = locks.find((candidate) => Number(candidate.props['minRetentionDays'] ?? 0) >= 1);
+        if (!lock) {
+          reportViolation(`backup vault ${vault.name} has no Vault Lock with a minimum retention: anyone allowed backup:DeleteRecoveryPoint can empty it`, vault.urn);
+        } else if (isProductionUrn(vault.urn)) {
+          if (lock.props['changeableForDays'] === undefined) reportViolation(`backup vault ${vault.name} is locked in governance mode in production: set changeableForDays (COMPLIANCE)`, vault.urn);
+          if (Number(lock.props['minRetentionDays']) < PRODUCTION_BACKUP_DAYS) reportViolation(`backup vault ${vault.name} keeps recovery points ${String(lock.props['minRetentionDays'])} days; production keeps ${PRODUCTION_BACKUP_DAYS}`, vault.urn);
+        }
+      }
+    },
+  },
+  {
+    name: 'backups-copied-out-of-region',
+    description: 'In production, the database is selected by an AWS Backup plan whose rule copies each recovery point to a vault in another region, kept as long as production keeps backups.',
+    enforcementLevel: 'mandatory',
+    // A resource without a `region` is in the provider's (the stack's) region: Pulumi AWS v7 takes one per resource.
+    validateStack: ({ resources }, reportViolation) => {
+      const regionOf = (resource: PolicyResource) => (typeof resource.props['region'] === 'string' ? resource.props['region'] : '(stack region)');
+      const vaults = ofType(resources, aws.backup.Vault);
+      const copiesAway = (plan: PolicyResource) =>
+        ((plan.props['rules'] ?? []) as { copyActions?: { destinationVaultArn?: string; lifecycle?: { deleteAfter?: number } }[] }[]).some((rule) =>
+          (rule.copyActions ?? []).some((copy) => {
+            const destination = vaults.find((vault) => vault.props['arn'] === copy.destinationVaultArn);
+            const keptDays = copy.lifecycle?.deleteAfter;
+            return destination !== undefined && regionOf(destination) !== regionOf(plan) && (keptDays === undefined || keptDays >= PRODUCTION_BACKUP_DAYS);
+          }),
+        );
+      const plansAway = ofType(resources, aws.backup.Plan).filter(copiesAway);
+      const selected = ofType(resources, aws.backup.Selection)
+        .filter((selection) => plansAway.some((plan) => refersTo(selection, 'planId', plan, [plan.props['id']])))
+        .flatMap((selection) => (selection.props['resources'] ?? []) as string[]);
+      for (const db of ofType(resources, aws.rds.Instance)) {
+        if (!isProductionUrn(db.urn) || db.props['replicateSourceDb']) continue;
+        if (!selected.includes(String(db.props['arn']))) {
+          reportViolation(`database ${db.name} has no backup copied to another region: losing ${regionOf(db)} loses every copy of it`, db.urn);
+        }
       }
     },
   },

@@ -45,6 +45,8 @@ const ALARM_TABLE = `
 | database-unreachable | log metric: dependency_unavailable + readiness_failed | > 10 in 5 min | P1 | database.md#connectivity-loss |
 | process-fatal-error | log metric: process_fatal_error | >= 1 in 5 min | P1 | errors-and-rollback.md#task-exited-on-a-fatal-error |
 | alb-elb-5xx | load balancer HTTPCode_ELB_5XX_Count | > 20 in 5 min | P1 | errors-and-rollback.md#load-balancer-5xx |
+| backup-job-failed | AWS Backup NumberOfBackupJobsFailed + NumberOfBackupJobsExpired (metric math) | > 0 in 60 min | P1 | backup-restore.md#backup-job-failed |
+| backup-copy-failed | AWS Backup NumberOfCopyJobsFailed | > 0 in 60 min | P1 | backup-restore.md#backup-copy-failed |
 `;
 
 type Severity = 'P0' | 'P1' | 'P2' | 'P3';
@@ -110,6 +112,7 @@ function monitoringArgs(stack: string, config: StackConfig['monitoring']): Monit
       ...DATABASE,
     },
     waf: { metricName: `dms-${stack}-waf` },
+    backupVaultName: `dms-${stack}-backup`,
   };
 }
 
@@ -449,6 +452,25 @@ describe('monitoring: every alarm of the brief exists as specified', () => {
           assert.equal(resource.inputs['metricName'], 'HTTPCode_ELB_5XX_Count');
           assert.deepEqual(resource.inputs['dimensions'], { LoadBalancer: `app/dms-${STACK}/50dc6c495c0c9188` }, 'the load balancer, not a target group');
           assert.equal(resource.inputs['statistic'], 'Sum');
+        } else if (row.source.startsWith('AWS Backup ')) {
+          // Issue 19: the jobs of the stack's own vault (a copy job counts in the vault it copies out of).
+          const metricNames = /^AWS Backup (.+?)(?: \(metric math\))?$/.exec(row.source)![1]!.split(' + ');
+          const read = metricNames.length === 1
+            ? [{ namespace: resource.inputs['namespace'], metricName: resource.inputs['metricName'], dimensions: resource.inputs['dimensions'], stat: resource.inputs['statistic'] }]
+            : metricNames.map((metricName) => mathOf(resource).metrics.get(metricName)?.metric);
+          assert.deepEqual(read.map((metric) => metric?.metricName), metricNames);
+          for (const metric of read) {
+            assert.equal(metric?.namespace, 'AWS/Backup');
+            assert.deepEqual(metric?.dimensions, { BackupVaultName: `dms-${STACK}-backup` });
+            assert.equal(metric?.stat, 'Sum');
+          }
+          if (metricNames.length > 1) {
+            for (const [index, metricName] of metricNames.entries()) {
+              const values = Object.fromEntries(metricNames.map((name, other) => [name, other === index ? 1 : 0]));
+              assert.ok(breaches(resource, evaluateAlarmMath(resource, values)), `one ${metricName} fires`);
+            }
+            assert.ok(!breaches(resource, evaluateAlarmMath(resource, Object.fromEntries(metricNames.map((name) => [name, 0])))), 'no failures do not');
+          }
         } else if (row.slug === 'ecs-running-below-desired') {
           const { metrics } = mathOf(resource);
           for (const metricName of ['RunningTaskCount', 'DesiredTaskCount']) {

@@ -81,12 +81,17 @@ for (const stack of STACKS) {
       assert.deepEqual(writers.Condition, { ArnNotEquals: { 'aws:PrincipalArn': [role('api-task'), role('audit-export-task')] } });
     });
 
-    it('X-ray bucket: only the API task role may read, write or delete objects', () => {
+    it('X-ray bucket: only the API task role may write or delete objects, and only it and the AWS Backup role read them', () => {
       const policy = setting(run, 'aws:s3/bucketPolicy:BucketPolicy', bucket('xray')).inputs['policy'];
       const onlyApi = statement(policy, 'OnlyTheApiTouchesPhiObjects');
       assert.equal(onlyApi.Effect, 'Deny');
-      assert.deepEqual(asList(onlyApi.Action).filter((action) => /^s3:(Get|Put|Delete)Object$/.test(action)).sort(), ['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+      assert.deepEqual(asList(onlyApi.Action).sort(), ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObject']);
       assert.deepEqual(onlyApi.Condition, { ArnNotEquals: { 'aws:PrincipalArn': role('api-task') } });
+      const readers = statement(policy, 'OnlyTheApiAndBackupReadPhiObjects');
+      assert.equal(readers.Effect, 'Deny');
+      assert.deepEqual(asList(readers.Action).sort(), ['s3:GetObject', 's3:GetObjectVersion']);
+      assert.deepEqual(readers.Condition, { ArnNotEquals: { 'aws:PrincipalArn': [role('api-task'), role('backup')] } });
+      assert.equal(one(run, 'aws:iam/role:Role', `dms-${stack}-backup`).outputs['arn'], role('backup'), 'the policy names the role AWS Backup really gets');
       assertWritesNeedTheBucketKey(policy);
       const apiRole = one(run, 'aws:iam/role:Role', `dms-${stack}-api-task`);
       assert.equal(apiRole.outputs['arn'], role('api-task'), 'the policy names the role the service really gets');
