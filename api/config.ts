@@ -64,6 +64,8 @@ export interface Config {
    * measure their price (`npm run bench`) and is refused with NODE_ENV=production.
    */
   accessRecords: boolean;
+  /** Distinct patients per user per hour above which `phi_access_heavy_user` is logged (`AUDIT_HEAVY_USER_PATIENTS`, default 500). */
+  heavyUserPatients: number;
   bootstrapAdmin?: { email: string; password: string };
   /** Roles that must sign in with MFA (`MFA_REQUIRED_ROLES`): without it, they can only enrol. */
   mfaRequiredRoles: readonly Role[];
@@ -306,6 +308,7 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
     auditHotDays: integer(env, 'AUDIT_HOT_DAYS', 90, 30, 3650),
     accessRecords: accessRecords(env, environment),
+    heavyUserPatients: integer(env, 'AUDIT_HEAVY_USER_PATIENTS', 500, 1, 1_000_000),
     bootstrapAdmin: bootstrapAdmin(env),
     mfaRequiredRoles: mfaRequiredRoles(env, environment),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),

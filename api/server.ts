@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { createApp, type AppDeps } from './app.js';
 import { ensureFirstAdmin } from './auth/bootstrap.js';
 import { LiveSessions } from './auth/live-sessions.js';
+import { HEAVY_USER_CHECK_MS, reportHeavyUsers } from './audit/accesses.js';
 import { AuditSequencer } from './audit/sequencer.js';
 import type { Config } from './config.js';
 import { createOrm, migrate } from './db/orm.js';
@@ -102,7 +103,17 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
     const sessions = new LiveSessions(orm, config.databaseUrl, log);
     sessions.start();
     // Every task competes to be the database's one sequencer (api/audit/sequencer.ts).
-    sequencer = new AuditSequencer(config.databaseUrl, log);
+    sequencer = new AuditSequencer(config.databaseUrl, log, {
+      whileLeading: {
+        everyMs: HEAVY_USER_CHECK_MS,
+        run: () => reportHeavyUsers(orm.em.fork(), log, config.heavyUserPatients).then(
+          () => undefined,
+          (error: unknown) => {
+            log.error('unhandled_error', { where: 'heavy_user_check', errorName: error instanceof Error ? error.name : typeof error });
+          },
+        ),
+      },
+    });
     sequencer.start();
     const draining = new Draining();
     const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions, draining };

@@ -76,6 +76,8 @@ export interface SequencerOptions {
   idleMs?: number;
   /** Pause between attempts to become the sequencer, and after a failure. */
   retryMs?: number;
+  /** A check only the database's one sequencer should run (the heavy-user check), every `everyMs` while it leads. */
+  whileLeading?: { everyMs: number; run(): Promise<void> };
 }
 
 /**
@@ -109,6 +111,7 @@ export class AuditSequencer {
 
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      if (this.closed) return resolve();
       const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);
@@ -119,7 +122,7 @@ export class AuditSequencer {
   }
 
   private async run(): Promise<void> {
-    const { idleMs = 100, retryMs = 2_000 } = this.options;
+    const { idleMs = 100, retryMs = 2_000, whileLeading } = this.options;
     let failures = 0;
     while (!this.closed) {
       const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 3_000, application_name: 'dms-audit-sequencer' });
@@ -133,9 +136,14 @@ export class AuditSequencer {
           if (!leading) await this.pause(retryMs);
         }
         if (leading) this.log.info('audit_sequencer_leading', { ...(failures > 0 ? { afterFailures: failures } : {}) });
+        let checkedAt = 0;
         while (!this.closed) {
           const moved = await sequenceBatch(client);
           failures = 0;
+          if (whileLeading && Date.now() - checkedAt >= whileLeading.everyMs) {
+            checkedAt = Date.now();
+            await whileLeading.run();
+          }
           if (moved < SEQUENCE_BATCH_ROWS) await this.pause(idleMs);
         }
       } catch (error) {

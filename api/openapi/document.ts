@@ -1,4 +1,5 @@
-import type { DisclosureKind } from '../audit/access.js';
+import { DISCLOSURE_KINDS, type DisclosureKind } from '../audit/access.js';
+import { HEAVY_USERS_LIMIT, MAX_WINDOW_DAYS } from '../audit/accesses.js';
 import { OUTCOMES } from '../audit/chain.js';
 import { ROLES, type Role } from '../db/entities.js';
 import { SESSION_RESTRICTIONS, type SessionRestriction } from '../auth/entities.js';
@@ -112,6 +113,12 @@ const userChanges: JsonSchema = {
   minProperties: 1,
 };
 
+/** The window of an access question: both ends required. */
+const accessWindow = [
+  { name: 'from', schema: timestamp, required: true, description: 'Inclusive.' },
+  { name: 'to', schema: timestamp, required: true, description: `Exclusive; at most ${MAX_WINDOW_DAYS} days after from.` },
+];
+
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/health', summary: 'Liveness: the process serves (touches no dependency).', responses: { 200: { type: 'object', properties: { status: { const: 'ok' } } } } },
   { method: 'get', path: '/health/ready', summary: 'Readiness: the primary (a fresh connection and the API\'s own pool), each replica and Redis (if configured) answer; 503 while the process drains after SIGTERM.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
@@ -172,7 +179,7 @@ const OPERATIONS: Operation[] = [
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/xrays', summary: 'Announce an X-ray and get a presigned upload (PUT, exactly these headers, within PRESIGN_TTL_S seconds).', roles: CLINICIANS, body: shapeSchema(xrayShape), responses: { 201: ref('XrayUpload') }, errors: { 404: 'patient_not_found or visit_not_found' } },
   { method: 'get', path: '/patients/{pid}/visits/{vid}/xrays', summary: "A visit's X-rays, newest first.", roles: CLINICIANS, phi: 'xray', query: paging, responses: { 200: list('Xray') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing or upload_mismatch' } },
+  { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, phi: 'xray', responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing or upload_mismatch' } },
   { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, phi: 'xray', responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded, or xray_object_changed (the stored object is not the one complete verified)' } },
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/rx', summary: 'Write a prescription; its JSON document is stored encrypted under the visit.', roles: ['doctor'], body: shapeSchema(prescriptionShape), responses: { 201: ref('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
@@ -209,6 +216,20 @@ const OPERATIONS: Operation[] = [
     responses: { 200: list('AuditRecord') },
   },
   { method: 'get', path: '/admin/audit/verify', summary: 'Check the hash chain end to end.', roles: AUDIT_READERS, responses: { 200: ref('ChainReport') } },
+  {
+    method: 'get', path: '/admin/audit/accesses/patients/{id}', roles: AUDIT_READERS, query: [...accessWindow, ...paging], responses: { 200: list('PatientAccess') },
+    summary: 'Accounting of disclosures: every access record that named this patient in the window, newest first (chained or not yet); the question is audited.',
+  },
+  {
+    method: 'get', path: '/admin/audit/accesses/users/{id}', roles: AUDIT_READERS, query: [...accessWindow, ...paging], responses: { 200: list('PatientSeen') },
+    summary: 'Every patient this user accessed in the window, with counts by kind, in patient id order; the question is audited.',
+  },
+  {
+    method: 'get', path: '/admin/audit/accesses/heavy-users', roles: AUDIT_READERS,
+    query: [...accessWindow, { name: 'minPatients', schema: { type: 'integer', minimum: 1 }, required: true, description: 'Users with more distinct patients than this.' }],
+    responses: { 200: { type: 'object', properties: { items: { type: 'array', items: ref('HeavyUser'), maxItems: HEAVY_USERS_LIMIT } }, required: ['items'] } },
+    summary: `Users who accessed more than minPatients distinct patients in the window (an exfiltration signal), most first, at most ${HEAVY_USERS_LIMIT}; the question is audited.`,
+  },
 ];
 
 const SCHEMAS: Record<string, JsonSchema> = {
@@ -293,6 +314,28 @@ const SCHEMAS: Record<string, JsonSchema> = {
       hash: { type: 'string' },
     },
     required: ['seq', 'id', 'occurredAt', 'action', 'outcome', 'details', 'prevHash', 'hash'],
+  },
+  PatientAccess: {
+    type: 'object',
+    properties: {
+      id: uuid, seq: { type: ['string', 'null'], description: 'null until the sequencer has chained the record.' }, occurredAt: timestamp,
+      actorId: nullableString, actorRole: nullableString, kind: { enum: [...DISCLOSURE_KINDS] }, route: nullableString, requestId: nullableString, ip: nullableString,
+    },
+    required: ['id', 'seq', 'occurredAt', 'actorId', 'actorRole', 'kind', 'route', 'requestId', 'ip'],
+  },
+  PatientSeen: {
+    type: 'object',
+    properties: {
+      patientId: uuid, accesses: { type: 'integer' },
+      byKind: { type: 'object', properties: Object.fromEntries(DISCLOSURE_KINDS.map((kind) => [kind, { type: 'integer' }])), additionalProperties: false },
+      firstAt: timestamp, lastAt: timestamp,
+    },
+    required: ['patientId', 'accesses', 'byKind', 'firstAt', 'lastAt'],
+  },
+  HeavyUser: {
+    type: 'object',
+    properties: { actorId: { type: 'string' }, patients: { type: 'integer', description: 'Distinct patients.' }, accesses: { type: 'integer' } },
+    required: ['actorId', 'patients', 'accesses'],
   },
   ChainReport: {
     type: 'object',

@@ -103,7 +103,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentXray);
   });
 
-  router.post('/xrays/:id/complete', clinicians, async (ctx) => {
+  router.post('/xrays/:id/complete', discloses('xray', clinicians), async (ctx) => {
     const xray = await recordOfLivePatient(ctx.state.em, Xray, ctx.params.id!);
     if (xray.status === 'uploaded') {
       ctx.body = presentXray(xray);
