@@ -1,8 +1,7 @@
-import type { GetLogEventsCommandOutput } from '@aws-sdk/client-cloudwatch-logs';
-import type { ContainerDefinition, ECSClient } from '@aws-sdk/client-ecs';
+import type { ECSClient } from '@aws-sdk/client-ecs';
 import { DBInstanceNotFoundFault, InvalidDBInstanceStateFault, type DBInstance, type RDSClient } from '@aws-sdk/client-rds';
 import type { AwsClients } from '../lib/aws.js';
-import { defineCommand, stackShortName } from '../lib/command.js';
+import { defineCommand, parseInteger, stackShortName } from '../lib/command.js';
 import type { OpsContext } from '../lib/context.js';
 import {
   alignDrillInstance,
@@ -22,6 +21,10 @@ import {
   printPlan,
   readVerifyLog,
   restoreCommand,
+  rowCountsOf,
+  TERMINAL_STATUSES,
+  verifyContainerOf,
+  verifyOutputOf,
   runVerifyTask,
   sendRestore,
   stopVerifyTask,
@@ -39,18 +42,9 @@ import { latestAutomatedSnapshot } from '../lib/rds.js';
 import { Progress, printSummary, type SummaryRow } from '../lib/report.js';
 import { compactUtcMinute, formatDuration, isoSeconds, parseDuration } from '../lib/time.js';
 import { waitFor } from '../lib/wait.js';
+import { regionDrillPlan, type RegionDrill } from '../lib/region-drill.js';
+import { printRegionDrillPlan, RegionLossDrillRun } from './dr-drill-region-loss.js';
 
-/** RDS statuses from which a restore never becomes available. */
-const TERMINAL_STATUSES = new Set([
-  'failed',
-  'incompatible-restore',
-  'incompatible-parameters',
-  'incompatible-network',
-  'inaccessible-encryption-credentials',
-  'restore-error',
-  'storage-full',
-  'deleting',
-]);
 /** Clean-up waits this long in all for an instance RDS will not delete yet (still creating, backing up). */
 const DELETE_RETRY_MS = 30_000;
 const DELETE_ATTEMPTS = 40;
@@ -87,44 +81,6 @@ function parsePointInTime(text: string, now: Date): Date {
   if (Number.isNaN(time.getTime())) throw new UsageError(`--point-in-time "${text}" is not a real date`);
   if (time > now) throw new UsageError(`--point-in-time ${isoSeconds(time)} is in the future (now ${isoSeconds(now)})`);
   return time;
-}
-
-/** The container that runs drill:verify, its command, and where awslogs puts its output. */
-function verifyContainerOf(containers: readonly ContainerDefinition[], arn: string): VerifyContainer {
-  const runsVerify = (container: ContainerDefinition): boolean => (container.command ?? []).includes('drill:verify');
-  const container = containers.find(runsVerify) ?? (containers.length === 1 ? containers[0] : undefined);
-  if (!container?.name) throw new OpsError(`task definition ${arn} has no container that runs drill:verify`);
-  const options = container.logConfiguration?.logDriver === 'awslogs' ? container.logConfiguration.options : undefined;
-  return {
-    name: container.name,
-    command: runsVerify(container) ? (container.command ?? []) : VERIFY_COMMAND,
-    databaseUrl: container.environment?.find((variable) => variable.name === 'DATABASE_URL')?.value,
-    passwordSecret: container.secrets?.find((secret) => secret.name === 'PGPASSWORD')?.valueFrom,
-    logGroup: options?.['awslogs-group'],
-    logStreamPrefix: options?.['awslogs-stream-prefix'],
-  };
-}
-
-/** The last JSON object line drill:verify printed (preferring one that is not a logger line). */
-function verifyOutputOf(events: GetLogEventsCommandOutput['events']): Record<string, unknown> | undefined {
-  const objects = (events ?? []).flatMap((event) => {
-    try {
-      const parsed: unknown = JSON.parse((event.message ?? '').trim());
-      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? [parsed as Record<string, unknown>] : [];
-    } catch {
-      return [];
-    }
-  });
-  return objects.findLast((object) => !('level' in object)) ?? objects.at(-1);
-}
-
-/** Row counts in the verify output: the first object whose values are all numbers (`counts`, `rowCounts`, …). */
-function rowCountsOf(output: Record<string, unknown>): string | undefined {
-  const counts = Object.values(output).find(
-    (value): value is Record<string, number> =>
-      typeof value === 'object' && value !== null && Object.keys(value).length > 0 && Object.values(value).every((count) => typeof count === 'number'),
-  );
-  return counts ? Object.entries(counts).map(([table, count]) => `${table}=${count}`).join(', ') : undefined;
 }
 
 class DrillRun {
@@ -482,6 +438,53 @@ class DrillRun {
   }
 }
 
+/** The drill's instance id from the stack name and the start minute; refused when it cannot be an RDS identifier. */
+function drillIdentifier(stack: string, startedAt: Date): string {
+  const drillId = `dms-drill-${stackShortName(stack).toLowerCase()}-${compactUtcMinute(startedAt)}`;
+  const idProblem = rdsInstanceIdProblem(drillId);
+  if (idProblem) throw new UsageError(`drill instance id ${drillId} ${idProblem}; the stack name cannot form an RDS identifier`);
+  return drillId;
+}
+
+async function runRegionLoss(
+  options: { stack: string; outputs: string | undefined; snapshot: string | undefined; 'point-in-time': string | undefined; keep: boolean; 'dry-run': boolean; timeout: string | undefined; 'xray-samples': string | undefined },
+  ctx: OpsContext,
+  startedAt: Date,
+): Promise<number> {
+  for (const flag of ['snapshot', 'point-in-time'] as const) {
+    if (options[flag] !== undefined) throw new UsageError(`--${flag} is for the in-region drill: --region-loss restores the newest copy in the DR vault`);
+  }
+  if (options.keep) throw new UsageError('--keep is for the in-region drill: --region-loss always deletes what it creates');
+  const loaded = await loadOutputs(options.stack, options.outputs, ctx);
+  const outputs = requireOutputs(loaded, [
+    'region',
+    'dbInstanceIdentifier',
+    'dbKmsKeyArn',
+    'dbInstanceClass',
+    'drillVerifyTaskDefinitionArn',
+    'drRegion',
+    'drBackupVaultName',
+    'drKmsKeyArn',
+    'xrayReplicaBucketName',
+    'drClusterName',
+    'drVerifyExecutionRoleArn',
+    'drVerifyLogGroupName',
+  ]);
+  const drill: RegionDrill = {
+    stack: options.stack,
+    outputs,
+    drillId: drillIdentifier(options.stack, startedAt),
+    startedAt,
+    availableTimeoutMs: parseDuration(options.timeout ?? '2h', 'timeout'),
+    xraySamples: options['xray-samples'] === undefined ? 5 : parseInteger(options['xray-samples'], 'xray-samples', 1, 100),
+  };
+  if (options['dry-run']) {
+    printRegionDrillPlan(ctx, drill, regionDrillPlan(drill));
+    return 0;
+  }
+  return new RegionLossDrillRun(drill, ctx).run();
+}
+
 function manualDeleteCommand(drill: Drill): string {
   return `aws rds delete-db-instance --region ${drill.outputs.region} --db-instance-identifier ${drill.drillId} --skip-final-snapshot --delete-automated-backups`;
 }
@@ -497,6 +500,11 @@ export const drDrill = defineCommand({
       description: 'restore the primary as of this time instead (e.g. 2025-03-01T04:30:00Z), or `latest`: its latest restorable time',
     },
     keep: { type: 'boolean', description: 'leave the restored instance running once it is available, even if verify fails (you delete it)' },
+    'region-loss': {
+      type: 'boolean',
+      description: "treat the stack's region as lost: restore the newest copy in the DR vault into a throw-away network in the DR region, verify it, check the X-ray replica, delete it all",
+    },
+    'xray-samples': { type: 'string', valueName: 'n', description: 'with --region-loss: how many replicated X-rays to check (default 5)' },
     'dry-run': { type: 'boolean', description: 'print every AWS call with its parameters and send none (needs no credentials)' },
     timeout: { type: 'string', valueName: 'duration', description: 'how long to wait for the restored instance (default 2h)' },
     'skip-permission-check': {
@@ -517,9 +525,21 @@ export const drDrill = defineCommand({
     'closed stdout), stops a running verify task and deletes the instance, once; --keep keeps an available instance',
     'even when verify fails. Exit 0 only when verified and cleaned up.',
     'Example: npm run ops -- dr-drill --stack production --dry-run',
+    '',
+    '--region-loss (quarterly): the stack region is treated as lost. Lists the DR vault (drBackupVaultName in drRegion) for',
+    'the newest COMPLETED copy of the primary (must be encrypted with drKmsKeyArn); creates a throw-away VPC there (two',
+    'private subnets, no internet, endpoints for ECR, S3, Logs and Secrets Manager), a DB subnet group, a secret with a',
+    'random master password; restores the copy single-AZ and private; registers the verify container with the image ECR',
+    'replicated to the DR region and runs drill:verify in drClusterName; checks --xray-samples objects of',
+    'xrayReplicaBucketName (exist, SSE-KMS with drKmsKeyArn, decrypt); reports RTO (drill start to verified) and RPO',
+    "(drill start vs the copy's data time); deletes everything it created, newest first, also after a failure or an",
+    'interruption. Only the verify task definition is read from the stack region.',
+    'Example: npm run ops -- dr-drill --region-loss --stack production --dry-run',
   ],
   async run({ options }, ctx) {
     const startedAt = ctx.clock.now();
+    if (options['region-loss']) return runRegionLoss(options, ctx, startedAt);
+    if (options['xray-samples'] !== undefined) throw new UsageError('--xray-samples goes with --region-loss');
     if (options.snapshot !== undefined && options['point-in-time'] !== undefined) throw new UsageError('give --snapshot or --point-in-time, not both');
     if (options.snapshot !== undefined && !/^([A-Za-z][A-Za-z0-9:-]{0,254}|arn:aws[\w-]*:rds:[\w-]+:\d{12}:snapshot:[A-Za-z][A-Za-z0-9:-]*)$/.test(options.snapshot)) {
       throw new UsageError(`--snapshot "${options.snapshot}" is not a DB snapshot identifier or ARN`);
@@ -544,9 +564,7 @@ export const drDrill = defineCommand({
       'privateSubnetIds',
       'serviceSecurityGroupId',
     ]);
-    const drillId = `dms-drill-${stackShortName(options.stack).toLowerCase()}-${compactUtcMinute(startedAt)}`;
-    const idProblem = rdsInstanceIdProblem(drillId);
-    if (idProblem) throw new UsageError(`drill instance id ${drillId} ${idProblem}; the stack name cannot form an RDS identifier`);
+    const drillId = drillIdentifier(options.stack, startedAt);
     for (const existing of [outputs.dbInstanceIdentifier, optionalOutput(loaded, 'dbReplicaIdentifier')]) {
       if (existing?.toLowerCase() === drillId) throw new UsageError(`drill instance id ${drillId} is the stack's own database ${existing}; refusing`);
     }

@@ -1,10 +1,13 @@
 import { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
+import { BackupClient } from '@aws-sdk/client-backup';
 import { BudgetsClient } from '@aws-sdk/client-budgets';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -24,6 +27,10 @@ export interface AwsClients {
   sts(): STSClient;
   iam(): IAMClient;
   sfn(): SFNClient;
+  /** The region-loss drill: its throw-away network, the DR vault's recovery points, the X-ray replica. */
+  ec2(): EC2Client;
+  backup(): BackupClient;
+  s3(): S3Client;
 }
 
 export type AwsClientFactory = (region: string) => AwsClients;
@@ -48,6 +55,9 @@ export const defaultAwsClients: AwsClientFactory = (region) => ({
   // IAM is a global service; the SDK's endpoint rules route any commercial region to it.
   iam: lazy(() => new IAMClient({ region })),
   sfn: lazy(() => new SFNClient({ region })),
+  ec2: lazy(() => new EC2Client({ region })),
+  backup: lazy(() => new BackupClient({ region })),
+  s3: lazy(() => new S3Client({ region })),
 });
 
 /** The service error name of an SDK exception (`WAFOptimisticLockException`, …), if it is one. */

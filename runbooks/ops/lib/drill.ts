@@ -1,7 +1,7 @@
 // The DR drill's AWS calls, built in one place so the dry-run plan and the real drill send the
 // same parameters: commands/dr-drill.ts runs them, drillPlan() lists them.
-import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTaskDefinitionCommand, DescribeTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { GetLogEventsCommand, type GetLogEventsCommandOutput } from '@aws-sdk/client-cloudwatch-logs';
+import { DescribeTaskDefinitionCommand, DescribeTasksCommand, RunTaskCommand, StopTaskCommand, type ContainerDefinition } from '@aws-sdk/client-ecs';
 import {
   DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
@@ -17,6 +17,7 @@ import {
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetRoleCommand, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { OpsError } from './errors.js';
 import type { RequiredPermission } from './permissions.js';
 import type { OpsContext } from './context.js';
 import type { StackOutputs } from './outputs.js';
@@ -440,4 +441,54 @@ export function printPlan(ctx: OpsContext, drill: Drill, calls: readonly Planned
     ctx.io.out(`${index + 1}. ${call.service} ${call.command.constructor.name.replace(/Command$/, '')}: ${call.note}`);
     for (const line of formatParameters(call.command.input).split('\n')) ctx.io.out(`   ${line}`);
   });
+}
+
+/** RDS statuses from which a restore never becomes available. */
+export const TERMINAL_STATUSES = new Set([
+  'failed',
+  'incompatible-restore',
+  'incompatible-parameters',
+  'incompatible-network',
+  'inaccessible-encryption-credentials',
+  'restore-error',
+  'storage-full',
+  'deleting',
+]);
+
+/** The container that runs drill:verify, its command, and where awslogs puts its output. */
+export function verifyContainerOf(containers: readonly ContainerDefinition[], arn: string): VerifyContainer {
+  const runsVerify = (container: ContainerDefinition): boolean => (container.command ?? []).includes('drill:verify');
+  const container = containers.find(runsVerify) ?? (containers.length === 1 ? containers[0] : undefined);
+  if (!container?.name) throw new OpsError(`task definition ${arn} has no container that runs drill:verify`);
+  const options = container.logConfiguration?.logDriver === 'awslogs' ? container.logConfiguration.options : undefined;
+  return {
+    name: container.name,
+    command: runsVerify(container) ? (container.command ?? []) : VERIFY_COMMAND,
+    databaseUrl: container.environment?.find((variable) => variable.name === 'DATABASE_URL')?.value,
+    passwordSecret: container.secrets?.find((secret) => secret.name === 'PGPASSWORD')?.valueFrom,
+    logGroup: options?.['awslogs-group'],
+    logStreamPrefix: options?.['awslogs-stream-prefix'],
+  };
+}
+
+/** The last JSON object line drill:verify printed (preferring one that is not a logger line). */
+export function verifyOutputOf(events: GetLogEventsCommandOutput['events']): Record<string, unknown> | undefined {
+  const objects = (events ?? []).flatMap((event) => {
+    try {
+      const parsed: unknown = JSON.parse((event.message ?? '').trim());
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? [parsed as Record<string, unknown>] : [];
+    } catch {
+      return [];
+    }
+  });
+  return objects.findLast((object) => !('level' in object)) ?? objects.at(-1);
+}
+
+/** Row counts in the verify output: the first object whose values are all numbers (`counts`, `rowCounts`, …). */
+export function rowCountsOf(output: Record<string, unknown>): string | undefined {
+  const counts = Object.values(output).find(
+    (value): value is Record<string, number> =>
+      typeof value === 'object' && value !== null && Object.keys(value).length > 0 && Object.values(value).every((count) => typeof count === 'number'),
+  );
+  return counts ? Object.entries(counts).map(([table, count]) => `${table}=${count}`).join(', ') : undefined;
 }

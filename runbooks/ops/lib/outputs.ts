@@ -28,6 +28,13 @@ const OUTPUT_SHAPES = {
   maxTaskCount: 'count',
   budgetName: 'string',
   escalationStateMachineArn: 'arn',
+  drRegion: 'string',
+  drBackupVaultName: 'string',
+  drKmsKeyArn: 'arn',
+  xrayReplicaBucketName: 'string',
+  drClusterName: 'string',
+  drVerifyExecutionRoleArn: 'arn',
+  drVerifyLogGroupName: 'string',
 } as const;
 
 type Shapes = typeof OUTPUT_SHAPES;
