@@ -12,9 +12,11 @@ import type { Orm } from './db/orm.js';
 import { retryingConflicts } from './db/transactions.js';
 import { healthRoutes, type ReadinessProbe } from './health.js';
 import { closeConnectionsWhileDraining, type Draining } from './http/draining.js';
+import { routeMethods } from './http/route-methods.js';
 import type { Logger } from './logger.js';
 import { accessLog } from './middleware/access-log.js';
 import { canonicalPath } from './middleware/canonical-path.js';
+import { cors } from './middleware/cors.js';
 import { errorBody } from './middleware/errors.js';
 import { closeWhenBodyUnread } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
@@ -76,6 +78,8 @@ export function createApp(deps: AppDeps): Koa {
     .use(closeWhenBodyUnread())
     .use(errorBody())
     .use(canonicalPath())
+    // Preflights are answered here: before the rate limiter and authentication, which never see them.
+    .use(cors(config.corsOrigins, routeMethods()))
     .use(health.routes())
     .use(openApiRoutes().routes())
     .use(rateLimits({ ...deps, tokens }))

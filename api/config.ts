@@ -54,6 +54,8 @@ export interface Config {
   /** Namespace of the rate-limit counters in Redis (`RATE_LIMIT_KEY_PREFIX`); unset: `dms:ratelimit`. */
   rateLimitKeyPrefix?: string;
   presignTtlS: number;
+  /** Web client origins allowed to call the API (and the embedded S3) from a browser (`CORS_ORIGINS`); none by default. */
+  corsOrigins: readonly string[];
   /**
    * Days audit rows stay in the database (`AUDIT_HOT_DAYS`, default 90 as CONTRACT §4 says); the stack
    * sets it from the same value that moves exports to Glacier. The database refuses under 30.
@@ -128,6 +130,30 @@ function keyPrefix(env: Env, name: string): string | undefined {
 }
 
 const POSTGRES = ['postgres:', 'postgresql:'];
+
+/**
+ * `CORS_ORIGINS`: comma-separated exact origins (`https://app.example.com`, `http://localhost:5173`),
+ * compared byte for byte with a browser's `Origin` header, which is always scheme, lower-case host
+ * and a port only when it is not the scheme's default: anything else here could never match, so it
+ * is refused rather than silently ignored. `*` is refused: the API holds PHI.
+ */
+function corsOrigins(env: Env): string[] {
+  const raw = present(env, 'CORS_ORIGINS');
+  if (raw === undefined) return [];
+  const origins = raw.split(',').map((entry) => entry.trim());
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError('CORS_ORIGINS', `"${origin}" is not an origin (scheme://host[:port], lower-case, no path or trailing slash; comma-separated)`);
+    }
+  }
+  return [...new Set(origins)];
+}
 
 /** Requests per (signed-in user, prefix) per window, by role: a receptionist (staff) or doctor works all day in the records. */
 const DEFAULT_ROLE_MAX: Record<Role, number> = { admin: 300, doctor: 600, staff: 600, auditor: 300 };
@@ -306,6 +332,7 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
     },
     rateLimitKeyPrefix: keyPrefix(env, 'RATE_LIMIT_KEY_PREFIX'),
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
+    corsOrigins: corsOrigins(env),
     auditHotDays: integer(env, 'AUDIT_HOT_DAYS', 90, 30, 3650),
     accessRecords: accessRecords(env, environment),
     heavyUserPatients: integer(env, 'AUDIT_HEAVY_USER_PATIENTS', 500, 1, 1_000_000),

@@ -9,17 +9,35 @@ async function main(): Promise<void> {
   const loaded = loadConfig();
   const log = createLogger({ level: loaded.logLevel, env: loaded.env });
   exitOnFatalErrors(log);
-  const { config, embedded, stop: stopEmbedded } = await provideEmbedded(loaded);
+  const { config, embedded, recovered, stop: stopEmbedded } = await provideEmbedded(loaded);
+  if (recovered.orphanedPostgresPid) {
+    log.warn('embedded_postgres_orphan_stopped', {
+      pid: recovered.orphanedPostgresPid,
+      detail: `stopped the embedded PostgreSQL (pid ${recovered.orphanedPostgresPid}) a previous npm start left running in .data/postgres`,
+    });
+  }
+  if (recovered.s3PortReplaced) {
+    log.warn('embedded_s3_port_changed', {
+      previousPort: recovered.s3PortReplaced,
+      detail: `port ${recovered.s3PortReplaced} of the embedded S3 (.data/s3.port) is taken by another program; now ${config.s3.endpoint}: presigned URLs issued before point nowhere`,
+    });
+  }
   const api = await startApi({
     config: { ...config, databaseUrl: config.databaseUrl! },
     log,
     // Only the embedded database is ours to migrate; an external one is migrated by `npm run migrate`
     // (in production, the one-off migration task), as its owner rather than the API's role.
     migrate: embedded.includes('postgresql'),
+  }).catch(async (error: unknown) => {
+    await stopEmbedded();
+    throw error;
   });
+  const { address, port, everyInterface } = api.bound;
+  const where = everyInterface ? `${address === '::' ? '[::]' : address}:${port} (every interface; from this machine ${api.url})` : api.url;
   log.info('startup', {
-    detail: `listening on ${api.url}${embedded.length ? `; embedded: ${embedded.join(', ')}` : ''}`,
+    detail: `listening on ${where}${embedded.length ? `; embedded: ${embedded.join(', ')}` : ''}${config.s3.endpoint && embedded.includes('s3') ? ` (S3 at ${config.s3.endpoint})` : ''}`,
     listen: api.url,
+    bound: `${address}:${port}`,
     embedded,
     replicas: config.replicaUrls.length,
     redis: Boolean(config.redisUrl),
@@ -54,7 +72,8 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   // One line naming what is wrong, never a stack trace: on-call reads this in the task's stopped reason.
-  const line = error instanceof ConfigError ? `configuration error: ${error.message}` : `start-up failed: ${error instanceof Error ? error.message : String(error)}`;
+  const reason = error instanceof Error ? error.message || error.name : `${typeof error} thrown (${String(error)}), with no message`;
+  const line = error instanceof ConfigError ? `configuration error: ${error.message}` : `start-up failed: ${reason}`;
   process.stderr.write(`dms-api: ${line}\n`);
   process.exit(1);
 });

@@ -65,7 +65,10 @@ function logRedisOutages(redis: Redis, log: Logger): void {
 export interface RunningApi {
   server: Server;
   deps: AppDeps;
+  /** Where a client on this machine reaches it. */
   url: string;
+  /** What the server really listens on (`HOST`, `PORT`); `everyInterface` for `0.0.0.0` or `::`. */
+  bound: { address: string; port: number; everyInterface: boolean };
   /** Starts draining (readiness fails, responses close their connections), stops accepting, finishes in-flight requests, closes pools. */
   close(): Promise<void>;
 }
@@ -127,12 +130,14 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
       server.once('error', reject);
       server.listen(config.port, config.host, resolve);
     });
-    const { port } = server.address() as { port: number };
-    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    const { address, port } = server.address() as { address: string; port: number };
+    const everyInterface = address === '0.0.0.0' || address === '::';
+    const host = everyInterface ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
     return {
       server,
       deps,
       url: `http://${host}:${port}`,
+      bound: { address, port, everyInterface },
       close: async () => {
         draining.begin();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

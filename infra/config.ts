@@ -226,7 +226,7 @@ export interface StackConfig {
     auditObjectLockMode: 'COMPLIANCE' | 'GOVERNANCE';
     /** Days audit exports stay in S3 Standard before Glacier. */
     auditHotDays: number;
-    /** Browser origins allowed to upload X-rays with presigned requests. */
+    /** The web client's origins: allowed to upload X-rays with presigned requests, and the API's `CORS_ORIGINS`. */
     xrayCorsOrigins: string[];
     /** Days a replaced or deleted X-ray version is kept. */
     xrayNoncurrentVersionDays: number;

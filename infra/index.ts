@@ -92,6 +92,7 @@ export default function dmsStack() {
     xrayBucket: storage.xrayBucket,
     auditBucket: storage.auditBucket,
     auditHotDays: config.storage.auditHotDays,
+    corsOrigins: config.storage.xrayCorsOrigins,
     s3Key: storage.s3Key,
     logsKey: storage.logsKey,
     secretsKey: storage.secretsKey,
@@ -162,6 +163,7 @@ export default function dmsStack() {
       targetGroupArnSuffix: loadBalancer.targetGroup.arnSuffix,
       clusterName: service.cluster.name,
       serviceName: service.service.name,
+      certificateArn: loadBalancer.certificateArn,
     },
     database: {
       instanceIdentifier: database.primary.identifier,
@@ -172,6 +174,7 @@ export default function dmsStack() {
       // The parameter group pins the larger of the two values on both instances.
       maxConnections: Math.max(database.maxConnections, database.replicaMaxConnections),
       allocatedStorageBytes: database.allocatedStorageBytes,
+      maxAllocatedStorageBytes: config.database.maxAllocatedStorageGb * 2 ** 30,
     },
     waf: { metricName: firewall.metricName },
     backupVaultName: backup.vault.name,

@@ -41,6 +41,8 @@ export class LoadBalancer extends pulumi.ComponentResource {
   readonly listener: aws.lb.Listener;
   /** `https://<domainName>` with a certificate, otherwise `http://<alb dns name>`. */
   readonly apiUrl: pulumi.Output<string>;
+  /** The HTTPS listener's certificate (configured or issued), when there is one: its expiry is alarmed. */
+  readonly certificateArn: pulumi.Input<string> | undefined;
 
   constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
     super('dms:loadbalancer:LoadBalancer', name, {}, opts);
@@ -83,6 +85,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
     const forward = [{ type: 'forward', targetGroupArn: this.targetGroup.arn }];
 
     const certificateArn = args.certificateArn ?? (args.hostedZoneId && args.domainName ? this.issueCertificate(args.domainName, args.hostedZoneId) : undefined);
+    this.certificateArn = certificateArn && args.domainName ? certificateArn : undefined;
     if (certificateArn && args.domainName) {
       this.listener = new aws.lb.Listener(
         `${prefix}-https`,

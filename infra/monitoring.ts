@@ -57,6 +57,8 @@ export interface MonitoringArgs {
     targetGroupArnSuffix: pulumi.Input<string>;
     clusterName: pulumi.Input<string>;
     serviceName: pulumi.Input<string>;
+    /** The HTTPS listener's ACM certificate, when the stack serves HTTPS (acm-certificate-expiring). */
+    certificateArn?: pulumi.Input<string> | undefined;
   };
   /** The database as the database component deployed it. */
   database: {
@@ -75,6 +77,8 @@ export interface MonitoringArgs {
      * it, under the 10% of the current allocation at which storage autoscaling grows the volume.
      */
     allocatedStorageBytes: number;
+    /** The storage autoscaling ceiling, `maxAllocatedStorageGb` (bytes): rds-storage-ceiling-near. */
+    maxAllocatedStorageBytes: number;
   };
   /** The AWS Backup vault in the stack's region: its backup and copy jobs alarm. */
   backupVaultName: pulumi.Input<string>;
@@ -279,6 +283,8 @@ export class Monitoring extends pulumi.ComponentResource {
       dbMemoryBytes: args.database.memoryBytes,
       dbMaxConnections: args.database.maxConnections,
       dbAllocatedStorageBytes: args.database.allocatedStorageBytes,
+      dbMaxAllocatedStorageBytes: args.database.maxAllocatedStorageBytes,
+      certificateArn: args.api.certificateArn,
       backupVaultName: args.backupVaultName,
     });
     const alarmNames = definitions.map((definition) => `${prefix}-${definition.slug}`);

@@ -82,6 +82,11 @@ export interface ServiceArgs extends ServiceSettings {
    * `dms:storage.auditHotDays` after which the bucket moves exports to Glacier.
    */
   auditHotDays: number;
+  /**
+   * The web client's origins (`CORS_ORIGINS` of the API): the same `dms:storage.xrayCorsOrigins` the
+   * X-ray bucket's CORS rule allows, so a page that may call the API may also upload and download.
+   */
+  corsOrigins: readonly string[];
   /** Key of both buckets. */
   s3Key: aws.kms.Key;
   /** Key of the log groups. */
@@ -272,6 +277,7 @@ export class Service extends pulumi.ComponentResource {
       { name: 'XRAY_BUCKET', value: args.xrayBucket.bucket },
       { name: 'AUDIT_BUCKET', value: args.auditBucket.bucket },
       { name: 'AUDIT_HOT_DAYS', value: String(args.auditHotDays) },
+      ...(args.corsOrigins.length ? [{ name: 'CORS_ORIGINS', value: args.corsOrigins.join(',') }] : []),
       // Every write names the buckets' key: the bucket policies refuse any other encryption.
       { name: 'S3_KMS_KEY_ARN', value: args.s3Key.arn },
       { name: 'TRUST_PROXY_HOPS', value: '1' },

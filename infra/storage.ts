@@ -4,6 +4,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import { XRAY_BROWSER_CORS } from '../api/storage/browser-cors.js';
 import type { AwsEnvironment } from './config.js';
 
 export interface KeyArgs {
@@ -248,11 +249,11 @@ export class Storage extends pulumi.ComponentResource {
           {
             id: 'presigned-browser-uploads',
             allowedOrigins: args.xrayCorsOrigins,
-            // PUT and POST for presigned uploads, GET/HEAD for presigned downloads fetched by the web client.
-            allowedMethods: ['PUT', 'POST', 'GET', 'HEAD'],
-            allowedHeaders: ['content-type', 'content-length', 'if-none-match', 'x-amz-*'],
-            exposeHeaders: ['ETag'],
-            maxAgeSeconds: 600,
+            // The same rule the embedded store of `npm start` gets (api/storage/browser-cors.ts).
+            allowedMethods: [...XRAY_BROWSER_CORS.allowedMethods],
+            allowedHeaders: [...XRAY_BROWSER_CORS.allowedHeaders],
+            exposeHeaders: [...XRAY_BROWSER_CORS.exposeHeaders],
+            maxAgeSeconds: XRAY_BROWSER_CORS.maxAgeSeconds,
           },
         ],
       },

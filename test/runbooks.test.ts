@@ -56,8 +56,8 @@ const REQUIRED_RUNBOOKS = [
   'secret-rotation.md',
   'operations.md',
 ];
-/** Where the contract is: in the repository if it is ever copied in, else the shared folder beside it. */
-const CONTRACT_CANDIDATES = ['CONTRACT.md', 'docs/CONTRACT.md', '../shared/CONTRACT.md'];
+/** The contract, kept in the repository. */
+const CONTRACT_PATH = 'docs/contract.md';
 const PLAN_TIMEOUT_MS = 180_000;
 
 function memo<T>(load: () => Promise<T>): () => Promise<T> {
@@ -94,13 +94,7 @@ const npmScripts = memo(async (): Promise<string[]> => {
   return Object.keys(manifest.scripts ?? {});
 });
 
-const contract = memo(async (): Promise<string> => {
-  for (const candidate of CONTRACT_CANDIDATES) {
-    const text = await readFile(path.join(REPO_ROOT, candidate), 'utf8').catch(() => undefined);
-    if (text !== undefined) return text;
-  }
-  throw new Error(`CONTRACT.md not found at ${CONTRACT_CANDIDATES.join(', ')} (relative to the repository)`);
-});
+const contract = memo(async (): Promise<string> => readFile(path.join(REPO_ROOT, CONTRACT_PATH), 'utf8'));
 
 /** `api/**\/*.ts` by path; the checks look for event names as string literals. */
 const apiSources = memo(async (): Promise<ReadonlyMap<string, string>> => {

@@ -7,6 +7,9 @@ const HEADERS: Record<string, string> = {
   'X-Frame-Options': 'DENY',
   'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
   'Referrer-Policy': 'no-referrer',
+  // Kept for the CORS origins too: CORP governs only no-cors loads (an <img> or <script> of another
+  // page), never a CORS fetch, which CORS_ORIGINS decides (Fetch Standard, "cross-origin resource
+  // policy check"; MDN Cross-Origin-Resource-Policy; the browser test fetches across origins with it).
   'Cross-Origin-Resource-Policy': 'same-origin',
   'Cache-Control': 'no-store',
 };

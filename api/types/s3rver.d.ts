@@ -14,8 +14,15 @@ declare module '@20minutes/s3rver' {
     /** S3rver is a Koa application: its middleware, composed when it starts listening. */
     middleware: ((ctx: import('koa').Context, next: () => Promise<void>) => Promise<void>)[];
     /** Its filesystem store: `kind` `object` is the object's bytes, `metadata.json` what it keeps about them. */
-    store: { getResourcePath(bucket: string, key: string, kind: 'object' | 'metadata.json'): string };
+    store: {
+      getResourcePath(bucket: string, key: string, kind: 'object' | 'metadata.json'): string;
+      deleteSubresource(bucket: string, key: undefined, kind: 'cors'): Promise<void>;
+    };
     run(): Promise<{ address: string; port: number }>;
+    /** Creates the configured buckets and writes their configurations (what `run` does before it listens). */
+    configureBuckets(): Promise<void>;
+    /** Koa's request handler, for a server of one's own. */
+    callback(): import('node:http').RequestListener;
     close(): Promise<void>;
   }
 }

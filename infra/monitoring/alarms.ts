@@ -47,6 +47,16 @@ export const SNAPSHOT_AGE_METRIC = 'LatestSnapshotAgeHours';
 export const DRILL_INSTANCE_AGE_METRIC = 'OldestDrillInstanceAgeHours';
 /** A drill waits up to 2 h for its restore and 30 min for verify: one older was left behind (or kept). */
 export const DRILL_INSTANCE_MAX_AGE_HOURS = 6;
+/**
+ * The same check publishes the primary's allocated storage in bytes. RDS publishes free storage
+ * but no allocated-storage metric, and storage autoscaling changes the allocation behind the
+ * program's back, so only a measured allocation tells how much of the ceiling is used.
+ */
+export const ALLOCATED_STORAGE_METRIC = 'AllocatedStorageBytes';
+/** Headroom to the autoscaling ceiling under this share of it: raise the ceiling in working hours. */
+export const STORAGE_CEILING_HEADROOM_PERCENT = 10;
+/** ACM renews the certificates it issued from 60 days before expiry; under 30 left, renewal is stuck (or the certificate is imported). */
+export const CERTIFICATE_MIN_DAYS_LEFT = 30;
 
 /** One CloudWatch metric and the statistic read from it (`p95` style names are percentiles). */
 export interface MetricRef {
@@ -97,6 +107,10 @@ export interface AlarmTargets {
   dbMaxConnections: number;
   /** Allocated storage of the primary (bytes). */
   dbAllocatedStorageBytes: number;
+  /** The storage autoscaling ceiling of the primary, `maxAllocatedStorageGb` (bytes). */
+  dbMaxAllocatedStorageBytes: number;
+  /** ACM certificate of the HTTPS listener; no alarm without one. */
+  certificateArn?: pulumi.Input<string> | undefined;
   /** The AWS Backup vault of the stack's region (its jobs, and the copy jobs out of it). */
   backupVaultName: pulumi.Input<string>;
 }
@@ -122,7 +136,9 @@ function logCount(namespace: string, metric: LogMetric): MetricRef {
 //   should neither page for saturation nor clear a real one (missing keeps the current state);
 // - a replica that stops reporting lag cannot be trusted for failover, and the snapshot check
 //   publishes nothing when it finds no snapshot or fails (breaching); the drill-instance age comes
-//   from the same run, whose failure the snapshot alarm already reports (notBreaching).
+//   from the same run, whose failure the snapshot alarm already reports (notBreaching), and so does
+//   the allocated storage behind the ceiling headroom (missing: keep the state);
+// - ACM stops publishing DaysToExpiry when the certificate has expired (breaching).
 export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
   const { namespace } = targets;
   const targetGroup = { LoadBalancer: targets.albArnSuffix, TargetGroup: targets.targetGroupArnSuffix };
@@ -374,6 +390,29 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       evaluationPeriods: 2,
       treatMissingData: 'missing',
     },
+    // Storage autoscaling stops at maxAllocatedStorage, and raising that ceiling needs it to be at
+    // least 10% over the current allocation: near the ceiling, the next automatic growth step
+    // (10 GiB or 10% of the allocation) no longer fits, and free storage then only falls.
+    // Headroom = ceiling - used, used = allocated (published by the scheduled check) - free.
+    // Source: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html
+    {
+      slug: 'rds-storage-ceiling-near',
+      severity: 'P2',
+      meaning: `Primary database storage in use is within ${STORAGE_CEILING_HEADROOM_PERCENT}% of the storage autoscaling ceiling (maxAllocatedStorageGb), so autoscaling can soon grow it no further`,
+      runbook: 'database.md#storage-ceiling-near',
+      source: {
+        expression: `100 * (${targets.dbMaxAllocatedStorageBytes} - (allocated - free)) / ${targets.dbMaxAllocatedStorageBytes}`,
+        label: 'Headroom to the storage autoscaling ceiling (% of the ceiling)',
+        metrics: {
+          allocated: { namespace, metricName: ALLOCATED_STORAGE_METRIC, dimensions: primary, stat: 'Maximum' },
+          free: rds('FreeStorageSpace', 'Minimum'),
+        },
+      },
+      comparison: 'LessThanThreshold',
+      threshold: STORAGE_CEILING_HEADROOM_PERCENT,
+      ...singleWindow(60),
+      treatMissingData: 'missing',
+    },
     {
       slug: 'rds-connections-high',
       severity: 'P1',
@@ -499,6 +538,24 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       treatMissingData: 'notBreaching',
     },
   ];
+  if (targets.certificateArn !== undefined) {
+    // ACM publishes DaysToExpiry per certificate (dimension CertificateArn, namespace
+    // AWS/CertificateManager) at least daily (observed every 12 hours), and stops once the certificate has expired: no
+    // data is then the outage itself (breaching), read over a day.
+    // Sources: https://docs.aws.amazon.com/acm/latest/userguide/cloudwatch-metrics.html and the CDK's
+    // metricDaysToExpiry (Minimum over 1 day; "treat missing data as breaching").
+    definitions.push({
+      slug: 'acm-certificate-expiring',
+      severity: 'P2',
+      meaning: `The API's TLS certificate (the load balancer's, in ACM) expires in fewer than ${CERTIFICATE_MIN_DAYS_LEFT} days, or ACM no longer reports it`,
+      runbook: 'secret-rotation.md#tls-certificate-expiring',
+      source: { namespace: 'AWS/CertificateManager', metricName: 'DaysToExpiry', dimensions: { CertificateArn: targets.certificateArn }, stat: 'Minimum' },
+      comparison: 'LessThanThreshold',
+      threshold: CERTIFICATE_MIN_DAYS_LEFT,
+      ...singleWindow(24 * 60),
+      treatMissingData: 'breaching',
+    });
+  }
   if (targets.dbReplicaIdentifier !== undefined) {
     definitions.push({
       slug: 'rds-replica-lag',

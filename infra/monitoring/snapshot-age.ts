@@ -5,7 +5,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { namePrefix } from '../config.js';
 import { policyDocument, trustPolicy } from '../storage.js';
-import { DRILL_INSTANCE_AGE_METRIC, SNAPSHOT_AGE_METRIC } from './alarms.js';
+import { ALLOCATED_STORAGE_METRIC, DRILL_INSTANCE_AGE_METRIC, SNAPSHOT_AGE_METRIC } from './alarms.js';
 
 /**
  * The Lambda handler (ES module, AWS SDK v3 from the Node.js runtime). It publishes the age in
@@ -13,7 +13,9 @@ import { DRILL_INSTANCE_AGE_METRIC, SNAPSHOT_AGE_METRIC } from './alarms.js';
  * alarm treats the missing data point as breaching, so "no snapshot" and "check broken" both page.
  * It also publishes the age of the oldest DR drill instance of the stack still running (tagged
  * dms:drill=true, named DRILL_INSTANCE_PREFIX…; 0 when there is none): a drill killed before its
- * clean-up leaves a copy of patient data running, and `drill-instance-left` says so.
+ * clean-up leaves a copy of patient data running, and `drill-instance-left` says so. And it
+ * publishes the primary's allocated storage (bytes) from the same listing: RDS has no metric of
+ * it, and `rds-storage-ceiling-near` needs it to tell used storage from the autoscaling ceiling.
  */
 export const SNAPSHOT_AGE_HANDLER = `
 import { RDSClient, paginateDescribeDBInstances, paginateDescribeDBSnapshots } from '@aws-sdk/client-rds';
@@ -22,31 +24,34 @@ import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwat
 const rds = new RDSClient({});
 const cloudwatch = new CloudWatchClient({});
 const HOUR_MS = 3_600_000;
+// RDS states AllocatedStorage in GiB.
+const GIB = 2 ** 30;
 
-async function oldestDrillInstanceAgeHours(prefix) {
+async function scanInstances(prefix, primaryIdentifier) {
   let oldest = 0;
+  let allocatedBytes;
   for await (const page of paginateDescribeDBInstances({ client: rds }, {})) {
     for (const instance of page.DBInstances ?? []) {
+      if (instance.DBInstanceIdentifier === primaryIdentifier && instance.AllocatedStorage) allocatedBytes = instance.AllocatedStorage * GIB;
       const tags = Object.fromEntries((instance.TagList ?? []).map((tag) => [tag.Key, tag.Value]));
       if (tags['dms:drill'] !== 'true' || !instance.DBInstanceIdentifier?.startsWith(prefix) || instance.DBInstanceStatus === 'deleting') continue;
       const started = Date.parse(tags['dms:drill-started'] ?? '') || instance.InstanceCreateTime?.getTime();
       if (started) oldest = Math.max(oldest, (Date.now() - started) / HOUR_MS);
     }
   }
-  return oldest;
+  return { drillAgeHours: oldest, allocatedBytes };
 }
 
 export const handler = async () => {
-  const { DB_INSTANCE_IDENTIFIER, METRIC_NAMESPACE, METRIC_NAME, DRILL_METRIC_NAME, DRILL_INSTANCE_PREFIX } = process.env;
-  const drillAgeHours = await oldestDrillInstanceAgeHours(DRILL_INSTANCE_PREFIX);
+  const { DB_INSTANCE_IDENTIFIER, METRIC_NAMESPACE, METRIC_NAME, DRILL_METRIC_NAME, DRILL_INSTANCE_PREFIX, ALLOCATED_METRIC_NAME } = process.env;
+  const { drillAgeHours, allocatedBytes } = await scanInstances(DRILL_INSTANCE_PREFIX, DB_INSTANCE_IDENTIFIER);
+  const dimensions = [{ Name: 'DBInstanceIdentifier', Value: DB_INSTANCE_IDENTIFIER }];
   await cloudwatch.send(new PutMetricDataCommand({
     Namespace: METRIC_NAMESPACE,
-    MetricData: [{
-      MetricName: DRILL_METRIC_NAME,
-      Dimensions: [{ Name: 'DBInstanceIdentifier', Value: DB_INSTANCE_IDENTIFIER }],
-      Value: drillAgeHours,
-      Unit: 'None',
-    }],
+    MetricData: [
+      { MetricName: DRILL_METRIC_NAME, Dimensions: dimensions, Value: drillAgeHours, Unit: 'None' },
+      ...(allocatedBytes ? [{ MetricName: ALLOCATED_METRIC_NAME, Dimensions: dimensions, Value: allocatedBytes, Unit: 'Bytes' }] : []),
+    ],
   }));
   let newest;
   const pages = paginateDescribeDBSnapshots(
@@ -61,7 +66,7 @@ export const handler = async () => {
   }
   if (!newest) {
     console.error(JSON.stringify({ message: 'no available automated snapshot', dbInstanceIdentifier: DB_INSTANCE_IDENTIFIER }));
-    return { ageHours: null, drillAgeHours };
+    return { ageHours: null, drillAgeHours, allocatedBytes };
   }
   const ageHours = (Date.now() - newest.getTime()) / HOUR_MS;
   await cloudwatch.send(new PutMetricDataCommand({
@@ -73,7 +78,7 @@ export const handler = async () => {
       Unit: 'None',
     }],
   }));
-  return { ageHours, drillAgeHours };
+  return { ageHours, drillAgeHours, allocatedBytes };
 };
 `;
 
@@ -167,7 +172,7 @@ export class SnapshotAgeCheck extends pulumi.ComponentResource {
       functionName,
       {
         name: functionName,
-        description: `Publishes ${args.namespace} ${SNAPSHOT_AGE_METRIC} and ${DRILL_INSTANCE_AGE_METRIC} for the rds-snapshot-stale and drill-instance-left alarms`,
+        description: `Publishes ${args.namespace} ${SNAPSHOT_AGE_METRIC}, ${DRILL_INSTANCE_AGE_METRIC} and ${ALLOCATED_STORAGE_METRIC} for rds-snapshot-stale, drill-instance-left and rds-storage-ceiling-near`,
         runtime: aws.lambda.Runtime.NodeJS22dX,
         architectures: ['arm64'],
         handler: 'index.handler',
@@ -181,6 +186,7 @@ export class SnapshotAgeCheck extends pulumi.ComponentResource {
             METRIC_NAMESPACE: args.namespace,
             METRIC_NAME: SNAPSHOT_AGE_METRIC,
             DRILL_METRIC_NAME: DRILL_INSTANCE_AGE_METRIC,
+            ALLOCATED_METRIC_NAME: ALLOCATED_STORAGE_METRIC,
             // `npm run ops -- dr-drill` names its instances dms-drill-<stack>-<yyyymmddhhmm>.
             DRILL_INSTANCE_PREFIX: `dms-drill-${args.stack.toLowerCase()}-`,
           },

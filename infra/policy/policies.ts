@@ -21,6 +21,9 @@ import { DATA_CLASSIFICATION } from '../storage.js';
 /** EventBridge's default quota on the size of a rule's event pattern (characters). */
 export const EVENT_PATTERN_MAX_CHARS = 2048;
 
+/** CloudWatch judges an alarm over at most one day: period times evaluation periods (seconds). */
+export const ALARM_EVALUATION_MAX_SECONDS = 86_400;
+
 /** Minimum automated backup retention of a production primary (days). */
 export const PRODUCTION_BACKUP_DAYS = 35;
 
@@ -329,6 +332,16 @@ export const resourcePolicies: ResourceValidationPolicy[] = [
     validateResource: validateResourceOfType(aws.cloudwatch.EventRule, (rule, _, reportViolation) => {
       const length = typeof rule.eventPattern === 'string' ? rule.eventPattern.length : 0;
       if (length > EVENT_PATTERN_MAX_CHARS) reportViolation(`rule ${String(rule.name)} has a ${length}-character event pattern; EventBridge allows ${EVENT_PATTERN_MAX_CHARS} by default`);
+    }),
+  },
+  {
+    name: 'alarm-window-within-a-day',
+    description: `A metric alarm's period times its evaluation periods is at most ${ALARM_EVALUATION_MAX_SECONDS} s, or PutMetricAlarm refuses it: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html (EvaluationPeriods)`,
+    enforcementLevel: 'mandatory',
+    validateResource: validateResourceOfType(aws.cloudwatch.MetricAlarm, (alarm, _, reportViolation) => {
+      const periods = [alarm.period, ...(alarm.metricQueries ?? []).map((query) => query.metric?.period)].filter((value): value is number => typeof value === 'number');
+      const window = Math.max(0, ...periods) * (alarm.evaluationPeriods ?? 1);
+      if (window > ALARM_EVALUATION_MAX_SECONDS) reportViolation(`alarm ${String(alarm.name)} evaluates ${window} s; CloudWatch allows ${ALARM_EVALUATION_MAX_SECONDS}`);
     }),
   },
   {

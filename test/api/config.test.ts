@@ -36,9 +36,19 @@ describe('configuration (CONTRACT §1)', () => {
       user: { maxByRole: { admin: 300, doctor: 600, staff: 600, auditor: 300 }, windowS: 300 },
     });
     assert.equal(config.presignTtlS, 90);
+    assert.deepEqual(config.corsOrigins, [], 'no browser origin may call the API unless configured');
     assert.equal(config.logLevel, 'info');
     assert.deepEqual(config.replicaUrls, []);
     assert.equal(config.databaseUrl, undefined);
+  });
+
+  it('takes CORS_ORIGINS as exact browser origins, refusing what no Origin header could ever match', () => {
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: 'https://app.dms.example.com, http://localhost:5173,https://app.dms.example.com' }).corsOrigins, [
+      'https://app.dms.example.com', 'http://localhost:5173',
+    ]);
+    for (const bad of ['*', 'app.dms.example.com', 'https://app.dms.example.com/', 'https://App.dms.example.com', 'https://app.dms.example.com:443', 'https://app.dms.example.com/path', 'ftp://files.example.com', 'https://a.example.com,,https://b.example.com']) {
+      rejects({ CORS_ORIGINS: bad }, 'CORS_ORIGINS');
+    }
   });
 
   it('names the variable of a malformed URL', () => {

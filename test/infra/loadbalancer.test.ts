@@ -54,6 +54,13 @@ for (const stack of STACKS) {
       assert.deepEqual(ofType(run, 'aws:route53/record:Record').map((record) => record.inputs['type']).sort(), ['A', 'AAAA', 'CNAME']);
     });
 
+    it("alarms on the expiry of the listener's own certificate (DaysToExpiry by CertificateArn)", () => {
+      const https = one(run, 'aws:lb/listener:Listener', `dms-${stack}-https`);
+      const expiring = one(run, 'aws:cloudwatch/metricAlarm:MetricAlarm', `dms-${stack}-acm-certificate-expiring`);
+      assert.equal(expiring.inputs['namespace'], 'AWS/CertificateManager');
+      assert.deepEqual(expiring.inputs['dimensions'], { CertificateArn: https.inputs['certificateArn'] });
+    });
+
     it('checks task health on /health', () => {
       const targetGroup = one(run, 'aws:lb/targetGroup:TargetGroup', `dms-${stack}-api`);
       assert.equal((targetGroup.inputs['healthCheck'] as Record<string, unknown>)['path'], '/health');

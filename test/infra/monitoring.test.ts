@@ -46,6 +46,8 @@ const ALARM_TABLE = `
 | database-unreachable | log metric: dependency_unavailable + readiness_failed | > 10 in 5 min | P1 | database.md#connectivity-loss |
 | process-fatal-error | log metric: process_fatal_error | >= 1 in 5 min | P1 | errors-and-rollback.md#task-exited-on-a-fatal-error |
 | alb-elb-5xx | load balancer HTTPCode_ELB_5XX_Count | > 20 in 5 min | P1 | errors-and-rollback.md#load-balancer-5xx |
+| rds-storage-ceiling-near | RDS storage headroom to the autoscaling ceiling, % of it (metric math over the published allocation) | < 10 in 60 min | P2 | database.md#storage-ceiling-near |
+| acm-certificate-expiring | ACM DaysToExpiry of the listener's certificate, missing data = breaching | < 30 in 1440 min | P2 | secret-rotation.md#tls-certificate-expiring |
 | backup-job-failed | AWS Backup NumberOfBackupJobsFailed + NumberOfBackupJobsExpired (metric math) | > 0 in 60 min | P1 | backup-restore.md#backup-job-failed |
 | backup-copy-failed | AWS Backup NumberOfCopyJobsFailed | > 0 in 60 min | P1 | backup-restore.md#backup-copy-failed |
 `;
@@ -79,7 +81,8 @@ const ROWS: TableRow[] = ALARM_TABLE.trim()
 
 const STACK = 'production';
 const GIB = 2 ** 30;
-const DATABASE = { memoryBytes: 8 * GIB, maxConnections: 811, allocatedStorageBytes: 100 * GIB };
+const DATABASE = { memoryBytes: 8 * GIB, maxConnections: 811, allocatedStorageBytes: 100 * GIB, maxAllocatedStorageBytes: 1000 * GIB };
+const CERTIFICATE_ARN = 'arn:aws:acm:us-east-2:123456789012:certificate/0b9a2f3e-7c41-4d6b-9a55-3f1e2d7c8b90';
 const MONITORING_CONFIG: StackConfig['monitoring'] = {
   runbookBaseUrl: 'https://github.com/riverside-family-dental/dms/blob/main',
   chatSlackTeamId: 'T04RFD7Q2LM',
@@ -104,6 +107,7 @@ function monitoringArgs(stack: string, config: StackConfig['monitoring']): Monit
       targetGroupArnSuffix: `targetgroup/dms-${stack}-api/73e2d6bc24d8a067`,
       clusterName: `dms-${stack}`,
       serviceName: `dms-${stack}-api`,
+      certificateArn: CERTIFICATE_ARN,
     },
     database: {
       instanceIdentifier: `dms-${stack}-db`,
@@ -449,6 +453,25 @@ describe('monitoring: every alarm of the brief exists as specified', () => {
           assert.ok(breaches(resource, hoursLeft(10 * GB, -GB / 3600)), '10 GiB left, 1 GiB an hour: 10 hours');
           assert.ok(!breaches(resource, hoursLeft(10 * GB, -GB / 86_400)), 'a GiB a day is normal growth');
           assert.ok(!breaches(resource, hoursLeft(10 * GB, 5 * GB / 3600)), 'autoscaling grew the volume: free storage rose');
+        } else if (row.slug === 'rds-storage-ceiling-near') {
+          const { metrics } = mathOf(resource);
+          assert.deepEqual(metrics.get('AllocatedStorageBytes')?.metric, {
+            namespace: `DMS/${STACK}`, metricName: 'AllocatedStorageBytes', dimensions: { DBInstanceIdentifier: `dms-${STACK}-db` }, stat: 'Maximum', period: 3600,
+          });
+          assert.equal(metrics.get('FreeStorageSpace')?.metric?.namespace, 'AWS/RDS');
+          assert.equal(metrics.get('FreeStorageSpace')?.metric?.stat, 'Minimum');
+          // The ceiling is 1000 GiB: storage in use is what is allocated less what is free.
+          const headroom = (allocatedGib: number, freeGib: number) => evaluateAlarmMath(resource, { AllocatedStorageBytes: allocatedGib * GIB, FreeStorageSpace: freeGib * GIB });
+          assert.ok(breaches(resource, headroom(1000, 60)), '940 GiB of a 1000 GiB ceiling in use: 6% left');
+          assert.ok(!breaches(resource, headroom(950, 50)), '900 GiB in use: 10% left, not under');
+          assert.ok(!breaches(resource, headroom(200, 15)), 'free under 10% of a small allocation is autoscaling about to grow it, far from the ceiling');
+          assert.equal(evaluateAlarmMath(resource, { AllocatedStorageBytes: undefined, FreeStorageSpace: 15 * GIB }), undefined, 'no published allocation, no data point');
+        } else if (row.slug === 'acm-certificate-expiring') {
+          assert.equal(resource.inputs['namespace'], 'AWS/CertificateManager');
+          assert.equal(resource.inputs['metricName'], 'DaysToExpiry');
+          assert.deepEqual(resource.inputs['dimensions'], { CertificateArn: CERTIFICATE_ARN });
+          assert.equal(resource.inputs['statistic'], 'Minimum');
+          assert.equal(resource.inputs['treatMissingData'], 'breaching', 'ACM stops publishing once the certificate has expired');
         } else if (row.slug === 'alb-elb-5xx') {
           assert.equal(resource.inputs['namespace'], 'AWS/ApplicationELB');
           assert.equal(resource.inputs['metricName'], 'HTTPCode_ELB_5XX_Count');
@@ -793,10 +816,11 @@ describe('monitoring: the snapshot-age handler', () => {
     METRIC_NAME: 'LatestSnapshotAgeHours',
     DRILL_METRIC_NAME: 'OldestDrillInstanceAgeHours',
     DRILL_INSTANCE_PREFIX: 'dms-drill-production-',
+    ALLOCATED_METRIC_NAME: 'AllocatedStorageBytes',
   };
   const rds = mockClient(RDSClient);
   const cloudwatch = mockClient(CloudWatchClient);
-  let handler: () => Promise<{ ageHours: number | null; drillAgeHours: number }>;
+  let handler: () => Promise<{ ageHours: number | null; drillAgeHours: number; allocatedBytes: number | undefined }>;
   let directory: string;
 
   before(async () => {
@@ -888,6 +912,31 @@ describe('monitoring: the snapshot-age handler', () => {
     cloudwatch.reset();
     const none = await handler();
     assert.equal(none.drillAgeHours, 0);
+  });
+
+  it("publishes the primary's allocated storage in bytes, found in the same listing", async () => {
+    rds.on(DescribeDBSnapshotsCommand).resolves({ DBSnapshots: [{ Status: 'available', SnapshotCreateTime: hoursAgo(3) }] });
+    rds.on(DescribeDBInstancesCommand).resolves({
+      DBInstances: [
+        { DBInstanceIdentifier: 'dms-production-db-replica', AllocatedStorage: 500, TagList: [] },
+        { DBInstanceIdentifier: 'dms-production-db', AllocatedStorage: 230, TagList: [] },
+      ],
+    });
+    const { allocatedBytes } = await handler();
+    assert.equal(allocatedBytes, 230 * GIB);
+    const data = cloudwatch.commandCalls(PutMetricDataCommand).flatMap((call) => call.args[0].input.MetricData ?? []);
+    assert.deepEqual(data.find((datum) => datum.MetricName === 'AllocatedStorageBytes'), {
+      MetricName: 'AllocatedStorageBytes',
+      Dimensions: [{ Name: 'DBInstanceIdentifier', Value: 'dms-production-db' }],
+      Value: 230 * GIB,
+      Unit: 'Bytes',
+    });
+
+    cloudwatch.reset();
+    rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [] });
+    await handler();
+    const without = cloudwatch.commandCalls(PutMetricDataCommand).flatMap((call) => call.args[0].input.MetricData ?? []);
+    assert.ok(!without.some((datum) => datum.MetricName === 'AllocatedStorageBytes'), 'no primary found: nothing published, the alarm keeps its state');
   });
 
   it('may list the instances of its region, and nothing more of RDS', () => {

@@ -141,6 +141,18 @@ describe('policy: each rule fires on the setting it guards', () => {
     assert.deepEqual(firing(violations, 'log-retention-and-encryption').map((violation) => violation.message), ['log group /dms/staging/api keeps logs forever: set retentionInDays']);
   });
 
+  it('an alarm judged over more than a day, which PutMetricAlarm refuses', async () => {
+    const violations = await violationsAfter('production', (run) => {
+      set(one(run, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'dms-production-acm-certificate-expiring'), 'evaluationPeriods', 2);
+      const math = one(run, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'dms-production-rds-storage-ceiling-near');
+      set(math, 'evaluationPeriods', 25);
+    });
+    assert.deepEqual(firing(violations, 'alarm-window-within-a-day').map((violation) => violation.message), [
+      'alarm dms-production-acm-certificate-expiring evaluates 172800 s; CloudWatch allows 86400',
+      'alarm dms-production-rds-storage-ceiling-near evaluates 90000 s; CloudWatch allows 86400',
+    ]);
+  });
+
   it('a KMS key without rotation', async () => {
     const violations = await violationsAfter('production', (run) => set(one(run, 'aws:kms/key:Key', 'dms-production-db'), 'enableKeyRotation', false));
     assert.deepEqual(firing(violations, 'kms-key-rotation').map((violation) => violation.resource), ['aws:kms/key:Key dms-production-db']);

@@ -103,6 +103,7 @@ for (const stack of STACKS) {
         XRAY_BUCKET: run.outputs['xrayBucketName'],
         AUDIT_BUCKET: run.outputs['auditBucketName'],
         AUDIT_HOT_DAYS: String(config.storage.auditHotDays),
+        CORS_ORIGINS: config.storage.xrayCorsOrigins.join(','),
         S3_KMS_KEY_ARN: one(run, 'aws:kms/key:Key', `dms-${stack}-s3`).outputs['arn'],
         TRUST_PROXY_HOPS: '1',
         PRESIGN_TTL_S: '90',

@@ -2,6 +2,7 @@
 // (PHI: customer-managed key, only the API touches objects, CORS for presigned uploads), the
 // access-log bucket, and the keys behind them.
 import { strict as assert } from 'node:assert';
+import { createStorage, presignUpload } from '../../api/storage/s3.js';
 import { parseConfig } from '../../infra/config.js';
 import type { RecordedResource, StackRun } from '../../infra/plan/run.js';
 import { loadStackFile } from '../../infra/plan/stack-file.js';
@@ -108,11 +109,22 @@ for (const stack of STACKS) {
       assert.ok(rule?.['allowedHeaders']?.includes('if-none-match'), 'a browser may send the header the upload is signed with');
     });
 
-    it('X-ray bucket: CORS lets the configured origins upload with presigned requests', () => {
+    it('X-ray bucket: CORS lets the configured origins send every header a presigned upload is signed with, and nothing wider', async () => {
       const [rule] = setting(run, 'aws:s3/bucketCorsConfiguration:BucketCorsConfiguration', bucket('xray')).inputs['corsRules'] as Record<string, string[]>[];
       assert.deepEqual(rule?.['allowedOrigins'], config.storage.xrayCorsOrigins);
-      assert.ok(rule?.['allowedMethods']?.includes('PUT') && rule['allowedMethods'].includes('POST'));
       assert.ok(!rule?.['allowedOrigins']?.includes('*'));
+      assert.deepEqual(rule?.['allowedMethods'], ['PUT', 'GET', 'HEAD'], 'uploads are presigned PUTs; downloads GETs');
+      const storage = createStorage({
+        s3: { region: 'eu-west-1', forcePathStyle: false, xrayBucket: 'b', kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } },
+        presignTtlS: 90,
+      });
+      const upload = await presignUpload(storage, { key: 'patients/p/visits/v/xrays/x', contentType: 'image/png', sizeBytes: 10 });
+      storage.client.destroy();
+      // A browser's preflight names the headers a page sets; Content-Length it sets itself, from the body.
+      const preflighted = Object.keys(upload.headers).filter((name) => name !== 'content-length');
+      const allowed = (name: string) => rule!['allowedHeaders']!.some((pattern) => new RegExp(`^${pattern.replace('*', '.*')}$`, 'i').test(name));
+      assert.deepEqual(preflighted.filter((name) => !allowed(name)), []);
+      assert.ok(preflighted.includes('x-amz-server-side-encryption-aws-kms-key-id'));
     });
 
     it('access logs: SSE-S3 (the only encryption ALB log delivery supports), writable by ELB and S3 log delivery only', () => {

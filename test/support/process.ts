@@ -1,5 +1,6 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { request, type TestApi } from './api.js';
 import { eventually } from './postgres.js';
 
@@ -29,9 +30,28 @@ function linesOf(stream: NodeJS.ReadableStream): string[] {
   return lines;
 }
 
-export function startApiProcess(env: Record<string, string>): ApiProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
+/** tsx's loader and the API's entry point, by absolute location: a process may run in a directory of its own. */
+const TSX_LOADER = import.meta.resolve('tsx');
+const MAIN = fileURLToPath(new URL('../../api/main.ts', import.meta.url));
+const DEV_ADMIN = fileURLToPath(new URL('../../api/dev-admin.ts', import.meta.url));
+
+/** `npm run dev:admin-password` in `cwd`: its exit code and output. */
+export function runDevAdminPassword(cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', TSX_LOADER, DEV_ADMIN], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * `api/main.ts` as `npm start` runs it; in `cwd` when given, which is then where its `.data/`
+ * (embedded PostgreSQL and S3, the lock, the S3 port) lives.
+ */
+export function startApiProcess(env: Record<string, string>, { cwd }: { cwd?: string } = {}): ApiProcess {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, MAIN], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    ...(cwd ? { cwd } : {}),
   });
   const stdout = linesOf(child.stdout);
   const stderr = linesOf(child.stderr);
@@ -41,12 +61,29 @@ export function startApiProcess(env: Record<string, string>): ApiProcess {
   return { child, stdout, stderr, exited, events };
 }
 
-/** Resolves once the process has logged `startup`. */
-export async function started(api: ApiProcess): Promise<void> {
-  await eventually(() => {
+/**
+ * Resolves once the process has logged `startup`. A first start on embedded parts creates a
+ * PostgreSQL cluster and applies every migration first: give it `timeoutMs` to match.
+ */
+export async function started(api: ApiProcess, { timeoutMs = 30_000 } = {}): Promise<void> {
+  const up = eventually(() => {
     assert.ok(api.events('startup').length > 0, `no startup line yet; stderr: ${api.stderr.join(' ')}`);
     return Promise.resolve();
-  }, { timeoutMs: 30_000 });
+  }, { timeoutMs });
+  // A process that exits instead says why at once, rather than at the deadline.
+  const exited = api.exited.then((code) => {
+    throw new Error(`the API exited (${code}) before starting: ${api.stderr.join(' ')}`);
+  });
+  await Promise.race([up, exited]);
+  exited.catch(() => undefined);
+}
+
+/** The password of the development admin a first `npm start` printed (`dev_admin_created`). */
+export function devAdminPassword(api: ApiProcess): string {
+  const [created] = api.events('dev_admin_created');
+  const match = / with (\S+) \(printed once/.exec(String(created?.detail ?? ''));
+  assert.ok(match, `no dev_admin_created line: ${api.stdout.join('\n')}`);
+  return match[1]!;
 }
 
 /** Requests to a process listening on `port`, in the shape the sign-in helpers take. */

@@ -148,11 +148,13 @@ export function plannedAlarms({ stack, plan }: PlannedStack): PlannedAlarm[] {
 
 /**
  * Every string the plan passes as a top-level resource input: physical names (`name`, `alarmName`,
- * `identifier`, `replicationGroupId`, secret names…) are among them, whatever the input is called.
+ * `identifier`, `replicationGroupId`, secret names…) are among them, whatever the input is called;
+ * and each resource's own name in the program (what `pulumi state` and the URN say), for the
+ * resources AWS gives no name (an ECR replication configuration).
  */
 function plannedNames({ plan }: PlannedStack): Set<string> {
   return new Set(
-    plan.resources.flatMap((resource) => Object.values(resource.inputs).filter((value): value is string => typeof value === 'string')),
+    plan.resources.flatMap((resource) => [resource.name, ...Object.values(resource.inputs).filter((value): value is string => typeof value === 'string')]),
   );
 }
 
