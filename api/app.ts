@@ -20,7 +20,9 @@ import { cors } from './middleware/cors.js';
 import { errorBody } from './middleware/errors.js';
 import { closeWhenBodyUnread } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
+import { requestMetrics } from './middleware/request-metrics.js';
 import { securityHeaders } from './middleware/security-headers.js';
+import { traceRoute } from './middleware/trace-route.js';
 import { rateLimits } from './ratelimit/middleware.js';
 import { AccessTrail } from './audit/access.js';
 import { auditRoutes } from './audit/routes.js';
@@ -32,6 +34,7 @@ import { rxPresetRoutes } from './records/presets.js';
 import { reportRoutes } from './records/reports.js';
 import { visitRoutes } from './records/visits.js';
 import { xrayRoutes } from './records/xrays.js';
+import type { RequestMetrics } from './metrics/emf.js';
 import type { Storage } from './storage/s3.js';
 import './http/state.js';
 
@@ -49,6 +52,8 @@ export interface AppDeps {
   sessions: LiveSessions;
   /** Set when SIGTERM starts the drain. */
   draining: Draining;
+  /** Per-request EMF metrics (`METRICS_NAMESPACE`); absent, none are written. */
+  metrics?: RequestMetrics;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -72,7 +77,9 @@ export function createApp(deps: AppDeps): Koa {
 
   app
     .use(requestId(log))
+    .use(traceRoute())
     .use(accessLog())
+    .use(requestMetrics(deps.metrics))
     .use(closeConnectionsWhileDraining(deps.draining))
     .use(securityHeaders())
     .use(closeWhenBodyUnread())

@@ -72,6 +72,17 @@ export interface Config {
   /** Roles that must sign in with MFA (`MFA_REQUIRED_ROLES`): without it, they can only enrol. */
   mfaRequiredRoles: readonly Role[];
   logLevel: LogLevel;
+  /**
+   * CloudWatch namespace of the per-request EMF metrics (`METRICS_NAMESPACE`, e.g. `DMS/production`);
+   * unset: no metrics are written (development, tests that do not ask for them).
+   */
+  metricsNamespace?: string;
+  /**
+   * OpenTelemetry tracing (api/tracing): on when `OTEL_EXPORTER_OTLP_ENDPOINT` names the collector
+   * (the stack's sidecar, `http://127.0.0.1:4318`); `OTEL_TRACES_SAMPLER_ARG` is the share of
+   * requests traced (0 to 1, default 1 as OpenTelemetry's own). Unset: no tracing, no span, no cost.
+   */
+  tracing?: { endpoint: string; sampleRatio: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -278,6 +289,28 @@ function accessRecords(env: Env, environment: Environment): boolean {
 /** Every variable production cannot run without: it never falls back to embedded parts. */
 const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS'] as const;
 
+/**
+ * A CloudWatch namespace the API may publish to: 1 to 255 of the characters CloudWatch allows, and
+ * not `AWS/` (reserved for AWS services). https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html
+ */
+function metricsNamespace(env: Env): string | undefined {
+  const value = present(env, 'METRICS_NAMESPACE');
+  if (value === undefined) return undefined;
+  if (!/^[A-Za-z0-9._/#:-]{1,255}$/.test(value) || value.startsWith('AWS/')) {
+    throw new ConfigError('METRICS_NAMESPACE', 'must be a CloudWatch namespace (letters, digits, . - _ / # :), not under AWS/');
+  }
+  return value;
+}
+
+function tracing(env: Env): Config['tracing'] {
+  const endpoint = url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']);
+  if (endpoint === undefined) return undefined;
+  const raw = present(env, 'OTEL_TRACES_SAMPLER_ARG');
+  const sampleRatio = raw === undefined ? 1 : Number(raw);
+  if (!(sampleRatio >= 0 && sampleRatio <= 1)) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', 'must be a share from 0 to 1');
+  return { endpoint: endpoint.replace(/\/+$/, ''), sampleRatio };
+}
+
 /** Who reads the configuration: the API signs tokens; the one-off commands (`api/cli.ts`) never do. */
 export type ConfigReader = 'api' | 'cli';
 
@@ -339,5 +372,7 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
     bootstrapAdmin: bootstrapAdmin(env),
     mfaRequiredRoles: mfaRequiredRoles(env, environment),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    metricsNamespace: metricsNamespace(env),
+    tracing: tracing(env),
   };
 }

@@ -7,6 +7,12 @@ import type { Redis } from 'ioredis';
 /** One dependency `/health/ready` asks; `check` rejects when it does not answer. */
 export interface ReadinessProbe {
   name: string;
+  /**
+   * Whether the task can serve without it. A replica is optional: reads that may go to one fall
+   * back to the primary when none answers, so a replica that is gone (promoted by a failover, or
+   * down) degrades readiness instead of failing it, and never counts as the database unreachable.
+   */
+  optional?: boolean;
   check(): Promise<void>;
 }
 
@@ -21,16 +27,22 @@ export function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A fresh connection per probe: it proves the server answers now, not that a pooled socket once did. */
-export function postgresProbe(name: string, connectionString: string): ReadinessProbe {
+/**
+ * A fresh connection per probe: it proves the server answers now, not that a pooled socket once did.
+ * `writable`: the server must also accept writes, i.e. not be a standby in recovery. A DATABASE_URL
+ * left on a replica (a failover half done) answers reads and refuses every write; readiness says so.
+ */
+export function postgresProbe(name: string, connectionString: string, options: { optional?: boolean; writable?: boolean } = {}): ReadinessProbe {
   return {
     name,
+    optional: options.optional ?? false,
     async check() {
       const client = new pg.Client({ connectionString, connectionTimeoutMillis: PROBE_TIMEOUT_MS });
       client.on('error', () => undefined);
       try {
         await client.connect();
-        await client.query('select 1');
+        const { rows } = await client.query<{ recovering: boolean }>('select pg_is_in_recovery() as recovering');
+        if (options.writable && rows[0]?.recovering) throw new Error(`${name} is a standby in recovery: it refuses writes`);
       } finally {
         await client.end().catch(() => undefined);
       }
@@ -73,6 +85,8 @@ export function redisProbe(redis: Redis): ReadinessProbe {
 /**
  * `GET /health` touches nothing; `GET /health/ready` asks every dependency at once, and fails
  * without asking while the process drains (it is leaving; nothing is wrong with its dependencies).
+ * A required dependency down is 503 (`readiness_failed`); only optional ones down (a replica) is 200
+ * `degraded`, logged as `readiness_degraded`.
  */
 export function healthRoutes(probes: ReadinessProbe[], draining: Draining): ApiRouter {
   const router = apiRouter();
@@ -86,14 +100,15 @@ export function healthRoutes(probes: ReadinessProbe[], draining: Draining): ApiR
       return;
     }
     const results = await Promise.allSettled(probes.map((probe) => withTimeout(probe.check(), PROBE_TIMEOUT_MS)));
-    const dependencies = Object.fromEntries(
-      probes.map((probe, i) => [probe.name, results[i]!.status === 'fulfilled' ? 'up' : 'down']),
-    );
-    const ready = results.every((result) => result.status === 'fulfilled');
+    const up = (i: number) => results[i]!.status === 'fulfilled';
+    const dependencies = Object.fromEntries(probes.map((probe, i) => [probe.name, up(i) ? 'up' : 'down']));
+    const ready = probes.every((probe, i) => probe.optional || up(i));
+    const degraded = ready && !probes.every((_, i) => up(i));
     if (!ready) ctx.state.log.warn('readiness_failed', { dependencies });
+    else if (degraded) ctx.state.log.warn('readiness_degraded', { dependencies });
     ctx.status = ready ? 200 : 503;
     ctx.body = ready
-      ? { status: 'ready', dependencies }
+      ? { status: degraded ? 'degraded' : 'ready', dependencies }
       : {
           error: 'unavailable',
           message: 'A dependency is not answering.',

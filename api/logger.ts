@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import winston from 'winston';
 import type { Environment, LogLevel } from './config.js';
 
@@ -44,6 +45,17 @@ function scrub(value: unknown, depth: number): unknown {
   return out;
 }
 
+/**
+ * The trace id of the span the line is written under (a request's server span, or one of its
+ * children), so a log line leads to its trace and a trace to its lines. Without tracing there is no
+ * active span and no field.
+ */
+const traceContext = winston.format((info) => {
+  const span = trace.getSpan(context.active());
+  if (span && isSpanContextValid(span.spanContext())) info.traceId = span.spanContext().traceId;
+  return info;
+});
+
 /** Redacts secrets in place: winston formats must return the same info object (it carries symbols). */
 const redact = winston.format((info) => {
   for (const key of Object.keys(info)) {
@@ -57,7 +69,7 @@ const redact = winston.format((info) => {
  * request would cost a syscall per request. Lines still leave in order, within the same turn
  * of the loop, and whatever is pending is written before the process exits.
  */
-class BatchedStdout extends Writable {
+export class BatchedStdout extends Writable {
   private pending: string[] = [];
   private scheduled = false;
 
@@ -99,7 +111,7 @@ export interface LoggerOptions {
 
 /**
  * One JSON object per line (CONTRACT §5): `timestamp`, `level`, `event`, `service`, `env`, and
- * `reqId` on request-scoped child loggers. Call as `log.info('event_name', { ...fields })`.
+ * `reqId` on request-scoped child loggers; `traceId` on every line written inside a trace. Call as `log.info('event_name', { ...fields })`.
  */
 export function createLogger({ level, env, service = 'dms-api', stream }: LoggerOptions): Logger {
   return winston.createLogger({
@@ -112,6 +124,7 @@ export function createLogger({ level, env, service = 'dms-api', stream }: Logger
         return info;
       })(),
       redact(),
+      traceContext(),
       winston.format.timestamp(),
       winston.format.json(),
     ),

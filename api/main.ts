@@ -3,12 +3,18 @@ import { provideEmbedded } from './embedded.js';
 import { exitOnFatalErrors } from './fatal-errors.js';
 import { createLogger } from './logger.js';
 import { SHUTDOWN_DEADLINE_MS, startApi } from './server.js';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { startTracing } from './tracing/tracing.js';
 
 /** The process: configuration once, embedded parts where development left a gap, serve, drain on SIGTERM. */
 async function main(): Promise<void> {
   const loaded = loadConfig();
   const log = createLogger({ level: loaded.logLevel, env: loaded.env });
   exitOnFatalErrors(log);
+  // Before the pools and the server exist, so their first connection is already traced.
+  const tracing = loaded.tracing
+    ? startTracing({ exporter: new OTLPTraceExporter({ url: `${loaded.tracing.endpoint}/v1/traces` }), sampleRatio: loaded.tracing.sampleRatio, environment: loaded.env })
+    : undefined;
   const { config, embedded, recovered, stop: stopEmbedded } = await provideEmbedded(loaded);
   if (recovered.orphanedPostgresPid) {
     log.warn('embedded_postgres_orphan_stopped', {
@@ -60,6 +66,8 @@ async function main(): Promise<void> {
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
     await api.close();
+    // The last spans (the drained requests') go to the collector before the process ends.
+    await tracing?.shutdown();
     clearTimeout(deadline);
     await stopEmbedded();
     log.info('shutdown', { signal, durationMs: Date.now() - started });

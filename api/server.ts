@@ -10,7 +10,9 @@ import { createOrm, migrate } from './db/orm.js';
 import { poolProbe, postgresProbe, redisProbe } from './health.js';
 import { Draining } from './http/draining.js';
 import { createStorage } from './storage/s3.js';
-import type { Logger } from './logger.js';
+import { BatchedStdout, type Logger } from './logger.js';
+import { RequestMetrics } from './metrics/emf.js';
+import type { Writable } from 'node:stream';
 
 /** Longer than the ALB's idle timeout (60 s), so the ALB never reuses a socket we are closing. */
 const KEEP_ALIVE_MS = 65_000;
@@ -78,10 +80,12 @@ export interface StartOptions {
   log: Logger;
   /** Apply pending migrations before listening (development and tests; production runs a task). */
   migrate: boolean;
+  /** Where EMF records go when `METRICS_NAMESPACE` is set: stdout unless a test gives a stream. */
+  metricsStream?: Writable;
 }
 
 /** Builds the dependencies, the app and an HTTP server listening on the configured address. */
-export async function startApi({ config, log, migrate: runMigrations }: StartOptions): Promise<RunningApi> {
+export async function startApi({ config, log, migrate: runMigrations, metricsStream }: StartOptions): Promise<RunningApi> {
   const orm = await createOrm({ databaseUrl: config.databaseUrl, replicaUrls: config.replicaUrls, log });
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 })
@@ -98,9 +102,9 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
     // (each task then counts in its own memory) rather than fail start-up.
     if (redis) await redisReady(redis, REDIS_STARTUP_WAIT_MS);
     const probes = [
-      postgresProbe('primary', config.databaseUrl),
+      postgresProbe('primary', config.databaseUrl, { writable: true }),
       poolProbe('primary-pool', () => orm.em.getConnection('write').getNativeClient()),
-      ...config.replicaUrls.map((url, i) => postgresProbe(`replica-${i + 1}`, url)),
+      ...config.replicaUrls.map((url, i) => postgresProbe(`replica-${i + 1}`, url, { optional: true })),
       ...(redis ? [redisProbe(redis)] : []),
     ];
     const sessions = new LiveSessions(orm, config.databaseUrl, log);
@@ -119,7 +123,8 @@ export async function startApi({ config, log, migrate: runMigrations }: StartOpt
     });
     sequencer.start();
     const draining = new Draining();
-    const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions, draining };
+    const metrics = config.metricsNamespace ? new RequestMetrics(config.metricsNamespace, metricsStream ?? new BatchedStdout()) : undefined;
+    const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions, draining, ...(metrics ? { metrics } : {}) };
     const app = createApp(deps);
     const server = createServer(
       { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -9,6 +10,8 @@ import { Redis } from 'ioredis';
 import { hashPassword, verifyPassword } from '../api/auth/passwords.js';
 import { releaseSharedResources, request, sharedDatabase } from '../test/support/api.js';
 import { freePort, sql } from '../test/support/postgres.js';
+import { parseConfig } from '../infra/config.js';
+import { loadStackFile } from '../infra/plan/stack-file.js';
 
 /**
  * `npm run bench [-- --json]`: the API against a bare Koa + pg baseline in the same run, on the
@@ -17,9 +20,9 @@ import { freePort, sql } from '../test/support/postgres.js';
 const asJson = process.argv.includes('--json');
 /** `--profile`: the API under test writes a V8 CPU profile to .profiles/ when it stops. */
 const profile = process.argv.includes('--profile');
-/** `--only hot,write,presign,login,plan`: a subset, for iterating on one figure (the README's figures come from a full run). */
+/** `--only hot,write,presign,login,plan,trace`: a subset, for iterating on one figure (the README's figures come from a full run). */
 const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
-const only = new Set(process.argv.includes('--only') && onlyArg ? onlyArg.split(',') : ['hot', 'write', 'presign', 'login', 'plan']);
+const only = new Set(process.argv.includes('--only') && onlyArg ? onlyArg.split(',') : ['hot', 'write', 'presign', 'login', 'plan', 'trace']);
 const CONNECTIONS = 64;
 const RUNS = 3;
 const RUN_S = 6;
@@ -144,6 +147,24 @@ async function timeCommand(args: string[]): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
+/**
+ * Stands in for the collector sidecar: accepts OTLP/HTTP trace exports and counts them, so the
+ * traced API pays for building, scrubbing, encoding and sending its spans, as in production.
+ */
+async function startOtlpSink(): Promise<{ url: string; exports: () => number; close: () => Promise<void> }> {
+  let exports = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      exports += 1;
+      response.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, exports: () => exports, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
 interface Figure {
   name: string;
   value: number;
@@ -184,10 +205,12 @@ async function main(): Promise<void> {
     await sql(db.ownerUrl, `insert into users (id, email, name, role, password_hash, disabled, created_at, updated_at)
       values (gen_random_uuid(), $1, 'Bench doctor', 'doctor', $2, false, now(), now())`, [email, passwordHash]);
 
+    // One signing key for every API process, so a token signed in on one is good on the others.
+    const jwtKeys = JSON.stringify([{ kid: 'bench', alg: 'HS256', secret: randomBytes(48).toString('base64url') }]);
     const apiEnv = (limits: Record<string, string>) => ({
       NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info',
       DATABASE_URL: db.appUrl, DATABASE_REPLICA_URLS: replicaUrl, REDIS_URL: 'redis://127.0.0.1:6379',
-      JWT_KEYS: JSON.stringify([{ kid: 'bench', alg: 'HS256', secret: randomBytes(48).toString('base64url') }]),
+      JWT_KEYS: jwtKeys,
       AWS_REGION: 'us-east-1', XRAY_BUCKET: 'dms-bench-xray', AUDIT_BUCKET: 'dms-bench-audit',
       S3_ENDPOINT: `http://127.0.0.1:${s3Port}`, S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER',
       RATE_LIMIT_KEY_PREFIX: `${prefix}-${randomBytes(2).toString('hex')}`,
@@ -289,6 +312,29 @@ async function main(): Promise<void> {
         { name: 'login: one password check (argon2id m=19 MiB t=2 p=1)', value: round(median(checks), 1), unit: 'ms' },
         { name: `login: admitted of ${LOGIN_ATTEMPTS} concurrent attempts`, value: admitted, unit: 'requests', target: `== ${LOGIN_LIMIT}, no 5xx`, met: admitted === LOGIN_LIMIT && failed === 0 },
       );
+    }
+    if (only.has('trace')) {
+      // Tracing on (sampled as production is configured, and every request) against off, on the hot read.
+      const configured = parseConfig(loadStackFile('production').config, 'production').service.traceSampleRatio;
+      const sink = await startOtlpSink();
+      cleanups.push(() => sink.close());
+      const tracedApi = (ratio: number) => startServer('api/main.ts', apiEnv({
+        RATE_LIMIT_SENSITIVE_MAX: '1000000', RATE_LIMIT_LOGIN_MAX: '1000000', RATE_LIMIT_ROLE_MAX: OUT_OF_REACH_ROLE_MAX,
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER_ARG: String(ratio),
+      }));
+      const hotRead = (base: string): Target => ({ url: `${base}/patients/${patient.body.id}`, headers: auth });
+      for (const [label, ratio] of [[`sampled ${configured} (production)`, configured], ['every request sampled', 1]] as const) {
+        const traced = await tracedApi(ratio);
+        const result = await compare(`tracing on, ${label}, vs off: hot read`, hotRead(traced.url), hotRead(api.url));
+        await traced.stop();
+        loads.push(result.subject, result.baseline!);
+        const ratioOnOff = result.subject.rps / result.baseline!.rps;
+        figures.push(
+          { name: `tracing ${label}: requests/s on / off`, value: result.subject.rps, unit: `/ ${result.baseline!.rps} req/s = ${round(ratioOnOff)}` },
+          { name: `tracing ${label}: p50 / p99 on`, value: result.subject.p50, unit: `/ ${result.subject.p99} ms (off: ${result.baseline!.p50} / ${result.baseline!.p99} ms)` },
+        );
+      }
+      figures.push({ name: 'tracing: OTLP exports the stand-in collector received', value: sink.exports(), unit: 'requests' });
     }
     if (only.has('plan')) {
       progress('plan: npm run plan -- --stack production (3 runs)');

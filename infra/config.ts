@@ -107,6 +107,12 @@ export interface ServiceSettings {
   auditPurgeSchedule: string;
   /** IANA time zone the schedules are evaluated in. */
   scheduleTimezone: string;
+  /**
+   * Share of API requests traced, 0 to 1 (`traceSampleRatio`, default 0). Above 0 the API task runs
+   * the AWS Distro for OpenTelemetry collector beside the API (its CPU and memory come out of
+   * `cpu` and `memory`) and sends the sampled traces to AWS X-Ray; 0 runs neither.
+   */
+  traceSampleRatio: number;
 }
 
 /** The shared rate-limit store (`dms:cache`). */
@@ -282,6 +288,8 @@ export interface StackConfig {
     /** Addresses notified at 80 %/100 % actual and 100 % forecast. */
     notifyEmails: string[];
   };
+  /** Service-level objectives (`dms:slo`, optional; `DEFAULT_SLO` when absent). */
+  slo: SloSettings;
   /** Surviving the loss of the region (`dms:recovery`): AWS Backup, the DR region, replication. */
   recovery: RecoverySettings;
   /** Account-level resources the stack may own (`dms:account`, optional; everything off when absent). */
@@ -292,6 +300,36 @@ export interface StackConfig {
     trailRetentionDays: number;
   };
 }
+
+/** A latency objective: the share of a route class's requests answered within `thresholdMs`. */
+export interface LatencyObjective {
+  /** Percent of the class's requests (health probes excluded) that must finish within the threshold, over 30 days. */
+  target: number;
+  /** Time from the API receiving the request to its answer (the EMF `Latency`), in milliseconds. */
+  thresholdMs: number;
+}
+
+/**
+ * Service-level objectives over a rolling 30 days (`dms:slo`); docs/monitoring.md defends the
+ * defaults. The burn-rate alarms (infra/monitoring/slo.ts) page when the error budget, 100 − target,
+ * is being spent 14.4× (P1) or 6× (P2) faster than the 30 days allow.
+ */
+export interface SloSettings {
+  /** Percent of requests not answered 5xx, by the API or by the load balancer itself. */
+  availability: { target: number };
+  /** Per route class (api/metrics/emf.ts `routeClass`): reads (GET), writes, auth (sign-in, tokens). */
+  latency: Record<'reads' | 'writes' | 'auth', LatencyObjective>;
+}
+
+/** `dms:slo` when the stack file leaves it out. */
+export const DEFAULT_SLO: SloSettings = {
+  availability: { target: 99.9 },
+  latency: {
+    reads: { target: 99, thresholdMs: 300 },
+    writes: { target: 99, thresholdMs: 1000 },
+    auth: { target: 99, thresholdMs: 1500 },
+  },
+};
 
 /** `dms:account` when the stack file leaves it out: the clinic's organisation owns the account's trail. */
 const NO_ACCOUNT_RESOURCES = { cloudTrail: false, trailRetentionDays: 365 };
@@ -310,6 +348,7 @@ const SECTIONS = [
   'budget',
   'recovery',
   'account',
+  'slo',
 ] as const;
 
 type Section = (typeof SECTIONS)[number];
@@ -362,6 +401,10 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
   if (!allowedMemory.includes(memory)) {
     throw new ConfigError(service.key('memory'), `Fargate allows ${allowedMemory.join(', ')} MiB with ${cpu} CPU units`);
   }
+  const traceSampleRatio = service.field('traceSampleRatio').value === undefined ? 0 : service.num('traceSampleRatio');
+  if (!(traceSampleRatio >= 0 && traceSampleRatio <= 1)) throw new ConfigError(service.key('traceSampleRatio'), 'must be a share from 0 to 1');
+  // The collector takes 128 CPU units of the task: a quarter-vCPU task would give half of it away.
+  if (traceSampleRatio > 0 && cpu < 512) throw new ConfigError(service.key('traceSampleRatio'), 'tracing needs a task of at least 512 CPU units (the collector sidecar takes 128)');
   const minTasks = service.int('minTasks', 1, 50);
   const maxTasks = service.int('maxTasks', 1, 50);
   if (maxTasks < minTasks) throw new ConfigError(service.key('maxTasks'), `must be >= minTasks (${minTasks})`);
@@ -451,6 +494,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       auditExportSchedule: service.str('auditExportSchedule', SCHEDULE_EXPRESSION, 'a rate(...) or cron(...) expression'),
       auditPurgeSchedule: service.str('auditPurgeSchedule', SCHEDULE_EXPRESSION, 'a rate(...) or cron(...) expression'),
       scheduleTimezone: service.str('scheduleTimezone', /^[A-Za-z_]+(\/[A-Za-z_+-]+)*$/, 'an IANA time zone'),
+      traceSampleRatio,
     },
     cache: {
       enabled: cacheEnabled,
@@ -506,9 +550,14 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
     },
     recovery: recoverySection(section('recovery'), { stack, region, isProduction }),
     account: accountSection(raw),
+    slo: sloSection(raw),
   };
   if (config.firewall.loginRateLimitPer5Min >= config.firewall.rateLimitPer5Min) {
     throw new ConfigError(firewall.key('loginRateLimitPer5Min'), 'must be tighter than rateLimitPer5Min');
+  }
+  if (config.service.traceSampleRatio > 0 && config.network.natGateways === 'none') {
+    // No endpoint here serves the collector's image (public ECR) or the X-Ray API.
+    throw new ConfigError(`${CONFIG_NAMESPACE}:service.traceSampleRatio`, 'tracing needs a route out (network.natGateways per-az or single): the collector image is on public ECR and X-Ray has no VPC endpoint in this stack');
   }
   return config;
 }
@@ -737,6 +786,43 @@ function accountSection(raw: Readonly<Record<string, unknown>>): StackConfig['ac
     cloudTrail: account.bool('cloudTrail'),
     trailRetentionDays: account.field('trailRetentionDays').value === undefined ? NO_ACCOUNT_RESOURCES.trailRetentionDays : account.int('trailRetentionDays', 90, 3650),
   };
+}
+
+/**
+ * A target in percent. Below 90 an objective promises little; at 99.99 or above the budget is so
+ * small that a 5-minute window of a quiet clinic holds fewer requests than one error spends, and
+ * the fast-burn alarm would page on a single failed request.
+ */
+function sloTarget(field: Field): number {
+  const { value, key } = field;
+  if (typeof value !== 'number' || !(value >= 90 && value < 99.99)) throw new ConfigError(key, 'must be a percentage from 90 to below 99.99');
+  return value;
+}
+
+/** The optional `dms:slo` section: every objective given, or the section left out for the defaults. */
+function sloSection(raw: Readonly<Record<string, unknown>>): SloSettings {
+  if (raw[`${CONFIG_NAMESPACE}:slo`] === undefined) return DEFAULT_SLO;
+  const slo = Section$.of(raw, 'slo');
+  const availability = record(slo.field('availability'));
+  const latency = record(slo.field('latency'));
+  const objective = (routeClass: keyof SloSettings['latency']): LatencyObjective => {
+    const key = slo.key(`latency.${routeClass}`);
+    const values = record(new Field(latency[routeClass], key));
+    const thresholdMs = values['thresholdMs'];
+    if (typeof thresholdMs !== 'number' || !Number.isInteger(thresholdMs) || thresholdMs < 10 || thresholdMs > 30_000) {
+      throw new ConfigError(`${key}.thresholdMs`, 'must be a whole number of milliseconds from 10 to 30000 (the request timeout)');
+    }
+    return { target: sloTarget(new Field(values['target'], `${key}.target`)), thresholdMs };
+  };
+  return {
+    availability: { target: sloTarget(new Field(availability['target'], slo.key('availability.target'))) },
+    latency: { reads: objective('reads'), writes: objective('writes'), auth: objective('auth') },
+  };
+}
+
+/** CloudWatch namespace of the stack's own metrics: log metric filters, the scheduled checks, the API's EMF records. */
+export function metricsNamespace(stack: string): string {
+  return `DMS/${stack}`;
 }
 
 function range(from: number, to: number, step: number): number[] {

@@ -13,6 +13,7 @@ import { Firewall } from './firewall.js';
 import { LoadBalancer } from './loadbalancer.js';
 import { Monitoring } from './monitoring.js';
 import { Network } from './network.js';
+import { operatorRoleName, OperatorRole } from './operator.js';
 import { RecoveryRegion } from './recovery-region.js';
 import { Replication } from './replication.js';
 import { API_PORT, roleArn, Service, taskRoleNames } from './service.js';
@@ -30,6 +31,7 @@ export default function dmsStack() {
     apiTaskRoleArn: roleArn(env, roles.api),
     backupRoleArn: roleArn(env, backupRoleName(prefix)),
     auditWriterRoleArns: [roleArn(env, roles.api), roleArn(env, roles.auditExport)],
+    evidenceWriterRoleArn: roleArn(env, operatorRoleName(prefix)),
     xrayCorsOrigins: config.storage.xrayCorsOrigins,
     xrayNoncurrentVersionDays: config.storage.xrayNoncurrentVersionDays,
     auditObjectLockMode: config.storage.auditObjectLockMode,
@@ -177,7 +179,25 @@ export default function dmsStack() {
       maxAllocatedStorageBytes: config.database.maxAllocatedStorageGb * 2 ** 30,
     },
     waf: { metricName: firewall.metricName },
+    slo: config.slo,
     backupVaultName: backup.vault.name,
+  });
+
+  const operator = new OperatorRole('operator', {
+    prefix,
+    env,
+    primary: { identifier: database.primary.identifier, arn: database.primary.arn },
+    replicaArn: database.replica.arn,
+    service: {
+      arn: service.service.id,
+      taskDefinitionFamily: service.taskDefinition.family,
+      passRoleArns: [service.taskRoles.api.arn, service.apiExecutionRole.arn],
+    },
+    auditBucketArn: storage.auditBucket.arn,
+    accessLogBucketArn: storage.accessLogBucket.arn,
+    forensicsBucketArn: storage.forensicsBucket.arn,
+    s3KeyArn: storage.s3Key.arn,
+    logGroupArns: [service.logGroup.arn, firewall.logGroup.arn],
   });
 
   const budget = new Budget('budget', {
@@ -214,7 +234,11 @@ export default function dmsStack() {
     dbEngineVersion: database.primary.engineVersionActual,
     xrayBucketName: storage.xrayBucket.bucket,
     auditBucketName: storage.auditBucket.bucket,
+    forensicsBucketName: storage.forensicsBucket.bucket,
+    s3KmsKeyArn: storage.s3Key.arn,
     accessLogBucketName: storage.accessLogBucketName,
+    wafLogGroupName: firewall.logGroup.name,
+    operatorRoleArn: operator.role.arn,
     wafWebAclArn: firewall.webAcl.arn,
     wafWebAclName: firewall.webAcl.name,
     wafIpSetIds: { v4: firewall.blockedIpv4.id, v6: firewall.blockedIpv6.id },

@@ -5,7 +5,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { ACCESS_LOG_PREFIX } from './storage.js';
+import { ACCESS_LOG_PREFIX } from './storage-layout.js';
 
 export interface LoadBalancerArgs {
   /** `dms-<stack>`. */

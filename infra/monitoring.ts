@@ -14,7 +14,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { namePrefix, type AwsEnvironment, type StackConfig } from './config.js';
+import { metricsNamespace, namePrefix, type AwsEnvironment, type SloSettings, type StackConfig } from './config.js';
 import { customerManagedKey, policyDocument } from './storage.js';
 import {
   LOG_METRICS,
@@ -29,6 +29,7 @@ import { rdsChangeEvents } from './monitoring/rds-change-events.js';
 import { Escalation } from './monitoring/escalation.js';
 import { IncidentRecords } from './monitoring/incident-manager.js';
 import { SnapshotAgeCheck } from './monitoring/snapshot-age.js';
+import { objectives, SloAlarms } from './monitoring/slo.js';
 
 export type { Severity } from './monitoring/alarms.js';
 
@@ -80,6 +81,8 @@ export interface MonitoringArgs {
     /** The storage autoscaling ceiling, `maxAllocatedStorageGb` (bytes): rds-storage-ceiling-near. */
     maxAllocatedStorageBytes: number;
   };
+  /** Service-level objectives: each gets a fast-burn (P1) and a slow-burn (P2) page and a budget on the dashboard. */
+  slo: SloSettings;
   /** The AWS Backup vault in the stack's region: its backup and copy jobs alarm. */
   backupVaultName: pulumi.Input<string>;
   /** The regional WAF web ACL in front of the ALB. */
@@ -94,7 +97,7 @@ export class Monitoring extends pulumi.ComponentResource {
   readonly alarmTopicArn: pulumi.Output<string>;
   /** Level-1 topic: alarm transitions and incident updates for the chat channel. */
   readonly chatTopicArn: pulumi.Output<string>;
-  /** Physical names of every alarm, `dms-<stack>-<slug>`. */
+  /** Physical names of every alarm that pages, `dms-<stack>-<slug>`: the metric alarms and the SLO pages (composite). */
   readonly alarmNames: string[];
   readonly dashboardName: pulumi.Output<string>;
   /** The escalation state machine (`npm run ops -- page-test` starts it). */
@@ -109,7 +112,7 @@ export class Monitoring extends pulumi.ComponentResource {
     const child = { parent: this };
     const { stack, env, config } = args;
     const prefix = namePrefix(stack);
-    const namespace = `DMS/${stack}`;
+    const namespace = metricsNamespace(stack);
 
     // The services that publish to the topics encrypt with this key through SNS. Like the topic
     // policies, the key pins each to this account (aws:SourceAccount, which these publishers send;
@@ -287,7 +290,15 @@ export class Monitoring extends pulumi.ComponentResource {
       certificateArn: args.api.certificateArn,
       backupVaultName: args.backupVaultName,
     });
-    const alarmNames = definitions.map((definition) => `${prefix}-${definition.slug}`);
+    const alarmActions = (severity: Severity) => [chatTopic.arn, ...(incidentRecords ? [incidentRecords.responsePlanArns[severity]] : [])];
+    const sloObjectives = objectives(args.slo, { namespace, albArnSuffix: args.api.albArnSuffix, targetGroupArnSuffix: args.api.targetGroupArnSuffix });
+    const sloAlarms = new SloAlarms(
+      `${prefix}-slo`,
+      { prefix, objectives: sloObjectives, runbookBaseUrl: config.runbookBaseUrl, alarmActions, okActions: [chatTopic.arn] },
+      child,
+    );
+    // The SLO pages are composite alarms; their window alarms page through them only.
+    const alarmNames = [...definitions.map((definition) => `${prefix}-${definition.slug}`), ...sloAlarms.pageNames];
     // Not `${prefix}-escalation`: the state machine and its rule have that name.
     const escalation = new Escalation(
       `${prefix}-escalation-engine`,
@@ -325,7 +336,7 @@ export class Monitoring extends pulumi.ComponentResource {
           ...alarmMetricArgs(definition),
           // The transition itself goes to chat; the escalation (started by EventBridge on the state
           // change, not by an action) decides who else is woken, and when.
-          alarmActions: [chatTopic.arn, ...(incidentRecords ? [incidentRecords.responsePlanArns[definition.severity]] : [])],
+          alarmActions: alarmActions(definition.severity),
           okActions: [chatTopic.arn],
           tags: { Severity: definition.severity },
         },
@@ -368,7 +379,9 @@ export class Monitoring extends pulumi.ComponentResource {
           serviceName: args.api.serviceName,
           dbInstanceIdentifier: args.database.instanceIdentifier,
           dbReplicaIdentifier: args.database.replicaIdentifier,
-          alarmArns: alarms.map((alarm) => alarm.arn),
+          alarmArns: [...alarms.map((alarm) => alarm.arn), ...sloAlarms.pageArns],
+          logGroupName: args.api.logGroupName,
+          objectives: sloObjectives,
         }),
       },
       child,

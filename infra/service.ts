@@ -9,7 +9,7 @@ import * as awsx from '@pulumi/awsx';
 import * as pulumi from '@pulumi/pulumi';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { AwsEnvironment, CacheSettings, ServiceSettings } from './config.js';
+import { metricsNamespace, type AwsEnvironment, type CacheSettings, type ServiceSettings } from './config.js';
 import { PRODUCTION_MFA_REQUIRED_ROLES } from '../api/config.js';
 import { buildContextTag } from './image-tag.js';
 import { APP_USERNAME, DATABASE_NAME, DATABASE_PORT, EXPORTER_USERNAME, MASTER_USERNAME } from './database.js';
@@ -22,6 +22,58 @@ export const DOCKERFILE = fileURLToPath(new URL('../Dockerfile', import.meta.url
 
 export const API_PORT = 3000;
 export const CONTAINER_NAME = 'api';
+
+/**
+ * The AWS Distro for OpenTelemetry collector beside the API when tracing is on
+ * (https://aws-otel.github.io/docs/setup/ecs): it takes OTLP over HTTP on the task's loopback and
+ * sends the spans to AWS X-Ray with the task role. Its CPU and memory come out of the task's, and
+ * its config travels in `AOT_CONFIG_CONTENT`, the variable the ADOT image reads its configuration
+ * from, so no file or parameter is needed.
+ */
+export const COLLECTOR = {
+  name: 'otel-collector',
+  image: 'public.ecr.aws/aws-observability/aws-otel-collector:v0.47.0',
+  cpu: 128,
+  memoryMiB: 256,
+  /** The image's non-root user (`aoc`). */
+  user: '10001',
+  otlpHttpEndpoint: 'http://127.0.0.1:4318',
+} as const;
+
+/** The collector's configuration: OTLP/HTTP on loopback in, a memory limit, batches, X-Ray out. */
+export function collectorConfig(region: string): string {
+  return [
+    'extensions:',
+    '  health_check:',
+    '    endpoint: 127.0.0.1:13133',
+    'receivers:',
+    '  otlp:',
+    '    protocols:',
+    '      http:',
+    '        endpoint: 127.0.0.1:4318',
+    'processors:',
+    // Under its 256 MiB: refuse spans (the API's exporter drops them) rather than be OOM-killed.
+    '  memory_limiter:',
+    '    check_interval: 1s',
+    '    limit_mib: 200',
+    '    spike_limit_mib: 50',
+    '  batch:',
+    '    timeout: 5s',
+    'exporters:',
+    '  awsxray:',
+    `    region: ${region}`,
+    // Searchable in X-Ray (annotations): find the traces of one route, or of its errors.
+    '    indexed_attributes: [http.route, http.response.status_code]',
+    'service:',
+    '  extensions: [health_check]',
+    '  pipelines:',
+    '    traces:',
+    '      receivers: [otlp]',
+    '      processors: [memory_limiter, batch]',
+    '      exporters: [awsxray]',
+    '',
+  ].join('\n');
+}
 /** The `node` user of the official Node images; the task never runs as root. */
 export const CONTAINER_USER = '1000:1000';
 /** RDS CA bundle baked into the image (CONTRACT §1). */
@@ -133,6 +185,8 @@ export class Service extends pulumi.ComponentResource {
   /** Runs the migration task and fails `pulumi up` if it does not exit 0. */
   readonly migrationRunner: aws.lambda.Function;
   readonly taskRoles: { api: aws.iam.Role; auditExport: aws.iam.Role; auditPurge: aws.iam.Role };
+  /** Execution role of the API's tasks: a new revision of its task definition passes it (`npm run ops -- failover`). */
+  readonly apiExecutionRole: aws.iam.Role;
   /** Execution role of each one-off task family: it injects that job's secrets and no others. */
   readonly jobExecutionRoles: Record<keyof typeof JOBS, aws.iam.Role>;
   readonly minTaskCount: number;
@@ -210,6 +264,7 @@ export class Service extends pulumi.ComponentResource {
     // family, each able to read only the secrets its containers get: a job never holds the JWT
     // signing keys or the Redis AUTH token, and only the migration holds the master password.
     const executionRole = this.executionRole(`${prefix}-task-execution`, args, secretArns);
+    this.apiExecutionRole = executionRole;
     const appPassword: ContainerSecret = { name: 'PGPASSWORD', valueFrom: args.appPasswordSecretArn };
     const exporterPassword: ContainerSecret = { name: 'PGPASSWORD', valueFrom: args.exporterPasswordSecretArn };
     const jobSecrets = {
@@ -234,6 +289,7 @@ export class Service extends pulumi.ComponentResource {
 
     // Task roles: what the application may do in AWS, object paths and keys named exactly.
     const roleNames = taskRoleNames(prefix);
+    const tracing = args.traceSampleRatio > 0;
     const s3KeyUse = (actions: string[]): PolicyStatement => ({ Sid: 'UseTheBucketKey', Effect: 'Allow', Action: actions, Resource: args.s3Key.arn });
     this.taskRoles = {
       api: this.taskRole(roleNames.api, env, [
@@ -252,6 +308,11 @@ export class Service extends pulumi.ComponentResource {
           Condition: { StringLike: { 's3:prefix': `${XRAY_OBJECT_PREFIX}*` } },
         },
         s3KeyUse(['kms:Decrypt', 'kms:GenerateDataKey']),
+        // The collector sidecar runs with the task role. X-Ray's write actions take no resource ARN
+        // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html).
+        ...(tracing
+          ? [{ Sid: 'SendTracesToAwsXRay', Effect: 'Allow' as const, Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' }]
+          : []),
       ]),
       auditExport: this.taskRole(roleNames.auditExport, env, [
         { Sid: 'WriteAndVerifyExports', Effect: 'Allow', Action: ['s3:PutObject', 's3:GetObject'], Resource: pulumi.interpolate`${args.auditBucket.arn}/*` },
@@ -290,7 +351,19 @@ export class Service extends pulumi.ComponentResource {
 
     this.taskDefinition = taskDefinition(`${prefix}-api`, {
       command: ['node', 'dist/api/main.js'],
-      environment,
+      // Only the API serves requests: its EMF records feed the per-route metrics and the latency SLOs,
+      // and its traces go to the collector beside it.
+      environment: [
+        ...environment,
+        { name: 'METRICS_NAMESPACE', value: metricsNamespace(args.stack) },
+        ...(tracing
+          ? [
+              { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: COLLECTOR.otlpHttpEndpoint },
+              { name: 'OTEL_TRACES_SAMPLER_ARG', value: String(args.traceSampleRatio) },
+            ]
+          : []),
+      ],
+      ...(tracing ? { sidecar: this.collectorContainer(args) } : {}),
       secrets: apiSecrets,
       executionRole,
       taskRole: this.taskRoles.api,
@@ -427,6 +500,30 @@ export class Service extends pulumi.ComponentResource {
     return role;
   }
 
+  /**
+   * The trace collector: not essential (if it dies the API keeps serving and its spans are dropped),
+   * non-root on a read-only root file system like the API, its own log stream.
+   */
+  private collectorContainer(args: ServiceArgs): NonNullable<TaskSpec['sidecar']> {
+    return {
+      name: COLLECTOR.name,
+      image: COLLECTOR.image,
+      essential: false,
+      user: COLLECTOR.user,
+      readonlyRootFilesystem: true,
+      cpu: COLLECTOR.cpu,
+      memory: COLLECTOR.memoryMiB,
+      environment: [{ name: 'AOT_CONFIG_CONTENT', value: collectorConfig(args.env.region) }],
+      linuxParameters: { initProcessEnabled: true, capabilities: { drop: ['ALL'] } },
+      // The image's own health probe (https://aws-otel.github.io/docs/setup/ecs/task-definition-for-ecs-fargate).
+      healthCheck: { command: ['/healthcheck'], interval: 30, timeout: 5, retries: 3, startPeriod: 10 },
+      logConfiguration: {
+        logDriver: 'awslogs',
+        options: { 'awslogs-group': this.logGroup.name, 'awslogs-region': args.env.region, 'awslogs-stream-prefix': 'otel-collector', mode: 'non-blocking', 'max-buffer-size': '4m' },
+      },
+    };
+  }
+
   private taskRole(roleName: string, env: AwsEnvironment, statements: PolicyStatement[]): aws.iam.Role {
     const child = { parent: this };
     const role = new aws.iam.Role(roleName, { name: roleName, assumeRolePolicy: trustPolicy('ecs-tasks.amazonaws.com', env.accountId) }, child);
@@ -473,7 +570,20 @@ export class Service extends pulumi.ComponentResource {
         executionRoleArn: spec.executionRole.arn,
         ...(spec.taskRole ? { taskRoleArn: spec.taskRole.arn } : {}),
         volumes: [{ name: 'tmp' }],
-        containerDefinitions: pulumi.jsonStringify([container]),
+        containerDefinitions: pulumi.jsonStringify(
+          spec.sidecar
+            ? [
+                {
+                  ...container,
+                  // The API gets what the sidecar leaves, so the two never outgrow the task together.
+                  cpu: spec.cpu - spec.sidecar.cpu,
+                  memory: spec.memory - spec.sidecar.memory,
+                  dependsOn: [{ containerName: spec.sidecar.name, condition: 'START' }],
+                },
+                spec.sidecar,
+              ]
+            : [container],
+        ),
         // A new image replaces the task definition; without this the replaced revision is deregistered,
         // and ECS cannot move a service back to an INACTIVE revision, so `npm run ops -- rollback`
         // would have nothing to roll back to ("you can't update an existing service to reference an
@@ -683,6 +793,8 @@ export class Service extends pulumi.ComponentResource {
 }
 
 interface TaskSpec {
+  /** A container beside the main one (the trace collector); its CPU and memory come out of the task's. */
+  sidecar?: Record<string, unknown> & { name: string; cpu: number; memory: number };
   command: string[];
   environment: { name: string; value: pulumi.Input<string> }[];
   secrets: ContainerSecret[];

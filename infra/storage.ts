@@ -1,11 +1,13 @@
 /**
  * Where data rests: the customer-managed KMS keys, the X-ray bucket (PHI), the audit-export bucket
- * (tamper-evident, Object Lock) and the access-log bucket (ALB and S3 server access logs).
+ * (tamper-evident, Object Lock), the forensics bucket (incident evidence under legal hold) and the
+ * access-log bucket (ALB and S3 server access logs).
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { XRAY_BROWSER_CORS } from '../api/storage/browser-cors.js';
 import type { AwsEnvironment } from './config.js';
+import { ACCESS_LOG_PREFIX } from './storage-layout.js';
 
 export interface KeyArgs {
   /** What the key protects (shown in the KMS console). */
@@ -118,6 +120,8 @@ export interface StorageArgs {
   backupRoleArn: pulumi.Input<string>;
   /** Principals allowed to write audit exports (the API task role and the export task role). */
   auditWriterRoleArns: pulumi.Input<string>[];
+  /** The only principal that may write evidence (the operator role, `npm run ops -- preserve-evidence`). */
+  evidenceWriterRoleArn: pulumi.Input<string>;
   /** Browser origins allowed to upload X-rays with presigned requests. */
   xrayCorsOrigins: string[];
   /** Days a replaced or deleted X-ray version is kept. */
@@ -143,8 +147,6 @@ export const DATA_CLASSIFICATION = { phi: 'phi', operational: 'operational' } as
 /** Key prefix of X-ray and prescription objects (CONTRACT §3: `patients/<pid>/visits/<vid>/...`). */
 export const XRAY_OBJECT_PREFIX = 'patients/';
 
-/** Prefixes in the access-log bucket. */
-export const ACCESS_LOG_PREFIX = { alb: 'alb', s3: 's3' } as const;
 
 export class Storage extends pulumi.ComponentResource {
   /** Encrypts X-ray and audit objects. */
@@ -155,6 +157,8 @@ export class Storage extends pulumi.ComponentResource {
   readonly secretsKey: aws.kms.Key;
   readonly xrayBucket: aws.s3.Bucket;
   readonly auditBucket: aws.s3.Bucket;
+  /** Incident evidence: Object Lock legal holds on every object, nothing deleted, only the operator role writes. */
+  readonly forensicsBucket: aws.s3.Bucket;
   /** ALB access logs (under `alb/`) and S3 server access logs of the PHI buckets (under `s3/`). */
   readonly accessLogBucket: aws.s3.Bucket;
   /**
@@ -376,11 +380,80 @@ export class Storage extends pulumi.ComponentResource {
     this.logAccess(`${prefix}-audit`, this.auditBucket, phiOpts);
     this.phiVersioning = { xray: xrayVersioning, audit: auditVersioning };
 
+    this.forensicsBucket = this.createForensicsBucket(args, phiOpts);
+
     this.registerOutputs({
       xrayBucketName: this.xrayBucket.bucket,
       auditBucketName: this.auditBucket.bucket,
+      forensicsBucketName: this.forensicsBucket.bucket,
       accessLogBucketName: this.accessLogBucketName,
     });
+  }
+
+  /**
+   * Evidence of an incident (copies of audit exports and logs, which hold PHI), written by
+   * `npm run ops -- preserve-evidence` under `incidents/<id>/` (FORENSICS_PREFIX). Object Lock without a default
+   * retention: evidence is kept by a legal hold, which has no end date and outlives any retention
+   * ("A legal hold ... remains in effect until removed",
+   * https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html#object-lock-legal-holds),
+   * not by a clock that may run out mid-investigation. The policy makes the hold part of every
+   * write and refuses every request that would undo one: releasing evidence is a change of this
+   * policy by the account administrator, which CloudTrail records. No lifecycle rule: nothing expires.
+   */
+  private createForensicsBucket(args: StorageArgs, opts: pulumi.CustomResourceOptions): aws.s3.Bucket {
+    const { prefix, env } = args;
+    const bucket = new aws.s3.Bucket(
+      `${prefix}-forensics`,
+      { bucket: pulumi.interpolate`${prefix}-forensics-${env.accountId}-${env.region}`, objectLockEnabled: true, tags: { DataClassification: DATA_CLASSIFICATION.phi } },
+      opts,
+    );
+    hardenBucket(`${prefix}-forensics`, bucket, { algorithm: 'aws:kms', key: this.s3Key }, opts);
+    const objects = pulumi.interpolate`${bucket.arn}/*`;
+    new aws.s3.BucketPolicy(
+      `${prefix}-forensics`,
+      {
+        bucket: bucket.id,
+        policy: policyDocument([
+          denyInsecureTransport(bucket.arn),
+          ...requireBucketKey(objects, this.s3Key.arn),
+          {
+            Sid: 'OnlyTheOperatorWritesEvidence',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: ['s3:PutObject', 's3:PutObjectLegalHold', 's3:PutObjectRetention'],
+            Resource: objects,
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': args.evidenceWriterRoleArn } },
+          },
+          {
+            // The hold travels with the write (x-amz-object-lock-legal-hold: ON): no object is ever here without one.
+            Sid: 'EveryObjectIsHeld',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:PutObject',
+            Resource: objects,
+            Condition: { StringNotEquals: { 's3:object-lock-legal-hold': 'ON' } },
+          },
+          {
+            Sid: 'HoldsAreNeverLiftedByARequest',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:PutObjectLegalHold',
+            Resource: objects,
+            Condition: { StringNotEquals: { 's3:object-lock-legal-hold': 'ON' } },
+          },
+          {
+            Sid: 'EvidenceIsNeverDeleted',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention'],
+            Resource: objects,
+          },
+        ]),
+      },
+      opts,
+    );
+    this.logAccess(`${prefix}-forensics`, bucket, opts);
+    return bucket;
   }
 
   /** S3 server access logs: who read or wrote which PHI object, kept with the ALB logs. */

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ESCALATION_LOG_EVENTS } from '../infra/monitoring/escalation/levels.js';
 import { opsCommands } from '../runbooks/ops/registry.js';
 import { openApiDocument } from '../api/openapi/document.js';
-import { apiLogCallFields, loggerBaseFields } from './support/api-log-fields.js';
+import { apiLogCallFields, emfRecordFields, loggerBaseFields } from './support/api-log-fields.js';
 import { awsCliCalls, checkAwsCliCalls, sdkOperations } from './support/aws-cli-refs.js';
 import { checkInsightsFields, insightsQueries, queryFields } from './support/insights-refs.js';
 import {
@@ -83,10 +83,13 @@ const documents = memo(async (): Promise<Runbooks> => {
   return new Map([...(await read('runbooks')), ...(await read('docs')), ['README.md', await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8')]]);
 });
 
-/** Fields the API's log lines carry: the logger's own (from a line it writes) and those of every log call in api/. */
+/**
+ * Fields the API's log lines carry: the logger's own (from a line it writes), those of every log
+ * call in api/, and those of the EMF record it writes per request (from a record it builds).
+ */
 const loggedFields = memo(async () => {
   const calls = apiLogCallFields(REPO_ROOT);
-  return { fields: new Set([...(await loggerBaseFields()), ...calls.fields]), unnamed: calls.unnamed };
+  return { fields: new Set([...(await loggerBaseFields()), ...calls.fields, ...emfRecordFields()]), unnamed: calls.unnamed };
 });
 
 const npmScripts = memo(async (): Promise<string[]> => {

@@ -7,21 +7,20 @@ import { canonicalJson, ChainChecker, GENESIS_HASH, type AuditRecord, type Chain
 import { recordAudit } from './record.js';
 import { sequencePending } from './sequencer.js';
 import { auditRowsFrom, chainHead } from './store.js';
+import { EXPORT_PREFIX, exportKey, exportTimeMetadata } from './export-naming.js';
 import { checkChain, type ChainReport } from './verify.js';
 
+export { EXPORT_PREFIX };
+
 /**
- * Export files in AUDIT_BUCKET: `audit-logs/<firstSeq>-<lastSeq>.ndjson` (zero-padded, so key order
- * is chain order). Newline-delimited JSON: a header line with the hash the first row chains from,
- * one line per row (the row exactly as hashed), a footer line with the last row's hash.
+ * Export files in AUDIT_BUCKET (named in export-naming.ts): newline-delimited JSON, a header line
+ * with the hash the first row chains from, one line per row (the row exactly as hashed), a footer
+ * line with the last row's hash.
  */
-export const EXPORT_PREFIX = 'audit-logs/';
 export const EXPORT_FORMAT = 'dms-audit-export/1';
 /** Rows per file: a day of a busy clinic, a few MB. */
 export const EXPORT_BATCH_ROWS = 10_000;
 const DAY_MS = 86_400_000;
-
-const pad = (seq: bigint | string) => seq.toString().padStart(20, '0');
-export const exportKey = (firstSeq: bigint, lastSeq: bigint) => `${EXPORT_PREFIX}${pad(firstSeq)}-${pad(lastSeq)}.ndjson`;
 
 interface ExportHeader {
   kind: 'header';
@@ -119,7 +118,10 @@ async function shipBatch(em: EntityManager, storage: Storage, batch: ExportBatch
   const bucket = bucketOf(storage, 'audit');
   // No encryption header: the bucket's default key (KMS) applies; the checksum is what Object Lock requires.
   await storage.client.send(
-    new PutObjectCommand({ Bucket: bucket, Key: batch.object_key, Body: body, ContentType: 'application/x-ndjson', ChecksumAlgorithm: 'SHA256', ...serverSideEncryption(storage) }),
+    new PutObjectCommand({
+      Bucket: bucket, Key: batch.object_key, Body: body, ContentType: 'application/x-ndjson', ChecksumAlgorithm: 'SHA256',
+      Metadata: exportTimeMetadata(rows), ...serverSideEncryption(storage),
+    }),
   );
   const stored = await readObject(storage, bucket, batch.object_key);
   if (!stored || sha256(stored) !== sha256(body)) throw new AuditRetentionError(`export ${batch.object_key} did not read back as written`);

@@ -16,6 +16,8 @@ export interface AuthUser {
 declare module 'koa' {
   interface DefaultState {
     requestId: string;
+    /** The W3C trace id of the request's server span, when tracing is on (api/tracing). */
+    traceId?: string;
     log: Logger;
     /** A request-scoped EntityManager (forked on first use). */
     em: EntityManager;

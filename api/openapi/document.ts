@@ -121,7 +121,7 @@ const accessWindow = [
 
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/health', summary: 'Liveness: the process serves (touches no dependency).', responses: { 200: { type: 'object', properties: { status: { const: 'ok' } } } } },
-  { method: 'get', path: '/health/ready', summary: 'Readiness: the primary (a fresh connection and the API\'s own pool), each replica and Redis (if configured) answer; 503 while the process drains after SIGTERM.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
+  { method: 'get', path: '/health/ready', summary: 'Readiness: 200 when the primary (a fresh connection and the API\'s own pool) and Redis (if configured) answer, `status: "degraded"` when a replica does not (its reads fall back to the primary); 503 when a required dependency does not answer, and while the process drains after SIGTERM.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
   { method: 'get', path: '/openapi.json', summary: 'This document.', responses: { 200: { type: 'object' } } },
 
   {

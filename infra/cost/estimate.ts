@@ -217,6 +217,7 @@ const PRICERS: Record<string, Pricer> = {
     const metrics = queries ? queries.filter((query) => query.metric).length : 1;
     return { fixedUsd: metrics * c.price('cloudwatch.alarmMetricMonth'), usageUsd: 0, basis: `${metrics} alarm metric(s) × ${money(c.price('cloudwatch.alarmMetricMonth'))}` };
   },
+  'aws:cloudwatch/compositeAlarm:CompositeAlarm': (_r, c) => ({ fixedUsd: c.price('cloudwatch.compositeAlarmMonth'), usageUsd: 0, basis: `1 composite alarm × ${money(c.price('cloudwatch.compositeAlarmMonth'))}` }),
   'aws:cloudwatch/dashboard:Dashboard': (_r, c) => ({ fixedUsd: c.price('cloudwatch.dashboardMonth'), usageUsd: 0, basis: `1 dashboard × ${money(c.price('cloudwatch.dashboardMonth'))}` }),
   'aws:cloudwatch/logMetricFilter:LogMetricFilter': (_r, c) => ({ fixedUsd: c.price('cloudwatch.metricMonth'), usageUsd: 0, basis: `1 custom metric × ${money(c.price('cloudwatch.metricMonth'))}` }),
   'aws:cloudwatch/contributorInsightRule:ContributorInsightRule': (_r, c) => ({
@@ -239,6 +240,7 @@ const PRICERS: Record<string, Pricer> = {
     const name = r.name.replace(/-replica$/, '');
     if (name.endsWith('-xray')) return { fixedUsd: 0, usageUsd: c.usage.xrayGb * c.price('s3.standard.gbMonth'), basis: `${c.usage.xrayGb} GB × ${money(c.price('s3.standard.gbMonth'))}` };
     if (name.endsWith('-audit')) return { fixedUsd: 0, usageUsd: c.usage.auditGb * c.price('s3.glacierFlexible.gbMonth'), basis: `${c.usage.auditGb} GB in Glacier × ${money(c.price('s3.glacierFlexible.gbMonth'))}` };
+    if (name.endsWith('-forensics')) return { fixedUsd: 0, usageUsd: c.usage.forensicsGb * c.price('s3.standard.gbMonth'), basis: `${c.usage.forensicsGb} GB of incident evidence × ${money(c.price('s3.standard.gbMonth'))}` };
     if (name.endsWith('-access-logs')) return { fixedUsd: 0, usageUsd: c.usage.accessLogGb * c.price('s3.standard.gbMonth'), basis: `${c.usage.accessLogGb} GB × ${money(c.price('s3.standard.gbMonth'))}` };
     return undefined;
   },

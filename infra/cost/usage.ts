@@ -23,6 +23,8 @@ export interface Usage {
   auditGb: number;
   /** ALB and S3 access logs stored, GB. */
   accessLogGb: number;
+  /** Incident evidence held in the forensics bucket, GB (none until an incident is preserved). */
+  forensicsGb: number;
   /** API images kept in ECR, GB. */
   ecrGb: number;
   /** KMS requests a month (S3 SSE-KMS with bucket keys, secrets at task start). */
@@ -46,6 +48,7 @@ export const USAGE_DEFAULTS: Readonly<Usage> = {
   xrayGb: 200,
   auditGb: 2,
   accessLogGb: 20,
+  forensicsGb: 0,
   ecrGb: 2,
   kmsRequests: 200_000,
   minutesPerScheduledRun: 2,

@@ -1,7 +1,10 @@
-// The stack's CloudWatch dashboard: the four golden signals of the API (latency, traffic, errors,
+// The stack's CloudWatch dashboard: the error budget left of each SLO and its burn, the golden
+// signals per route (from the API's EMF records) and the slowest requests with their trace ids, the
+// four golden signals of the API as the load balancer sees them (latency, traffic, errors,
 // saturation), then the database, then the state of every alarm.
 import * as pulumi from '@pulumi/pulumi';
-import { LOG_METRICS } from './alarms.js';
+import { LOG_METRICS, type MetricMath } from './alarms.js';
+import { SLO_WINDOW_DAYS, type Objective } from './slo.js';
 
 export interface DashboardTargets {
   region: string;
@@ -14,11 +17,29 @@ export interface DashboardTargets {
   dbInstanceIdentifier: pulumi.Input<string>;
   dbReplicaIdentifier?: pulumi.Input<string>;
   alarmArns: pulumi.Input<string>[];
+  /** The API's log group: the slowest-requests table reads its EMF records. */
+  logGroupName: pulumi.Input<string>;
+  /** The SLOs: a budget-remaining figure and a burn-rate graph each. */
+  objectives: Objective[];
 }
 
 type MetricLine = pulumi.Input<string | Record<string, unknown>>[];
 
 const WIDTH = 24;
+const SLO_WINDOW_SECONDS = SLO_WINDOW_DAYS * 86_400;
+
+/** A metric-math expression and its hidden inputs as dashboard metric lines, every input at `period`. */
+function mathLines(id: string, expression: string, label: string, math: MetricMath, period: number): MetricLine[] {
+  return [
+    [{ expression, label, id }],
+    ...Object.entries(math.metrics).map(([metricId, metric]): MetricLine => [
+      metric.namespace,
+      metric.metricName,
+      ...Object.entries(metric.dimensions).flat(),
+      { id: metricId, stat: metric.stat, period, visible: false },
+    ]),
+  ];
+}
 
 export function dashboardBody(targets: DashboardTargets): pulumi.Output<string> {
   const targetGroup = ['LoadBalancer', targets.albArnSuffix, 'TargetGroup', targets.targetGroupArnSuffix];
@@ -56,6 +77,68 @@ export function dashboardBody(targets: DashboardTargets): pulumi.Output<string> 
     );
   };
 
+  // Error budget left: the burn rate over the whole 30 days is the share of the budget spent.
+  const sloWidth = WIDTH / Math.max(1, targets.objectives.length);
+  targets.objectives.forEach((objective, index) =>
+    widgets.push({
+      type: 'metric',
+      x: index * sloWidth,
+      y: 0,
+      width: sloWidth,
+      height: 4,
+      properties: {
+        title: `Error budget left, ${SLO_WINDOW_DAYS} days: ${objective.promise}`,
+        region: targets.region,
+        view: 'singleValue',
+        start: `-P${SLO_WINDOW_DAYS}D`,
+        setPeriodToTimeRange: true,
+        metrics: mathLines('budget', `100 * (1 - (${objective.burnRate.expression}))`, '% of the error budget left', objective.burnRate, SLO_WINDOW_SECONDS),
+      },
+    }),
+  );
+  row(2, [
+    {
+      title: 'SLO burn rate over the last hour (14.4 and both windows: P1; 6 over 6 h: P2)',
+      stat: 'Sum',
+      unit: '× the sustainable rate',
+      metrics: targets.objectives.flatMap((objective, index) => {
+        const prefixed = (text: string) => Object.keys(objective.burnRate.metrics).reduce((out, id) => out.replace(new RegExp(`\\b${id}\\b`, 'g'), `${id}${index}`), text);
+        const renamed: MetricMath = {
+          ...objective.burnRate,
+          metrics: Object.fromEntries(Object.entries(objective.burnRate.metrics).map(([id, metric]) => [`${id}${index}`, metric])),
+        };
+        return mathLines(`burn${index}`, prefixed(objective.burnRate.expression), objective.id, renamed, 3600);
+      }),
+    },
+    {
+      title: 'Requests per route and status class (EMF)',
+      metrics: [[{ expression: `SEARCH('{${targets.namespace},Method,Route,StatusClass} MetricName="Requests"', 'Sum', 60)`, id: 'requests', label: '' }]],
+    },
+  ]);
+  row(2, [
+    {
+      title: 'Latency per route, p95 (EMF)',
+      unit: 'ms',
+      metrics: [[{ expression: `SEARCH('{${targets.namespace},Method,Route} MetricName="Latency"', 'p95', 300)`, id: 'p95', label: '' }]],
+    },
+    {
+      title: 'Errors (5xx) per route (EMF)',
+      metrics: [[{ expression: `SEARCH('{${targets.namespace},Method,Route} MetricName="Errors"', 'Sum', 60)`, id: 'errors', label: '' }]],
+    },
+  ]);
+  const logTable = (x: number, title: string, query: string) => ({
+    type: 'log',
+    x,
+    y: bottom(),
+    width: WIDTH / 2,
+    height: 6,
+    properties: { title, region: targets.region, view: 'table', query: pulumi.interpolate`SOURCE '${targets.logGroupName}' | ${query}` },
+  });
+  const emfOnly = "filter ispresent(Latency) and RouteClass != 'probes'";
+  widgets.push(
+    logTable(0, 'Slowest routes: p95 and p99 latency (ms)', `${emfOnly} | stats pct(Latency, 95) as p95, pct(Latency, 99) as p99, count(*) as requests by Method, Route | sort p95 desc | limit 10`),
+    logTable(WIDTH / 2, 'Slowest requests: request id and trace id', `${emfOnly} | fields @timestamp, Method, Route, StatusClass, Latency, requestId, traceId | sort Latency desc | limit 20`),
+  );
   row(2, [
     {
       title: 'Latency: target response time',

@@ -1,9 +1,11 @@
 import { blockIp } from './commands/block-ip.js';
 import { drDrill } from './commands/dr-drill.js';
 import { drillSweep } from './commands/drill-sweep.js';
+import { failover } from './commands/failover.js';
 import { healthCheck } from './commands/health-check.js';
 import { pageTest } from './commands/page-test.js';
 import { preflight } from './commands/preflight.js';
+import { preserveEvidence } from './commands/preserve-evidence.js';
 import { revokeSessions } from './commands/revoke-sessions.js';
 import { rollback } from './commands/rollback.js';
 import { rotateJwtKey } from './commands/rotate-jwt-key.js';
@@ -28,6 +30,8 @@ export const opsCommands: readonly OpsCommand[] = [
   topOffenders,
   pageTest,
   preflight,
+  failover,
+  preserveEvidence,
 ];
 
 function overview(): string {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { GENESIS_HASH } from '../../api/audit/chain.js';
+import { AUDIT_EXPORT_TIME_METADATA } from '../../api/audit/export-naming.js';
 import { AuditRetentionError, EXPORT_PREFIX, exportAudit, parseExport, purgeAudit, verifyWithExports } from '../../api/audit/exports.js';
 import { queueInsert, queueRows, queuedRecord, recordAudit } from '../../api/audit/record.js';
 import { sequenceAll } from '../../api/audit/sequencer.js';
@@ -95,6 +96,16 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
       assert.equal(lines[1].kind, 'row');
       assert.equal(lines[1].hash, rows[0].hash);
       assert.ok(parseExport(body));
+    });
+
+    it('labels each file with the earliest and latest time of its rows, so an incident window maps to files without reading them', async () => {
+      const key = `${EXPORT_PREFIX}00000000000000000011-00000000000000000020.ndjson`;
+      const head = await storage.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const { rows } = await sql(db.ownerUrl, 'select min(occurred_at) as first, max(occurred_at) as last from audit_logs where seq between 11 and 20');
+      assert.deepEqual(head.Metadata, {
+        [AUDIT_EXPORT_TIME_METADATA.first]: new Date(rows[0].first).toISOString(),
+        [AUDIT_EXPORT_TIME_METADATA.last]: new Date(rows[0].last).toISOString(),
+      });
     });
 
     it('exports nothing twice when run again', async () => {

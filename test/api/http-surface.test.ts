@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../../api/server.js';
-import { startTestApi, type TestApi } from '../support/api.js';
+import { postgresProbe } from '../../api/health.js';
+import { sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
 import { signedIn } from '../support/auth.js';
 
 /**
@@ -140,16 +141,26 @@ describe('the HTTP surface every route shares (CONTRACT §2)', () => {
       assert.equal(res.status, 200);
       assert.deepEqual(res.body.dependencies, { primary: 'up', 'primary-pool': 'up', 'replica-1': 'up' });
     });
-    it('GET /health/ready is 503 naming a dependency that does not answer', async () => {
-      const broken = await startTestApi({ env: { DATABASE_REPLICA_URLS: 'postgres://nobody@127.0.0.1:1/none' } });
+    it('GET /health/ready is 200 degraded, not 503, when only a replica does not answer (gone after a failover)', async () => {
+      const noReplica = await startTestApi({ env: { DATABASE_REPLICA_URLS: 'postgres://nobody@127.0.0.1:1/none' } });
       try {
-        const res = await broken.request('GET', '/health/ready');
-        assert.equal(res.status, 503);
-        assert.equal(res.body.error, 'unavailable');
-        assert.deepEqual(res.body.dependencies, { primary: 'up', 'primary-pool': 'up', 'replica-1': 'down' });
+        const res = await noReplica.request('GET', '/health/ready');
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.body, { status: 'degraded', dependencies: { primary: 'up', 'primary-pool': 'up', 'replica-1': 'down' } });
+        assert.equal(noReplica.logs.records('readiness_failed').length, 0, 'a missing replica is not the database unreachable');
+        assert.deepEqual(noReplica.logs.records('readiness_degraded').at(-1)?.dependencies, res.body.dependencies);
       } finally {
-        await broken.close();
+        await noReplica.close();
       }
+    });
+  });
+
+  describe('readiness proves the primary accepts writes', () => {
+    it('fails the primary probe on a standby in recovery (DATABASE_URL left on a replica), passes it on the primary', async () => {
+      const db = await sharedDatabase();
+      await postgresProbe('primary', db.appUrl, { writable: true }).check();
+      await assert.rejects(postgresProbe('primary', db.replicaAppUrl, { writable: true }).check(), /standby in recovery/);
+      await postgresProbe('replica-1', db.replicaAppUrl, { optional: true }).check();
     });
   });
 

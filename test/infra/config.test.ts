@@ -82,6 +82,15 @@ describe('config: a bad value names its key', () => {
     const error = rejects('production', 'dms:database.engineVersion', (c) => (section(c, 'database')['engineVersion'] = '17.6'));
     assert.match(error.message, /give the major version only \("17"\)/);
   });
+  it('tracing on a stack with no route out (the collector could not pull its image or reach X-Ray)', () =>
+    rejects('staging', 'dms:service.traceSampleRatio', (c) => {
+      section(c, 'network')['natGateways'] = 'none';
+      section(c, 'service')['traceSampleRatio'] = 0.1;
+    }));
+  it('a trace sample ratio above 1', () => rejects('staging', 'dms:service.traceSampleRatio', (c) => (section(c, 'service')['traceSampleRatio'] = 10)));
+  it('an SLO target of 100% (no error budget to burn)', () => rejects('staging', 'dms:slo.availability.target', (c) => ((c['dms:slo'] as { availability: { target: number } }).availability.target = 100)));
+  it('a latency threshold beyond the request timeout', () =>
+    rejects('staging', 'dms:slo.latency.reads.thresholdMs', (c) => ((c['dms:slo'] as { latency: { reads: { thresholdMs: number } } }).latency.reads.thresholdMs = 60_000)));
   it('a budget of zero', () => rejects('staging', 'dms:budget.monthlyUsd', (c) => (section(c, 'budget')['monthlyUsd'] = 0)));
   it('an audit hot period as long as the retention', () => rejects('staging', 'dms:storage.auditHotDays', (c) => (section(c, 'storage')['auditHotDays'] = 180)));
   it('an ALB idle timeout not below the API keep-alive', () => rejects('staging', 'dms:api.idleTimeoutSeconds', (c) => (section(c, 'api')['idleTimeoutSeconds'] = 65)));

@@ -10,10 +10,11 @@ import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { StackConfig } from '../../infra/config.js';
+import { DEFAULT_SLO, type StackConfig } from '../../infra/config.js';
 import { Monitoring, type MonitoringArgs } from '../../infra/monitoring.js';
 import { SNAPSHOT_AGE_HANDLER } from '../../infra/monitoring/snapshot-age.js';
 import { createMocks } from '../../infra/plan/mocks.js';
+import { evaluateMath } from '../support/metric-math.js';
 
 // ---------------------------------------------------------------------------------------------
 // The brief, verbatim: "Alarm names, severities and runbook sections" and the escalation policy.
@@ -27,7 +28,6 @@ const ALARM_TABLE = `
 | audit-write-failed | log metric: audit_write_failed | >= 1 in 1 min | P0 | audit-log-failure.md#audit-write-failed |
 | bulk-patient-access | log metric: phi_access_heavy_user | >= 1 in 5 min | P1 | breach-response.md#bulk-patient-access |
 | unhandled-errors | log metric: unhandled_error + unhandled_error_non_error | > 10 in 5 min | P1 | errors-and-rollback.md#unhandled-error-spike |
-| alb-5xx-rate | ALB target 5xx / requests (metric math) | > 5% for 5 min | P1 | errors-and-rollback.md#5xx-error-rate |
 | alb-no-healthy-targets | ALB HealthyHostCount | < 1 for 1 min | P0 | errors-and-rollback.md#no-healthy-targets |
 | alb-unhealthy-targets | ALB UnHealthyHostCount | > 0 for 5 min | P1 | errors-and-rollback.md#unhealthy-targets |
 | ecs-running-below-desired | Container Insights RunningTaskCount vs DesiredTaskCount | running < desired for 5 min | P1 | errors-and-rollback.md#tasks-below-desired |
@@ -39,13 +39,13 @@ const ALARM_TABLE = `
 | rds-storage-filling-fast | RDS FreeStorageSpace hours left at the current rate (metric math) | < 12 for 120 min | P1 | database.md#free-storage-low |
 | rds-connections-high | RDS DatabaseConnections | > 80% of max_connections | P1 | database.md#connections-high |
 | rds-replica-lag | RDS ReplicaLag (replica) | > 60 s for 5 min | P1 | database.md#replica-lag |
+| rds-replica-missing | RDS ReplicaLag (replica) sample count | < 1 for 15 min | P2 | database.md#replica-missing |
 | rds-freeable-memory-low | RDS FreeableMemory | < 10% of instance memory | P2 | database.md#freeable-memory-low |
 | rds-snapshot-stale | custom metric \`LatestSnapshotAgeHours\` (scheduled check), missing data = breaching | > 26 h | P1 | backup-restore.md#snapshot-stale |
 | drill-instance-left | custom metric \`OldestDrillInstanceAgeHours\` (same scheduled check), missing data = not breaching | > 6 h | P3 | backup-restore.md#drill-instance-left-running |
 | scheduled-job-failed | log metric: command_failed + command_refused | >= 1 in 60 min | P2 | audit-log-failure.md#audit-export-or-purge-failing |
 | database-unreachable | log metric: dependency_unavailable + readiness_failed | > 10 in 5 min | P1 | database.md#connectivity-loss |
 | process-fatal-error | log metric: process_fatal_error | >= 1 in 5 min | P1 | errors-and-rollback.md#task-exited-on-a-fatal-error |
-| alb-elb-5xx | load balancer HTTPCode_ELB_5XX_Count | > 20 in 5 min | P1 | errors-and-rollback.md#load-balancer-5xx |
 | rds-storage-ceiling-near | RDS storage headroom to the autoscaling ceiling, % of it (metric math over the published allocation) | < 10 in 60 min | P2 | database.md#storage-ceiling-near |
 | acm-certificate-expiring | ACM DaysToExpiry of the listener's certificate, missing data = breaching | < 30 in 1440 min | P2 | secret-rotation.md#tls-certificate-expiring |
 | backup-job-failed | AWS Backup NumberOfBackupJobsFailed + NumberOfBackupJobsExpired (metric math) | > 0 in 60 min | P1 | backup-restore.md#backup-job-failed |
@@ -117,6 +117,7 @@ function monitoringArgs(stack: string, config: StackConfig['monitoring']): Monit
       ...DATABASE,
     },
     waf: { metricName: `dms-${stack}-waf` },
+    slo: DEFAULT_SLO,
     backupVaultName: `dms-${stack}-backup`,
   };
 }
@@ -263,62 +264,6 @@ function filterMatches(pattern: string, line: string): boolean {
   return result;
 }
 
-/** Metric math over one data point per metric; `undefined` is a missing data point. */
-function evaluateMath(expression: string, values: Record<string, number | undefined>): number | undefined {
-  const tokens = expression.match(/[A-Za-z_]\w*|\d+(?:\.\d+)?|>=|<=|[-+*/()<>,]/g) ?? [];
-  let position = 0;
-  const next = () => tokens[position++] ?? '';
-  const arithmetic = (a: number | undefined, b: number | undefined, f: (x: number, y: number) => number) =>
-    a === undefined || b === undefined ? undefined : f(a, b);
-  const primary = (): number | undefined => {
-    const token = next();
-    if (token === '(') {
-      const value = comparison();
-      assert.equal(next(), ')');
-      return value;
-    }
-    if (/^\d/.test(token)) return Number(token);
-    if (token === 'IF' || token === 'FILL') {
-      assert.equal(next(), '(');
-      const args = [comparison()];
-      while (tokens[position] === ',') {
-        next();
-        args.push(comparison());
-      }
-      assert.equal(next(), ')');
-      if (token === 'FILL') return args[0] ?? args[1];
-      return args[0] === undefined ? undefined : args[0] !== 0 ? args[1] : args[2];
-    }
-    assert.ok(token in values, `expression ${expression} reads unknown id ${token}`);
-    return values[token];
-  };
-  const product = (): number | undefined => {
-    let value = primary();
-    while (tokens[position] === '*' || tokens[position] === '/') {
-      const operator = next();
-      value = arithmetic(value, primary(), (a, b) => (operator === '*' ? a * b : a / b));
-    }
-    return value;
-  };
-  const sum = (): number | undefined => {
-    let value = product();
-    while (tokens[position] === '+' || tokens[position] === '-') {
-      const operator = next();
-      value = arithmetic(value, product(), (a, b) => (operator === '+' ? a + b : a - b));
-    }
-    return value;
-  };
-  const comparison = (): number | undefined => {
-    const value = sum();
-    if (!['>', '<', '>=', '<='].includes(tokens[position] ?? '')) return value;
-    const operator = next();
-    return arithmetic(value, sum(), (a, b) => Number(operator === '>' ? a > b : operator === '<' ? a < b : operator === '>=' ? a >= b : a <= b));
-  };
-  const result = comparison();
-  assert.equal(position, tokens.length, `expression ${expression}: trailing tokens`);
-  return result;
-}
-
 interface MathQuery {
   id: string;
   expression?: string;
@@ -382,8 +327,11 @@ const metricFilters = () => byType('aws:cloudwatch/logMetricFilter:LogMetricFilt
 // ---------------------------------------------------------------------------------------------
 
 describe('monitoring: every alarm of the brief exists as specified', () => {
-  it('defines exactly the alarms of the table, named dms-<stack>-<slug>, and the paging engine’s own', () => {
-    const names = byType('aws:cloudwatch/metricAlarm:MetricAlarm').map((resource) => resource.inputs['name']).sort();
+  it('defines exactly the alarms of the table, named dms-<stack>-<slug>, and the paging engine’s own (the SLO windows are test/infra/slo.test.ts’s)', () => {
+    const names = byType('aws:cloudwatch/metricAlarm:MetricAlarm')
+      .map((resource) => resource.inputs['name'] as string)
+      .filter((name) => !name.startsWith(`dms-${STACK}-slo-`))
+      .sort();
     assert.deepEqual(names, [...ROWS.map((row) => `dms-${STACK}-${row.slug}`), `dms-${STACK}-escalation-failed`].sort());
   });
 
@@ -433,15 +381,6 @@ describe('monitoring: every alarm of the brief exists as specified', () => {
           assert.equal(resource.inputs['namespace'], `DMS/${STACK}`);
           assert.equal(resource.inputs['metricName'], /`(\w+)`/.exec(row.source)?.[1]);
           assert.deepEqual(resource.inputs['dimensions'], { DBInstanceIdentifier: `dms-${STACK}-db` });
-        } else if (row.slug === 'alb-5xx-rate') {
-          const { metrics } = mathOf(resource);
-          for (const metricName of ['HTTPCode_Target_5XX_Count', 'RequestCount']) {
-            assert.equal(metrics.get(metricName)?.metric?.namespace, 'AWS/ApplicationELB');
-            assert.equal(metrics.get(metricName)?.metric?.stat, 'Sum');
-          }
-          assert.ok(breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 6, RequestCount: 100 })), '6% fires');
-          assert.ok(!breaches(resource, evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: 5, RequestCount: 100 })), '5% does not');
-          assert.equal(evaluateAlarmMath(resource, { HTTPCode_Target_5XX_Count: undefined, RequestCount: 100 }), 0, 'a minute without a 5xx data point is 0%, not a gap');
         } else if (row.slug === 'rds-storage-filling-fast') {
           const { expression, metrics } = mathOf(resource);
           const free = metrics.get('FreeStorageSpace');
@@ -472,11 +411,6 @@ describe('monitoring: every alarm of the brief exists as specified', () => {
           assert.deepEqual(resource.inputs['dimensions'], { CertificateArn: CERTIFICATE_ARN });
           assert.equal(resource.inputs['statistic'], 'Minimum');
           assert.equal(resource.inputs['treatMissingData'], 'breaching', 'ACM stops publishing once the certificate has expired');
-        } else if (row.slug === 'alb-elb-5xx') {
-          assert.equal(resource.inputs['namespace'], 'AWS/ApplicationELB');
-          assert.equal(resource.inputs['metricName'], 'HTTPCode_ELB_5XX_Count');
-          assert.deepEqual(resource.inputs['dimensions'], { LoadBalancer: `app/dms-${STACK}/50dc6c495c0c9188` }, 'the load balancer, not a target group');
-          assert.equal(resource.inputs['statistic'], 'Sum');
         } else if (row.source.startsWith('AWS Backup ')) {
           // Issue 19: the jobs of the stack's own vault (a copy job counts in the vault it copies out of).
           const metricNames = /^AWS Backup (.+?)(?: \(metric math\))?$/.exec(row.source)![1]!.split(' + ');
@@ -542,6 +476,14 @@ describe('monitoring: a gap in the data is read deliberately', () => {
     }
   });
 
+  it('a promoted or deleted replica stops reporting lag: the lag alarm stays quiet, the replica-missing check fires', () => {
+    assert.equal(alarm('rds-replica-lag').inputs['treatMissingData'], 'notBreaching');
+    const missing = alarm('rds-replica-missing');
+    assert.equal(missing.inputs['treatMissingData'], 'breaching');
+    assert.equal(missing.inputs['statistic'], 'SampleCount');
+    assert.deepEqual(missing.inputs['dimensions'], alarm('rds-replica-lag').inputs['dimensions']);
+  });
+
   it('an API that stops reporting healthy hosts or running tasks pages', () => {
     assert.equal(alarm('alb-no-healthy-targets').inputs['treatMissingData'], 'breaching');
     assert.equal(alarm('ecs-running-below-desired').inputs['treatMissingData'], 'breaching');
@@ -565,7 +507,9 @@ describe('monitoring: an alarm posts to chat and starts one escalation', () => {
     assert.deepEqual(pattern().source, ['aws.cloudwatch']);
     assert.deepEqual(pattern()['detail-type'], ['CloudWatch Alarm State Change']);
     assert.deepEqual(pattern().detail.state, { value: ['ALARM'] });
-    assert.deepEqual([...pattern().detail.alarmName].sort(), ROWS.map((row) => `dms-${STACK}-${row.slug}`).sort());
+    const sloPages = byType('aws:cloudwatch/compositeAlarm:CompositeAlarm').map((resource) => resource.inputs['alarmName'] as string);
+    assert.equal(sloPages.length, 8, 'a fast and a slow burn page for each of the four SLOs');
+    assert.deepEqual([...pattern().detail.alarmName].sort(), [...ROWS.map((row) => `dms-${STACK}-${row.slug}`), ...sloPages].sort());
   });
 
   it('the rule starts the Standard state machine with a role that may only start it', () => {
@@ -723,8 +667,10 @@ describe('monitoring: Incident Manager only when the stack opts in', () => {
     const plan = optedIn.find((resource) => resource.type === 'aws:ssmincidents/responsePlan:ResponsePlan' && resource.inputs['name'] === 'dms-production-p1');
     assert.ok(plan);
     assert.equal(plan.inputs['engagements'], undefined, 'paging stays on the escalation state machine');
-    const alarm5xx = optedIn.find((resource) => resource.inputs['name'] === 'dms-production-alb-5xx-rate');
-    assert.ok((alarm5xx?.inputs['alarmActions'] as string[]).includes(plan.state['arn'] as string));
+    const unhandled = optedIn.find((resource) => resource.type === 'aws:cloudwatch/metricAlarm:MetricAlarm' && resource.inputs['name'] === 'dms-production-unhandled-errors');
+    assert.ok((unhandled?.inputs['alarmActions'] as string[]).includes(plan.state['arn'] as string));
+    const fastBurn = optedIn.find((resource) => resource.inputs['alarmName'] === 'dms-production-slo-availability-fast-burn');
+    assert.ok((fastBurn?.inputs['alarmActions'] as string[]).includes(plan.state['arn'] as string), 'the SLO pages open incidents too');
     assert.ok(!optedIn.some((resource) => resource.type.startsWith('aws:ssmcontacts/')));
   });
 
@@ -983,6 +929,6 @@ describe('monitoring: the dashboard shows the golden signals and the database', 
     assert.ok(has('ECS/ContainerInsights', 'RunningTaskCount'));
     for (const metric of ['CPUUtilization', 'DatabaseConnections', 'FreeStorageSpace', 'ReplicaLag']) assert.ok(has('AWS/RDS', metric), metric);
     const alarms = body.widgets.find((widget) => widget.type === 'alarm')?.properties.alarms ?? [];
-    assert.equal(alarms.length, ROWS.length);
+    assert.equal(alarms.length, ROWS.length + byType('aws:cloudwatch/compositeAlarm:CompositeAlarm').length, 'every alarm that pages, the SLO pages included');
   });
 });

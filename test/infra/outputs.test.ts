@@ -11,6 +11,7 @@ const REQUIRED_OUTPUTS = [
   'dbKmsKeyArn', 'dbInstanceClass', 'dbEngineVersion', 'xrayBucketName', 'auditBucketName', 'accessLogBucketName', 'wafWebAclArn',
   'wafIpSetIds', 'privateSubnetIds', 'region', 'jwtKeysSecretArn', 'migrationTaskDefinitionArn',
   'drillVerifyTaskDefinitionArn', 'serviceSecurityGroupId', 'minTaskCount', 'maxTaskCount', 'budgetName',
+  'forensicsBucketName', 's3KmsKeyArn', 'wafLogGroupName', 'operatorRoleArn',
 ];
 
 for (const stack of STACKS) {
@@ -37,6 +38,10 @@ for (const stack of STACKS) {
       assert.equal(run.outputs['dbSubnetGroupName'], one(run, 'aws:rds/subnetGroup:SubnetGroup', `dms-${stack}-db`).outputs['name']);
       assert.equal(run.outputs['wafWebAclArn'], one(run, 'aws:wafv2/webAcl:WebAcl', `dms-${stack}-waf`).outputs['arn']);
       assert.equal(run.outputs['accessLogBucketName'], one(run, 'aws:s3/bucket:Bucket', `dms-${stack}-access-logs`).outputs['bucket']);
+      assert.equal(run.outputs['forensicsBucketName'], one(run, 'aws:s3/bucket:Bucket', `dms-${stack}-forensics`).outputs['bucket']);
+      assert.equal(run.outputs['s3KmsKeyArn'], one(run, 'aws:kms/key:Key', `dms-${stack}-s3`).outputs['arn']);
+      assert.equal(run.outputs['wafLogGroupName'], one(run, 'aws:cloudwatch/logGroup:LogGroup', `aws-waf-logs-dms-${stack}`).inputs['name']);
+      assert.equal(run.outputs['operatorRoleArn'], one(run, 'aws:iam/role:Role', `dms-${stack}-operator`).outputs['arn']);
       const privateSubnets = ofType(run, 'aws:ec2/subnet:Subnet').filter((subnet) => subnet.name.includes('-private-')).map((subnet) => subnet.id);
       assert.deepEqual(run.outputs['privateSubnetIds'], privateSubnets);
       assert.equal(run.outputs['region'], 'us-east-2');

@@ -213,7 +213,7 @@ describe('policy: each rule fires on the setting it guards', () => {
       one(run, 'aws:kms/key:Key', 'dms-production-db').protect = false;
     });
     assert.deepEqual(firing(production, 'kms-keys-outlive-retained-data').map((violation) => violation.message), [
-      'key dms-production-s3 encrypts PHI bucket dms-production-xray, PHI bucket dms-production-audit, which outlive the stack: protect and retain the key',
+      'key dms-production-s3 encrypts PHI bucket dms-production-forensics, PHI bucket dms-production-xray, PHI bucket dms-production-audit, which outlive the stack: protect and retain the key',
       'key dms-production-db encrypts the final snapshot of dms-production-db, which outlive the stack: protect and retain the key',
     ]);
     assert.deepEqual(firing(await checkPolicies((await planned('staging')).resources), 'kms-keys-outlive-retained-data'), []);

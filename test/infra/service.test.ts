@@ -8,7 +8,8 @@ import type { RecordedResource, StackRun } from '../../infra/plan/run.js';
 import { loadStackFile } from '../../infra/plan/stack-file.js';
 import { DATABASE_PORT } from '../../infra/database.js';
 import { buildContextTag } from '../../infra/image-tag.js';
-import { DOCKERFILE, initialJwtKey, REPO_ROOT } from '../../infra/service.js';
+import { load } from 'js-yaml';
+import { COLLECTOR, DOCKERFILE, initialJwtKey, REPO_ROOT } from '../../infra/service.js';
 import { asList, one, ofType, planned, plannedWith, section, statement, statements, STACKS } from './fixture.js';
 
 interface Container {
@@ -24,8 +25,10 @@ interface Container {
   logConfiguration: { logDriver: string; options: Record<string, string> };
 }
 
+const containersOf = (taskDefinition: RecordedResource) => JSON.parse(String(taskDefinition.inputs['containerDefinitions'])) as (Container & Record<string, unknown>)[];
+/** The task's own container (`api`, the image of this repository), whatever runs beside it. */
 const containerOf = (taskDefinition: RecordedResource): Container => {
-  const containers = JSON.parse(String(taskDefinition.inputs['containerDefinitions'])) as Container[];
+  const containers = containersOf(taskDefinition).filter((container) => container.name === 'api');
   assert.equal(containers.length, 1);
   return containers[0] as Container;
 };
@@ -109,6 +112,9 @@ for (const stack of STACKS) {
         PRESIGN_TTL_S: '90',
         LOG_LEVEL: 'info',
         MFA_REQUIRED_ROLES: 'admin,doctor',
+        METRICS_NAMESPACE: `DMS/${stack}`,
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+        OTEL_TRACES_SAMPLER_ARG: String(config.service.traceSampleRatio),
       });
       assert.deepEqual(secrets(container), {
         PGPASSWORD: secretArn('db-app-password'),
@@ -201,6 +207,29 @@ for (const stack of STACKS) {
         assert.equal(policy(suffix)['scaleOutCooldown'], config.service.scaleOutCooldownSeconds);
       }
       assert.deepEqual([run.outputs['minTaskCount'], run.outputs['maxTaskCount']], [config.service.minTasks, config.service.maxTasks]);
+    });
+
+    it(`traces ${config.service.traceSampleRatio} of requests through the collector sidecar, whose CPU and memory are inside the task's`, () => {
+      assert.ok(config.service.traceSampleRatio > 0, `${stack} traces`);
+      const definition = taskDefinition('api');
+      const [api, collector, ...others] = containersOf(definition);
+      assert.deepEqual([api?.name, collector?.name, others.length], ['api', COLLECTOR.name, 0]);
+      assert.equal(collector!['image'], COLLECTOR.image);
+      assert.equal(collector!['essential'], false, 'the API serves on if the collector dies');
+      assert.deepEqual([collector!['user'], collector!['readonlyRootFilesystem']], ['10001', true]);
+      assert.equal(Number(api!['cpu']) + Number(collector!['cpu']), Number(definition.inputs['cpu']), 'CPU: API + collector = the task');
+      assert.equal(Number(api!['memory']) + Number(collector!['memory']), Number(definition.inputs['memory']), 'memory: API + collector = the task');
+      assert.deepEqual(api!['dependsOn'], [{ containerName: COLLECTOR.name, condition: 'START' }]);
+      const settings = load(String((collector!['environment'] as { name: string; value: string }[]).find((variable) => variable.name === 'AOT_CONFIG_CONTENT')?.value)) as {
+        receivers: { otlp: { protocols: Record<string, { endpoint: string }> } };
+        exporters: { awsxray: { region: string } };
+        service: { pipelines: { traces: { receivers: string[]; exporters: string[] } } };
+      };
+      assert.deepEqual(settings.receivers.otlp.protocols, { http: { endpoint: '127.0.0.1:4318' } }, 'OTLP/HTTP on the task loopback only');
+      assert.equal(settings.exporters.awsxray.region, config.region);
+      assert.deepEqual([settings.service.pipelines.traces.receivers, settings.service.pipelines.traces.exporters], [['otlp'], ['awsxray']]);
+      const traces = statement(one(run, 'aws:iam/rolePolicy:RolePolicy', `dms-${stack}-api-task`).inputs['policy'], 'SendTracesToAwsXRay');
+      assert.deepEqual(asList(traces.Action).sort(), ['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
     });
 
     it('scopes the API task role to X-ray object paths and the S3 key', () => {

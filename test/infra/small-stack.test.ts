@@ -26,6 +26,13 @@ describe('the small stack (Pulumi.small.yaml): a single practice, production saf
     assert.deepEqual(await checkPolicies(run.resources), []);
   });
 
+  it('runs no trace collector: with no route out it could neither pull its image nor reach X-Ray', () => {
+    const api = one(run, 'aws:ecs/taskDefinition:TaskDefinition', 'dms-small-api');
+    const containers = JSON.parse(String(api.inputs['containerDefinitions'])) as { name: string; environment: { name: string }[] }[];
+    assert.deepEqual(containers.map((container) => container.name), ['api']);
+    assert.ok(!containers[0]!.environment.some((variable) => variable.name.startsWith('OTEL_')));
+  });
+
   it('has no NAT gateway and no route out of the task subnets: AWS only through the VPC endpoints', () => {
     assert.equal(ofType(run, 'aws:ec2/natGateway:NatGateway').length, 0);
     assert.equal(ofType(run, 'aws:ec2/eip:Eip').length, 0);

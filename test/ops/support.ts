@@ -14,6 +14,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
@@ -88,6 +89,7 @@ export const STACK_ARGS = ['--stack', 'production', '--outputs', FIXTURE] as con
 
 export interface AwsMocks {
   rds: AwsClientStub<RDSClient>;
+  s3: AwsClientStub<S3Client>;
   ecs: AwsClientStub<ECSClient>;
   waf: AwsClientStub<WAFV2Client>;
   cloudwatch: AwsClientStub<CloudWatchClient>;
@@ -103,6 +105,7 @@ export interface AwsMocks {
 export function mockAws(): AwsMocks {
   return {
     rds: mockClient(RDSClient),
+    s3: mockClient(S3Client),
     ecs: mockClient(ECSClient),
     waf: mockClient(WAFV2Client),
     cloudwatch: mockClient(CloudWatchClient),

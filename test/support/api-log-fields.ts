@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import ts from 'typescript';
 import { createLogger } from '../../api/logger.js';
+import { emfRecord } from '../../api/metrics/emf.js';
 
 const LEVEL_METHODS = new Set(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
 
@@ -21,6 +22,15 @@ export async function loggerBaseFields(): Promise<string[]> {
     createLogger({ level: 'info', env: 'test', stream }).info('field_probe');
   });
   return Object.keys(JSON.parse(line) as object);
+}
+
+/**
+ * The top-level keys of the EMF record the API writes to the same log group per request
+ * (api/metrics/emf.ts), with every optional member present: `Route`, `Latency`, `traceId`, …
+ */
+export function emfRecordFields(): string[] {
+  const sample = { route: '/patients/:id', method: 'GET', status: 200, latencyMs: 1, requestId: 'field-probe', traceId: '0'.repeat(32) };
+  return Object.keys(emfRecord('DMS/field-probe', sample, 0));
 }
 
 function isWinstonLogger(checker: ts.TypeChecker, receiver: ts.Expression): boolean {

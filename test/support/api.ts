@@ -132,10 +132,12 @@ export interface TestApiOptions {
   config?: Partial<Config>;
   /** Leave out the replica (DATABASE_REPLICA_URLS). */
   withoutReplica?: boolean;
+  /** Where the EMF records go when `METRICS_NAMESPACE` is set (instead of stdout). */
+  metrics?: Writable;
 }
 
 /** The real API on a free port against the shared database (and replica), logs captured. */
-export async function startTestApi({ env = {}, config: overrides = {}, withoutReplica = false }: TestApiOptions = {}): Promise<TestApi> {
+export async function startTestApi({ env = {}, config: overrides = {}, withoutReplica = false, metrics }: TestApiOptions = {}): Promise<TestApi> {
   const db = await sharedDatabase();
   const config = {
     ...loadConfig({
@@ -152,7 +154,7 @@ export async function startTestApi({ env = {}, config: overrides = {}, withoutRe
   };
   const logs = new LogCapture();
   const log = createLogger({ level: config.logLevel, env: config.env, stream: logs });
-  const api = await startApi({ config: { ...config, databaseUrl: config.databaseUrl! }, log, migrate: false });
+  const api = await startApi({ config: { ...config, databaseUrl: config.databaseUrl! }, log, migrate: false, ...(metrics ? { metricsStream: metrics } : {}) });
   return {
     url: api.url,
     api,

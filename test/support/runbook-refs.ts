@@ -24,6 +24,8 @@ export interface OpsCommandSpec {
 export type Runbooks = ReadonlyMap<string, string>;
 
 export const METRIC_ALARM_TYPE = 'aws:cloudwatch/metricAlarm:MetricAlarm';
+/** The SLO pages (infra/monitoring/slo.ts) are composite alarms: they link runbooks like any alarm. */
+export const COMPOSITE_ALARM_TYPE = 'aws:cloudwatch/compositeAlarm:CompositeAlarm';
 
 /** Flags every ops command accepts, whatever its own spec says. */
 const UNIVERSAL_OPS_FLAGS = ['help'];
@@ -129,7 +131,7 @@ function stringInput(inputs: Record<string, unknown>, key: string): string | und
 
 export function plannedAlarms({ stack, plan }: PlannedStack): PlannedAlarm[] {
   return plan.resources
-    .filter((resource) => resource.type === METRIC_ALARM_TYPE)
+    .filter((resource) => resource.type === METRIC_ALARM_TYPE || resource.type === COMPOSITE_ALARM_TYPE)
     .map((resource) => {
       const tags = resource.inputs['tags'];
       const severity = tags && typeof tags === 'object' ? (tags as Record<string, unknown>)['Severity'] : undefined;
@@ -137,7 +139,7 @@ export function plannedAlarms({ stack, plan }: PlannedStack): PlannedAlarm[] {
       const evaluations = numberInput(resource.inputs, 'evaluationPeriods');
       return {
         stack,
-        name: stringInput(resource.inputs, 'name') ?? resource.name,
+        name: stringInput(resource.inputs, 'name') ?? stringInput(resource.inputs, 'alarmName') ?? resource.name,
         description: stringInput(resource.inputs, 'alarmDescription'),
         severityTag: typeof severity === 'string' ? severity : undefined,
         threshold: numberInput(resource.inputs, 'threshold'),

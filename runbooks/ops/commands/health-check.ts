@@ -19,7 +19,7 @@ const HTTP_TIMEOUT_MS = 10_000;
 const ERROR_EVENTS = ['unhandled_error', 'unhandled_error_non_error'] as const;
 const REQUEST_EVENT = 'http_access';
 const DEFAULT_SINCE = '15m';
-/** Unhandled errors per request that still pass: the alb-5xx-rate alarm fires at 5%, a recovered service is far below 1%. */
+/** Unhandled errors per request that still pass: the availability SLO's fast-burn page fires at 1.44% (99.9%), a recovered service is far below 1%. */
 const DEFAULT_MAX_ERROR_RATE_PERCENT = 1;
 
 export const CHECK_IDS = ['api-health', 'api-ready', 'ecs-tasks', 'rds-primary', 'rds-replica', 'alarms', 'error-rate', 'snapshot', 'budget'] as const;

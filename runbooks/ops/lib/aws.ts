@@ -30,6 +30,7 @@ export interface AwsClients {
   /** The region-loss drill: its throw-away network, the DR vault's recovery points, the X-ray replica. */
   ec2(): EC2Client;
   backup(): BackupClient;
+  /** The region-loss drill's X-ray replica; `preserve-evidence`'s audit exports, ALB logs and evidence. */
   s3(): S3Client;
 }
 
