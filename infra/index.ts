@@ -8,7 +8,7 @@ import { AccountTrail } from './account.js';
 import { Backup, backupRoleName } from './backup.js';
 import { Budget } from './budget.js';
 import { awsEnvironment, loadConfig, namePrefix } from './config.js';
-import { Database, DATABASE_PORT } from './database.js';
+import { Database, DATABASE_NAME, DATABASE_PORT } from './database.js';
 import { Firewall } from './firewall.js';
 import { LoadBalancer } from './loadbalancer.js';
 import { Monitoring } from './monitoring.js';
@@ -16,6 +16,7 @@ import { Network } from './network.js';
 import { operatorRoleName, OperatorRole } from './operator.js';
 import { RecoveryRegion } from './recovery-region.js';
 import { Replication } from './replication.js';
+import { SecretRotation } from './secret-rotation.js';
 import { API_PORT, roleArn, Service, taskRoleNames } from './service.js';
 import { Storage } from './storage.js';
 
@@ -205,6 +206,30 @@ export default function dmsStack() {
     monthlyUsd: config.budget.monthlyUsd,
     notifyEmails: config.budget.notifyEmails,
     alarmTopicArn: monitoring.alarmTopicArn,
+  });
+
+  new SecretRotation('secret-rotation', {
+    prefix,
+    env,
+    subnetIds: network.privateSubnetIds,
+    securityGroupId: network.serviceSecurityGroup.id,
+    secretsKey: storage.secretsKey,
+    logsKey: storage.logsKey,
+    logRetentionDays: config.logs.retentionDays,
+    alarmTopicArn: monitoring.alarmTopicArn,
+    runbookBaseUrl: config.monitoring.runbookBaseUrl,
+    api: { clusterName: service.cluster.name, serviceName: service.service.name },
+    database: {
+      host: database.primary.address,
+      port: DATABASE_PORT,
+      name: DATABASE_NAME,
+      masterSecretArn: database.masterSecretArn,
+      appPasswordSecret: database.appPasswordSecret,
+      exporterPasswordSecret: database.exporterPasswordSecret,
+    },
+    jwtKeysSecret: service.jwtKeysSecret,
+    ...(service.cache && service.redisUrlSecret ? { cache: { urlSecret: service.redisUrlSecret, replicationGroup: service.cache } } : {}),
+    after: [service.service],
   });
 
   const accountTrail = config.account.cloudTrail ? new AccountTrail('account-trail', { prefix, env, retentionDays: config.account.trailRetentionDays }) : undefined;

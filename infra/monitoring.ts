@@ -114,13 +114,43 @@ export class Monitoring extends pulumi.ComponentResource {
     const prefix = namePrefix(stack);
     const namespace = metricsNamespace(stack);
 
-    // The services that publish to the topics encrypt with this key through SNS. Like the topic
-    // policies, the key pins each to this account (aws:SourceAccount, which these publishers send;
-    // EventBridge, which does not, publishes to no topic here): another account's alarm or budget
-    // cannot use the key (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
-    // Incident Manager publishes only where the stack opted in to it.
+    const topicArn = (kind: string) => pulumi.interpolate`arn:${env.partition}:sns:${env.region}:${env.accountId}:${prefix}-${kind}`;
+    const topicArns = [topicArn('chat'), topicArn('alarms')];
+    // Each publisher is admitted to a topic with the condition keys its own documentation says it
+    // sends when it publishes (the confused-deputy guard):
+    // - CloudWatch alarms: aws:SourceAccount and aws:SourceArn, the alarm's ARN
+    //   (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html);
+    // - AWS Budgets: aws:SourceAccount and aws:SourceArn, `arn:aws:budgets::<account>:*`
+    //   (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html);
+    // - RDS events: aws:SourceAccount and aws:SourceArn, the RDS resource's ARN
+    //   (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.GrantingPermissions.html);
+    // - Incident Manager: aws:SourceAccount.
     const incidentManager = config.incidentManager ? ['ssm-incidents.amazonaws.com'] : [];
+    const account = { 'aws:SourceAccount': env.accountId };
+    const publisherStatements: Record<string, { Sid: string; Condition: Record<string, Record<string, pulumi.Input<string>>> }> = {
+      'cloudwatch.amazonaws.com': {
+        Sid: 'CloudWatchAlarmsPublish',
+        Condition: { StringEquals: account, ArnLike: { 'aws:SourceArn': pulumi.interpolate`arn:${env.partition}:cloudwatch:${env.region}:${env.accountId}:alarm:*` } },
+      },
+      'budgets.amazonaws.com': {
+        Sid: 'BudgetsPublish',
+        Condition: { StringEquals: account, ArnLike: { 'aws:SourceArn': pulumi.interpolate`arn:${env.partition}:budgets::${env.accountId}:*` } },
+      },
+      'events.rds.amazonaws.com': {
+        Sid: 'RdsEventsPublish',
+        Condition: { StringEquals: account, ArnLike: { 'aws:SourceArn': pulumi.interpolate`arn:${env.partition}:rds:${env.region}:${env.accountId}:*` } },
+      },
+      'ssm-incidents.amazonaws.com': { Sid: 'IncidentManagerPublishes', Condition: { StringEquals: account } },
+    };
     const publishers = ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com', ...incidentManager];
+    // The key is used by SNS on the publisher's behalf. The SNS guide's key statement for AWS event
+    // sources carries no condition and none of these services documents sending aws:SourceAccount or
+    // aws:SourceArn to KMS through SNS: a condition on them here could drop every RDS event and budget
+    // alert without a trace. What SNS always sends is the encryption context naming the topic
+    // (`aws:sns:topicArn`, as AWS's own SSE examples condition on, e.g.
+    // https://docs.aws.amazon.com/gamelift/latest/flexmatchguide/queue-notification-sns-sse.html), so the
+    // key serves exactly this stack's two topics and no topic of another account
+    // (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
     const key = customerManagedKey(
       `${prefix}-monitoring`,
       {
@@ -134,7 +164,18 @@ export class Monitoring extends pulumi.ComponentResource {
             Principal: { Service: publishers },
             Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
             Resource: '*',
-            Condition: { StringEquals: { 'aws:SourceAccount': env.accountId } },
+            Condition: { StringEquals: { 'kms:EncryptionContext:aws:sns:topicArn': topicArns } },
+          },
+          {
+            // The escalation state machine is encrypted with this key; CloudWatch Logs' delivery service
+            // decrypts its execution events to write them to the log group, for this account's log
+            // deliveries only (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-and-resource-policy.html).
+            Sid: 'LogDeliveryReadsEscalationHistory',
+            Effect: 'Allow',
+            Principal: { Service: 'delivery.logs.amazonaws.com' },
+            Action: 'kms:Decrypt',
+            Resource: '*',
+            Condition: { StringEquals: account, ArnLike: { 'aws:SourceArn': pulumi.interpolate`arn:${env.partition}:logs:${env.region}:${env.accountId}:*` } },
           },
         ],
       },
@@ -147,16 +188,12 @@ export class Monitoring extends pulumi.ComponentResource {
         `${prefix}-${kind}`,
         {
           arn: created.arn,
-          policy: policyDocument([
-            {
-              Sid: 'AccountServicesPublish',
-              Effect: 'Allow',
-              Principal: { Service: allowedPublishers },
-              Action: 'sns:Publish',
-              Resource: created.arn,
-              Condition: { StringEquals: { 'aws:SourceAccount': env.accountId } },
-            },
-          ]),
+          policy: policyDocument(
+            allowedPublishers.map((service) => {
+              const { Sid, Condition } = publisherStatements[service]!;
+              return { Sid, Effect: 'Allow', Principal: { Service: service }, Action: 'sns:Publish', Resource: created.arn, Condition };
+            }),
+          ),
         },
         child,
       );

@@ -37,6 +37,8 @@ type PeerArgs = { cidrIpv4: string } | { cidrIpv6: string } | { referencedSecuri
 
 /** Interface endpoints the tasks need with no internet path: image pulls, log shipping, secrets. */
 export const INTERFACE_ENDPOINT_SERVICES = ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager'] as const;
+/** What only a stack without NAT gateways needs an endpoint for: `infra/secret-rotation.ts` restarts the API through ECS. */
+export const NO_NAT_ENDPOINT_SERVICES = ['ecs'] as const;
 
 export class Network extends pulumi.ComponentResource {
   readonly vpc: aws.ec2.Vpc;
@@ -249,7 +251,8 @@ export class Network extends pulumi.ComponentResource {
       },
       child,
     );
-    for (const service of INTERFACE_ENDPOINT_SERVICES) {
+    // Without NAT, the secret rotation functions redeploy the API through an ECS endpoint.
+    for (const service of [...INTERFACE_ENDPOINT_SERVICES, ...(args.natGateways === 'none' ? NO_NAT_ENDPOINT_SERVICES : [])]) {
       new aws.ec2.VpcEndpoint(
         `${prefix}-${service.replace('.', '-')}`,
         {

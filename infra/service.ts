@@ -178,10 +178,12 @@ export class Service extends pulumi.ComponentResource {
   readonly auditExportTaskDefinition: aws.ecs.TaskDefinition;
   readonly auditPurgeTaskDefinition: aws.ecs.TaskDefinition;
   readonly service: aws.ecs.Service;
-  /** `dms-<stack>/jwt-keys`: JSON array of signing keys (CONTRACT §1), rotated by `npm run ops -- rotate-jwt-key`. */
+  /** `dms-<stack>/jwt-keys`: JSON array of signing keys (CONTRACT §1), rotated monthly by `infra/secret-rotation.ts` (or `npm run ops -- rotate-jwt-key`). */
   readonly jwtKeysSecret: aws.secretsmanager.Secret;
   /** Valkey replication group, when enabled. */
   readonly cache?: aws.elasticache.ReplicationGroup;
+  /** `dms-<stack>/redis-url` (REDIS_URL with the AUTH token), when Valkey is enabled. */
+  readonly redisUrlSecret?: aws.secretsmanager.Secret;
   /** Runs the migration task and fails `pulumi up` if it does not exit 0. */
   readonly migrationRunner: aws.lambda.Function;
   readonly taskRoles: { api: aws.iam.Role; auditExport: aws.iam.Role; auditPurge: aws.iam.Role };
@@ -256,6 +258,7 @@ export class Service extends pulumi.ComponentResource {
     if (args.cache.enabled) {
       const redis = this.createCache(args);
       this.cache = redis.group;
+      this.redisUrlSecret = redis.urlSecret;
       apiSecrets.push({ name: 'REDIS_URL', valueFrom: redis.urlSecret.arn });
       secretArns.push(redis.urlSecret.arn);
     }

@@ -79,7 +79,7 @@ const FREE_TYPES = new Set([
   'aws:sns/topicPolicy:TopicPolicy', 'aws:sns/topicSubscription:TopicSubscription', 'aws:ecr/lifecyclePolicy:LifecyclePolicy',
   'aws:cloudwatch/eventTarget:EventTarget', 'aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration', 'awsx:ecr:Image',
   'aws:backup/plan:Plan', 'aws:backup/selection:Selection', 'aws:backup/vaultLockConfiguration:VaultLockConfiguration',
-  'aws:ecr/replicationConfiguration:ReplicationConfiguration',
+  'aws:ecr/replicationConfiguration:ReplicationConfiguration', 'aws:secretsmanager/secretRotation:SecretRotation',
 ]);
 
 /** Pay-per-use types whose use here is a handful of calls a month: priced at zero, with the reason shown. */

@@ -11,6 +11,15 @@ export const SEVERITIES: readonly Severity[] = ['P0', 'P1', 'P2', 'P3'];
 /** How CloudWatch reads an evaluation period without data. */
 export type MissingData = 'breaching' | 'notBreaching' | 'missing' | 'ignore';
 
+/** An alarm on a count of failures that fires on the first one in a period; no data is no failure. */
+export const ON_FIRST_FAILURE = {
+  comparisonOperator: 'GreaterThanOrEqualToThreshold',
+  threshold: 1,
+  evaluationPeriods: 1,
+  datapointsToAlarm: 1,
+  treatMissingData: 'notBreaching',
+} as const;
+
 type Comparison = 'GreaterThanThreshold' | 'GreaterThanOrEqualToThreshold' | 'LessThanThreshold';
 
 /** A count of API log lines whose `event` (CONTRACT §5) is one of `events`. */

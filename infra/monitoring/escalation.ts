@@ -22,8 +22,24 @@ import { policyDocument, trustPolicy, type PolicyStatement } from '../storage.js
 import { ACK_KEY_MIN_BYTES } from './escalation/ack-token.js';
 import { bundledEscalationHandler } from './escalation/bundle.js';
 import { escalationDefinition } from './escalation/definition.js';
+import { ON_FIRST_FAILURE } from './alarms.js';
 import type { EscalationContacts } from './escalation/handler.js';
 import type { LevelDelays } from './escalation/levels.js';
+
+/**
+ * What a state machine's role needs to deliver its logs: CloudWatch Logs offers these on `*` only
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
+ */
+export const LOG_DELIVERY_ACTIONS = [
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+] as const;
 
 /** Where the alarm description links the engine's own runbook section. */
 export const ESCALATION_FAILED_RUNBOOK = 'paging.md#escalation-failed';
@@ -207,10 +223,51 @@ export class Escalation extends pulumi.ComponentResource {
       { handler: 'index.step', description: 'Classifies alarms and sends each paging level', timeout: 30, environment: { ACK_URL: url.functionUrl } },
     );
 
+    // The state machine's definition and execution history are encrypted with the monitoring key, and
+    // every execution is logged (FSBP StepFunctions.1): who was paged at which level, and why a step
+    // failed, outlive the 90 days Step Functions keeps a history. What a principal needs with a
+    // customer managed key follows https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html:
+    // KMS use bound to this state machine by its encryption context, and for the logs a data key bound
+    // to this account's log groups.
+    const stateMachineKeyUse = (actions: string[]): PolicyStatement => ({
+      Sid: 'UseTheStateMachineKey',
+      Effect: 'Allow',
+      Action: actions,
+      Resource: args.key.arn,
+      Condition: { StringEquals: { 'kms:EncryptionContext:aws:states:stateMachineArn': stateMachineArn } },
+    });
+    const executionLog = new aws.cloudwatch.LogGroup(
+      `${prefix}-executions`,
+      // The vended-logs prefix keeps CloudWatch Logs' resource policy for Step Functions small
+      // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-and-resource-policy.html).
+      { name: `/aws/vendedlogs/states/${stateMachineName}`, retentionInDays: args.logRetentionDays, kmsKeyId: args.logsKey.arn },
+      child,
+    );
     const stateMachineRole = new aws.iam.Role(`${prefix}-states`, { name: `${prefix}-states`, assumeRolePolicy: trustPolicy('states.amazonaws.com', env.accountId) }, child);
     new aws.iam.RolePolicy(
       `${prefix}-states`,
-      { role: stateMachineRole.id, policy: policyDocument([{ Sid: 'RunTheSteps', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: step.arn }]) },
+      {
+        role: stateMachineRole.id,
+        policy: policyDocument([
+          { Sid: 'RunTheSteps', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: step.arn },
+          stateMachineKeyUse(['kms:Decrypt', 'kms:GenerateDataKey']),
+          {
+            Sid: 'EncryptExecutionLogs',
+            Effect: 'Allow',
+            Action: 'kms:GenerateDataKey',
+            Resource: args.key.arn,
+            Condition: { StringLike: { 'kms:EncryptionContext:SourceArn': arn('logs', '*') } },
+          },
+          // CloudWatch Logs grants log delivery on no resource narrower than `*`
+          // (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
+          {
+            Sid: 'DeliverExecutionLogs',
+            Effect: 'Allow',
+            Action: [...LOG_DELIVERY_ACTIONS],
+            Resource: '*',
+          },
+        ]),
+      },
       child,
     );
     const stateMachine = new aws.sfn.StateMachine(
@@ -220,8 +277,12 @@ export class Escalation extends pulumi.ComponentResource {
         type: 'STANDARD',
         roleArn: stateMachineRole.arn,
         definition: step.arn.apply((stepFunctionArn) => JSON.stringify(escalationDefinition({ stepFunctionArn, delays: args.delays }))),
+        encryptionConfiguration: { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyId: args.key.arn, kmsDataKeyReusePeriodSeconds: 300 },
+        // ALL: every transition with its time, the record of who was paged when; without execution
+        // data, so no alarm text or step result is copied into another log.
+        loggingConfiguration: { level: 'ALL', includeExecutionData: false, logDestination: pulumi.interpolate`${executionLog.arn}:*` },
       },
-      child,
+      { ...child, dependsOn: [executionLog] },
     );
 
     // An alarm back in OK stops its escalations at once (the next level would end them anyway,
@@ -231,6 +292,7 @@ export class Escalation extends pulumi.ComponentResource {
       [
         { Sid: 'FindRunningEscalations', Effect: 'Allow', Action: 'states:ListExecutions', Resource: stateMachineArn },
         { Sid: 'StopEscalationsOfResolvedAlarms', Effect: 'Allow', Action: ['states:DescribeExecution', 'states:StopExecution'], Resource: arn('states', `execution:${stateMachineName}:*`) },
+        stateMachineKeyUse(['kms:Decrypt', 'kms:GenerateDataKey']),
       ],
       { handler: 'index.resolved', description: 'Stops the escalations of an alarm that returned to OK', timeout: 30, environment: { STATE_MACHINE_ARN: stateMachineArn } },
     );
@@ -253,7 +315,14 @@ export class Escalation extends pulumi.ComponentResource {
     const eventsRole = new aws.iam.Role(`${prefix}-events`, { name: `${prefix}-events`, assumeRolePolicy: trustPolicy('events.amazonaws.com', env.accountId) }, child);
     new aws.iam.RolePolicy(
       `${prefix}-events`,
-      { role: eventsRole.id, policy: policyDocument([{ Sid: 'StartEscalations', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachine.arn }]) },
+      {
+        role: eventsRole.id,
+        policy: policyDocument([
+          { Sid: 'StartEscalations', Effect: 'Allow', Action: 'states:StartExecution', Resource: stateMachine.arn },
+          // Starting an execution of an encrypted state machine encrypts its input with the key.
+          stateMachineKeyUse(['kms:GenerateDataKey']),
+        ]),
+      },
       child,
     );
     const rule = new aws.cloudwatch.EventRule(
@@ -283,11 +352,7 @@ export class Escalation extends pulumi.ComponentResource {
       {
         name: failedAlarm,
         alarmDescription: `P1: Paging is broken: an escalation execution or step failed, so someone may not have been woken. Runbook: ${args.runbookBaseUrl.replace(/\/+$/, '')}/runbooks/${ESCALATION_FAILED_RUNBOOK}`,
-        comparisonOperator: 'GreaterThanOrEqualToThreshold',
-        threshold: 1,
-        evaluationPeriods: 1,
-        datapointsToAlarm: 1,
-        treatMissingData: 'notBreaching',
+        ...ON_FIRST_FAILURE,
         metricQueries: [
           { id: 'failures', expression: 'FILL(executions, 0) + FILL(steps, 0)', label: 'Failed escalation executions and steps', returnData: true },
           {

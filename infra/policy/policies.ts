@@ -14,6 +14,7 @@ import {
 import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
 import { HIGH_AVAILABILITY_STACKS, PRODUCTION_STACKS } from '../config.js';
 import { CORE_RULE_SET_BODY_SIZE_RULE, decimalAbove } from '../firewall.js';
+import { LOG_DELIVERY_ACTIONS } from '../monitoring/escalation.js';
 import { FSBP_RDS_EVENT_SUBSCRIPTIONS } from '../monitoring/rds-change-events.js';
 import { ADMIN_PORTS } from '../network.js';
 import { DATA_CLASSIFICATION } from '../storage.js';
@@ -42,7 +43,7 @@ export const TLS12_POLICIES = [
 const DATA_SERVICES = ['s3', 'rds', 'rds-db', 'secretsmanager', 'kms', 'dynamodb', 'ssm', 'logs', 'elasticache', 'backup'];
 
 /** Actions AWS only grants on `*` (no resource-level permissions). */
-const RESOURCELESS_ACTIONS = ['ecr:GetAuthorizationToken', 'logs:DescribeLogGroups', 'kms:ListAliases', 'kms:ListKeys', 's3:ListAllMyBuckets'];
+const RESOURCELESS_ACTIONS = ['ecr:GetAuthorizationToken', 'kms:ListAliases', 'kms:ListKeys', 's3:ListAllMyBuckets', ...LOG_DELIVERY_ACTIONS];
 
 /** The stack name inside a URN (`urn:pulumi:<stack>::<project>::...`). */
 export function stackOfUrn(urn: string): string {
@@ -98,11 +99,13 @@ interface WafRule {
 /** Condition keys that tie a service principal's use of a resource to this account (confused deputy). */
 const SOURCE_KEYS = ['aws:SourceAccount', 'aws:SourceArn'];
 /**
- * CloudWatch Logs uses a key through the log group's encryption context: AWS documents an
- * `ArnLike kms:EncryptionContext:aws:logs:arn` condition as the way to bind it to the account's log
- * groups (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html), not aws:Source*.
+ * Services that use a key on a resource's behalf pass that resource in the encryption context:
+ * CloudWatch Logs the log group (`ArnLike kms:EncryptionContext:aws:logs:arn`,
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html), SNS the
+ * encrypted topic an AWS service publishes to (`kms:EncryptionContext:aws:sns:topicArn`, which SNS
+ * always sends, where the publisher's own aws:Source* keys are not documented to reach KMS).
  */
-const ENCRYPTION_CONTEXT_KEYS = ['kms:EncryptionContext:aws:logs:arn'];
+const ENCRYPTION_CONTEXT_KEYS = ['kms:EncryptionContext:aws:logs:arn', 'kms:EncryptionContext:aws:sns:topicArn'];
 
 /** Statements of a key or topic policy that let an AWS service act without naming whose resource it acts for. */
 export function unconfinedServiceStatements(policy: unknown): string[] {
@@ -118,7 +121,7 @@ export function unconfinedServiceStatements(policy: unknown): string[] {
 export const resourcePolicies: ResourceValidationPolicy[] = [
   {
     name: 'service-principals-confined',
-    description: 'Every AWS service a KMS key or SNS topic policy admits is tied to this account (aws:SourceAccount / aws:SourceArn, or the log-group encryption context for CloudWatch Logs).',
+    description: 'Every AWS service a KMS key or SNS topic policy admits is tied to this account (aws:SourceAccount / aws:SourceArn, or the encryption context naming the log group or SNS topic).',
     enforcementLevel: 'mandatory',
     // Without it another account's resource could make the service use our key or topic on its behalf
     // (the confused deputy): https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
@@ -631,6 +634,8 @@ export const stackPolicies: StackValidationPolicy[] = [
 
 /** PostgreSQL's default port, which FSBP RDS.23 wants the instances off. */
 export const POSTGRES_DEFAULT_PORT = 5432;
+/** SecretsManager.4's default `maxDaysSinceRotation`. */
+export const SECRET_ROTATION_MAX_DAYS = 90;
 
 interface AclEntry {
   action?: string;
@@ -712,6 +717,45 @@ export const fsbpPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] 
       if (!trail.kmsKeyId) reportViolation(`${String(trail.name)} is not encrypted with a customer-managed key (CloudTrail.2)`);
       if (trail.enableLogFileValidation !== true) reportViolation(`${String(trail.name)} does not validate its log files (CloudTrail.4)`);
     }),
+  },
+  {
+    name: 'fsbp-stepfunctions-1-logging',
+    description: 'StepFunctions.1: every state machine logs its executions to CloudWatch Logs, and its definition and history are encrypted with a customer-managed key.',
+    enforcementLevel: 'mandatory',
+    // https://docs.aws.amazon.com/securityhub/latest/userguide/stepfunctions-controls.html
+    validateResource: validateResourceOfType(aws.sfn.StateMachine, (machine, _, reportViolation) => {
+      const logging = machine.loggingConfiguration;
+      if (!logging?.logDestination || !logging.level || logging.level === 'OFF') reportViolation(`${String(machine.name)} does not log its executions (StepFunctions.1)`);
+      const encryption = machine.encryptionConfiguration;
+      if (encryption?.type !== 'CUSTOMER_MANAGED_KMS_KEY' || !encryption.kmsKeyId) reportViolation(`${String(machine.name)} is not encrypted with a customer-managed key`);
+    }),
+  },
+  {
+    name: 'fsbp-secretsmanager-1-4-app-secrets-rotated',
+    description: 'SecretsManager.1, .4: in a production stack, every secret the program gives its tasks rotates automatically: a rotation function on a schedule of 90 days at most.',
+    enforcementLevel: 'mandatory',
+    // https://docs.aws.amazon.com/securityhub/latest/userguide/secretsmanager-controls.html
+    validateStack: ({ resources }, reportViolation) => {
+      const taskDefinitions = ofType(resources, aws.ecs.TaskDefinition);
+      const rotations = ofType(resources, aws.secretsmanager.SecretRotation);
+      for (const secret of ofType(resources, aws.secretsmanager.Secret)) {
+        if (!isProductionUrn(secret.urn)) continue;
+        const values = [secret.props['arn'], secret.props['id']].filter((value) => value !== undefined);
+        const given = taskDefinitions.some(
+          (task) => refersTo(task, 'containerDefinitions', secret, []) || values.some((value) => String(task.props['containerDefinitions'] ?? '').includes(String(value))),
+        );
+        if (!given) continue;
+        const rotation = rotations.find((candidate) => refersTo(candidate, 'secretId', secret, values));
+        if (!rotation?.props['rotationLambdaArn']) {
+          reportViolation(`secret ${secret.name} is given to tasks but never rotates automatically (SecretsManager.1)`, secret.urn);
+          continue;
+        }
+        const rules = (rotation.props['rotationRules'] ?? {}) as { automaticallyAfterDays?: number; scheduleExpression?: string };
+        if (!rules.scheduleExpression && !(typeof rules.automaticallyAfterDays === 'number' && rules.automaticallyAfterDays <= SECRET_ROTATION_MAX_DAYS)) {
+          reportViolation(`secret ${secret.name} has no rotation schedule within ${SECRET_ROTATION_MAX_DAYS} days (SecretsManager.4)`, secret.urn);
+        }
+      }
+    },
   },
   {
     name: 'fsbp-elasticache-1-backups',

@@ -521,7 +521,35 @@ describe('monitoring: an alarm posts to chat and starts one escalation', () => {
     const policy = one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.inputs['role'] === role.state['name'] || candidate.name === role.name);
     assert.deepEqual(JSON.parse(str(policy.inputs['policy'])).Statement, [
       { Sid: 'StartEscalations', Effect: 'Allow', Action: 'states:StartExecution', Resource: arnOf(machine) },
+      {
+        Sid: 'UseTheStateMachineKey',
+        Effect: 'Allow',
+        Action: ['kms:GenerateDataKey'],
+        Resource: (machine.inputs['encryptionConfiguration'] as { kmsKeyId: string }).kmsKeyId,
+        Condition: { StringEquals: { 'kms:EncryptionContext:aws:states:stateMachineArn': `arn:aws:states:us-east-2:123456789012:stateMachine:dms-${STACK}-escalation` } },
+      },
     ]);
+  });
+
+  it('the state machine is encrypted with the monitoring key and logs every execution to its own encrypted log group (FSBP StepFunctions.1)', () => {
+    const machine = named('aws:sfn/stateMachine:StateMachine', `dms-${STACK}-escalation`);
+    const key = one('aws:kms/key:Key', (candidate) => String(candidate.inputs['description']).includes('notifications'));
+    assert.deepEqual(machine.inputs['encryptionConfiguration'], { type: 'CUSTOMER_MANAGED_KMS_KEY', kmsKeyId: arnOf(key), kmsDataKeyReusePeriodSeconds: 300 });
+    const log = named('aws:cloudwatch/logGroup:LogGroup', `/aws/vendedlogs/states/dms-${STACK}-escalation`);
+    assert.deepEqual(machine.inputs['loggingConfiguration'], { level: 'ALL', includeExecutionData: false, logDestination: `${arnOf(log)}:*` });
+    assert.ok(log.inputs['kmsKeyId'] && log.inputs['retentionInDays']);
+    // The role may use the key for this state machine and its log deliveries only.
+    const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === machine.inputs['roleArn']);
+    const statements = (JSON.parse(str(one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.name === role.name).inputs['policy'])) as { Statement: { Sid: string; Resource: unknown; Condition?: unknown }[] }).Statement;
+    const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
+    assert.deepEqual(bySid['UseTheStateMachineKey']?.Condition, { StringEquals: { 'kms:EncryptionContext:aws:states:stateMachineArn': `arn:aws:states:us-east-2:123456789012:stateMachine:dms-${STACK}-escalation` } });
+    assert.deepEqual(bySid['EncryptExecutionLogs']?.Condition, { StringLike: { 'kms:EncryptionContext:SourceArn': 'arn:aws:logs:us-east-2:123456789012:*' } });
+    // CloudWatch Logs' delivery service may decrypt the history for this account's deliveries only.
+    const delivery = (JSON.parse(str(key.inputs['policy'])) as { Statement: { Sid: string; Principal?: { Service?: unknown }; Action: unknown; Condition?: unknown }[] }).Statement.find(
+      (statement) => statement.Principal?.Service === 'delivery.logs.amazonaws.com',
+    );
+    assert.equal(delivery?.Action, 'kms:Decrypt');
+    assert.deepEqual(delivery?.Condition, { StringEquals: { 'aws:SourceAccount': '123456789012' }, ArnLike: { 'aws:SourceArn': 'arn:aws:logs:us-east-2:123456789012:*' } });
   });
 
   it('the state machine waits the configured minutes between levels', () => {
@@ -543,7 +571,12 @@ describe('monitoring: an alarm posts to chat and starts one escalation', () => {
     assert.deepEqual([permission.inputs['principal'], permission.inputs['sourceArn']], ['events.amazonaws.com', arnOf(okRule)]);
     const role = one('aws:iam/role:Role', (candidate) => arnOf(candidate) === fn.inputs['role']);
     const statements = (JSON.parse(str(one('aws:iam/rolePolicy:RolePolicy', (candidate) => candidate.name === role.name).inputs['policy'])) as { Statement: { Sid: string; Action: unknown }[] }).Statement;
-    assert.deepEqual(statements.map((statement) => statement.Action), ['states:ListExecutions', ['states:DescribeExecution', 'states:StopExecution'], ['logs:CreateLogStream', 'logs:PutLogEvents']]);
+    assert.deepEqual(statements.map((statement) => statement.Action), [
+      'states:ListExecutions',
+      ['states:DescribeExecution', 'states:StopExecution'],
+      ['kms:Decrypt', 'kms:GenerateDataKey'],
+      ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    ]);
   });
 
   it('no Incident Manager resource exists unless the stack opts in', () => {
@@ -895,24 +928,47 @@ describe('monitoring: the snapshot-age handler', () => {
 });
 
 describe('monitoring: notifications are encrypted and only this account’s services publish', () => {
+  type PolicyStatement = { Sid: string; Principal?: { Service?: string | string[] }; Action: string | string[]; Condition?: Record<string, Record<string, unknown>> };
+  const statementsOf = (document: unknown) => (JSON.parse(str(document)) as { Statement: PolicyStatement[] }).Statement;
+  const topicArns = [`arn:aws:sns:us-east-2:123456789012:dms-${STACK}-chat`, `arn:aws:sns:us-east-2:123456789012:dms-${STACK}-alarms`];
+
   it('both topics use the monitoring key, which rotates', () => {
     const key = one('aws:kms/key:Key', (candidate) => String(candidate.inputs['description']).includes('notifications'));
     assert.equal(key.inputs['enableKeyRotation'], true);
     for (const topic of [`dms-${STACK}-chat`, `dms-${STACK}-alarms`]) {
       assert.equal(named('aws:sns/topic:Topic', topic).inputs['kmsMasterKeyId'], arnOf(key));
     }
-    const policy = JSON.parse(str(key.inputs['policy'])) as { Statement: { Principal?: { Service?: string[] }; Action: string[] }[] };
-    const services = policy.Statement.flatMap((statement) => statement.Principal?.Service ?? []);
-    for (const service of ['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com']) assert.ok(services.includes(service), service);
   });
 
-  it('the alarm topic admits CloudWatch, Budgets and RDS events of this account', () => {
+  // SNS uses the key on the publisher's behalf; the publishers document their source keys for the
+  // topic policy only, so the key names the two topics through the encryption context SNS sends.
+  it('the key admits CloudWatch, Budgets and RDS for this stack’s two topics only, by the topic in the encryption context', () => {
+    const key = one('aws:kms/key:Key', (candidate) => String(candidate.inputs['description']).includes('notifications'));
+    const statement = statementsOf(key.inputs['policy']).find((candidate) => candidate.Sid === 'AlarmSourcesPublishToEncryptedTopics');
+    assert.deepEqual(new Set([statement!.Principal!.Service].flat()), new Set(['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com']));
+    assert.deepEqual(statement!.Condition, { StringEquals: { 'kms:EncryptionContext:aws:sns:topicArn': topicArns } });
+    for (const topic of topicArns) assert.ok(topicArns.includes(arnOf(named('aws:sns/topic:Topic', topic.split(':').at(-1)!))), topic);
+  });
+
+  it('the alarm topic admits each publisher with the source keys its documentation says it sends', () => {
     const topicArn = arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-alarms`));
     const policy = one('aws:sns/topicPolicy:TopicPolicy', (candidate) => candidate.inputs['arn'] === topicArn);
-    const [statement] = (JSON.parse(str(policy.inputs['policy'])) as { Statement: { Principal: { Service: string[] }; Action: string; Condition: unknown }[] }).Statement;
-    assert.deepEqual(new Set(statement!.Principal.Service), new Set(['cloudwatch.amazonaws.com', 'budgets.amazonaws.com', 'events.rds.amazonaws.com']));
-    assert.equal(statement!.Action, 'sns:Publish');
-    assert.deepEqual(statement!.Condition, { StringEquals: { 'aws:SourceAccount': '123456789012' } });
+    const byService: Record<string, PolicyStatement> = Object.fromEntries(statementsOf(policy.inputs['policy']).map((statement) => [statement.Principal!.Service, statement]));
+    assert.deepEqual(Object.keys(byService).sort(), ['budgets.amazonaws.com', 'cloudwatch.amazonaws.com', 'events.rds.amazonaws.com']);
+    for (const statement of Object.values(byService)) assert.equal(statement.Action, 'sns:Publish');
+    const account = { 'aws:SourceAccount': '123456789012' };
+    assert.deepEqual(byService['cloudwatch.amazonaws.com']!.Condition, { StringEquals: account, ArnLike: { 'aws:SourceArn': 'arn:aws:cloudwatch:us-east-2:123456789012:alarm:*' } });
+    // Budgets is global: its ARNs have no region (budgets-sns-policy.html).
+    assert.deepEqual(byService['budgets.amazonaws.com']!.Condition, { StringEquals: account, ArnLike: { 'aws:SourceArn': 'arn:aws:budgets::123456789012:*' } });
+    // RDS publishes for the instance, the parameter group and the security group: any RDS ARN of the account and region.
+    assert.deepEqual(byService['events.rds.amazonaws.com']!.Condition, { StringEquals: account, ArnLike: { 'aws:SourceArn': 'arn:aws:rds:us-east-2:123456789012:*' } });
+  });
+
+  it('the chat topic admits CloudWatch alarms of this account only', () => {
+    const topicArn = arnOf(named('aws:sns/topic:Topic', `dms-${STACK}-chat`));
+    const policy = one('aws:sns/topicPolicy:TopicPolicy', (candidate) => candidate.inputs['arn'] === topicArn);
+    const statements = statementsOf(policy.inputs['policy']);
+    assert.deepEqual(statements.map((statement) => statement.Principal!.Service), ['cloudwatch.amazonaws.com']);
   });
 });
 

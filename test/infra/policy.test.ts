@@ -265,7 +265,10 @@ describe('policy: each rule fires on the setting it guards', () => {
     });
     assert.deepEqual(firing(violations, 'service-principals-confined').map((violation) => violation.message), [
       'key dms-production-monitoring: statement AlarmSourcesPublishToEncryptedTopics admits a service without aws:SourceAccount or aws:SourceArn',
-      'topic policy dms-production-alarms: statement AccountServicesPublish admits a service without aws:SourceAccount or aws:SourceArn',
+      'key dms-production-monitoring: statement LogDeliveryReadsEscalationHistory admits a service without aws:SourceAccount or aws:SourceArn',
+      'topic policy dms-production-alarms: statement CloudWatchAlarmsPublish admits a service without aws:SourceAccount or aws:SourceArn',
+      'topic policy dms-production-alarms: statement BudgetsPublish admits a service without aws:SourceAccount or aws:SourceArn',
+      'topic policy dms-production-alarms: statement RdsEventsPublish admits a service without aws:SourceAccount or aws:SourceArn',
     ]);
   });
 
@@ -301,6 +304,31 @@ describe('policy: each rule fires on the setting it guards', () => {
     });
     assert.deepEqual(firing(violations, 'fsbp-rds-23-non-default-port').map((violation) => violation.message), ["dms-staging-db listens on PostgreSQL's default port 5432"]);
     assert.deepEqual(firing(violations, 'fsbp-elasticache-1-backups').map((violation) => violation.message), ['dms-staging-cache keeps no automatic backups (snapshotRetentionLimit)']);
+  });
+
+  it('FSBP StepFunctions.1: a state machine that logs nothing, or keeps its history under an AWS-owned key', async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      const machine = one(run, 'aws:sfn/stateMachine:StateMachine', 'dms-staging-escalation');
+      set(machine, 'loggingConfiguration', { level: 'OFF' });
+      set(machine, 'encryptionConfiguration', { type: 'AWS_OWNED_KEY' });
+    });
+    assert.deepEqual(firing(violations, 'fsbp-stepfunctions-1-logging').map((violation) => violation.message), [
+      'dms-staging-escalation does not log its executions (StepFunctions.1)',
+      'dms-staging-escalation is not encrypted with a customer-managed key',
+    ]);
+  });
+
+  it('FSBP SecretsManager.1, .4: a production secret given to tasks without rotation, or with no schedule; staging is not held to it', async () => {
+    const unrotated = await violationsAfter('production', (run) => remove(run, one(run, 'aws:secretsmanager/secretRotation:SecretRotation', 'dms-production-rotate-db-app-password')));
+    assert.deepEqual(firing(unrotated, 'fsbp-secretsmanager-1-4-app-secrets-rotated').map((violation) => violation.message), [
+      'secret dms-production-db-app-password is given to tasks but never rotates automatically (SecretsManager.1)',
+    ]);
+    const unscheduled = await violationsAfter('production', (run) => set(one(run, 'aws:secretsmanager/secretRotation:SecretRotation', 'dms-production-rotate-jwt-keys'), 'rotationRules', { automaticallyAfterDays: 365 }));
+    assert.deepEqual(firing(unscheduled, 'fsbp-secretsmanager-1-4-app-secrets-rotated').map((violation) => violation.message), [
+      'secret dms-production-jwt-keys has no rotation schedule within 90 days (SecretsManager.4)',
+    ]);
+    const staging = await violationsAfter('staging', (run) => remove(run, one(run, 'aws:secretsmanager/secretRotation:SecretRotation', 'dms-staging-rotate-db-app-password')));
+    assert.deepEqual(firing(staging, 'fsbp-secretsmanager-1-4-app-secrets-rotated'), []);
   });
 
   it('a load balancer left outside the WAF', async () => {

@@ -40,7 +40,7 @@ describe('the small stack (Pulumi.small.yaml): a single practice, production saf
     assert.equal(privateTables.length, 1);
     assert.deepEqual(privateTables[0]?.inputs['routes'], []);
     const interfaces = ofType(run, 'aws:ec2/vpcEndpoint:VpcEndpoint').filter((endpoint) => endpoint.inputs['vpcEndpointType'] === 'Interface');
-    assert.deepEqual(interfaces.map((endpoint) => String(endpoint.inputs['serviceName']).split('.').slice(3).join('.')).sort(), ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager']);
+    assert.deepEqual(interfaces.map((endpoint) => String(endpoint.inputs['serviceName']).split('.').slice(3).join('.')).sort(), ['ecr.api', 'ecr.dkr', 'ecs', 'logs', 'secretsmanager']);
     for (const endpoint of interfaces) assert.equal((endpoint.inputs['subnetIds'] as unknown[]).length, 1, `${endpoint.name} in the one task AZ`);
     assert.deepEqual(run.outputs['privateSubnetIds'], [one(run, 'aws:ec2/subnet:Subnet', 'dms-small-private-0').id]);
   });

@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { GetRoleCommand, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { DATABASE_PORT } from '../../infra/database.js';
 import {
   FIXTURE,
   fakeClock,
@@ -109,7 +110,7 @@ describe('ops dr-drill: a drill from the newest automated snapshot to the report
             name: 'verify',
             command: ['node', 'dist/api/cli.js', 'drill:verify'],
             environment: [
-              { name: 'DATABASE_URL', value: `postgres://dms_admin@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full` },
+              { name: 'DATABASE_URL', value: `postgres://dms_admin@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5433/dms?sslmode=verify-full` },
               { name: 'DATABASE_REPLICA_URLS', value: '' },
             ],
           },
@@ -164,7 +165,7 @@ describe('ops dr-drill: a drill from the newest automated snapshot to the report
     assert.deepEqual(aws.rds.commandCalls(ModifyDBInstanceCommand)[0]?.args[0].input, { DBInstanceIdentifier: DRILL_ID, MasterUserPassword: APP_PASSWORD, ApplyImmediately: true });
     const environment = aws.ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides?.containerOverrides?.[0]?.environment;
     assert.deepEqual(environment, [
-      { name: 'DATABASE_URL', value: `postgres://dms_app@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full` },
+      { name: 'DATABASE_URL', value: `postgres://dms_app@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5433/dms?sslmode=verify-full` },
       { name: 'DATABASE_REPLICA_URLS', value: '' },
       { name: 'DRILL_APP_ROLE_RESET_BY', value: 'dms_admin' },
     ]);
@@ -192,7 +193,7 @@ describe('ops dr-drill: a drill from the newest automated snapshot to the report
     const run = await runCli(['dr-drill', ...STACK_ARGS]);
     assert.equal(run.code, 0, run.stderr);
     const environment = aws.ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides?.containerOverrides?.[0]?.environment;
-    assert.equal(environment?.[0]?.value, `postgres://dms_admin@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full`);
+    assert.equal(environment?.[0]?.value, `postgres://dms_admin@${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com:5433/dms?sslmode=verify-full`);
     assert.equal(aws.rds.commandCalls(ModifyDBInstanceCommand).length, 1);
   });
 
@@ -656,6 +657,14 @@ describe('ops dr-drill --dry-run: the plan of calls, with nothing sent', () => {
     // Polls repeat a call; pages of one listing are one step of the plan; StopTask is only for a task the drill outlives.
     const made = operationsInOrder(aws).filter((operation, index, all) => operation !== all[index - 1]);
     assert.deepEqual(made, planned.filter((operation) => operation !== 'StopTask'));
+  });
+
+  it('plans the verify task against the port the database listens on (FSBP RDS.23), not PostgreSQL\'s default', async () => {
+    const run = await runCli(['dr-drill', ...STACK_ARGS, '--dry-run']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`<drill endpoint address>:${DATABASE_PORT}/dms`));
+    assert.notEqual(DATABASE_PORT, 5432);
+    assert.doesNotMatch(run.stdout, /:5432\b/);
   });
 
   it('plans a point-in-time restore with its time', async () => {

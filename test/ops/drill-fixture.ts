@@ -52,7 +52,7 @@ export const primary = {
 export const drillInstance = (status: string, pendingPassword = false) => ({
   DBInstanceIdentifier: DRILL_ID,
   DBInstanceStatus: status,
-  Endpoint: { Address: `${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com`, Port: 5432 },
+  Endpoint: { Address: `${DRILL_ID}.abcdefgh.eu-west-1.rds.amazonaws.com`, Port: 5433 },
   PendingModifiedValues: pendingPassword ? { MasterUserPassword: '****' } : {},
 });
 export const snapshot = (id: string, created: Date, status = 'available') => ({
@@ -65,7 +65,7 @@ export const snapshot = (id: string, created: Date, status = 'available') => ({
 });
 
 /** The verify task definition's own DATABASE_URL, as infra writes it (production primary host). */
-export const taskDatabaseUrl = (user: string): string => `postgres://${user}@dms-production.abcdefgh.eu-west-1.rds.amazonaws.com:5432/dms?sslmode=verify-full`;
+export const taskDatabaseUrl = (user: string): string => `postgres://${user}@dms-production.abcdefgh.eu-west-1.rds.amazonaws.com:5433/dms?sslmode=verify-full`;
 
 /**
  * A drill whose every step succeeds; a test then breaks the one step it is about. The verify task

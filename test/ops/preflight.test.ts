@@ -2,6 +2,7 @@
 // PASS or FAIL with what it saw and what to do; `--dry-run` lists the calls and makes none.
 import { strict as assert } from 'node:assert';
 import { ChatbotClient, DescribeSlackWorkspacesCommand } from '@aws-sdk/client-chatbot';
+import { DescribeReservedCacheNodesOfferingsCommand, ElastiCacheClient } from '@aws-sdk/client-elasticache';
 import { DescribeAddressesCommand, DescribeAvailabilityZonesCommand, DescribeNatGatewaysCommand, DescribeSubnetsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribePhoneNumbersCommand, PinpointSMSVoiceV2Client } from '@aws-sdk/client-pinpoint-sms-voice-v2';
 import { DescribeDBEngineVersionsCommand, DescribeOrderableDBInstanceOptionsCommand, RDSClient } from '@aws-sdk/client-rds';
@@ -27,6 +28,7 @@ const mocks = {
   ec2: mockClient(EC2Client),
   route53: mockClient(Route53Client),
   rds: mockClient(RDSClient),
+  elasticache: mockClient(ElastiCacheClient),
   // @aws-sdk/client-chatbot is still published on older @smithy types than the other clients: the same
   // class at run time, a different type at compile time.
   chatbot: mockClient(ChatbotClient as unknown as typeof STSClient),
@@ -45,6 +47,9 @@ function readyAccount(): void {
   });
   mocks.rds.on(DescribeDBEngineVersionsCommand).resolves({ DBEngineVersions: [{ Engine: 'postgres', EngineVersion: '17.6', Status: 'available' }] });
   mocks.rds.on(DescribeOrderableDBInstanceOptionsCommand).resolves({ OrderableDBInstanceOptions: [{ AvailabilityZones: ZONES.map((Name) => ({ Name })) }] });
+  mocks.elasticache.on(DescribeReservedCacheNodesOfferingsCommand).resolves({
+    ReservedCacheNodesOfferings: [{ CacheNodeType: production.cache.nodeType, Duration: 31536000, ProductDescription: 'redis', OfferingType: 'No Upfront' }],
+  });
   mocks.chatbot.on(DescribeSlackWorkspacesCommand as never).resolves({ SlackWorkspaces: [{ SlackTeamId: production.monitoring.chatSlackTeamId ?? '', SlackTeamName: 'Riverside' }] } as never);
   mocks.sms.on(DescribePhoneNumbersCommand).resolves({
     PhoneNumbers: [{ PhoneNumber: '+18885550100', Status: 'ACTIVE', NumberCapabilities: ['SMS', 'VOICE'] } as never],
@@ -94,7 +99,7 @@ describe('ops preflight: an account ready for the first pulumi up', () => {
   it('passes every prerequisite, saying what it saw, and exits 0', async () => {
     const { code, lines } = await preflight(['--stack', 'production']);
     assert.equal(code, 0, lines.join('\n'));
-    for (const check of ['credentials', 'region', 'hosted zone', 'engine version', 'instance classes', 'docker buildx', 'chat workspace', 'origination identity', 'quotas']) {
+    for (const check of ['credentials', 'region', 'hosted zone', 'engine version', 'instance classes', 'cache node type', 'docker buildx', 'chat workspace', 'origination identity', 'quotas']) {
       assert.match(line(lines, check), /^PASS /, check);
     }
     assert.match(line(lines, 'credentials'), /account 210987654321 as arn:aws:iam::210987654321:user\/deployer/);
@@ -105,6 +110,8 @@ describe('ops preflight: an account ready for the first pulumi up', () => {
     // The engine version it checks is the major from the stack file, the classes are the file's.
     assert.deepEqual(mocks.rds.commandCalls(DescribeDBEngineVersionsCommand)[0]?.args[0].input, { Engine: 'postgres', DBParameterGroupFamily: 'postgres17', DefaultOnly: true });
     assert.equal(mocks.rds.commandCalls(DescribeOrderableDBInstanceOptionsCommand)[0]?.args[0].input.DBInstanceClass, production.database.instanceClass);
+    assert.equal(mocks.elasticache.commandCalls(DescribeReservedCacheNodesOfferingsCommand)[0]?.args[0].input.CacheNodeType, production.cache.nodeType);
+    assert.match(line(lines, 'cache node type'), new RegExp(`${production.cache.nodeType} offered in us-east-2`));
   });
 
   it('--dry-run prints every call it would make and makes none (no credentials needed)', async () => {
@@ -116,7 +123,7 @@ describe('ops preflight: an account ready for the first pulumi up', () => {
     assert.equal(code, 0);
     assert.equal(callCount(), 0, 'no AWS call');
     const text = lines.join('\n');
-    for (const call of ['sts:GetCallerIdentity', 'route53:GetHostedZone', 'rds:DescribeDBEngineVersions', 'rds:DescribeOrderableDBInstanceOptions', 'docker buildx version', 'chatbot:DescribeSlackWorkspaces', 'sms-voice:DescribePhoneNumbers', 'servicequotas:GetServiceQuota vpc/L-F678F1CE']) {
+    for (const call of ['sts:GetCallerIdentity', 'route53:GetHostedZone', 'rds:DescribeDBEngineVersions', 'rds:DescribeOrderableDBInstanceOptions', `elasticache:DescribeReservedCacheNodesOfferings (${production.cache.nodeType})`, 'docker buildx version', 'chatbot:DescribeSlackWorkspaces', 'sms-voice:DescribePhoneNumbers', 'servicequotas:GetServiceQuota vpc/L-F678F1CE']) {
       assert.ok(text.includes(call), `${call} in\n${text}`);
     }
   });
@@ -165,6 +172,27 @@ describe('ops preflight: what is missing, and what to do about it', () => {
     assert.match(line(lines, 'instance classes'), /^FAIL .*db\.m7g\.large not in us-east-2c/);
     assert.match(line(lines, 'quotas'), /^FAIL .*VPCs 5 \+ 1 of 5.*NAT gateways in one zone \(at most\) 5 \+ 1 of 5/);
     assert.match(nextLine(lines, 'quotas'), /do: request an increase in Service Quotas for VPCs, NAT gateways in one zone/);
+  });
+
+  it('a Valkey node type the region does not sell, or one ElastiCache does not know: FAIL saying which setting to change', async () => {
+    mocks.elasticache.on(DescribeReservedCacheNodesOfferingsCommand).resolves({ ReservedCacheNodesOfferings: [] });
+    const absent = await preflight(['--stack', 'production']);
+    assert.equal(absent.code, 1);
+    assert.match(line(absent.lines, 'cache node type'), new RegExp(`^FAIL .*ElastiCache offers no ${production.cache.nodeType} in us-east-2`));
+    assert.match(nextLine(absent.lines, 'cache node type'), /do: set dms:cache\.nodeType to a type ElastiCache offers in us-east-2/);
+
+    mocks.elasticache.on(DescribeReservedCacheNodesOfferingsCommand).rejects(Object.assign(new Error('Invalid cache node type: cache.t9.huge'), { name: 'InvalidParameterValueException', $metadata: {} }));
+    const unknown = await preflight(['--stack', 'production']);
+    assert.match(line(unknown.lines, 'cache node type'), /^FAIL .*InvalidParameterValueException: Invalid cache node type/);
+    assert.match(nextLine(unknown.lines, 'cache node type'), /do: set dms:cache\.nodeType/);
+  });
+
+  it('a stack without Valkey asks nothing of ElastiCache', async () => {
+    const small = parseConfig(loadStackFile('small').config, 'small');
+    assert.equal(small.cache.enabled, false);
+    const { lines } = await preflight(['--stack', 'small']);
+    assert.match(line(lines, 'cache node type'), /^SKIP .*dms:cache\.enabled is false/);
+    assert.equal(mocks.elasticache.commandCalls(DescribeReservedCacheNodesOfferingsCommand).length, 0);
   });
 
   it('credentials AWS refuses: FAIL with the service error, not a stack trace', async () => {

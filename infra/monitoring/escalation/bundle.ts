@@ -1,29 +1,4 @@
-/**
- * The escalation functions' code: `handler.ts` and what it imports, bundled by esbuild into one ES
- * module at plan time, so the code Lambda runs is the code the tests run. The AWS SDK v3 clients stay
- * external: the Node.js 22 runtime includes the whole v3 SDK.
- * https://docs.aws.amazon.com/lambda/latest/dg/nodejs-package.html#nodejs-package-dependencies
- */
-import { buildSync } from 'esbuild';
-import { fileURLToPath } from 'node:url';
+/** The escalation functions' code: `handler.ts` and what it imports, as one ES module. */
+import { bundleLambdaHandler } from '../../lambda-bundle.js';
 
-let bundled: string | undefined;
-
-export function bundledEscalationHandler(): string {
-  if (bundled !== undefined) return bundled;
-  const result = buildSync({
-    entryPoints: [fileURLToPath(new URL('./handler.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    external: ['@aws-sdk/*'],
-    write: false,
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  const [output] = result.outputFiles;
-  if (!output) throw new Error('esbuild produced no escalation handler bundle');
-  bundled = output.text;
-  return bundled;
-}
+export const bundledEscalationHandler = (): string => bundleLambdaHandler(new URL('./handler.ts', import.meta.url), 'esm');

@@ -42,6 +42,7 @@ import { latestAutomatedSnapshot } from '../lib/rds.js';
 import { Progress, printSummary, type SummaryRow } from '../lib/report.js';
 import { compactUtcMinute, formatDuration, isoSeconds, parseDuration } from '../lib/time.js';
 import { waitFor } from '../lib/wait.js';
+import { DATABASE_PORT } from '../../../infra/database.js';
 import { regionDrillPlan, type RegionDrill } from '../lib/region-drill.js';
 import { printRegionDrillPlan, RegionLossDrillRun } from './dr-drill-region-loss.js';
 
@@ -280,7 +281,7 @@ class DrillRun {
 
   private async verify(instance: DBInstance, container: VerifyContainer, resetAppRoleBy: string | undefined): Promise<VerifyResult> {
     const { drill } = this;
-    const databaseUrl = drillDatabaseUrl(container, instance.Endpoint?.Address ?? '', instance.Endpoint?.Port ?? 5432);
+    const databaseUrl = drillDatabaseUrl(container, instance.Endpoint?.Address ?? '', instance.Endpoint?.Port ?? DATABASE_PORT);
     this.progress.step(`running drill:verify in ${drill.outputs.clusterName} as ${verifyDatabaseUser(container)} against ${databaseUrl.host}`);
     const started = await this.ecs.send(runVerifyTask(drill, container, databaseUrl.toString(), resetAppRoleBy));
     const taskArn = started.tasks?.[0]?.taskArn;

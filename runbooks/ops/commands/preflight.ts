@@ -1,4 +1,5 @@
 import { ChatbotClient, DescribeSlackWorkspacesCommand } from '@aws-sdk/client-chatbot';
+import { DescribeReservedCacheNodesOfferingsCommand, ElastiCacheClient } from '@aws-sdk/client-elasticache';
 import { DescribeAddressesCommand, DescribeAvailabilityZonesCommand, DescribeNatGatewaysCommand, DescribeSubnetsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribePhoneNumbersCommand, PinpointSMSVoiceV2Client } from '@aws-sdk/client-pinpoint-sms-voice-v2';
 import { DescribeDBEngineVersionsCommand, DescribeOrderableDBInstanceOptionsCommand, RDSClient } from '@aws-sdk/client-rds';
@@ -76,6 +77,7 @@ export function preflightChecks(config: StackConfig, probes: LocalProbes): Check
     ec2: lazy(() => new EC2Client({ region })),
     route53: lazy(() => new Route53Client({ region })),
     rds: lazy(() => new RDSClient({ region })),
+    elasticache: lazy(() => new ElastiCacheClient({ region })),
     chatbot: lazy(() => new ChatbotClient({ region: CHATBOT_API_REGION })),
     sms: lazy(() => new PinpointSMSVoiceV2Client({ region })),
     quotas: lazy(() => new ServiceQuotasClient({ region })),
@@ -86,6 +88,7 @@ export function preflightChecks(config: StackConfig, probes: LocalProbes): Check
   const natCount = config.network.natGateways === 'per-az' ? config.network.azCount : 1;
   const { hostedZoneId, domainName, certificateArn } = config.api;
   const slackTeam = config.monitoring.chatSlackTeamId;
+  const cacheNodeType = config.cache.nodeType;
 
   return [
     {
@@ -165,6 +168,28 @@ export function preflightChecks(config: StackConfig, probes: LocalProbes): Check
         const saw = `${classes.join(', ')} with PostgreSQL ${found.engineVersion} in ${found.zones.join(', ')}`;
         if (missing.length > 0) return fail(`${saw}: ${missing.join('; ')}`, 'pick classes offered in every zone the stack uses (dms:database.instanceClass, replicaInstanceClass)');
         return pass(`${saw}: offered in every zone`);
+      },
+    },
+    {
+      name: 'cache node type',
+      // ElastiCache has no "orderable options" call like RDS: the reserved-node offerings of a region
+      // list every node type it sells there, so an empty answer for the type means it cannot be created
+      // (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeReservedCacheNodesOfferings.html).
+      calls: config.cache.enabled ? [`elasticache:DescribeReservedCacheNodesOfferings (${cacheNodeType})`] : [],
+      async run() {
+        if (!config.cache.enabled) return skip('dms:cache.enabled is false: the stack creates no Valkey');
+        const todo = `set dms:cache.nodeType to a type ElastiCache offers in ${region} (aws elasticache describe-reserved-cache-nodes-offerings --query 'ReservedCacheNodesOfferings[].CacheNodeType')`;
+        let offerings: number;
+        try {
+          const answer = await clients.elasticache().send(new DescribeReservedCacheNodesOfferingsCommand({ CacheNodeType: cacheNodeType, MaxRecords: 20 }));
+          offerings = answer.ReservedCacheNodesOfferings?.length ?? 0;
+        } catch (error) {
+          // An unknown node type is refused as a bad parameter rather than answered with no offerings.
+          if (error instanceof Error && error.name.startsWith('InvalidParameter')) return fail(`${cacheNodeType}: ${describeError(error)}`, todo);
+          throw error;
+        }
+        if (offerings === 0) return fail(`ElastiCache offers no ${cacheNodeType} in ${region}`, todo);
+        return pass(`${cacheNodeType} offered in ${region}`);
       },
     },
     {
@@ -281,7 +306,8 @@ export const preflight = defineCommand({
   details: [
     'Reads Pulumi.<stack>.yaml (no stack outputs needed) and checks, in order: the credentials and account, the',
     'region and its zones, the hosted zone exists and public DNS delegates to it, the engine version is creatable,',
-    'the instance classes are offered in the zones the stack uses, Docker with Buildx answers, the Slack workspace',
+    'the instance classes are offered in the zones the stack uses, the Valkey node type is offered in the region,',
+    'Docker with Buildx answers, the Slack workspace',
     'is authorised in AWS Chatbot, an SMS+voice origination number exists, and the VPC, Elastic IP and NAT gateway',
     'quotas leave room for the stack. Exit 0 when nothing FAILs, 1 otherwise.',
     'Example: npm run ops -- preflight --stack production --dry-run',

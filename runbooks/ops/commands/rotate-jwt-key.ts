@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { GetSecretValueCommand, PutSecretValueCommand, UpdateSecretVersionStageCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import { awsErrorName } from '../lib/aws.js';
@@ -10,20 +9,9 @@ import { OpsError } from '../lib/errors.js';
 import { loadOutputs, requireOutputs } from '../lib/outputs.js';
 import { Progress, printSummary, type SummaryRow } from '../lib/report.js';
 import { formatDuration, isoSeconds, parseDuration } from '../lib/time.js';
+import { HMAC_SECRET_BYTES, keyAddedAt, newHmacKey, parseKeyList, stagedKey, type JwtKeyEntry } from '../../../infra/rotation/jwt-keys.js';
+import { RotationError } from '../../../infra/rotation/protocol.js';
 
-/**
- * One entry of JWT_KEYS (CONTRACT §1). `createdAt` is ours: the API reads kid, alg and the key
- * material and ignores other fields, so the rotation can tell how old a key is.
- */
-interface JwtKeyEntry {
-  kid: string;
-  alg: string;
-  createdAt?: string;
-  [field: string]: unknown;
-}
-
-const HMAC_SECRET_BYTES = 32;
-const DAY_MS = 86_400_000;
 /**
  * A new key list is written under this label, not as AWSCURRENT, then made current with
  * UpdateSecretVersionStage naming the version read: that call fails when AWSCURRENT is attached to
@@ -36,47 +24,13 @@ export const ROTATION_VERSION_STAGE = 'DMS_JWT_ROTATION';
 const STALE_VERSION_ERRORS = new Set(['InvalidParameterException', 'InvalidRequestException']);
 
 function parseKeys(secretString: string | undefined, secretArn: string): JwtKeyEntry[] {
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(secretString ?? '');
-  } catch {
-    parsed = undefined;
+    return parseKeyList(secretString ?? '');
+  } catch (error) {
+    // The value itself is never quoted: it is the signing secret.
+    if (error instanceof RotationError) throw new OpsError(`secret ${secretArn}: ${error.message}; fix it by hand before rotating`);
+    throw error;
   }
-  const valid = Array.isArray(parsed) && parsed.length > 0 &&
-    parsed.every((key) => typeof key === 'object' && key !== null && typeof (key as JwtKeyEntry).kid === 'string' && typeof (key as JwtKeyEntry).alg === 'string');
-  // The value itself is never quoted: it is the signing secret.
-  if (!valid) throw new OpsError(`secret ${secretArn} is not a JSON array of {"kid","alg",…} keys; fix it by hand before rotating`);
-  return parsed as JwtKeyEntry[];
-}
-
-/**
- * When a key was added: its createdAt, else the date in a `k-yyyymmdd-…` kid counted as the END of
- * that day (a kid carries no time of day; erring late never retires a key too early).
- */
-export function keyAddedAt(key: JwtKeyEntry): Date | undefined {
-  if (typeof key.createdAt === 'string' && !Number.isNaN(Date.parse(key.createdAt))) return new Date(key.createdAt);
-  const match = /^k-(\d{4})(\d{2})(\d{2})-/.exec(key.kid);
-  if (!match) return undefined;
-  const startOfDay = Date.parse(`${match[1]}-${match[2]}-${match[3]}T00:00:00Z`);
-  return Number.isNaN(startOfDay) ? undefined : new Date(startOfDay + DAY_MS);
-}
-
-/** A key added after the signing key but not yet signing: phase 1 stopped between its two deployments. */
-function stagedKey(keys: readonly JwtKeyEntry[]): JwtKeyEntry | undefined {
-  const last = keys.at(-1);
-  const first = keys[0];
-  if (keys.length < 2 || !last || !first) return undefined;
-  const lastAdded = keyAddedAt(last);
-  const firstAdded = keyAddedAt(first);
-  return lastAdded && (!firstAdded || lastAdded > firstAdded) ? last : undefined;
-}
-
-function newHmacKey(now: Date, existing: readonly JwtKeyEntry[]): JwtKeyEntry {
-  const day = now.toISOString().slice(0, 10).replace(/-/g, '');
-  let kid: string;
-  do kid = `k-${day}-${randomBytes(4).toString('hex')}`;
-  while (existing.some((key) => key.kid === kid));
-  return { kid, alg: 'HS256', secret: randomBytes(HMAC_SECRET_BYTES).toString('base64url'), createdAt: now.toISOString() };
 }
 
 function describeKeys(keys: readonly JwtKeyEntry[]): string {

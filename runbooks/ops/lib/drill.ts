@@ -17,6 +17,7 @@ import {
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetRoleCommand, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { DATABASE_PORT } from '../../../infra/database.js';
 import { OpsError } from './errors.js';
 import type { RequiredPermission } from './permissions.js';
 import type { OpsContext } from './context.js';
@@ -31,8 +32,13 @@ export const DRILL_VERIFY_TIMEOUT_MS = 30 * 60_000;
 /** The contract's one-off command entry, used when the verify task definition's own command does not say drill:verify. */
 export const VERIFY_COMMAND = ['node', 'dist/api/cli.js', 'drill:verify'];
 /** Who the verify task logs in as when its task definition sets no DATABASE_URL (brief: master `dms_admin`, database `dms`). */
-const DEFAULT_VERIFY_DATABASE_URL = 'postgres://dms_admin@drill.invalid:5432/dms?sslmode=verify-full';
-export const PLANNED_DATABASE_URL = "postgres://<user of the verify task's DATABASE_URL, else dms_admin>@<drill endpoint address>:5432/dms?sslmode=verify-full";
+const DEFAULT_VERIFY_DATABASE_URL = `postgres://dms_admin@drill.invalid:${DATABASE_PORT}/dms?sslmode=verify-full`;
+/**
+ * A restore keeps the source instance's port unless told otherwise (RestoreDBInstanceFromDBSnapshot,
+ * RestoreDBInstanceToPointInTime: "Default: The same port as the original DB instance"), and the
+ * primary listens on DATABASE_PORT (FSBP RDS.23), not PostgreSQL's 5432.
+ */
+export const PLANNED_DATABASE_URL = `postgres://<user of the verify task's DATABASE_URL, else dms_admin>@<drill endpoint address>:${DATABASE_PORT}/dms?sslmode=verify-full`;
 
 export type DrillOutputs = Pick<
   StackOutputs,
