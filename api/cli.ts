@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { AuditRetentionError, exportAudit, purgeAudit, verifyWithExports } from './audit/exports.js';
-import { accessesToPatient, heavyUsers, minPatientsOf, patientsSeenBy, windowOf } from './audit/accesses.js';
+import { accessesToPatient, heavyUsers, heavyUsersQuery, patientsSeenBy, windowOf } from './audit/accesses.js';
 import { verifyDatabaseChain } from './audit/verify.js';
 import { HttpError } from './http/errors.js';
 import { MAX_LIMIT } from './http/pagination.js';
@@ -85,8 +85,11 @@ export const COMMANDS: Record<string, (context: CommandContext) => Promise<Resul
     if (asked.length !== 1) return { ok: false, error: 'usage', message: 'give exactly one of --patient=, --user=, --min-patients=' };
     const em = orm.em.fork();
     try {
+      if (values['min-patients'] !== undefined) {
+        const question = heavyUsersQuery({ from: values.from, to: values.to, minPatients: values['min-patients'] });
+        return { ok: true, users: await heavyUsers(em, question.window, question.minPatients) };
+      }
       const window = windowOf({ from: values.from, to: values.to });
-      if (values['min-patients'] !== undefined) return { ok: true, users: await heavyUsers(em, window, minPatientsOf({ minPatients: values['min-patients'] })) };
       const id = accepted(uuid(), values.patient ?? values.user);
       if (!id) return { ok: false, error: 'usage', fields: { [asked[0]!]: 'must be a UUID' } };
       const items: unknown[] = [];

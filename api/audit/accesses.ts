@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { validationFailed } from '../http/errors.js';
 import type { Logger } from '../logger.js';
 import { pageOf, type CursorKey, type Page, type PageRequest } from '../http/pagination.js';
-import { accepted, dateTime, isoInstant, parseQuery, rule, uuid, type Rule } from '../http/validation.js';
+import { accepted, checkQuery, dateTime, isoInstant, rule, uuid, type Problems, type Rule, type Shape } from '../http/validation.js';
 import { ACCESS_ACTION, type DisclosureKind } from './access.js';
 
 /**
@@ -26,15 +26,32 @@ const count = (): Rule<number> => rule({ type: 'integer', minimum: 1, maximum: 1
   return { value: Number(value) };
 });
 
-/** `from` (inclusive) and `to` (exclusive), both required: an accounting is always of a period. */
-export function windowOf(query: Record<string, string | string[] | undefined>): Window {
-  const { from, to } = parseQuery({ from: dateTime(), to: dateTime() }, query);
+/** The window of every access question: `from` (inclusive) and `to` (exclusive), both required. */
+export const windowFilters = { from: dateTime(), to: dateTime() };
+
+/** An accounting is always of a period, and of at most a year. */
+export function checkWindow({ from, to }: Window): Window {
   if (to <= from) throw validationFailed({ to: 'must be after from' });
   if (to.getTime() - from.getTime() > MAX_WINDOW_DAYS * DAY_MS) throw validationFailed({ to: `the window must cover at most ${MAX_WINDOW_DAYS} days` });
   return { from, to };
 }
 
-export const minPatientsOf = (query: Record<string, string | string[] | undefined>) => parseQuery({ minPatients: count() }, query).minPatients;
+/** A question's whole query string (`extra` beside the window), every parameter known. */
+function questionQuery<S extends Shape>(query: Record<string, string | string[] | undefined>, extra: S) {
+  const problems: Problems = {};
+  const parsed = checkQuery({ ...windowFilters, ...extra }, query, problems);
+  if (!parsed || Object.keys(problems).length > 0) throw validationFailed(problems);
+  return { window: checkWindow(parsed as unknown as Window), parsed };
+}
+
+/** The window alone (the command line's `--from`/`--to`). */
+export const windowOf = (query: Record<string, string | string[] | undefined>) => questionQuery(query, {}).window;
+
+/** The heavy-user question: the window and `minPatients`. */
+export function heavyUsersQuery(query: Record<string, string | string[] | undefined>): { window: Window; minPatients: number } {
+  const { window, parsed } = questionQuery(query, { minPatients: count() });
+  return { window, minPatients: parsed.minPatients };
+}
 
 const iso = (date: Date) => date.toISOString();
 const OCCURRED_AT = `to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;

@@ -3,9 +3,9 @@ import type { Context } from 'koa';
 import { requireRole } from '../auth/access.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { notFound, validationFailed } from '../http/errors.js';
-import { pageOf, pageRequest, type CursorKey } from '../http/pagination.js';
-import { accepted, dateTime, oneOf, optional, parseQuery, positiveBigint, text, uuid } from '../http/validation.js';
-import { accessesToPatient, accessKey, heavyUsers, minPatientsOf, patientKey, patientsSeenBy, windowOf } from './accesses.js';
+import { pageOf, listQuery, type CursorKey } from '../http/pagination.js';
+import { accepted, dateTime, oneOf, optional, positiveBigint, text, uuid } from '../http/validation.js';
+import { accessesToPatient, accessKey, checkWindow, heavyUsers, heavyUsersQuery, patientKey, patientsSeenBy, windowFilters } from './accesses.js';
 import { OUTCOMES, type AuditDetails } from './chain.js';
 import { auditActor, recordAudit } from './record.js';
 import { AUDIT_COLUMNS, toAuditRecord, type AuditRow } from './store.js';
@@ -43,9 +43,8 @@ export function auditRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/admin/audit' });
 
   router.get('/', requireRole('auditor', 'admin'), async (ctx) => {
-    const query = parseQuery(filters, ctx.query);
+    const { page, filters: query } = listQuery(ctx.query, seqKey, filters);
     if (query.from && query.to && query.to <= query.from) throw validationFailed({ to: 'must be after from' });
-    const page = pageRequest(ctx.query, seqKey);
     const where: string[] = [];
     const params: unknown[] = [];
     for (const [name, value] of Object.entries(query) as [keyof typeof filters, string | Date][]) {
@@ -93,22 +92,21 @@ export function auditRoutes(): ApiRouter {
   router.get('/accesses/patients/:id', requireRole('auditor', 'admin'), async (ctx) => {
     const patientId = accepted(uuid(), ctx.params.id);
     if (!patientId) throw notFound();
-    const window = windowOf(ctx.query);
-    const page = pageRequest(ctx.query, accessKey);
+    const { page, filters } = listQuery(ctx.query, accessKey, windowFilters);
+    const window = checkWindow(filters);
     await answer(ctx, 'patient_accesses', { patientId }, (tx) => accessesToPatient(tx, patientId, window, page), (result) => result.items.length);
   });
 
   router.get('/accesses/users/:id', requireRole('auditor', 'admin'), async (ctx) => {
     const actorId = accepted(uuid(), ctx.params.id);
     if (!actorId) throw notFound();
-    const window = windowOf(ctx.query);
-    const page = pageRequest(ctx.query, patientKey);
+    const { page, filters } = listQuery(ctx.query, patientKey, windowFilters);
+    const window = checkWindow(filters);
     await answer(ctx, 'patients_seen_by_user', { userId: actorId }, (tx) => patientsSeenBy(tx, actorId, window, page), (result) => result.items.length);
   });
 
   router.get('/accesses/heavy-users', requireRole('auditor', 'admin'), async (ctx) => {
-    const window = windowOf(ctx.query);
-    const minPatients = minPatientsOf(ctx.query);
+    const { window, minPatients } = heavyUsersQuery(ctx.query);
     await answer(ctx, 'heavy_users', { minPatients }, async (tx) => ({ items: await heavyUsers(tx, window, minPatients) }), (result) => result.items.length);
   });
 

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { User } from '../db/entities.js';
 import { conflict, HttpError, notFound } from '../http/errors.js';
-import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
+import { createdBefore, createdKey, pageOf, listQuery } from '../http/pagination.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { isUuid, parseBody } from '../http/validation.js';
 import { requireUser } from './access.js';
@@ -123,7 +123,7 @@ export function accountRoutes(policy: SignInPolicy): ApiRouter {
 
   router.get('/sessions', requireUser(), async (ctx) => {
     const user = ctx.state.user!;
-    const page = pageRequest(ctx.query, createdKey);
+    const { page } = listQuery(ctx.query, createdKey);
     const rows = await ctx.state.em.find(
       AuthSession,
       { userId: user.id, revokedAt: null, expiresAt: { $gt: new Date() }, ...createdBefore(page.after) },

@@ -6,8 +6,8 @@ import { auditActor, recordAudit } from '../audit/record.js';
 import { transactionalUnique } from '../db/transactions.js';
 import { ROLES, User, type Role } from '../db/entities.js';
 import { conflict, notFound } from '../http/errors.js';
-import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
-import { boolean, email, isUuid, oneOf, optional, parseBody, parsePatch, parseQuery, text, } from '../http/validation.js';
+import { createdBefore, createdKey, pageOf, listQuery } from '../http/pagination.js';
+import { boolean, email, isUuid, oneOf, optional, parseBody, parsePatch, text, } from '../http/validation.js';
 import type { SessionEndReason } from './entities.js';
 import { requireRole } from './access.js';
 import { clearLockout } from './lockout.js';
@@ -96,8 +96,7 @@ export function adminUserRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/admin/users' });
 
   router.get('/', requireRole('admin'), async (ctx) => {
-    const { email: address } = parseQuery({ email: optional(email()) }, ctx.query);
-    const page = pageRequest(ctx.query, createdKey);
+    const { page, filters: { email: address } } = listQuery(ctx.query, createdKey, { email: optional(email()) });
     const rows = await ctx.state.em.find(
       User,
       { ...(address ? { email: normaliseEmail(address) } : {}), ...createdBefore(page.after) },

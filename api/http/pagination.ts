@@ -1,5 +1,5 @@
 import { validationFailed } from './errors.js';
-import { accepted, isoInstant, text, uuid } from './validation.js';
+import { accepted, checkQuery, isoInstant, text, uuid, type Infer, type Problems, type Shape } from './validation.js';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
@@ -43,9 +43,11 @@ function decodeCursor(raw: string): unknown[] | undefined {
   }
 }
 
-/** `limit` (default 50, capped at 200) and `cursor` from a query string; 422 for either malformed. */
-export function pageRequest<K>(query: Record<string, string | string[] | undefined>, key: CursorKey<K>): PageRequest<K> {
-  const problems: Record<string, string> = {};
+/** The parameters every list takes besides its filters. */
+const PAGING = ['limit', 'cursor'] as const;
+
+/** `limit` (default 50, capped at 200) and `cursor`, recording what is malformed in `problems`. */
+function checkPage<K>(query: Record<string, string | string[] | undefined>, key: CursorKey<K>, problems: Problems): PageRequest<K> {
   let limit = DEFAULT_LIMIT;
   const rawLimit = query.limit;
   if (rawLimit !== undefined) {
@@ -61,8 +63,23 @@ export function pageRequest<K>(query: Record<string, string | string[] | undefin
     if (after !== undefined && JSON.stringify(key.encode(after)) !== JSON.stringify(parts)) after = undefined;
     if (after === undefined) problems.cursor = 'is not a cursor this list issued';
   }
-  if (Object.keys(problems).length > 0) throw validationFailed(problems);
   return { limit, ...(after !== undefined ? { after } : {}) };
+}
+
+/**
+ * A list's whole query string: its `filters` (rules of api/http/validation.ts), `limit` and
+ * `cursor`. Any other parameter is 422 like an unknown body field; every problem is reported at once.
+ */
+export function listQuery<K, S extends Shape = Record<never, never>>(
+  query: Record<string, string | string[] | undefined>,
+  key: CursorKey<K>,
+  filters: S = {} as S,
+): { page: PageRequest<K>; filters: Infer<S> } {
+  const problems: Problems = {};
+  const parsed = checkQuery(filters, query, problems, PAGING);
+  const page = checkPage(query, key, problems);
+  if (!parsed || Object.keys(problems).length > 0) throw validationFailed(problems);
+  return { page, filters: parsed };
 }
 
 /**

@@ -252,10 +252,20 @@ export function accepted<T>(check: Rule<T, boolean>, input: unknown): T | undefi
   return parsed.ok ? parsed.value : undefined;
 }
 
-/** Query parameters (strings; a repeated parameter is an array and is refused). Unknown ones are ignored. */
-export function parseQuery<S extends Shape>(shape: S, query: Record<string, string | string[] | undefined>): Infer<S> {
-  const problems: Problems = {};
+/**
+ * Checks query parameters (strings; a repeated parameter is an array and is refused) against
+ * `shape`, recording problems; a parameter neither in `shape` nor in `alsoKnown` is refused as
+ * an unknown body field is (`is not a known parameter`), so a misspelt filter is never silently
+ * ignored. The problem names the parameter, never its value (a search string is PHI).
+ */
+export function checkQuery<S extends Shape>(shape: S, query: Record<string, string | string[] | undefined>, problems: Problems, alsoKnown: readonly string[] = []): Infer<S> | undefined {
+  let unknown = false;
+  for (const name of Object.keys(query)) {
+    if (!Object.hasOwn(shape, name) && !alsoKnown.includes(name)) {
+      problems[name] = 'is not a known parameter';
+      unknown = true;
+    }
+  }
   const parsed = parseShape(shape, query, '', problems, { allowUnknown: true });
-  if (!parsed.ok) throw validationFailed(problems);
-  return parsed.value;
+  return parsed.ok && !unknown ? parsed.value : undefined;
 }

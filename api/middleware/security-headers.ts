@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 
 /** A JSON API holding PHI: nothing is framed, sniffed, cached, or sent with a referrer. */
-const HEADERS: Record<string, string> = {
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Strict-Transport-Security': 'max-age=63072000; includeSubDomains',
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
@@ -16,7 +16,7 @@ const HEADERS: Record<string, string> = {
 
 export function securityHeaders(): Middleware {
   return async (ctx, next) => {
-    ctx.set(HEADERS);
+    ctx.set({ ...SECURITY_HEADERS });
     await next();
   };
 }

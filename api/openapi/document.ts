@@ -5,10 +5,14 @@ import { ROLES, type Role } from '../db/entities.js';
 import { SESSION_RESTRICTIONS, type SessionRestriction } from '../auth/entities.js';
 import { MFA_CHALLENGE_TTL_S, RECOVERY_CODE_COUNT } from '../auth/mfa.js';
 import { IDEMPOTENCY_HEADER, IDEMPOTENCY_WINDOW_HOURS } from '../http/idempotency.js';
+import { BODY_LIMIT_BYTES } from '../http/limits.js';
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../http/pagination.js';
+import { SECURITY_HEADERS } from '../middleware/security-headers.js';
+import { sensitivePrefix } from '../ratelimit/middleware.js';
 import { shapeSchema, type JsonSchema, type Shape } from '../http/validation.js';
 import { XRAY_STATUSES } from '../records/entities.js';
 import { MAX_REPORT_DAYS } from '../records/reports.js';
+import { MIN_NAME_SEARCH, MIN_PHONE_DIGITS, patientSearch } from '../records/search.js';
 import { medicineShape, patientShape, prescriptionShape, rxItemShape, rxPresetShape, visitShape, xrayShape } from '../records/shapes.js';
 
 /**
@@ -59,7 +63,7 @@ const nullableString = { type: ['string', 'null'] };
 function resource(shape: Shape, extra: Record<string, JsonSchema> = {}): JsonSchema {
   const input = shapeSchema(shape) as { properties: Record<string, JsonSchema> };
   const properties = { id: uuid, ...input.properties, ...extra, createdAt: timestamp, updatedAt: timestamp };
-  return { type: 'object', properties, required: Object.keys(properties) };
+  return { type: 'object', properties, required: Object.keys(properties), additionalProperties: false };
 }
 
 const list = (item: string): JsonSchema => ({
@@ -167,26 +171,48 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/admin/users/{id}/revoke-sessions', summary: 'End every session of a user at once.', roles: ['admin'], responses: { 204: null } },
 
   { method: 'post', path: '/patients', summary: 'Register a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape), responses: { 201: ref('Patient') } },
-  { method: 'get', path: '/patients', summary: 'List patients, newest first (soft-deleted ones never appear).', roles: CARE_TEAM, phi: 'demographics', query: paging, responses: { 200: list('Patient') } },
+  {
+    method: 'get', path: '/patients', summary: 'List patients, newest first (soft-deleted ones never appear); with `q`, only the patients it finds.', roles: CARE_TEAM, phi: 'demographics',
+    query: [{ name: 'q', schema: patientSearch().schema ?? {}, description: `Part of a name (every word, any case, with or without accents; at least ${MIN_NAME_SEARCH} characters), an exact date of birth YYYY-MM-DD, or the last digits of a phone number (at least ${MIN_PHONE_DIGITS}). PHI: it is never logged.` }, ...paging],
+    responses: { 200: list('Patient') },
+  },
   { method: 'get', path: '/patients/{id}', summary: 'One patient.', roles: CARE_TEAM, phi: 'demographics', responses: { 200: ref('Patient') } },
   { method: 'patch', path: '/patients/{id}', summary: 'Change a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape, { partial: true }), responses: { 200: ref('Patient') } },
   { method: 'delete', path: '/patients/{id}', summary: 'Soft-delete a patient: 404 everywhere after.', roles: CARE_TEAM, responses: { 204: null } },
 
   { method: 'post', path: '/patients/{pid}/visits', summary: 'Record a visit (with its follow-up, if any).', roles: CARE_TEAM, body: shapeSchema(visitShape), responses: { 201: ref('Visit') }, errors: { 404: 'patient_not_found' } },
   { method: 'get', path: '/patients/{pid}/visits', summary: "A patient's visits, latest first.", roles: CARE_TEAM, phi: 'visit', query: paging, responses: { 200: list('Visit') }, errors: { 404: 'patient_not_found' } },
+  {
+    method: 'get', path: '/visits', summary: 'The day view across patients: visits with from <= visitedAt < to, earliest first; or, with followUpDue, the visits whose follow-up falls on that UTC day, earliest first. One or the other.', roles: CARE_TEAM, phi: 'visit',
+    query: [
+      { name: 'from', schema: timestamp, description: 'Inclusive; an instant with its offset (a clinic asks for its own local day).' },
+      { name: 'to', schema: timestamp, description: 'Exclusive; after from.' },
+      { name: 'followUpDue', schema: { type: 'string', format: 'date' }, description: 'A UTC day: follow-ups due on it. Not with from/to.' },
+      ...paging,
+    ],
+    responses: { 200: list('Visit') },
+  },
   { method: 'get', path: '/visits/{id}', summary: 'One visit.', roles: CARE_TEAM, phi: 'visit', responses: { 200: ref('Visit') } },
   { method: 'patch', path: '/visits/{id}', summary: 'Change a visit or its follow-up.', roles: CARE_TEAM, body: shapeSchema(visitShape, { partial: true }), responses: { 200: ref('Visit') } },
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/xrays', summary: 'Announce an X-ray and get a presigned upload (PUT, exactly these headers, within PRESIGN_TTL_S seconds).', roles: CLINICIANS, body: shapeSchema(xrayShape), responses: { 201: ref('XrayUpload') }, errors: { 404: 'patient_not_found or visit_not_found' } },
   { method: 'get', path: '/patients/{pid}/visits/{vid}/xrays', summary: "A visit's X-rays, newest first.", roles: CLINICIANS, phi: 'xray', query: paging, responses: { 200: list('Xray') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, phi: 'xray', responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing or upload_mismatch' } },
+  { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, phi: 'xray', responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing, upload_mismatch, or xray_cancelled' } },
+  {
+    method: 'delete', path: '/xrays/{id}', summary: 'Cancel a pending X-ray: it stays listed as cancelled, and whatever was uploaded for it is deleted (again on a repeated call, for an upload made since with the still-valid URL).', roles: CLINICIANS,
+    responses: { 204: null }, errors: { 409: 'xray_uploaded: an uploaded X-ray is part of the record' },
+  },
   { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, phi: 'xray', responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded, or xray_object_changed (the stored object is not the one complete verified)' } },
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/rx', summary: 'Write a prescription; its JSON document is stored encrypted under the visit.', roles: ['doctor'], body: shapeSchema(prescriptionShape), responses: { 201: ref('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
   { method: 'get', path: '/patients/{pid}/visits/{vid}/rx', summary: "A visit's prescriptions, newest first.", roles: CLINICIANS, phi: 'prescription', query: paging, responses: { 200: list('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
   { method: 'get', path: '/rx/{id}', summary: 'One prescription.', roles: CLINICIANS, phi: 'prescription', responses: { 200: ref('Prescription') } },
 
-  { method: 'get', path: '/medicines', summary: 'The formulary, alphabetical.', roles: CARE_TEAM, query: paging, responses: { 200: list('Medicine') } },
+  {
+    method: 'get', path: '/medicines', summary: 'The formulary, alphabetical; with `q`, the medicines whose name contains it (any case, with or without accents).', roles: CARE_TEAM,
+    query: [{ name: 'q', schema: { type: 'string', minLength: 1, maxLength: 200 } }, ...paging], responses: { 200: list('Medicine') },
+  },
+  { method: 'get', path: '/medicines/{id}', summary: 'One medicine.', roles: CARE_TEAM, responses: { 200: ref('Medicine') } },
   { method: 'post', path: '/medicines', summary: 'Add a medicine.', roles: ['admin'], body: shapeSchema(medicineShape), responses: { 201: ref('Medicine') }, errors: { 409: 'medicine_exists' } },
 
   { method: 'get', path: '/rx-presets', summary: 'Rx presets, newest first.', roles: CLINICIANS, query: paging, responses: { 200: list('RxPreset') } },
@@ -242,6 +268,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
       fields: { type: 'object', additionalProperties: { type: 'string' }, description: 'For 422: each bad field and what is wrong with it.' },
     },
     required: ['error', 'message', 'requestId'],
+    additionalProperties: false,
   },
   User: {
     type: 'object',
@@ -353,10 +380,75 @@ const SCHEMAS: Record<string, JsonSchema> = {
   },
 };
 
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ref('Error') } } });
+/**
+ * Response headers, each declared once under `components.headers`. Framing headers (Content-Type,
+ * Content-Length, Date, Connection, Keep-Alive, Transfer-Encoding) are HTTP's, not the API's, and
+ * OpenAPI ignores a declared Content-Type; every other header a response carries is declared on it.
+ */
+const HEADERS: Record<string, JsonSchema> = {
+  'X-Request-Id': { required: true, description: 'The request id (the one sent, when well-formed: 8 to 128 of A-Z a-z 0-9 . _ : -); it is on every log line of the request and in every error body.', schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{8,128}$' } },
+  ...Object.fromEntries(Object.entries(SECURITY_HEADERS).map(([name, value]) => [name, { required: true, description: 'Sent on every response (api/middleware/security-headers.ts).', schema: { const: value } }])),
+  'X-RateLimit-Limit': { description: 'Requests the budget this request spent allows per window (every route under a rate-limited prefix).', schema: { type: 'integer', minimum: 0 } },
+  'X-RateLimit-Remaining': { description: 'Requests left in the window.', schema: { type: 'integer', minimum: 0 } },
+  'X-RateLimit-Reset': { description: 'When the window resets, in Unix epoch seconds.', schema: { type: 'integer', minimum: 0 } },
+  'Retry-After': { required: true, description: 'Seconds until a retry can succeed (at least 1).', schema: { type: 'integer', minimum: 1 } },
+  'WWW-Authenticate': { required: true, description: 'RFC 6750 §3: `Bearer realm="dms-api"`, with `error="invalid_token"` when a token was sent.', schema: { type: 'string', pattern: '^Bearer realm="dms-api"' } },
+  Vary: { required: true, description: 'Names `Origin`: every answer depends on the Origin header (CORS), so no cache hands one origin\'s answer to another.', schema: { type: 'string', pattern: '(^|[ ,])Origin($|[ ,])' } },
+  'Access-Control-Allow-Origin': { description: 'The request\'s Origin, when it is one of `CORS_ORIGINS` (never `*`); absent for any other origin, which the browser then refuses.', schema: { type: 'string', format: 'uri' } },
+  'Access-Control-Expose-Headers': { description: 'With Access-Control-Allow-Origin: the headers a browser client may read (Retry-After, X-Request-Id, the rate-limit headers, WWW-Authenticate, Idempotent-Replayed).', schema: { type: 'string' } },
+  'Idempotent-Replayed': { description: 'Present (`true`) when this is the stored answer of an earlier request with the same Idempotency-Key.', schema: { const: 'true' } },
+};
+const headerRef = (name: string): JsonSchema => ({ $ref: `#/components/headers/${name}` });
+const headersOf = (names: string[]) => Object.fromEntries(names.map((name) => [name, headerRef(name)]));
 
+/** The routes whose requests spend a rate-limit budget: they carry the X-RateLimit headers and may answer 429. */
+const rateLimited = (op: Operation) => sensitivePrefix(op.path) !== undefined;
+/** Routes that read a JSON body (when one is sent): the body parser's 400, 413 and 415 apply (api/middleware/json-body.ts). */
+const readsBody = (op: Operation) => op.method !== 'get';
 /** Every route that creates something (a POST answering 201) honours `Idempotency-Key` (api/http/idempotency.ts). */
 const creates = (op: Operation) => op.method === 'post' && 201 in op.responses;
+
+/** The statuses every route may answer beyond its own, and why. */
+function commonErrors(op: Operation): Record<number, string> {
+  const errors: Record<number, string> = {};
+  if (readsBody(op)) {
+    errors[400] = 'invalid_json: the body is not valid JSON.';
+    errors[413] = `payload_too_large: the body is over ${BODY_LIMIT_BYTES} bytes.`;
+    errors[415] = 'unsupported_media_type: a body that is not application/json.';
+  }
+  if (op.body || op.query) errors[422] = 'validation_failed: `fields` names each bad field (or unknown parameter) and what is wrong with it, never its value.';
+  if (op.roles) {
+    errors[401] = 'unauthorized: missing, malformed, expired or unknown token, or an ended session.';
+    errors[403] = 'forbidden: the role may not do this; or mfa_enrolment_required / password_change_required: a restricted session, which only its own step serves.';
+    if (op.path.includes('{')) errors[404] = 'not_found: no such record (or its patient was deleted).';
+  }
+  if (rateLimited(op)) errors[429] = 'rate_limited: the budget of this client (or user, per prefix) is spent; retry after Retry-After seconds.';
+  if (op.path !== '/health' && op.path !== '/openapi.json') errors[503] = 'unavailable: the database (or the audit trail, or S3) cannot be written or reached; retry shortly.';
+  errors[500] = 'internal_error: a fault of the API; the request id finds it in the logs. Never for bad input.';
+  return errors;
+}
+
+const errorResponse = (op: Operation, status: number, description: string) => ({
+  description, headers: responseHeaders(op, status), content: { 'application/json': { schema: ref('Error') } },
+});
+
+/** Error responses shared by name (`components.responses`), as `commonErrors` words them for a rate-limited route. */
+const SAMPLE_LIMITED: Operation = { method: 'post', path: '/patients/{id}', summary: '', roles: ['admin'], body: {}, responses: {} };
+const SHARED_NAMES: Record<number, string> = {
+  400: 'InvalidJson', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 413: 'PayloadTooLarge', 415: 'UnsupportedMediaType', 422: 'ValidationFailed', 429: 'RateLimited', 500: 'InternalError', 503: 'Unavailable',
+};
+const SHARED_ERRORS: Record<number, { name: string; description: string }> = Object.fromEntries(
+  Object.entries(commonErrors(SAMPLE_LIMITED)).filter(([status]) => SHARED_NAMES[Number(status)]).map(([status, description]) => [status, { name: SHARED_NAMES[Number(status)]!, description }]),
+);
+
+function responseHeaders(op: Operation, status: number): Record<string, JsonSchema> {
+  const names = ['X-Request-Id', ...Object.keys(SECURITY_HEADERS), 'Vary', 'Access-Control-Allow-Origin', 'Access-Control-Expose-Headers'];
+  if (rateLimited(op)) names.push('X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset');
+  if (status === 429) names.push('Retry-After');
+  if (status === 401 && op.roles) names.push('WWW-Authenticate');
+  if (status === 201 && creates(op)) names.push('Idempotent-Replayed');
+  return headersOf(names);
+}
 
 const idempotencyKey = {
   name: IDEMPOTENCY_HEADER,
@@ -370,20 +462,18 @@ function operationObject(op: Operation): JsonSchema {
   const pathParams = [...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: uuid }));
   const responses: Record<string, unknown> = {};
   for (const [status, schema] of Object.entries(op.responses)) {
-    responses[status] = schema === null ? { description: 'No content.' } : { description: 'Success.', content: { 'application/json': { schema } } };
+    const headers = responseHeaders(op, Number(status));
+    responses[status] = schema === null ? { description: 'No content.', headers } : { description: 'Success.', headers, content: { 'application/json': { schema } } };
   }
-  if (op.body) responses[422] = errorResponse('validation_failed: `fields` names each bad field.');
-  if (op.roles) {
-    responses[401] = errorResponse('unauthorized: missing, malformed, expired or unknown token, or an ended session.');
-    responses[403] = errorResponse(
-      'forbidden: the role may not do this; or mfa_enrolment_required / password_change_required: a restricted session, which only its own step serves.',
-    );
-    responses[404] ??= errorResponse('not_found.');
-    responses[429] = errorResponse('rate_limited, with Retry-After.');
-    responses[503] = errorResponse('unavailable: the database (or the audit trail) cannot be written or reached.');
+  const errors = { ...commonErrors(op), ...op.errors };
+  if (creates(op)) errors[422] = `validation_failed: \`fields\` names each bad field (\`${IDEMPOTENCY_HEADER}\` for a malformed key); idempotency_key_reused: the key was used with another request.`;
+  for (const [status, description] of Object.entries(errors)) {
+    const shared = SHARED_ERRORS[Number(status)];
+    // Every route under a rate-limited prefix answers these alike: one component each, so the document stays small.
+    responses[status] = shared && rateLimited(op) && description === shared.description
+      ? { $ref: `#/components/responses/${shared.name}` }
+      : errorResponse(op, Number(status), description);
   }
-  for (const [status, description] of Object.entries(op.errors ?? {})) responses[status] = errorResponse(description);
-  if (creates(op)) responses[422] = errorResponse(`validation_failed: \`fields\` names each bad field (\`${IDEMPOTENCY_HEADER}\` for a malformed key); idempotency_key_reused: the key was used with another request.`);
   return {
     summary: op.summary,
     operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
@@ -396,22 +486,38 @@ function operationObject(op: Operation): JsonSchema {
   };
 }
 
+/** `schema` with every copy of a component's schema replaced by a reference to it (RxItem is written once). */
+function referencing(schema: unknown, name: string, component: JsonSchema): unknown {
+  if (JSON.stringify(schema) === JSON.stringify(component)) return ref(name);
+  if (Array.isArray(schema)) return schema.map((item) => referencing(item, name, component));
+  if (schema && typeof schema === 'object') return Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, referencing(value, name, component)]));
+  return schema;
+}
+
 /** The whole document (built once per process: it depends on code only). */
 export function openApiDocument(): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operationObject(op);
-  return {
+  const { RxItem, ...schemas } = SCHEMAS;
+  const document = {
     openapi: '3.1.0',
     info: {
       title: 'DMS clinical records API',
       version: '1.0.0',
       description: 'Patients, visits with follow-ups, X-rays (presigned S3), prescriptions, medicines, Rx presets, reports and the audit trail. Errors are `{error, message, requestId}`; lists are `{items, nextCursor}`.',
+      license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
     },
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
+    // Relative: the document is served by the API it describes, at the origin the client reached
+    // (https://api.dms.<domain> in AWS, http://127.0.0.1:<port> under `npm start`).
+    servers: [{ url: '/', description: 'The origin that served this document.' }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      schemas: SCHEMAS,
+      headers: HEADERS,
+      responses: Object.fromEntries(Object.entries(SHARED_ERRORS).map(([status, { name, description }]) => [name, errorResponse(SAMPLE_LIMITED, Number(status), description)])),
+      schemas: { ...(referencing(schemas, 'RxItem', RxItem!) as Record<string, JsonSchema>), RxItem },
     },
-    paths,
+    paths: referencing(paths, 'RxItem', RxItem!),
   };
+  return document;
 }

@@ -73,7 +73,7 @@ export const Prescription = defineEntity({
 });
 export type Prescription = InferEntity<typeof Prescription>;
 
-export const XRAY_STATUSES = ['pending', 'uploaded'] as const;
+export const XRAY_STATUSES = ['pending', 'uploaded', 'cancelled'] as const;
 
 export const Xray = defineEntity({
   name: 'Xray',

@@ -2,9 +2,10 @@ import { auditActor, recordAudit } from '../audit/record.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { transactionalUnique } from '../db/transactions.js';
 import { requireRole } from '../auth/access.js';
-import { conflict } from '../http/errors.js';
-import { keysetAfter, pageOf, pageRequest, textKey } from '../http/pagination.js';
-import { parseBody } from '../http/validation.js';
+import { conflict, notFound } from '../http/errors.js';
+import { keysetAfter, listQuery, pageOf, textKey } from '../http/pagination.js';
+import { isUuid, optional, parseBody, text } from '../http/validation.js';
+import { foldedContains } from './search.js';
 import { Medicine } from './entities.js';
 import { CARE_TEAM } from './roles.js';
 import { medicineShape } from './shapes.js';
@@ -15,14 +16,22 @@ export const presentMedicine = presenter(Medicine, ['id', 'name', 'form', 'stren
 
 const nameKey = textKey('name');
 
-/** The formulary (CONTRACT §2): the clinical roles read it, admins add to it. */
+/** The formulary (CONTRACT §2): the clinical roles read it (`?q=` finds by part of the name, any case or accents), admins add to it. */
 export function medicineRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/medicines' });
 
   router.get('/', requireRole(...CARE_TEAM), async (ctx) => {
-    const page = pageRequest(ctx.query, nameKey);
-    const rows = await ctx.state.em.find(Medicine, keysetAfter('name', page.after, 'asc'), { orderBy: { name: 'asc', id: 'asc' }, limit: page.limit + 1 });
+    const { page, filters: { q } } = listQuery(ctx.query, nameKey, { q: optional(text({ max: 200 })) });
+    const rows = await ctx.state.em.find(Medicine, { ...(q ? foldedContains('name', q) : {}), ...keysetAfter('name', page.after, 'asc') }, {
+      orderBy: { name: 'asc', id: 'asc' }, limit: page.limit + 1,
+    });
     ctx.body = pageOf(rows, page.limit, (row) => nameKey.encode(row), presentMedicine);
+  });
+
+  router.get('/:id', requireRole(...CARE_TEAM), async (ctx) => {
+    const medicine = isUuid(ctx.params.id) ? await ctx.state.em.findOne(Medicine, { id: ctx.params.id }) : null;
+    if (!medicine) throw notFound('not_found', 'The medicine');
+    ctx.body = presentMedicine(medicine);
   });
 
   router.post('/', requireRole('admin'), idempotent(), async (ctx) => {

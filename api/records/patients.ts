@@ -5,8 +5,10 @@ import { requireRole } from '../auth/access.js';
 import { discloses } from '../audit/access.js';
 import { Patient } from '../db/entities.js';
 import { notFound } from '../http/errors.js';
-import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
-import { parseBody, parsePatch } from '../http/validation.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { createdKey, listQuery, pageOf, type PageRequest, type SortKey } from '../http/pagination.js';
+import { optional, parseBody, parsePatch } from '../http/validation.js';
+import { patientSearch, patientSearchCondition, type PatientSearch } from './search.js';
 import { livePatient } from './lookup.js';
 import { CARE_TEAM, fieldList } from './roles.js';
 import { patientShape } from './shapes.js';
@@ -15,7 +17,36 @@ import { idempotent } from '../http/idempotency.js';
 
 export const presentPatient = presenter(Patient, ['id', 'fullName', 'dateOfBirth', 'sex', 'phone', 'email', 'notes', 'createdAt', 'updatedAt']);
 
-/** `/patients` (CONTRACT §2): the care team; DELETE is a soft delete, after which the patient is 404 everywhere. */
+/**
+ * The query of `GET /patients` (with `?q=`, a search): live patients, newest first. Built with
+ * Kysely so a search string is a bound parameter, never statement text (api/records/search.ts).
+ * The EXPLAIN test (test/api/find-and-day-view.test.ts) reads the plan of exactly this query.
+ */
+/** The `patients` table (migrations 0001, 0007) as Kysely sees it: what `em.map(Patient, row)` reads back. */
+interface PatientsTable {
+  patients: {
+    id: string; full_name: string; date_of_birth: string; sex: string | null; phone: string | null; email: string | null; notes: string | null;
+    created_at: Date; updated_at: Date; deleted_at: Date | null;
+  };
+}
+
+export function patientsQuery(em: EntityManager, search: PatientSearch | undefined, page: PageRequest<SortKey<'createdAt', Date>>) {
+  const after = page.after;
+  return em.getKysely<PatientsTable>().selectFrom('patients').selectAll()
+    .where('deleted_at', 'is', null)
+    .$if(search !== undefined, (query) => query.where(patientSearchCondition(search!)))
+    .$if(after !== undefined, (query) => query.where((eb) => eb.or([
+      eb('created_at', '<', after!.createdAt),
+      eb.and([eb('created_at', '=', after!.createdAt), eb('id', '<', after!.id)]),
+    ])))
+    .orderBy('created_at', 'desc').orderBy('id', 'desc')
+    .limit(page.limit + 1);
+}
+
+/**
+ * `/patients` (CONTRACT §2): the care team; DELETE is a soft delete, after which the patient is 404
+ * everywhere. `GET /patients?q=` finds patients (api/records/search.ts), newest first like the list.
+ */
 export function patientRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/patients' });
   const notThere = () => notFound('not_found', 'The patient');
@@ -33,10 +64,8 @@ export function patientRoutes(): ApiRouter {
   });
 
   router.get('/', discloses('demographics', requireRole(...CARE_TEAM)), async (ctx) => {
-    const page = pageRequest(ctx.query, createdKey);
-    const rows = await ctx.state.em.find(Patient, { deletedAt: null, ...createdBefore(page.after) }, {
-      orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1,
-    });
+    const { page, filters: { q } } = listQuery(ctx.query, createdKey, { q: optional(patientSearch()) });
+    const rows = (await patientsQuery(ctx.state.em, q, page).execute()).map((row) => ctx.state.em.map(Patient, row));
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentPatient);
   });
 

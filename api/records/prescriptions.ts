@@ -6,7 +6,7 @@ import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
 import { discloses } from '../audit/access.js';
 import { validationFailed } from '../http/errors.js';
-import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
+import { createdBefore, createdKey, pageOf, listQuery } from '../http/pagination.js';
 import { parseBody } from '../http/validation.js';
 import { bucketOf, deleteObject, putXrayObject, type Storage } from '../storage/s3.js';
 import { Medicine, Prescription, type RxItem } from './entities.js';
@@ -83,7 +83,7 @@ export function prescriptionRoutes(storage: Storage): ApiRouter {
   });
 
   router.get('/patients/:pid/visits/:vid/rx', discloses('prescription', requireRole(...CLINICIANS)), async (ctx) => {
-    const page = pageRequest(ctx.query, createdKey);
+    const { page } = listQuery(ctx.query, createdKey);
     const visit = await visitOfPatient(ctx.state.em, ctx.params.pid!, ctx.params.vid!);
     const rows = await ctx.state.em.find(Prescription, { visitId: visit.id, ...createdBefore(page.after) }, {
       orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1,

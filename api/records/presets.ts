@@ -6,7 +6,7 @@ import { auditActor, recordAudit } from '../audit/record.js';
 import { transactionalUnique } from '../db/transactions.js';
 import { requireRole } from '../auth/access.js';
 import { conflict, notFound } from '../http/errors.js';
-import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
+import { createdBefore, createdKey, pageOf, listQuery } from '../http/pagination.js';
 import { isUuid, parseBody, parsePatch } from '../http/validation.js';
 import { RxPreset } from './entities.js';
 import { medicinesOf } from './prescriptions.js';
@@ -33,7 +33,7 @@ export function rxPresetRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/rx-presets' });
 
   router.get('/', requireRole(...CLINICIANS), async (ctx) => {
-    const page = pageRequest(ctx.query, createdKey);
+    const { page } = listQuery(ctx.query, createdKey);
     const rows = await ctx.state.em.find(RxPreset, createdBefore(page.after), { orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1 });
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentPreset);
   });

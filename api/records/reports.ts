@@ -3,8 +3,8 @@ import { discloses } from '../audit/access.js';
 import { readPreferringReplica } from '../db/stale-read.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { validationFailed } from '../http/errors.js';
-import { encodeCursor, pageRequest, type CursorKey, type Page } from '../http/pagination.js';
-import { accepted, calendarDate, parseQuery } from '../http/validation.js';
+import { encodeCursor, listQuery, type CursorKey, type Page } from '../http/pagination.js';
+import { accepted, calendarDate } from '../http/validation.js';
 import { CLINICIANS } from './roles.js';
 
 /** The longest range one report covers (CONTRACT §2: longer is 422). */
@@ -34,12 +34,11 @@ export function reportRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/reports' });
 
   router.get('/visits', discloses('report', requireRole(...CLINICIANS)), async (ctx) => {
-    const { from, to } = parseQuery({ from: calendarDate(), to: calendarDate() }, ctx.query);
+    const { page, filters: { from, to } } = listQuery(ctx.query, dayKey, { from: calendarDate(), to: calendarDate() });
     const first = dayNumber(from);
     const last = dayNumber(to);
     if (last < first) throw validationFailed({ to: 'must not be before from' });
     if (last - first + 1 > MAX_REPORT_DAYS) throw validationFailed({ to: `the range must cover at most ${MAX_REPORT_DAYS} days` });
-    const page = pageRequest(ctx.query, dayKey);
     const start = page.after === undefined ? first : Math.max(first, dayNumber(page.after) + 1);
     const end = Math.min(last, start + page.limit - 1);
     const rows = start > end ? [] : await readPreferringReplica(ctx, (connectionType) => ctx.state.em.execute<DayCount[]>(

@@ -6,9 +6,9 @@ import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
 import { discloses, disclosePatients } from '../audit/access.js';
 import { conflict } from '../http/errors.js';
-import { createdBefore, createdKey, pageOf, pageRequest } from '../http/pagination.js';
+import { createdBefore, createdKey, pageOf, listQuery } from '../http/pagination.js';
 import { parseBody } from '../http/validation.js';
-import { bucketOf, encryptionAccepted, headObject, presignDownload, presignUpload, readHead, type Storage, type StoredObject } from '../storage/s3.js';
+import { bucketOf, deleteObject, encryptionAccepted, headObject, presignDownload, presignUpload, readHead, type Storage, type StoredObject } from '../storage/s3.js';
 import { Xray } from './entities.js';
 import { recordOfLivePatient, visitOfPatient } from './lookup.js';
 import { CLINICIANS } from './roles.js';
@@ -40,6 +40,8 @@ async function uploadProblem(storage: Storage, xray: Xray, object: StoredObject)
   return found.equals(signature.bytes) ? undefined : 'file_signature';
 }
 
+const xrayCancelled = () => conflict('xray_cancelled', 'This X-ray was cancelled.');
+
 /** A refused `complete` is evidence (an upload that is not what was announced): its audit row commits on its own. */
 async function auditRefusedCompletion(ctx: Context, xray: Xray, reason: string): Promise<void> {
   await recordAudit(ctx.state.em, {
@@ -67,7 +69,7 @@ async function refuseChangedObject(ctx: Context, storage: Storage, xray: Xray): 
   throw conflict('xray_object_changed', 'The stored X-ray is not the file that was verified; it cannot be downloaded.');
 }
 
-/** X-ray metadata, presigned uploads straight to S3, their completion and presigned downloads (CONTRACT §2–§3). */
+/** X-ray metadata, presigned uploads straight to S3, their completion or cancellation, and presigned downloads (CONTRACT §2–§3). */
 export function xrayRoutes(storage: Storage): ApiRouter {
   const router = apiRouter();
   const clinicians = requireRole(...CLINICIANS);
@@ -95,7 +97,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
   });
 
   router.get('/patients/:pid/visits/:vid/xrays', discloses('xray', clinicians), async (ctx) => {
-    const page = pageRequest(ctx.query, createdKey);
+    const { page } = listQuery(ctx.query, createdKey);
     const visit = await visitOfPatient(ctx.state.em, ctx.params.pid!, ctx.params.vid!);
     const rows = await ctx.state.em.find(Xray, { visitId: visit.id, ...createdBefore(page.after) }, {
       orderBy: { createdAt: 'desc', id: 'desc' }, limit: page.limit + 1,
@@ -109,6 +111,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
       ctx.body = presentXray(xray);
       return;
     }
+    if (xray.status === 'cancelled') throw xrayCancelled();
     const object = await headObject(storage, bucketOf(storage, 'xray'), xray.objectKey);
     const problem = object ? await uploadProblem(storage, xray, object) : 'missing';
     if (problem) {
@@ -120,6 +123,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
     const completed = await ctx.state.em.transactional(async (tx) => {
       const target = await recordOfLivePatient(tx, Xray, xray.id, LockMode.PESSIMISTIC_WRITE);
       if (target.status === 'uploaded') return target;
+      if (target.status === 'cancelled') throw xrayCancelled();
       target.status = 'uploaded';
       target.uploadedAt = new Date();
       target.verifiedEtag = object!.etag ?? null;
@@ -132,6 +136,33 @@ export function xrayRoutes(storage: Storage): ApiRouter {
       return target;
     });
     ctx.body = presentXray(completed);
+  });
+
+  /**
+   * Cancels a pending X-ray (announced by mistake, the wrong file, the patient left): the row stays
+   * as `cancelled`, and whatever was uploaded to its key is deleted. An uploaded X-ray is part of
+   * the record and is never cancelled. Cancelling again deletes anything uploaded since, with the
+   * URL the create issued while it was still live (a URL cannot be revoked); with nothing there it
+   * changes nothing and writes no audit row.
+   */
+  router.delete('/xrays/:id', clinicians, async (ctx) => {
+    await ctx.state.em.transactional(async (tx) => {
+      const xray = await recordOfLivePatient(tx, Xray, ctx.params.id!, LockMode.PESSIMISTIC_WRITE);
+      if (xray.status === 'uploaded') throw conflict('xray_uploaded', 'An uploaded X-ray is part of the record; it cannot be cancelled.');
+      const bucket = bucketOf(storage, 'xray');
+      // Deleted before the audit row, so the chain lock is never held across a call to S3. In the
+      // versioned AWS bucket this leaves a delete marker; the lifecycle rule expires the old version.
+      const uploaded = (await headObject(storage, bucket, xray.objectKey)) !== undefined;
+      if (uploaded) await deleteObject(storage, bucket, xray.objectKey);
+      if (xray.status === 'cancelled' && !uploaded) return;
+      xray.status = 'cancelled';
+      await tx.flush();
+      await recordAudit(tx, {
+        action: 'xray.cancel', outcome: 'success', entity: 'xray', entityId: xray.id, ...auditActor(ctx),
+        details: { patientId: xray.patientId, visitId: xray.visitId, objectDeleted: uploaded },
+      });
+    });
+    ctx.status = 204;
   });
 
   router.get('/xrays/:id/download', discloses('xray', clinicians), async (ctx) => {

@@ -48,10 +48,12 @@ for (const stack of STACKS) {
       assert.equal(primary().inputs['iamDatabaseAuthenticationEnabled'], true);
     });
 
+    const parametersOf = (): Record<string, string> => Object.fromEntries(
+      (one(run, 'aws:rds/parameterGroup:ParameterGroup', String(run.outputs['dbParameterGroupName'])).inputs['parameters'] as { name: string; value: string }[]).map((p) => [p.name, p.value]),
+    );
+
     it('forces TLS 1.2+ and logs slow statements without their parameter values', () => {
-      const parameters = Object.fromEntries(
-        (one(run, 'aws:rds/parameterGroup:ParameterGroup', String(run.outputs['dbParameterGroupName'])).inputs['parameters'] as { name: string; value: string }[]).map((p) => [p.name, p.value]),
-      );
+      const parameters = parametersOf();
       assert.equal(parameters['rds.force_ssl'], '1');
       assert.equal(parameters['ssl_min_protocol_version'], 'TLSv1.2');
       assert.equal(parameters['log_min_duration_statement'], String(config.database.slowQueryMs));
@@ -59,6 +61,15 @@ for (const stack of STACKS) {
       assert.equal(parameters['max_connections'], String(Math.max(maxConnectionsFor(config.database.instanceClass), maxConnectionsFor(config.database.replicaInstanceClass))));
       assert.equal(primary().inputs['parameterGroupName'], run.outputs['dbParameterGroupName']);
       assert.equal(replica().inputs['parameterGroupName'], run.outputs['dbParameterGroupName']);
+    });
+
+    it('lets the migration create pg_trgm and unaccent (patient search, migration 0014): no rds.allowed_extensions list leaves them out', () => {
+      // RDS for PostgreSQL creates only the extensions rds.allowed_extensions lists, when it is set:
+      // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.FeatureSupport.Extensions.html
+      const allowed = parametersOf()['rds.allowed_extensions'];
+      if (allowed === undefined || allowed === '*') return;
+      const listed = allowed.split(',').map((name) => name.trim());
+      assert.ok(listed.includes('pg_trgm') && listed.includes('unaccent'), `rds.allowed_extensions = ${allowed}`);
     });
 
     it('exports PostgreSQL logs to encrypted log groups with retention, with Performance Insights and enhanced monitoring on', () => {

@@ -8,8 +8,12 @@ import { loadStackFile } from '../../infra/plan/stack-file.js';
 import { checkPolicies } from '../../infra/policy/harness.js';
 import { ofType, one } from './fixture.js';
 
-/** The budget a single practice can carry: the fixed monthly cost of Pulumi.small.yaml stays under it. */
-const SMALL_FIXED_TARGET_USD = 150;
+/**
+ * The budget a single practice can carry: the fixed monthly cost of Pulumi.small.yaml stays under it.
+ * $150 until the monthly secret rotation (FSBP SecretsManager.1) needed an ECS endpoint ($7.30) in a
+ * stack without NAT, to restart the API with a rotated database password.
+ */
+const SMALL_FIXED_TARGET_USD = 155;
 
 describe('the small stack (Pulumi.small.yaml): a single practice, production safety, the cheapest choices', function () {
   this.timeout(120_000);

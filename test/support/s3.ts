@@ -113,8 +113,8 @@ export interface Clinic {
   auditor: SignedIn;
 }
 
-export async function startClinic(): Promise<Clinic> {
-  const api = await startRecordsApi();
+export async function startClinic(env: Record<string, string> = {}): Promise<Clinic> {
+  const api = await startRecordsApi(env);
   const [staff, doctor, admin, auditor] = await Promise.all([signedIn(api, 'staff'), signedIn(api, 'doctor'), signedIn(api, 'admin'), signedIn(api, 'auditor')]);
   return { api, staff, doctor, admin, auditor };
 }

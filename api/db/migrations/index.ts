@@ -12,7 +12,8 @@ import { AccountSecurity } from './0010-account-security.js';
 import { IdempotencyKeys } from './0011-idempotency-keys.js';
 import { XrayVerifiedObject } from './0012-xray-verified-object.js';
 import { AuditExporterRole } from './0013-audit-exporter-role.js';
-import { AuditQueue } from './0014-audit-queue.js';
+import { FindPatientsAndDayView } from './0014-find-patients-and-day-view.js';
+import { AuditQueue } from './0015-audit-queue.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -32,5 +33,6 @@ export const migrations: MigrationObject[] = [
   { name: '0011-idempotency-keys', class: IdempotencyKeys },
   { name: '0012-xray-verified-object', class: XrayVerifiedObject },
   { name: '0013-audit-exporter-role', class: AuditExporterRole },
-  { name: '0014-audit-queue', class: AuditQueue },
+  { name: '0014-find-patients-and-day-view', class: FindPatientsAndDayView },
+  { name: '0015-audit-queue', class: AuditQueue },
 ];
