@@ -58,9 +58,13 @@ describe('access records: every response that discloses PHI is on the trail (iss
     const first = path.split('/')[1];
     const byId: Record<string, string> = { patients: ids.patient, visits: ids.visit, xrays: ids.xray, rx: ids.rx };
     const filled = path.replace('{pid}', ids.patient).replace('{vid}', ids.visit).replace('{id}', byId[first!] ?? '');
-    const today = new Date().toISOString().slice(0, 10);
-    const query = (op.parameters ?? []).filter((p) => p.in === 'query' && p.required)
-      .map((p) => `${p.name}=${encodeURIComponent(p.schema?.format === 'date' ? today : new Date().toISOString())}`);
+    // A window around now for the day view (from/to, neither required alone: followUpDue is the other form).
+    const valueOf = (p: { name: string; schema?: { format?: string } }) => {
+      const at = p.name === 'from' ? Date.now() - 86_400_000 : p.name === 'to' ? Date.now() + 86_400_000 : Date.now();
+      return p.schema?.format === 'date' ? new Date(at).toISOString().slice(0, 10) : new Date(at).toISOString();
+    };
+    const query = (op.parameters ?? []).filter((p) => p.in === 'query' && (p.required || ['from', 'to'].includes(p.name)))
+      .map((p) => `${p.name}=${encodeURIComponent(valueOf(p))}`);
     return query.length ? `${filled}?${query.join('&')}` : filled;
   }
 
