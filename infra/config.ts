@@ -150,8 +150,6 @@ export interface DatabaseSettings {
   performanceInsightsRetentionDays: number;
   /** Enhanced monitoring granularity (seconds). */
   monitoringIntervalSeconds: number;
-  /** Statements slower than this are logged (ms). */
-  slowQueryMs: number;
   /** Daily backup window (UTC, `hh:mm-hh:mm`). */
   backupWindow: string;
   /** Weekly maintenance window (UTC, `ddd:hh:mm-ddd:hh:mm`). */
@@ -317,8 +315,12 @@ export interface LatencyObjective {
 export interface SloSettings {
   /** Percent of requests not answered 5xx, by the API or by the load balancer itself. */
   availability: { target: number };
-  /** Per route class (api/metrics/emf.ts `routeClass`): reads (GET), writes, auth (sign-in, tokens). */
-  latency: Record<'reads' | 'writes' | 'auth', LatencyObjective>;
+  /**
+   * Per route class (api/metrics/emf.ts `routeClass`): reads (GET), writes, auth (sign-in, tokens).
+   * A class left out has no objective: a stack whose class sees a few dozen requests a day (a single
+   * practice's sign-ins) would page on one slow request, since its burn-rate windows hold one or two.
+   */
+  latency: Partial<Record<'reads' | 'writes' | 'auth', LatencyObjective>>;
 }
 
 /** `dms:slo` when the stack file leaves it out. */
@@ -512,7 +514,6 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       deletionProtection,
       performanceInsightsRetentionDays: piRetention,
       monitoringIntervalSeconds: database.oneOf('monitoringIntervalSeconds', [1, 5, 10, 15, 30, 60] as const),
-      slowQueryMs: database.int('slowQueryMs', 50, 60000),
       backupWindow: database.str('backupWindow', /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'hh:mm-hh:mm (UTC)'),
       maintenanceWindow: database.str('maintenanceWindow', /^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$/, 'ddd:hh:mm-ddd:hh:mm (UTC)'),
     },
@@ -799,7 +800,7 @@ function sloTarget(field: Field): number {
   return value;
 }
 
-/** The optional `dms:slo` section: every objective given, or the section left out for the defaults. */
+/** The optional `dms:slo` section: availability and the latency of each route class that has an objective, or the section left out for the defaults. */
 function sloSection(raw: Readonly<Record<string, unknown>>): SloSettings {
   if (raw[`${CONFIG_NAMESPACE}:slo`] === undefined) return DEFAULT_SLO;
   const slo = Section$.of(raw, 'slo');
@@ -816,7 +817,7 @@ function sloSection(raw: Readonly<Record<string, unknown>>): SloSettings {
   };
   return {
     availability: { target: sloTarget(new Field(availability['target'], slo.key('availability.target'))) },
-    latency: { reads: objective('reads'), writes: objective('writes'), auth: objective('auth') },
+    latency: Object.fromEntries((['reads', 'writes', 'auth'] as const).filter((routeClass) => latency[routeClass] !== undefined).map((routeClass) => [routeClass, objective(routeClass)])),
   };
 }
 

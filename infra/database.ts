@@ -105,12 +105,20 @@ export class Database extends pulumi.ComponentResource {
       {
         name: `${prefix}-db-pg${major}`,
         family: `postgres${major}`,
-        description: `DMS PostgreSQL ${major}: TLS only, slow-query logging without parameter values`,
+        description: `DMS PostgreSQL ${major}: TLS only, no statement text in the log`,
         parameters: [
           { name: 'rds.force_ssl', value: '1' },
           { name: 'ssl_min_protocol_version', value: 'TLSv1.2' },
-          { name: 'log_min_duration_statement', value: String(args.slowQueryMs) },
-          // Bind parameters carry PHI (names, dates of birth): logged statements keep their placeholders only.
+          // No statement text in the log, ever: MikroORM 7 sends values written into the SQL text, not
+          // as bind parameters (AbstractSqlConnection.execute: CompiledQuery.raw(formatted)), so a logged
+          // statement would carry names and dates of birth to CloudWatch. Slow statements are found
+          // in pg_stat_statements and Performance Insights, which keep them normalised. Hence no
+          // duration logging, no statement beside an error, and no DETAIL (a unique violation's DETAIL
+          // repeats the key's value).
+          { name: 'log_min_duration_statement', value: '-1' },
+          { name: 'log_min_error_statement', value: 'panic' },
+          { name: 'log_error_verbosity', value: 'terse' },
+          // For the statements that do bind parameters (patient search): placeholders only.
           { name: 'log_parameter_max_length', value: '0' },
           { name: 'log_parameter_max_length_on_error', value: '0' },
           { name: 'log_statement', value: 'ddl' },

@@ -59,10 +59,11 @@ export function foldedContains(column: string, text: string): Record<string, unk
 
 /**
  * The SQL condition of a patient search, each form on its own index (migration 0014). A Kysely
- * `sql` fragment, so the search string is a bound parameter: PostgreSQL's slow-statement log
- * (`log_min_duration_statement`, exported to CloudWatch in AWS) prints a statement's text, and
- * `log_parameter_max_length = 0` keeps bound values out of it. MikroORM 7 writes values into the
- * statement text instead, so the search does not go through it (see patientsQuery).
+ * `sql` fragment, so the search string is a bound parameter and never part of a statement's text,
+ * wherever that text is shown (a PostgreSQL log with `log_min_duration_statement` on, as tests
+ * and developers may run it; `pg_stat_statements`). MikroORM 7 writes values into the statement
+ * text instead, so the search does not go through it (see patientsQuery); the stacks' parameter
+ * group logs no statement text at all (infra/database.ts).
  */
 export function patientSearchCondition(search: PatientSearch): RawBuilder<boolean> {
   switch (search.by) {

@@ -99,8 +99,8 @@ export function objectives(slo: SloSettings, targets: ObjectiveTargets): Objecti
       },
     },
   };
-  const latency = ROUTE_CLASSES.map((routeClass): Objective => {
-    const { target, thresholdMs } = slo.latency[routeClass];
+  const latency = ROUTE_CLASSES.filter((routeClass) => slo.latency[routeClass]).map((routeClass): Objective => {
+    const { target, thresholdMs } = slo.latency[routeClass]!;
     return {
       id: `latency-${routeClass}`,
       promise: `${target}% of ${routeClass} answered within ${thresholdMs} ms`,

@@ -52,11 +52,14 @@ for (const stack of STACKS) {
       (one(run, 'aws:rds/parameterGroup:ParameterGroup', String(run.outputs['dbParameterGroupName'])).inputs['parameters'] as { name: string; value: string }[]).map((p) => [p.name, p.value]),
     );
 
-    it('forces TLS 1.2+ and logs slow statements without their parameter values', () => {
+    it('forces TLS 1.2+ and writes no statement text to the log (the ORM writes PHI values into it)', () => {
       const parameters = parametersOf();
       assert.equal(parameters['rds.force_ssl'], '1');
       assert.equal(parameters['ssl_min_protocol_version'], 'TLSv1.2');
-      assert.equal(parameters['log_min_duration_statement'], String(config.database.slowQueryMs));
+      assert.equal(parameters['log_min_duration_statement'], '-1');
+      assert.equal(parameters['log_min_error_statement'], 'panic');
+      assert.equal(parameters['log_error_verbosity'], 'terse');
+      assert.ok(!['all', 'mod'].includes(parameters['log_statement'] ?? 'none'), `log_statement ${parameters['log_statement']}`);
       assert.equal(parameters['log_parameter_max_length'], '0');
       assert.equal(parameters['max_connections'], String(Math.max(maxConnectionsFor(config.database.instanceClass), maxConnectionsFor(config.database.replicaInstanceClass))));
       assert.equal(primary().inputs['parameterGroupName'], run.outputs['dbParameterGroupName']);

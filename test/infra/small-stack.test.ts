@@ -13,7 +13,7 @@ import { ofType, one } from './fixture.js';
  * $150 until the monthly secret rotation (FSBP SecretsManager.1) needed an ECS endpoint ($7.30) in a
  * stack without NAT, to restart the API with a rotated database password.
  */
-const SMALL_FIXED_TARGET_USD = 155;
+const SMALL_FIXED_TARGET_USD = 150;
 
 describe('the small stack (Pulumi.small.yaml): a single practice, production safety, the cheapest choices', function () {
   this.timeout(120_000);
@@ -28,6 +28,12 @@ describe('the small stack (Pulumi.small.yaml): a single practice, production saf
     assert.deepEqual(estimate.notPriced, []);
     assert.equal(estimate.budget?.belowFixedCost, false);
     assert.deepEqual(await checkPolicies(run.resources), []);
+  });
+
+  it('sets no sign-in latency objective (a few dozen sign-ins a day would page on one slow one), and keeps reads, writes and availability', () => {
+    const composites = ofType(run, 'aws:cloudwatch/compositeAlarm:CompositeAlarm').map((alarm) => String(alarm.inputs['alarmName']));
+    assert.deepEqual(composites.filter((name) => name.includes('-slo-')).map((name) => name.replace(/^dms-small-slo-|-(fast|slow)-burn$/g, '')).sort(),
+      ['availability', 'availability', 'latency-reads', 'latency-reads', 'latency-writes', 'latency-writes']);
   });
 
   it('runs no trace collector: with no route out it could neither pull its image nor reach X-Ray', () => {
