@@ -24,6 +24,7 @@ import { requestMetrics } from './middleware/request-metrics.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { traceRoute } from './middleware/trace-route.js';
 import { rateLimits } from './ratelimit/middleware.js';
+import { AccessTrail } from './audit/access.js';
 import { auditRoutes } from './audit/routes.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { medicineRoutes } from './records/medicines.js';
@@ -70,6 +71,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const health = healthRoutes(probes, deps.draining);
   const tokens = new AccessTokens(config.jwtKeys ?? []);
+  const accessTrail = new AccessTrail(() => orm.em.getConnection('write').getNativeClient(), config.accessRecords);
   // Ready before the first sign-in, so an unknown e-mail is never slower than a known one.
   void prepareDummyHash();
 
@@ -90,6 +92,10 @@ export function createApp(deps: AppDeps): Koa {
     .use(rateLimits({ ...deps, tokens }))
     .use(async (ctx, next) => {
       ctx.state.em = retryingConflicts(orm.em.fork(), ctx.state.log);
+      await next();
+    })
+    .use(async (ctx, next) => {
+      ctx.state.accessTrail = accessTrail;
       await next();
     })
     .use(authentication(tokens, deps.sessions))

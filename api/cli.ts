@@ -1,7 +1,11 @@
 import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { AuditRetentionError, exportAudit, purgeAudit, verifyWithExports } from './audit/exports.js';
+import { accessesToPatient, heavyUsers, heavyUsersQuery, patientsSeenBy, windowOf } from './audit/accesses.js';
 import { verifyDatabaseChain } from './audit/verify.js';
+import { HttpError } from './http/errors.js';
+import { MAX_LIMIT } from './http/pagination.js';
+import { accepted, uuid } from './http/validation.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { APP_ROLE, EXPORTER_ROLE, appPasswordProblem, ensureLoginRole } from './db/app-role.js';
 import { migrations } from './db/migrations/index.js';
@@ -70,6 +74,40 @@ export const COMMANDS: Record<string, (context: CommandContext) => Promise<Resul
     return { ok: true, hotDays: config.auditHotDays, ...(await purgeAudit(orm.em.fork(), storage, config.auditHotDays)) };
   },
 
+  /**
+   * The access records' questions, as `GET /admin/audit/accesses/…` answers them, every page:
+   * `--patient=<id>` (every access to a patient), `--user=<id>` (every patient a user saw, by kind)
+   * or `--min-patients=<n>` (users above n distinct patients), each with `--from=` and `--to=`.
+   */
+  async 'audit:accesses'({ orm, flags }) {
+    const values = Object.fromEntries(flags.map((flag) => flag.replace(/^--/, '').split(/=(.*)/s).slice(0, 2)));
+    const asked = ['patient', 'user', 'min-patients'].filter((name) => values[name] !== undefined);
+    if (asked.length !== 1) return { ok: false, error: 'usage', message: 'give exactly one of --patient=, --user=, --min-patients=' };
+    const em = orm.em.fork();
+    try {
+      if (values['min-patients'] !== undefined) {
+        const question = heavyUsersQuery({ from: values.from, to: values.to, minPatients: values['min-patients'] });
+        return { ok: true, users: await heavyUsers(em, question.window, question.minPatients) };
+      }
+      const window = windowOf({ from: values.from, to: values.to });
+      const id = accepted(uuid(), values.patient ?? values.user);
+      if (!id) return { ok: false, error: 'usage', fields: { [asked[0]!]: 'must be a UUID' } };
+      const items: unknown[] = [];
+      for (let cursor: unknown = undefined, first = true; first || cursor; first = false) {
+        const page = values.patient
+          ? await accessesToPatient(em, id, window, { limit: MAX_LIMIT, ...(cursor ? { after: cursor as { occurredAt: Date; id: string } } : {}) })
+          : await patientsSeenBy(em, id, window, { limit: MAX_LIMIT, ...(cursor ? { after: cursor as string } : {}) });
+        items.push(...page.items);
+        const last = page.items.at(-1) as { occurredAt?: string; id?: string; patientId?: string } | undefined;
+        cursor = page.nextCursor && last ? (values.patient ? { occurredAt: new Date(last.occurredAt!), id: last.id! } : last.patientId) : undefined;
+      }
+      return { ok: true, [values.patient ? 'accesses' : 'patients']: items };
+    } catch (error) {
+      if (error instanceof HttpError) return { ok: false, error: 'usage', ...error.details };
+      throw error;
+    }
+  },
+
   /** After a restore: every table answers, the audit chain holds, and there is someone to sign in. */
   async 'drill:verify'({ orm }) {
     const em = orm.em.fork();
@@ -116,7 +154,12 @@ async function resetDrillAppRole({ config, env, log }: Pick<CommandContext, 'con
 const BEFORE_CONNECT: Record<string, typeof resetDrillAppRole> = { 'drill:verify': resetDrillAppRole };
 
 /** The flags each command accepts; any other is refused rather than silently ignored. */
-const FLAGS: Record<string, readonly string[]> = { 'audit:verify': ['--with-exports'] };
+const FLAGS: Record<string, readonly string[]> = {
+  'audit:verify': ['--with-exports'],
+  'audit:accesses': ['--patient=', '--user=', '--min-patients=', '--from=', '--to='],
+};
+/** A flag as given (`--with-exports`), or one that takes a value (`--from=…`). */
+const knownFlag = (command: string | undefined, flag: string) => (FLAGS[command ?? ''] ?? []).some((known) => (known.endsWith('=') ? flag.startsWith(known) : flag === known));
 
 export interface RunOptions {
   env?: Record<string, string | undefined>;
@@ -130,9 +173,9 @@ export interface RunOptions {
 export async function runCommand([command, ...flags]: string[], { env = process.env, overrides = {}, stdout = process.stdout, stderr = process.stderr }: RunOptions = {}): Promise<number> {
   const print = (result: Result) => stdout.write(`${JSON.stringify({ command, ...result })}\n`);
   const run = command === undefined ? undefined : COMMANDS[command];
-  const unknownFlag = flags.find((flag) => !(FLAGS[command ?? ''] ?? []).includes(flag));
+  const unknownFlag = flags.find((flag) => !knownFlag(command, flag));
   if (!run || unknownFlag) {
-    stderr.write(`usage: cli.js <${Object.keys(COMMANDS).join('|')}> (audit:verify takes --with-exports)${unknownFlag ? `; unknown flag ${unknownFlag}` : ''}\n`);
+    stderr.write(`usage: cli.js <${Object.keys(COMMANDS).join('|')}> (audit:verify takes --with-exports; audit:accesses one of --patient=<id>, --user=<id>, --min-patients=<n>, with --from= and --to=)${unknownFlag ? `; unknown flag ${unknownFlag}` : ''}\n`);
     return 2;
   }
   let config: Config;

@@ -61,6 +61,13 @@ export interface Config {
    * sets it from the same value that moves exports to Glacier. The database refuses under 30.
    */
   auditHotDays: number;
+  /**
+   * Access records of PHI responses (`AUDIT_ACCESS_RECORDS`, `on` by default). `off` exists to
+   * measure their price (`npm run bench`) and is refused with NODE_ENV=production.
+   */
+  accessRecords: boolean;
+  /** Distinct patients per user per hour above which `phi_access_heavy_user` is logged (`AUDIT_HEAVY_USER_PATIENTS`, default 500). */
+  heavyUserPatients: number;
   bootstrapAdmin?: { email: string; password: string };
   /** Roles that must sign in with MFA (`MFA_REQUIRED_ROLES`): without it, they can only enrol. */
   mfaRequiredRoles: readonly Role[];
@@ -272,6 +279,13 @@ function mfaRequiredRoles(env: Env, environment: Environment): readonly Role[] {
   return [...new Set(roles as Role[])];
 }
 
+/** `AUDIT_ACCESS_RECORDS`: `on` (default) or `off`, never off in production (HIPAA §164.312(b)). */
+function accessRecords(env: Env, environment: Environment): boolean {
+  const value = oneOf(env, 'AUDIT_ACCESS_RECORDS', ['on', 'off'] as const, 'on');
+  if (value === 'off' && environment === 'production') throw new ConfigError('AUDIT_ACCESS_RECORDS', 'cannot be off when NODE_ENV=production');
+  return value === 'on';
+}
+
 /** Every variable production cannot run without: it never falls back to embedded parts. */
 const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'AWS_REGION', 'XRAY_BUCKET', 'AUDIT_BUCKET', 'JWT_KEYS'] as const;
 
@@ -353,6 +367,8 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
     presignTtlS: integer(env, 'PRESIGN_TTL_S', 90, 10, 3600),
     corsOrigins: corsOrigins(env),
     auditHotDays: integer(env, 'AUDIT_HOT_DAYS', 90, 30, 3650),
+    accessRecords: accessRecords(env, environment),
+    heavyUserPatients: integer(env, 'AUDIT_HEAVY_USER_PATIENTS', 500, 1, 1_000_000),
     bootstrapAdmin: bootstrapAdmin(env),
     mfaRequiredRoles: mfaRequiredRoles(env, environment),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),

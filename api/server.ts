@@ -3,6 +3,8 @@ import { Redis } from 'ioredis';
 import { createApp, type AppDeps } from './app.js';
 import { ensureFirstAdmin } from './auth/bootstrap.js';
 import { LiveSessions } from './auth/live-sessions.js';
+import { HEAVY_USER_CHECK_MS, reportHeavyUsers } from './audit/accesses.js';
+import { AuditSequencer } from './audit/sequencer.js';
 import type { Config } from './config.js';
 import { createOrm, migrate } from './db/orm.js';
 import { poolProbe, postgresProbe, redisProbe } from './health.js';
@@ -89,6 +91,7 @@ export async function startApi({ config, log, migrate: runMigrations, metricsStr
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 })
     : undefined;
   if (redis) logRedisOutages(redis, log);
+  let sequencer: AuditSequencer | undefined;
   try {
     if (runMigrations) {
       const applied = await migrate(orm);
@@ -106,6 +109,19 @@ export async function startApi({ config, log, migrate: runMigrations, metricsStr
     ];
     const sessions = new LiveSessions(orm, config.databaseUrl, log);
     sessions.start();
+    // Every task competes to be the database's one sequencer (api/audit/sequencer.ts).
+    sequencer = new AuditSequencer(config.databaseUrl, log, {
+      whileLeading: {
+        everyMs: HEAVY_USER_CHECK_MS,
+        run: () => reportHeavyUsers(orm.em.fork(), log, config.heavyUserPatients).then(
+          () => undefined,
+          (error: unknown) => {
+            log.error('unhandled_error', { where: 'heavy_user_check', errorName: error instanceof Error ? error.name : typeof error });
+          },
+        ),
+      },
+    });
+    sequencer.start();
     const draining = new Draining();
     const metrics = config.metricsNamespace ? new RequestMetrics(config.metricsNamespace, metricsStream ?? new BatchedStdout()) : undefined;
     const deps: AppDeps = { config, log, orm, probes, redis, storage: createStorage(config), sessions, draining, ...(metrics ? { metrics } : {}) };
@@ -135,12 +151,14 @@ export async function startApi({ config, log, migrate: runMigrations, metricsStr
         await closed;
         clearTimeout(drain);
         deps.storage.client.destroy();
+        await sequencer?.close();
         await sessions.close();
         await orm.close();
         redis?.disconnect();
       },
     };
   } catch (error) {
+    await sequencer?.close();
     await orm.close();
     redis?.disconnect();
     throw error;

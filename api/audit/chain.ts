@@ -3,13 +3,22 @@ import { createHash } from 'node:crypto';
 export const OUTCOMES = ['success', 'failure', 'denied'] as const;
 export type AuditOutcome = (typeof OUTCOMES)[number];
 
-/** Ids, codes and counts only: never a name, a date of birth or a note (CONTRACT §4). */
-export type AuditDetails = Record<string, string | number | boolean | null>;
+/**
+ * Ids, codes and counts only: never a name, a date of birth or a note (CONTRACT §4). A list is a
+ * list of ids (an access record's `patients`).
+ */
+export type AuditDetails = Record<string, string | number | boolean | null | string[]>;
 
 /** One audit row exactly as it is hashed, stored, exported and verified. */
-export interface AuditRecord {
+export interface AuditRecord extends QueuedRecord {
   /** Position in the chain, gapless from 1; a decimal string (PostgreSQL bigint). */
   seq: string;
+  prevHash: string;
+  hash: string;
+}
+
+/** A record as a request commits it (`audit_queue`): the chain fields come when it is sequenced. */
+export interface QueuedRecord {
   id: string;
   /** ISO 8601 in UTC with milliseconds. */
   occurredAt: string;
@@ -22,8 +31,6 @@ export interface AuditRecord {
   ip: string | null;
   requestId: string | null;
   details: AuditDetails;
-  prevHash: string;
-  hash: string;
 }
 
 /** The hash the first row chains from. */

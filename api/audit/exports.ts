@@ -5,6 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { bucketOf, isArchived, listKeys, objectIntegrity, readObject, serverSideEncryption, type Storage } from '../storage/s3.js';
 import { canonicalJson, ChainChecker, GENESIS_HASH, type AuditRecord, type ChainBreak } from './chain.js';
 import { recordAudit } from './record.js';
+import { sequencePending } from './sequencer.js';
 import { auditRowsFrom, chainHead } from './store.js';
 import { EXPORT_PREFIX, exportKey, exportTimeMetadata } from './export-naming.js';
 import { checkChain, type ChainReport } from './verify.js';
@@ -135,13 +136,20 @@ export interface ExportSummary {
 }
 
 /**
- * `npm run audit:export`: ships every row not yet exported, in batches. Each batch is recorded
+ * `npm run audit:export`: chains every committed record still queued, then ships every row not yet exported, in batches. Each batch is recorded
  * (pending) before its file is written and marked verified only once the file reads back, so a
  * crash at any point is finished by the next run, and a second exporter racing this one stops at
  * the unique `first_seq`.
  */
 export async function exportAudit(em: EntityManager, storage: Storage, batchRowsLimit = EXPORT_BATCH_ROWS): Promise<ExportSummary> {
   const summary: ExportSummary = { files: 0, rows: 0, throughSeq: null };
+  // Everything committed before the export started is chained first, so this run anchors it outside the database.
+  const connection = await (await em.getConnection('write').getNativeClient()).connect();
+  try {
+    await sequencePending(connection);
+  } finally {
+    connection.release();
+  }
   const pending = await em.execute<ExportBatch[]>('select * from audit_exports where verified_at is null order by first_seq');
   for (const batch of pending) {
     summary.rows += await shipBatch(em, storage, batch);

@@ -3,8 +3,7 @@ import type { EventSubscriber, TransactionEventArgs } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'koa';
 import type { Logger } from '../logger.js';
-import { OUTCOMES, hashRecord, type AuditDetails, type AuditOutcome, type AuditRecord } from './chain.js';
-import { lockChainHead } from './store.js';
+import { OUTCOMES, type AuditDetails, type AuditOutcome, type QueuedRecord } from './chain.js';
 
 /** What a caller says about a sensitive action; the chain fields are filled in here. */
 export interface AuditEntry {
@@ -38,73 +37,84 @@ export class AuditWriteError extends Error {
 }
 
 const ACTION = /^[a-z][a-z0-9_.-]{0,63}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function checkEntry(entry: AuditEntry): void {
   if (!ACTION.test(entry.action)) throw new TypeError(`audit action "${entry.action}" is not <entity>.<verb>`);
   if (!(OUTCOMES as readonly string[]).includes(entry.outcome)) throw new TypeError(`audit outcome "${entry.outcome}" is not allowed`);
   for (const [key, value] of Object.entries(entry.details ?? {})) {
+    if (Array.isArray(value)) {
+      if (!value.every((id) => UUID.test(id))) throw new TypeError(`audit detail "${key}" must be a list of ids (UUIDs)`);
+      continue;
+    }
     const allowed = value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
-    if (!allowed) throw new TypeError(`audit detail "${key}" must be a string, finite number, boolean or null`);
+    if (!allowed) throw new TypeError(`audit detail "${key}" must be a string, finite number, boolean, null or a list of ids`);
   }
 }
 
-/** Entries recorded in a transaction and not yet written: they join the chain as it commits. */
-const queued = new WeakMap<object, AuditEntry[]>();
-/** Rows written in a transaction, logged once it has committed (a rollback logs nothing). */
-const written = new WeakMap<object, AuditRecord[]>();
+/** Checks an entry and makes the record a request commits: the chain fields come when it is sequenced. */
+export function queuedRecord(entry: AuditEntry, occurredAt = new Date()): QueuedRecord {
+  checkEntry(entry);
+  return {
+    id: randomUUID(),
+    occurredAt: occurredAt.toISOString(),
+    actorId: entry.actorId ?? null,
+    actorRole: entry.actorRole ?? null,
+    action: entry.action,
+    outcome: entry.outcome,
+    entity: entry.entity ?? null,
+    entityId: entry.entityId ?? null,
+    ip: entry.ip ?? null,
+    requestId: entry.requestId ?? null,
+    details: entry.details ?? {},
+  };
+}
+
+/**
+ * One statement for any number of records (one parameter: a JSON array), so a transaction's
+ * records and a group commit's cost one round trip. `placeholder`: `?` for the ORM, `$1` for `pg`.
+ */
+export const queueInsert = (placeholder: '?' | '$1') => `insert into audit_queue
+  (id, occurred_at, actor_id, actor_role, action, outcome, entity, entity_id, ip, request_id, details)
+  select id, occurred_at, actor_id, actor_role, action, outcome, entity, entity_id, ip, request_id, details
+    from jsonb_to_recordset(${placeholder}::jsonb) as r(id uuid, occurred_at timestamptz, actor_id text, actor_role text, action text,
+      outcome text, entity text, entity_id text, ip text, request_id text, details jsonb)`;
+
+export const queueRows = (records: QueuedRecord[]) => JSON.stringify(records.map((record) => ({
+  id: record.id, occurred_at: record.occurredAt, actor_id: record.actorId, actor_role: record.actorRole, action: record.action,
+  outcome: record.outcome, entity: record.entity, entity_id: record.entityId, ip: record.ip, request_id: record.requestId, details: record.details,
+})));
+
+/** Entries recorded in a transaction and not yet written: they are queued as it commits. */
+const queued = new WeakMap<object, QueuedRecord[]>();
+/** Records written in a transaction, logged once it has committed (a rollback logs nothing). */
+const written = new WeakMap<object, QueuedRecord[]>();
 
 /**
  * Records a sensitive action. Call it inside `em.transactional(...)` with the change it records:
- * the row is appended to the chain as that transaction commits, so both commit or neither does
- * (outside a transaction it opens its own). If the row cannot be written, the commit fails with
- * `AuditWriteError` and the change rolls back with it.
- *
- * Writing at commit keeps the chain lock the last lock a transaction takes, held only for the
- * insert and the commit: audited writes queue briefly instead of deadlocking on row locks taken
- * after an early audit call.
+ * the record is written to `audit_queue` as that transaction commits, so both commit or neither
+ * does (outside a transaction it opens its own). If it cannot be written, the commit fails with
+ * `AuditWriteError` and the change rolls back with it. The sequencer chains it afterwards
+ * (api/audit/sequencer.ts): no request waits for the chain.
  */
 export async function recordAudit(em: EntityManager, entry: AuditEntry): Promise<void> {
-  checkEntry(entry);
   const transaction = em.isInTransaction() ? em.getTransactionContext() : undefined;
   if (!transaction) return em.transactional((tx) => recordAudit(tx, entry));
-  queued.set(transaction, [...(queued.get(transaction) ?? []), entry]);
+  const earlier = queued.get(transaction) ?? [];
+  // A transaction's records keep their order in the chain, which sequences by time: each is at least 1 ms after the one before.
+  const last = earlier.at(-1);
+  const now = new Date();
+  const occurredAt = last && Date.parse(last.occurredAt) >= now.getTime() ? new Date(Date.parse(last.occurredAt) + 1) : now;
+  queued.set(transaction, [...earlier, queuedRecord(entry, occurredAt)]);
 }
 
-/** Appends entries to the chain inside the committing transaction, one after the other. */
-async function appendToChain(em: EntityManager, entries: AuditEntry[]): Promise<AuditRecord[]> {
-  const records: AuditRecord[] = [];
+/** Writes a committing transaction's records to the queue, in one statement. */
+async function writeQueued(em: EntityManager, records: QueuedRecord[]): Promise<void> {
   try {
-    let head = await lockChainHead(em);
-    for (const entry of entries) {
-      const unsigned: Omit<AuditRecord, 'hash'> = {
-        seq: (head.seq + 1n).toString(),
-        id: randomUUID(),
-        occurredAt: new Date().toISOString(),
-        actorId: entry.actorId ?? null,
-        actorRole: entry.actorRole ?? null,
-        action: entry.action,
-        outcome: entry.outcome,
-        entity: entry.entity ?? null,
-        entityId: entry.entityId ?? null,
-        ip: entry.ip ?? null,
-        requestId: entry.requestId ?? null,
-        details: entry.details ?? {},
-        prevHash: head.hash,
-      };
-      const record = { ...unsigned, hash: hashRecord(unsigned) };
-      await em.execute(
-        `insert into audit_logs (seq, id, occurred_at, actor_id, actor_role, action, outcome, entity, entity_id, ip, request_id, details, prev_hash, hash)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)`,
-        [record.seq, record.id, record.occurredAt, record.actorId, record.actorRole, record.action, record.outcome,
-          record.entity, record.entityId, record.ip, record.requestId, JSON.stringify(record.details), record.prevHash, record.hash],
-      );
-      records.push(record);
-      head = { seq: BigInt(record.seq), hash: record.hash };
-    }
+    await em.execute(queueInsert('?'), [queueRows(records)]);
   } catch (error) {
-    throw new AuditWriteError(entries.map((entry) => entry.action).join(','), { cause: error });
+    throw new AuditWriteError(records.map((record) => record.action).join(','), { cause: error });
   }
-  return records;
 }
 
 /** Who did it, from where, in which request: the parts of an entry every route fills the same way. */
@@ -118,10 +128,9 @@ export function auditActor(ctx: Context): Pick<AuditEntry, 'actorId' | 'actorRol
 }
 
 /** The `audit` log line of a record: ids only, like the row. */
-export function auditLogFields(record: AuditRecord) {
+export function auditLogFields(record: QueuedRecord) {
   return {
     auditId: record.id,
-    seq: record.seq,
     action: record.action,
     outcome: record.outcome,
     entity: record.entity,
@@ -144,7 +153,8 @@ export function auditSubscriber(log: Logger): EventSubscriber {
       const entries = transaction && queued.get(transaction);
       if (!transaction || !entries?.length) return;
       queued.delete(transaction);
-      written.set(transaction, await appendToChain(em as EntityManager, entries));
+      await writeQueued(em as EntityManager, entries);
+      written.set(transaction, entries);
     },
     afterTransactionCommit({ transaction }: TransactionEventArgs) {
       if (!transaction) return;

@@ -1,9 +1,12 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Context } from 'koa';
 import { requireRole } from '../auth/access.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
-import { validationFailed } from '../http/errors.js';
+import { notFound, validationFailed } from '../http/errors.js';
 import { pageOf, listQuery, type CursorKey } from '../http/pagination.js';
-import { accepted, dateTime, oneOf, optional, positiveBigint, text } from '../http/validation.js';
-import { OUTCOMES } from './chain.js';
+import { accepted, dateTime, oneOf, optional, positiveBigint, text, uuid } from '../http/validation.js';
+import { accessesToPatient, accessKey, checkWindow, heavyUsers, heavyUsersQuery, patientKey, patientsSeenBy, windowFilters } from './accesses.js';
+import { OUTCOMES, type AuditDetails } from './chain.js';
 import { auditActor, recordAudit } from './record.js';
 import { AUDIT_COLUMNS, toAuditRecord, type AuditRow } from './store.js';
 import { verifyDatabaseChain } from './verify.js';
@@ -75,6 +78,36 @@ export function auditRoutes(): ApiRouter {
       details: { ok: report.ok, checked: report.checked, ...(report.firstBroken ? { firstBrokenSeq: report.firstBroken.seq } : {}) },
     });
     ctx.body = report;
+  });
+
+  // The access records' questions (issue 16): each answer is audited like a page of the trail.
+  const answer = async <T>(ctx: Context, query: string, details: AuditDetails, read: (tx: EntityManager) => Promise<T>, rows: (result: T) => number) => {
+    ctx.body = await ctx.state.em.transactional(async (tx) => {
+      const result = await read(tx);
+      await recordAudit(tx, { action: 'audit.read', outcome: 'success', entity: 'audit_log', ...auditActor(ctx), details: { query, ...details, rows: rows(result) } });
+      return result;
+    });
+  };
+
+  router.get('/accesses/patients/:id', requireRole('auditor', 'admin'), async (ctx) => {
+    const patientId = accepted(uuid(), ctx.params.id);
+    if (!patientId) throw notFound();
+    const { page, filters } = listQuery(ctx.query, accessKey, windowFilters);
+    const window = checkWindow(filters);
+    await answer(ctx, 'patient_accesses', { patientId }, (tx) => accessesToPatient(tx, patientId, window, page), (result) => result.items.length);
+  });
+
+  router.get('/accesses/users/:id', requireRole('auditor', 'admin'), async (ctx) => {
+    const actorId = accepted(uuid(), ctx.params.id);
+    if (!actorId) throw notFound();
+    const { page, filters } = listQuery(ctx.query, patientKey, windowFilters);
+    const window = checkWindow(filters);
+    await answer(ctx, 'patients_seen_by_user', { userId: actorId }, (tx) => patientsSeenBy(tx, actorId, window, page), (result) => result.items.length);
+  });
+
+  router.get('/accesses/heavy-users', requireRole('auditor', 'admin'), async (ctx) => {
+    const { window, minPatients } = heavyUsersQuery(ctx.query);
+    await answer(ctx, 'heavy_users', { minPatients }, async (tx) => ({ items: await heavyUsers(tx, window, minPatients) }), (result) => result.items.length);
   });
 
   return router;

@@ -1,17 +1,19 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AuditDetails, AuditOutcome, AuditRecord } from './chain.js';
+import type { AuditDetails, AuditOutcome, AuditRecord, QueuedRecord } from './chain.js';
 
 /**
- * The columns of `audit_logs` in the exact text form the hash covers: `seq` as a decimal string
- * (bigint), `occurred_at` as ISO 8601 UTC with milliseconds (the ORM's driver hands timestamps
- * back as server-formatted strings, which depend on the session's time zone).
+ * A record's columns (in `audit_queue` and `audit_logs`) in the exact text form the hash covers:
+ * `occurred_at` as ISO 8601 UTC with milliseconds (drivers hand timestamps back as
+ * server-formatted strings, which depend on the session's time zone).
  */
-export const AUDIT_COLUMNS = `seq::text as seq, id::text as id,
+export const RECORD_COLUMNS = `id::text as id,
   to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
-  actor_id, actor_role, action, outcome, entity, entity_id, ip, request_id, details, prev_hash, hash`;
+  actor_id, actor_role, action, outcome, entity, entity_id, ip, request_id, details`;
 
-export interface AuditRow {
-  seq: string;
+/** The columns of `audit_logs`: a record and its place in the chain, `seq` as a decimal string (bigint). */
+export const AUDIT_COLUMNS = `seq::text as seq, ${RECORD_COLUMNS}, prev_hash, hash`;
+
+export interface QueuedRow {
   id: string;
   occurred_at: string;
   actor_id: string | null;
@@ -23,13 +25,16 @@ export interface AuditRow {
   ip: string | null;
   request_id: string | null;
   details: AuditDetails | string;
+}
+
+export interface AuditRow extends QueuedRow {
+  seq: string;
   prev_hash: string;
   hash: string;
 }
 
-export function toAuditRecord(row: AuditRow): AuditRecord {
+export function toQueuedRecord(row: QueuedRow): QueuedRecord {
   return {
-    seq: row.seq,
     id: row.id,
     occurredAt: row.occurred_at,
     actorId: row.actor_id,
@@ -41,9 +46,11 @@ export function toAuditRecord(row: AuditRow): AuditRecord {
     ip: row.ip,
     requestId: row.request_id,
     details: typeof row.details === 'string' ? (JSON.parse(row.details) as AuditDetails) : row.details,
-    prevHash: row.prev_hash,
-    hash: row.hash,
   };
+}
+
+export function toAuditRecord(row: AuditRow): AuditRecord {
+  return { seq: row.seq, ...toQueuedRecord(row), prevHash: row.prev_hash, hash: row.hash };
 }
 
 const PAGE = 1_000;
@@ -70,14 +77,6 @@ export interface ChainHead {
 async function readHead(em: EntityManager, query: string): Promise<ChainHead> {
   const [head] = await em.execute<{ seq: string; hash: string }[]>(query);
   return { seq: BigInt(head!.seq), hash: head!.hash };
-}
-
-/**
- * Takes the chain lock (held until the transaction ends; it serialises writers across every API
- * task) and reads the head only once it may extend it, in one round trip (migration 0006).
- */
-export function lockChainHead(em: EntityManager): Promise<ChainHead> {
-  return readHead(em, 'select seq, hash from audit_lock_chain_head()');
 }
 
 /** The chain's current end as the database keeps it (the insert trigger advances it). */

@@ -11,6 +11,11 @@ export interface ChainReport {
   /** The hash of the last row that verified (the chain's head when `ok`). */
   headHash: string;
   firstBroken?: ChainBreak;
+  /**
+   * Records committed but not chained yet (`audit_queue`): normally the sequencer's last fraction
+   * of a second; a number that keeps growing means no sequencer runs (`audit_sequencer_failed`).
+   */
+  pending?: number;
 }
 
 /** Where the database's part of the chain must start: genesis, or the end of the verified export just before it. */
@@ -45,6 +50,7 @@ export async function checkChain(
  * Checks the rows still in the database end to end, in one consistent snapshot: each row hashes
  * to itself and links to the one before; the first row links to genesis or to the verified export
  * that ends right before it (after a purge); the last row is the head the insert trigger advanced.
+ * Records still queued are counted (`pending`), not checked: they have no place in the chain yet.
  */
 export function verifyDatabaseChain(em: EntityManager): Promise<ChainReport> {
   return em.transactional(
@@ -52,11 +58,13 @@ export function verifyDatabaseChain(em: EntityManager): Promise<ChainReport> {
       const head = await chainHead(tx);
       const [first] = await tx.execute<{ seq: string; id: string }[]>('select seq::text as seq, id::text as id from audit_logs order by audit_logs.seq limit 1');
       const firstSeq = first ? BigInt(first.seq) : head.seq + 1n;
+      const [queue] = await tx.execute<{ n: string }[]>('select count(*)::text as n from audit_queue');
+      const pending = Number(queue!.n);
       const anchor = await anchorOf(tx, firstSeq);
       if (!anchor) {
-        return { ok: false, checked: 0, headHash: GENESIS_HASH, firstBroken: { seq: first!.seq, id: first!.id, reason: 'missing_rows' } };
+        return { ok: false, checked: 0, headHash: GENESIS_HASH, firstBroken: { seq: first!.seq, id: first!.id, reason: 'missing_rows' }, pending };
       }
-      return checkChain(new ChainChecker(anchor.hash, anchor.seq), auditRowsFrom(tx, anchor.seq, head.seq), head);
+      return { ...(await checkChain(new ChainChecker(anchor.hash, anchor.seq), auditRowsFrom(tx, anchor.seq, head.seq), head)), pending };
     },
     { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true },
   );

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from '../logger.js';
 import type { Role } from '../db/entities.js';
 import type { SessionRestriction } from '../auth/entities.js';
+import type { AccessTrail } from '../audit/access.js';
 
 /** The signed-in principal, set by the authentication middleware. */
 export interface AuthUser {
@@ -21,5 +22,9 @@ declare module 'koa' {
     /** A request-scoped EntityManager (forked on first use). */
     em: EntityManager;
     user?: AuthUser;
+    /** Where access records of PHI responses are group-committed (api/audit/access.ts). */
+    accessTrail: AccessTrail;
+    /** Patients a PHI response discloses, named by a handler whose body does not carry them. */
+    disclosedPatients?: string[];
   }
 }

@@ -1,3 +1,5 @@
+import { DISCLOSURE_KINDS, type DisclosureKind } from '../audit/access.js';
+import { HEAVY_USERS_LIMIT, MAX_WINDOW_DAYS } from '../audit/accesses.js';
 import { OUTCOMES } from '../audit/chain.js';
 import { ROLES, type Role } from '../db/entities.js';
 import { SESSION_RESTRICTIONS, type SessionRestriction } from '../auth/entities.js';
@@ -36,6 +38,11 @@ interface Operation {
   responses: Record<number, JsonSchema | null>;
   /** Extra documented errors beyond the ones every authenticated route can answer. */
   errors?: Record<number, string>;
+  /**
+   * What PHI the response discloses (`x-phi`): every answer to a signed-in caller leaves an access
+   * record of this kind (api/audit/access.ts); test/api/access-records.test.ts calls each such route.
+   */
+  phi?: DisclosureKind;
 }
 
 /**
@@ -110,6 +117,12 @@ const userChanges: JsonSchema = {
   minProperties: 1,
 };
 
+/** The window of an access question: both ends required. */
+const accessWindow = [
+  { name: 'from', schema: timestamp, required: true, description: 'Inclusive.' },
+  { name: 'to', schema: timestamp, required: true, description: `Exclusive; at most ${MAX_WINDOW_DAYS} days after from.` },
+];
+
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/health', summary: 'Liveness: the process serves (touches no dependency).', responses: { 200: { type: 'object', properties: { status: { const: 'ok' } } } } },
   { method: 'get', path: '/health/ready', summary: 'Readiness: 200 when the primary (a fresh connection and the API\'s own pool) and Redis (if configured) answer, `status: "degraded"` when a replica does not (its reads fall back to the primary); 503 when a required dependency does not answer, and while the process drains after SIGTERM.', responses: { 200: { type: 'object' }, 503: ref('Error') } },
@@ -159,18 +172,18 @@ const OPERATIONS: Operation[] = [
 
   { method: 'post', path: '/patients', summary: 'Register a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape), responses: { 201: ref('Patient') } },
   {
-    method: 'get', path: '/patients', summary: 'List patients, newest first (soft-deleted ones never appear); with `q`, only the patients it finds.', roles: CARE_TEAM,
+    method: 'get', path: '/patients', summary: 'List patients, newest first (soft-deleted ones never appear); with `q`, only the patients it finds.', roles: CARE_TEAM, phi: 'demographics',
     query: [{ name: 'q', schema: patientSearch().schema ?? {}, description: `Part of a name (every word, any case, with or without accents; at least ${MIN_NAME_SEARCH} characters), an exact date of birth YYYY-MM-DD, or the last digits of a phone number (at least ${MIN_PHONE_DIGITS}). PHI: it is never logged.` }, ...paging],
     responses: { 200: list('Patient') },
   },
-  { method: 'get', path: '/patients/{id}', summary: 'One patient.', roles: CARE_TEAM, responses: { 200: ref('Patient') } },
+  { method: 'get', path: '/patients/{id}', summary: 'One patient.', roles: CARE_TEAM, phi: 'demographics', responses: { 200: ref('Patient') } },
   { method: 'patch', path: '/patients/{id}', summary: 'Change a patient.', roles: CARE_TEAM, body: shapeSchema(patientShape, { partial: true }), responses: { 200: ref('Patient') } },
   { method: 'delete', path: '/patients/{id}', summary: 'Soft-delete a patient: 404 everywhere after.', roles: CARE_TEAM, responses: { 204: null } },
 
   { method: 'post', path: '/patients/{pid}/visits', summary: 'Record a visit (with its follow-up, if any).', roles: CARE_TEAM, body: shapeSchema(visitShape), responses: { 201: ref('Visit') }, errors: { 404: 'patient_not_found' } },
-  { method: 'get', path: '/patients/{pid}/visits', summary: "A patient's visits, latest first.", roles: CARE_TEAM, query: paging, responses: { 200: list('Visit') }, errors: { 404: 'patient_not_found' } },
+  { method: 'get', path: '/patients/{pid}/visits', summary: "A patient's visits, latest first.", roles: CARE_TEAM, phi: 'visit', query: paging, responses: { 200: list('Visit') }, errors: { 404: 'patient_not_found' } },
   {
-    method: 'get', path: '/visits', summary: 'The day view across patients: visits with from <= visitedAt < to, earliest first; or, with followUpDue, the visits whose follow-up falls on that UTC day, earliest first. One or the other.', roles: CARE_TEAM,
+    method: 'get', path: '/visits', summary: 'The day view across patients: visits with from <= visitedAt < to, earliest first; or, with followUpDue, the visits whose follow-up falls on that UTC day, earliest first. One or the other.', roles: CARE_TEAM, phi: 'visit',
     query: [
       { name: 'from', schema: timestamp, description: 'Inclusive; an instant with its offset (a clinic asks for its own local day).' },
       { name: 'to', schema: timestamp, description: 'Exclusive; after from.' },
@@ -179,21 +192,21 @@ const OPERATIONS: Operation[] = [
     ],
     responses: { 200: list('Visit') },
   },
-  { method: 'get', path: '/visits/{id}', summary: 'One visit.', roles: CARE_TEAM, responses: { 200: ref('Visit') } },
+  { method: 'get', path: '/visits/{id}', summary: 'One visit.', roles: CARE_TEAM, phi: 'visit', responses: { 200: ref('Visit') } },
   { method: 'patch', path: '/visits/{id}', summary: 'Change a visit or its follow-up.', roles: CARE_TEAM, body: shapeSchema(visitShape, { partial: true }), responses: { 200: ref('Visit') } },
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/xrays', summary: 'Announce an X-ray and get a presigned upload (PUT, exactly these headers, within PRESIGN_TTL_S seconds).', roles: CLINICIANS, body: shapeSchema(xrayShape), responses: { 201: ref('XrayUpload') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'get', path: '/patients/{pid}/visits/{vid}/xrays', summary: "A visit's X-rays, newest first.", roles: CLINICIANS, query: paging, responses: { 200: list('Xray') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing, upload_mismatch, or xray_cancelled' } },
+  { method: 'get', path: '/patients/{pid}/visits/{vid}/xrays', summary: "A visit's X-rays, newest first.", roles: CLINICIANS, phi: 'xray', query: paging, responses: { 200: list('Xray') }, errors: { 404: 'patient_not_found or visit_not_found' } },
+  { method: 'post', path: '/xrays/{id}/complete', summary: 'Check the uploaded object (exists, size, type, encryption, file signature) and mark the X-ray uploaded.', roles: CLINICIANS, phi: 'xray', responses: { 200: ref('Xray') }, errors: { 409: 'upload_missing, upload_mismatch, or xray_cancelled' } },
   {
     method: 'delete', path: '/xrays/{id}', summary: 'Cancel a pending X-ray: it stays listed as cancelled, and whatever was uploaded for it is deleted (again on a repeated call, for an upload made since with the still-valid URL).', roles: CLINICIANS,
     responses: { 204: null }, errors: { 409: 'xray_uploaded: an uploaded X-ray is part of the record' },
   },
-  { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded, or xray_object_changed (the stored object is not the one complete verified)' } },
+  { method: 'get', path: '/xrays/{id}/download', summary: 'A presigned GET for an uploaded X-ray.', roles: CLINICIANS, phi: 'xray', responses: { 200: ref('PresignedDownload') }, errors: { 409: 'xray_not_uploaded, or xray_object_changed (the stored object is not the one complete verified)' } },
 
   { method: 'post', path: '/patients/{pid}/visits/{vid}/rx', summary: 'Write a prescription; its JSON document is stored encrypted under the visit.', roles: ['doctor'], body: shapeSchema(prescriptionShape), responses: { 201: ref('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'get', path: '/patients/{pid}/visits/{vid}/rx', summary: "A visit's prescriptions, newest first.", roles: CLINICIANS, query: paging, responses: { 200: list('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
-  { method: 'get', path: '/rx/{id}', summary: 'One prescription.', roles: CLINICIANS, responses: { 200: ref('Prescription') } },
+  { method: 'get', path: '/patients/{pid}/visits/{vid}/rx', summary: "A visit's prescriptions, newest first.", roles: CLINICIANS, phi: 'prescription', query: paging, responses: { 200: list('Prescription') }, errors: { 404: 'patient_not_found or visit_not_found' } },
+  { method: 'get', path: '/rx/{id}', summary: 'One prescription.', roles: CLINICIANS, phi: 'prescription', responses: { 200: ref('Prescription') } },
 
   {
     method: 'get', path: '/medicines', summary: 'The formulary, alphabetical; with `q`, the medicines whose name contains it (any case, with or without accents).', roles: CARE_TEAM,
@@ -209,7 +222,7 @@ const OPERATIONS: Operation[] = [
   { method: 'delete', path: '/rx-presets/{id}', summary: 'Delete a preset.', roles: CLINICIANS, responses: { 204: null } },
 
   {
-    method: 'get', path: '/reports/visits', summary: `Visits per UTC day (zeros included), from a replica; at most ${MAX_REPORT_DAYS} days.`, roles: CLINICIANS,
+    method: 'get', path: '/reports/visits', summary: `Visits per UTC day (zeros included), from a replica; at most ${MAX_REPORT_DAYS} days.`, roles: CLINICIANS, phi: 'report',
     query: [{ name: 'from', schema: { type: 'string', format: 'date' }, required: true }, { name: 'to', schema: { type: 'string', format: 'date' }, required: true }, ...paging],
     responses: { 200: ref('VisitReport') },
   },
@@ -229,6 +242,20 @@ const OPERATIONS: Operation[] = [
     responses: { 200: list('AuditRecord') },
   },
   { method: 'get', path: '/admin/audit/verify', summary: 'Check the hash chain end to end.', roles: AUDIT_READERS, responses: { 200: ref('ChainReport') } },
+  {
+    method: 'get', path: '/admin/audit/accesses/patients/{id}', roles: AUDIT_READERS, query: [...accessWindow, ...paging], responses: { 200: list('PatientAccess') },
+    summary: 'Accounting of disclosures: every access record that named this patient in the window, newest first (chained or not yet); the question is audited.',
+  },
+  {
+    method: 'get', path: '/admin/audit/accesses/users/{id}', roles: AUDIT_READERS, query: [...accessWindow, ...paging], responses: { 200: list('PatientSeen') },
+    summary: 'Every patient this user accessed in the window, with counts by kind, in patient id order; the question is audited.',
+  },
+  {
+    method: 'get', path: '/admin/audit/accesses/heavy-users', roles: AUDIT_READERS,
+    query: [...accessWindow, { name: 'minPatients', schema: { type: 'integer', minimum: 1 }, required: true, description: 'Users with more distinct patients than this.' }],
+    responses: { 200: { type: 'object', properties: { items: { type: 'array', items: ref('HeavyUser'), maxItems: HEAVY_USERS_LIMIT } }, required: ['items'] } },
+    summary: `Users who accessed more than minPatients distinct patients in the window (an exfiltration signal), most first, at most ${HEAVY_USERS_LIMIT}; the question is audited.`,
+  },
 ];
 
 const SCHEMAS: Record<string, JsonSchema> = {
@@ -305,11 +332,37 @@ const SCHEMAS: Record<string, JsonSchema> = {
       entityId: nullableString,
       ip: nullableString,
       requestId: nullableString,
-      details: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] }, description: 'Ids and counts only; never PHI.' },
+      details: {
+        type: 'object',
+        additionalProperties: { oneOf: [{ type: ['string', 'number', 'boolean', 'null'] }, { type: 'array', items: uuid }] },
+        description: 'Ids and counts only; never PHI. An access record (`phi.access`) has `kind`, `route`, `status`, `sessionId`, `patients` (every patient id the response named) and `resourceId`.',
+      },
       prevHash: { type: 'string' },
       hash: { type: 'string' },
     },
     required: ['seq', 'id', 'occurredAt', 'action', 'outcome', 'details', 'prevHash', 'hash'],
+  },
+  PatientAccess: {
+    type: 'object',
+    properties: {
+      id: uuid, seq: { type: ['string', 'null'], description: 'null until the sequencer has chained the record.' }, occurredAt: timestamp,
+      actorId: nullableString, actorRole: nullableString, kind: { enum: [...DISCLOSURE_KINDS] }, route: nullableString, requestId: nullableString, ip: nullableString,
+    },
+    required: ['id', 'seq', 'occurredAt', 'actorId', 'actorRole', 'kind', 'route', 'requestId', 'ip'],
+  },
+  PatientSeen: {
+    type: 'object',
+    properties: {
+      patientId: uuid, accesses: { type: 'integer' },
+      byKind: { type: 'object', properties: Object.fromEntries(DISCLOSURE_KINDS.map((kind) => [kind, { type: 'integer' }])), additionalProperties: false },
+      firstAt: timestamp, lastAt: timestamp,
+    },
+    required: ['patientId', 'accesses', 'byKind', 'firstAt', 'lastAt'],
+  },
+  HeavyUser: {
+    type: 'object',
+    properties: { actorId: { type: 'string' }, patients: { type: 'integer', description: 'Distinct patients.' }, accesses: { type: 'integer' } },
+    required: ['actorId', 'patients', 'accesses'],
   },
   ChainReport: {
     type: 'object',
@@ -321,6 +374,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
         type: 'object',
         properties: { seq: { type: 'string' }, id: { type: ['string', 'null'] }, reason: { enum: ['hash_mismatch', 'prev_hash_mismatch', 'seq_gap', 'missing_rows'] } },
       },
+      pending: { type: 'integer', description: 'Records committed but not chained yet (the sequencer chains them within a fraction of a second).' },
     },
     required: ['ok', 'checked', 'headHash'],
   },
@@ -425,6 +479,7 @@ function operationObject(op: Operation): JsonSchema {
     operationId: `${op.method}${op.path.replace(/\{(\w+)\}/g, 'By-$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
     ...(op.roles ? { security: [{ bearer: [] }], 'x-roles': [...op.roles] } : { security: [] }),
     ...(op.restricted ? { 'x-restricted-sessions': [...op.restricted] } : {}),
+    ...(op.phi ? { 'x-phi': op.phi } : {}),
     parameters: [...pathParams, ...(op.query ?? []).map((q) => ({ in: 'query', required: q.required ?? false, ...q })), ...(creates(op) ? [idempotencyKey] : [])],
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
     responses,

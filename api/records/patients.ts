@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
+import { discloses } from '../audit/access.js';
 import { Patient } from '../db/entities.js';
 import { notFound } from '../http/errors.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -62,13 +63,13 @@ export function patientRoutes(): ApiRouter {
     ctx.body = presentPatient(patient);
   });
 
-  router.get('/', requireRole(...CARE_TEAM), async (ctx) => {
+  router.get('/', discloses('demographics', requireRole(...CARE_TEAM)), async (ctx) => {
     const { page, filters: { q } } = listQuery(ctx.query, createdKey, { q: optional(patientSearch()) });
     const rows = (await patientsQuery(ctx.state.em, q, page).execute()).map((row) => ctx.state.em.map(Patient, row));
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentPatient);
   });
 
-  router.get('/:id', requireRole(...CARE_TEAM), async (ctx) => {
+  router.get('/:id', discloses('demographics', requireRole(...CARE_TEAM)), async (ctx) => {
     ctx.body = presentPatient(await livePatient(ctx.state.em, ctx.params.id!, { orElse: notThere }));
   });
 

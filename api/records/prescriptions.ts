@@ -4,6 +4,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
+import { discloses } from '../audit/access.js';
 import { validationFailed } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, listQuery } from '../http/pagination.js';
 import { parseBody } from '../http/validation.js';
@@ -81,7 +82,7 @@ export function prescriptionRoutes(storage: Storage): ApiRouter {
     ctx.body = presentPrescription(rx);
   });
 
-  router.get('/patients/:pid/visits/:vid/rx', requireRole(...CLINICIANS), async (ctx) => {
+  router.get('/patients/:pid/visits/:vid/rx', discloses('prescription', requireRole(...CLINICIANS)), async (ctx) => {
     const { page } = listQuery(ctx.query, createdKey);
     const visit = await visitOfPatient(ctx.state.em, ctx.params.pid!, ctx.params.vid!);
     const rows = await ctx.state.em.find(Prescription, { visitId: visit.id, ...createdBefore(page.after) }, {
@@ -90,7 +91,7 @@ export function prescriptionRoutes(storage: Storage): ApiRouter {
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentPrescription);
   });
 
-  router.get('/rx/:id', requireRole(...CLINICIANS), async (ctx) => {
+  router.get('/rx/:id', discloses('prescription', requireRole(...CLINICIANS)), async (ctx) => {
     ctx.body = presentPrescription(await recordOfLivePatient(ctx.state.em, Prescription, ctx.params.id!));
   });
 

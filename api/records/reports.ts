@@ -1,4 +1,5 @@
 import { requireRole } from '../auth/access.js';
+import { discloses } from '../audit/access.js';
 import { readPreferringReplica } from '../db/stale-read.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { validationFailed } from '../http/errors.js';
@@ -32,7 +33,7 @@ interface DayCount {
 export function reportRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/reports' });
 
-  router.get('/visits', requireRole(...CLINICIANS), async (ctx) => {
+  router.get('/visits', discloses('report', requireRole(...CLINICIANS)), async (ctx) => {
     const { page, filters: { from, to } } = listQuery(ctx.query, dayKey, { from: calendarDate(), to: calendarDate() });
     const first = dayNumber(from);
     const last = dayNumber(to);

@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
+import { discloses } from '../audit/access.js';
 import { validationFailed } from '../http/errors.js';
 import { instantKey, keysetAfter, listQuery, pageOf, type PageRequest, type SortKey } from '../http/pagination.js';
 import { calendarDate, dateTime, optional, parseBody, parsePatch, type Infer } from '../http/validation.js';
@@ -93,7 +94,7 @@ export function visitRoutes(): ApiRouter {
     ctx.body = presentVisit(visit);
   });
 
-  router.get('/patients/:pid/visits', careTeam, async (ctx) => {
+  router.get('/patients/:pid/visits', discloses('visit', careTeam), async (ctx) => {
     const { page } = listQuery(ctx.query, visitedKey);
     const patient = await livePatient(ctx.state.em, ctx.params.pid!);
     const rows = await ctx.state.em.find(Visit, { patientId: patient.id, ...keysetAfter('visitedAt', page.after, 'desc') }, {
@@ -102,14 +103,14 @@ export function visitRoutes(): ApiRouter {
     ctx.body = pageOf(rows, page.limit, (row) => visitedKey.encode(row), presentVisit);
   });
 
-  router.get('/visits', careTeam, async (ctx) => {
+  router.get('/visits', discloses('visit', careTeam), async (ctx) => {
     const { page, filters } = listQuery(ctx.query, dayViewKey, dayViewFilters);
     const range = dayViewRange(filters);
     const rows = await dayViewQuery(ctx.state.em, range, page).getResultList();
     ctx.body = pageOf(rows, page.limit, (row) => dayViewKey.encode({ at: row[range.field]!, id: row.id }), presentVisit);
   });
 
-  router.get('/visits/:id', careTeam, async (ctx) => {
+  router.get('/visits/:id', discloses('visit', careTeam), async (ctx) => {
     ctx.body = presentVisit(await recordOfLivePatient(ctx.state.em, Visit, ctx.params.id!));
   });
 

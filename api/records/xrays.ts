@@ -4,6 +4,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { Context } from 'koa';
 import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
+import { discloses, disclosePatients } from '../audit/access.js';
 import { conflict } from '../http/errors.js';
 import { createdBefore, createdKey, pageOf, listQuery } from '../http/pagination.js';
 import { parseBody } from '../http/validation.js';
@@ -95,7 +96,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
     ctx.body = { xray: presentXray(result.xray), upload: result.upload };
   });
 
-  router.get('/patients/:pid/visits/:vid/xrays', clinicians, async (ctx) => {
+  router.get('/patients/:pid/visits/:vid/xrays', discloses('xray', clinicians), async (ctx) => {
     const { page } = listQuery(ctx.query, createdKey);
     const visit = await visitOfPatient(ctx.state.em, ctx.params.pid!, ctx.params.vid!);
     const rows = await ctx.state.em.find(Xray, { visitId: visit.id, ...createdBefore(page.after) }, {
@@ -104,7 +105,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
     ctx.body = pageOf(rows, page.limit, (row) => createdKey.encode(row), presentXray);
   });
 
-  router.post('/xrays/:id/complete', clinicians, async (ctx) => {
+  router.post('/xrays/:id/complete', discloses('xray', clinicians), async (ctx) => {
     const xray = await recordOfLivePatient(ctx.state.em, Xray, ctx.params.id!);
     if (xray.status === 'uploaded') {
       ctx.body = presentXray(xray);
@@ -164,7 +165,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
     ctx.status = 204;
   });
 
-  router.get('/xrays/:id/download', clinicians, async (ctx) => {
+  router.get('/xrays/:id/download', discloses('xray', clinicians), async (ctx) => {
     const xray = await recordOfLivePatient(ctx.state.em, Xray, ctx.params.id!);
     if (xray.status !== 'uploaded') throw conflict('xray_not_uploaded', 'This X-ray has not been uploaded yet.');
     await refuseChangedObject(ctx, storage, xray);
@@ -175,6 +176,7 @@ export function xrayRoutes(storage: Storage): ApiRouter {
       action: 'xray.download_url_issued', outcome: 'success', entity: 'xray', entityId: xray.id, ...auditActor(ctx),
       details: { patientId: xray.patientId, visitId: xray.visitId, expiresAt: download.expiresAt },
     });
+    disclosePatients(ctx, [xray.patientId]);
     ctx.body = download;
   });
 

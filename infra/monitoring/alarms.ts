@@ -43,6 +43,8 @@ export const LOG_METRICS = {
   // A request answered 503 because the database was away, and a failed readiness probe.
   databaseUnreachable: { metricName: 'DatabaseUnreachable', events: ['dependency_unavailable', 'readiness_failed'] },
   processFatalErrors: { metricName: 'ProcessFatalErrors', events: ['process_fatal_error'] },
+  // The leading audit sequencer's hourly count of distinct patients per user (api/audit/accesses.ts).
+  heavyPhiAccess: { metricName: 'HeavyPhiAccess', events: ['phi_access_heavy_user'] },
 } as const satisfies Record<string, LogMetric>;
 
 /** CloudWatch Logs JSON filter pattern matching lines whose `event` is one of `events`. */
@@ -240,6 +242,17 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       comparison: 'GreaterThanOrEqualToThreshold',
       threshold: 1,
       ...singleWindow(1),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'bulk-patient-access',
+      severity: 'P1',
+      meaning: 'A user accessed more distinct patients in the last hour than AUDIT_HEAVY_USER_PATIENTS allows, so records may be being read in bulk',
+      runbook: 'breach-response.md#bulk-patient-access',
+      source: logCount(namespace, LOG_METRICS.heavyPhiAccess),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: 1,
+      ...singleWindow(5),
       treatMissingData: 'notBreaching',
     },
     {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { hashRecord, type AuditRecord } from '../../api/audit/chain.js';
 import { recordAudit, type AuditEntry } from '../../api/audit/record.js';
+import { sequenceAll } from '../../api/audit/sequencer.js';
 import { verifyDatabaseChain } from '../../api/audit/verify.js';
 import { createOrm, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
@@ -13,12 +15,13 @@ const entry = (n: number): AuditEntry => ({
   actorId: '11111111-1111-4111-8111-111111111111', actorRole: 'doctor', ip: '203.0.113.7', requestId: `req-${n}-abcdef`, details: { n },
 });
 
-describe('audit trail: append-only, hash-chained, serialised', function () {
+describe('audit trail: queued with the change, chained by the sequencer, append-only', function () {
   this.timeout(60_000);
   let db: Awaited<ReturnType<typeof createDatabase>>;
   let orm: Orm;
   let logs: LogCapture;
   const em = (): EntityManager => orm.em.fork();
+  const count = async (table: string) => (await sql(db.ownerUrl, `select count(*)::int as n from ${table}`)).rows[0].n as number;
 
   before(async () => {
     db = await migratedDatabase();
@@ -30,19 +33,24 @@ describe('audit trail: append-only, hash-chained, serialised', function () {
     await db?.drop();
   });
 
-  it('writes each record with the change, chained to the one before, and logs it once committed', async () => {
+  it('queues each record with the change, logs it once committed, and the sequencer chains it', async () => {
     await em().transactional(async (tx) => {
       await recordAudit(tx, entry(1));
       await recordAudit(tx, entry(2));
     });
-    const rows = (await sql(db.ownerUrl, 'select seq::int as seq, prev_hash, hash from audit_logs order by seq')).rows;
-    assert.deepEqual(rows.map((r) => r.seq), [1, 2]);
-    assert.equal(rows[0].prev_hash, '0'.repeat(64));
-    assert.equal(rows[1].prev_hash, rows[0].hash);
+    assert.equal(await count('audit_queue'), 2, 'committed with the change, not chained yet');
+    assert.equal(await count('audit_logs'), 0);
     const logged = logs.records('audit');
     assert.deepEqual(logged.map((r) => r.action), ['patient.update', 'patient.update']);
     assert.equal(logged[0]!.reqId, 'req-1-abcdef');
-    assert.deepEqual(await verifyDatabaseChain(em()), { ok: true, checked: 2, headHash: rows[1].hash });
+
+    assert.equal(await sequenceAll(db.appUrl), 2);
+    assert.equal(await count('audit_queue'), 0);
+    const rows = (await sql(db.ownerUrl, 'select seq::int as seq, request_id, prev_hash, hash from audit_logs order by seq')).rows;
+    assert.deepEqual(rows.map((r) => [r.seq, r.request_id]), [[1, 'req-1-abcdef'], [2, 'req-2-abcdef']], 'a transaction\'s records keep their order');
+    assert.equal(rows[0].prev_hash, '0'.repeat(64));
+    assert.equal(rows[1].prev_hash, rows[0].hash);
+    assert.deepEqual(await verifyDatabaseChain(em()), { ok: true, checked: 2, headHash: rows[1].hash, pending: 0 });
   });
 
   it('leaves neither the record nor its log line behind when the transaction rolls back', async () => {
@@ -51,40 +59,63 @@ describe('audit trail: append-only, hash-chained, serialised', function () {
       await recordAudit(tx, entry(3));
       throw new Error('the change failed after its audit row');
     }));
-    assert.equal((await sql(db.ownerUrl, 'select count(*)::int as n from audit_logs')).rows[0].n, 2);
+    assert.equal(await count('audit_trail'), 2);
     assert.equal(logs.records('audit').length, before);
-    assert.equal((await verifyDatabaseChain(em())).ok, true);
   });
 
-  it('refuses UPDATE, DELETE and TRUNCATE from the API role', async () => {
-    for (const statement of ['update audit_logs set action = \'x.y\'', 'delete from audit_logs', 'truncate audit_logs', 'update audit_chain_head set seq = 0']) {
-      await assert.rejects(sql(db.appUrl, statement), /permission denied/, statement);
+  it('lets the API role only append to the queue and read: no rewriting, deleting or chaining by hand', async () => {
+    await recordAudit(em(), entry(4));
+    const refused = [
+      'update audit_logs set action = \'x.y\'', 'delete from audit_logs', 'truncate audit_logs', 'update audit_chain_head set seq = 0',
+      'update audit_queue set action = \'x.y\'', 'delete from audit_queue', 'truncate audit_queue',
+      'delete from audit_disclosures', 'insert into audit_disclosures (seq, patient_id, kind, occurred_at) values (1, gen_random_uuid(), \'visit\', now())',
+      `insert into audit_logs (seq, id, occurred_at, action, outcome, prev_hash, hash) values (3, gen_random_uuid(), now(), 'x.y', 'success', repeat('0', 64), repeat('a', 64))`,
+    ];
+    for (const statement of refused) await assert.rejects(sql(db.appUrl, statement), /permission denied/, statement);
+    assert.equal(await count('audit_queue'), 1, 'the queued record is still there');
+  });
+
+  it('refuses the owner too while the triggers stand: no update, no delete of an unchained or unexported record, no forked chain', async () => {
+    await assert.rejects(sql(db.ownerUrl, 'update audit_logs set ip = null where seq = 1'), /append-only/);
+    await assert.rejects(sql(db.ownerUrl, 'delete from audit_logs where seq = 1'), /no verified export/);
+    await assert.rejects(sql(db.ownerUrl, 'update audit_queue set ip = null'), /append-only/);
+    await assert.rejects(sql(db.ownerUrl, 'delete from audit_queue'), /not in the chain/);
+    for (const [seq, prev] of [[7, "(select hash from audit_chain_head)"], [3, "repeat('0', 64)"]]) {
+      await assert.rejects(
+        sql(db.ownerUrl, `insert into audit_logs (seq, id, occurred_at, action, outcome, prev_hash, hash)
+          values (${seq}, gen_random_uuid(), now(), 'x.y', 'success', ${prev}, repeat('a', 64))`),
+        /do not extend the chain head|does not link/,
+      );
     }
   });
 
-  it('refuses UPDATE even from the owner while the trigger stands, and a row that does not extend the head', async () => {
-    await assert.rejects(sql(db.ownerUrl, 'update audit_logs set ip = null where seq = 1'), /append-only/);
-    await assert.rejects(sql(db.ownerUrl, 'delete from audit_logs where seq = 1'), /no verified export/);
-    await assert.rejects(
-      sql(db.appUrl, `insert into audit_logs (seq, id, occurred_at, action, outcome, prev_hash, hash)
-        values (7, gen_random_uuid(), now(), 'x.y', 'success', repeat('0', 64), repeat('a', 64))`),
-      /does not extend the chain head/,
-    );
+  it('chains through audit_sequence only queued records, each once, as they were queued', async () => {
+    const [head] = (await sql(db.ownerUrl, 'select seq::text as seq, hash from audit_chain_head')).rows;
+    const [queued] = (await sql(db.ownerUrl, 'select id::text as id from audit_queue')).rows;
+    const next = String(Number(head.seq) + 1);
+    await assert.rejects(sql(db.appUrl, 'select audit_sequence($1, $2, $3::uuid[], $4::text[])', [next, head.hash, [randomUUID()], ['a'.repeat(64)]]), /not all queued/);
+    await assert.rejects(sql(db.appUrl, 'select audit_sequence($1, $2, $3::uuid[], $4::text[])', [next, 'f'.repeat(64), [queued.id], ['a'.repeat(64)]]), /does not link/);
+    assert.equal(await sequenceAll(db.appUrl), 1);
+    assert.equal(await sequenceAll(db.appUrl), 0, 'nothing left to chain');
+    assert.equal((await verifyDatabaseChain(em())).ok, true);
   });
 
-  it('keeps one unbroken chain under concurrent writers', async () => {
-    const writers = 24;
-    await Promise.all(Array.from({ length: writers }, (_, i) => em().transactional((tx) => recordAudit(tx, entry(100 + i)))));
+  it('keeps one unbroken chain when writers commit concurrently and two sequencers run at once', async () => {
+    const writers = 48;
+    const before = await count('audit_logs');
+    const writing = Promise.all(Array.from({ length: writers }, (_, i) => em().transactional((tx) => recordAudit(tx, entry(100 + i)))));
+    await Promise.all([writing, sequenceAll(db.appUrl), sequenceAll(db.appUrl)]);
+    await sequenceAll(db.appUrl);
     const report = await verifyDatabaseChain(em());
     assert.equal(report.ok, true, JSON.stringify(report));
-    assert.equal(report.checked, 2 + writers);
+    assert.equal(report.checked, before + writers);
     const seqs = (await sql(db.ownerUrl, 'select seq::int as seq from audit_logs order by seq')).rows.map((r) => r.seq);
-    assert.deepEqual(seqs, Array.from({ length: 2 + writers }, (_, i) => i + 1));
+    assert.deepEqual(seqs, Array.from({ length: before + writers }, (_, i) => i + 1));
   });
 
   it('never deadlocks a transaction that takes row locks after recording', async () => {
     await sql(db.ownerUrl, 'create table scratch (id int primary key, n int); insert into scratch values (1, 0); grant select, update on scratch to dms_api');
-    const before = (await verifyDatabaseChain(em())).checked;
+    const before = await count('audit_trail');
     let rowLocked!: () => void;
     const locked = new Promise<void>((resolve) => (rowLocked = resolve));
     let recorded!: () => void;
@@ -105,12 +136,11 @@ describe('audit trail: append-only, hash-chained, serialised', function () {
       await tx.execute('update scratch set n = n + 1 where id = 1');
     });
     await Promise.all([holder, waiter]);
-    const report = await verifyDatabaseChain(em());
-    assert.equal(report.ok, true);
-    assert.equal(report.checked, before + 2);
+    assert.equal(await count('audit_trail'), before + 2);
   });
 
   it('reports the first row an owner altered behind the trigger', async () => {
+    await sequenceAll(db.appUrl);
     const target = (await sql(db.ownerUrl, 'select seq::text as seq, id::text as id from audit_logs where seq = 5')).rows[0];
     await sql(db.ownerUrl, `begin;
       alter table audit_logs disable trigger audit_logs_no_update;
@@ -134,6 +164,7 @@ describe('audit trail: the hash covers every column', function () {
     db = await migratedDatabase();
     orm = await createOrm({ databaseUrl: db.appUrl, replicaUrls: [], log: createLogger({ level: 'error', env: 'test', stream: new LogCapture() }) });
     for (let n = 1; n <= 5; n++) await recordAudit(em(), entry(n));
+    await sequenceAll(db.appUrl);
     // What each tamper test puts back, so every test starts from an intact chain.
     await sql(db.ownerUrl, 'create table audit_original as select * from audit_logs');
   });
@@ -198,7 +229,7 @@ describe('audit trail: the hash covers every column', function () {
         const columns = (await sql(db.ownerUrl, "select string_agg(format('%I = o.%I', column_name, column_name), ', ') as list from information_schema.columns where table_name = 'audit_original'")).rows[0].list;
         await behindTheTrigger(`update audit_logs a set ${columns} from audit_original o where o.seq = 3 and a.seq = 3`);
       }
-      assert.deepEqual(await verifyDatabaseChain(em()), { ok: true, checked: 5, headHash: (await sql(db.ownerUrl, 'select hash from audit_logs where seq = 5')).rows[0].hash });
+      assert.deepEqual(await verifyDatabaseChain(em()), { ok: true, checked: 5, pending: 0, headHash: (await sql(db.ownerUrl, 'select hash from audit_logs where seq = 5')).rows[0].hash });
     });
   }
 });

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { GENESIS_HASH, hashRecord, type AuditRecord } from '../../api/audit/chain.js';
+import { GENESIS_HASH } from '../../api/audit/chain.js';
 import { AUDIT_EXPORT_TIME_METADATA } from '../../api/audit/export-naming.js';
 import { AuditRetentionError, EXPORT_PREFIX, exportAudit, parseExport, purgeAudit, verifyWithExports } from '../../api/audit/exports.js';
-import { recordAudit } from '../../api/audit/record.js';
+import { queueInsert, queueRows, queuedRecord, recordAudit } from '../../api/audit/record.js';
+import { sequenceAll } from '../../api/audit/sequencer.js';
 import { chainHead } from '../../api/audit/store.js';
 import { verifyDatabaseChain } from '../../api/audit/verify.js';
 import { runCommand } from '../../api/cli.js';
@@ -21,28 +22,16 @@ const DAY_MS = 86_400_000;
 const HOT_DAYS = 90;
 
 /**
- * Appends rows dated `ageDays` ago, hashed and chained exactly as recordAudit does: the only way
- * to have rows past the 90-day retention without waiting 90 days.
+ * Queues records dated `ageDays` ago, as recordAudit does, and has them chained: the only way to
+ * have rows past the 90-day retention without waiting 90 days.
  */
-async function appendAgedRows(em: EntityManager, count: number, ageDays: number): Promise<void> {
-  await em.transactional(async (tx) => {
-    let head = await chainHead(tx);
-    for (let i = 0; i < count; i++) {
-      const unsigned: Omit<AuditRecord, 'hash'> = {
-        seq: (head.seq + 1n).toString(), id: randomUUID(), occurredAt: new Date(Date.now() - ageDays * DAY_MS + i).toISOString(),
-        actorId: randomUUID(), actorRole: 'doctor', action: 'patient.update', outcome: 'success', entity: 'patient', entityId: randomUUID(),
-        ip: '203.0.113.9', requestId: `aged-${i}-request`, details: { fields: 'notes' }, prevHash: head.hash,
-      };
-      const hash = hashRecord(unsigned);
-      await tx.execute(
-        `insert into audit_logs (seq, id, occurred_at, actor_id, actor_role, action, outcome, entity, entity_id, ip, request_id, details, prev_hash, hash)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)`,
-        [unsigned.seq, unsigned.id, unsigned.occurredAt, unsigned.actorId, unsigned.actorRole, unsigned.action, unsigned.outcome, unsigned.entity,
-          unsigned.entityId, unsigned.ip, unsigned.requestId, JSON.stringify(unsigned.details), unsigned.prevHash, hash],
-      );
-      head = { seq: head.seq + 1n, hash };
-    }
-  });
+async function appendAgedRows(em: EntityManager, appUrl: string, count: number, ageDays: number): Promise<void> {
+  const records = Array.from({ length: count }, (_, i) => queuedRecord({
+    actorId: randomUUID(), actorRole: 'doctor', action: 'patient.update', outcome: 'success', entity: 'patient', entityId: randomUUID(),
+    ip: '203.0.113.9', requestId: `aged-${i}-request`, details: { fields: 'notes' },
+  }, new Date(Date.now() - ageDays * DAY_MS + i)));
+  await em.execute(queueInsert('?'), [queueRows(records)]);
+  await sequenceAll(appUrl);
 }
 
 describe('audit export and retention (npm run audit:export, audit:purge, audit:verify)', function () {
@@ -66,8 +55,9 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
     storage = s3.storage();
     await storage.client.send(new CreateBucketCommand({ Bucket: bucket }));
     storage.auditBucket = bucket;
-    await appendAgedRows(em(), 25, 120);
+    await appendAgedRows(em(), db.appUrl, 25, 120);
     for (let i = 0; i < 5; i++) await recordAudit(em(), { action: 'patient.create', outcome: 'success', entity: 'patient', entityId: randomUUID(), actorRole: 'staff' });
+    await sequenceAll(db.appUrl);
   });
   after(async () => {
     storage?.client.destroy();
@@ -136,6 +126,7 @@ describe('audit export and retention (npm run audit:export, audit:purge, audit:v
       await assert.rejects(sql(db.exporterUrl, 'select audit_purge(20, 29)'), /under the 30-day floor/, 'whatever the task is configured with');
       await assert.rejects(sql(db.exporterUrl, 'select audit_purge(5, 90)'), /does not end a verified export/, 'a cut inside a file would leave no anchor');
       await recordAudit(em(), { action: 'audit.read', outcome: 'success', actorRole: 'auditor' });
+      await sequenceAll(db.appUrl);
       const head = await chainHead(em());
       await assert.rejects(sql(db.ownerUrl, `delete from audit_logs where seq = ${head.seq}`), /has no verified export/, 'even the owner cannot drop an unexported row');
     });

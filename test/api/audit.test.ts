@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { listKeys } from '../../api/storage/s3.js';
 import { sharedDatabase, type TestApi } from '../support/api.js';
 import { auditRows, type SignedIn } from '../support/auth.js';
+import { auditChained } from '../support/audit.js';
 import { sql } from '../support/postgres.js';
 import { sharedS3, startClinic } from '../support/s3.js';
 
@@ -16,9 +17,9 @@ async function failAuditWritesOf(requestId: string): Promise<() => Promise<void>
       if new.request_id = '${requestId}' then raise exception 'injected audit failure'; end if;
       return new;
     end $$;
-    create trigger ${name} before insert on audit_logs for each row execute function ${name}();`);
+    create trigger ${name} before insert on audit_queue for each row execute function ${name}();`);
   return async () => {
-    await sql(ownerUrl, `drop trigger ${name} on audit_logs; drop function ${name}();`);
+    await sql(ownerUrl, `drop trigger ${name} on audit_queue; drop function ${name}();`);
   };
 }
 
@@ -59,7 +60,7 @@ describe('the audit trail over HTTP (CONTRACT §4)', function () {
         assert.match(String(rows[0]!.request_id), /.{8,}/);
       }
       assert.equal((await auditRows('patient.create', patient.id))[0]!.request_id, requestId);
-      const { rows } = await sql((await sharedDatabase()).ownerUrl, 'select * from audit_logs');
+      const { rows } = await sql((await sharedDatabase()).ownerUrl, 'select * from audit_trail');
       assert.doesNotMatch(JSON.stringify(rows), new RegExp(`${secretName}|1970-01-02|phi notes|phi reason`), 'the trail holds no PHI');
     });
 
@@ -126,6 +127,7 @@ describe('the audit trail over HTTP (CONTRACT §4)', function () {
     it('filters, pages newest first, and audits the read itself', async () => {
       const patient = (await call(staff, 'POST', '/patients', { fullName: 'Filter Me', dateOfBirth: '1980-01-01' })).body;
       for (const notes of ['a', 'b', 'c']) await call(staff, 'PATCH', `/patients/${patient.id}`, { notes });
+      await auditChained((await sharedDatabase()).ownerUrl);
       const seen: { action: string; seq: string; entityId: string }[] = [];
       let cursor: string | null = null;
       do {
@@ -143,7 +145,7 @@ describe('the audit trail over HTTP (CONTRACT §4)', function () {
       assert.ok(window.body.items.length > 0);
       assert.equal((await call(admin, 'GET', '/admin/audit?from=yesterday')).status, 422);
 
-      const reads = await sql((await sharedDatabase()).ownerUrl, `select actor_id, details from audit_logs where action = 'audit.read' and actor_id = $1 order by seq`, [auditor.id]);
+      const reads = await sql((await sharedDatabase()).ownerUrl, `select actor_id, details from audit_trail where action = 'audit.read' and actor_id = $1 order by occurred_at, id`, [auditor.id]);
       assert.equal(reads.rows.length, 2, 'one row per page read');
       assert.deepEqual(reads.rows[0].details, { filters: 'entity,entityId', rows: 2, paged: false });
     });
@@ -154,6 +156,7 @@ describe('the audit trail over HTTP (CONTRACT §4)', function () {
       const writes = Array.from({ length: 16 }, (_, i) => call(staff, 'POST', '/patients', { fullName: `Concurrent ${i}`, dateOfBirth: '1980-01-01' }));
       const statuses = (await Promise.all(writes)).map((res) => res.status);
       assert.deepEqual([...new Set(statuses)], [201]);
+      await auditChained((await sharedDatabase()).ownerUrl);
       const report = await call(auditor, 'GET', '/admin/audit/verify');
       assert.equal(report.status, 200);
       assert.equal(report.body.ok, true, JSON.stringify(report.body));
@@ -165,6 +168,7 @@ describe('the audit trail over HTTP (CONTRACT §4)', function () {
 
     it('names the first row an owner altered behind the trigger', async () => {
       const { ownerUrl } = await sharedDatabase();
+      await auditChained(ownerUrl);
       const { rows } = await sql(ownerUrl, `select seq::text as seq, id::text as id, actor_role from audit_logs where action = 'patient.create' order by seq desc limit 1`);
       const target = rows[0];
       const setRole = (role: string) => sql(ownerUrl, `begin;

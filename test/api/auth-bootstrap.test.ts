@@ -48,7 +48,7 @@ describe('the first admin', function () {
       assert.equal(login.status, 200);
       rememberSecret(login.body.accessToken);
       rememberSecret(login.body.refreshToken);
-      const audit = (await sql(db.ownerUrl, "select actor_id, details from audit_logs where action = 'user.create'")).rows;
+      const audit = (await sql(db.ownerUrl, "select actor_id, details from audit_trail where action = 'user.create'")).rows;
       assert.deepEqual(audit, [{ actor_id: null, details: { role: 'admin', source: 'bootstrap' } }]);
       const created = apis.flatMap((api) => api.logs.records('bootstrap_admin_created'));
       assert.equal(created.length, 1);

@@ -13,17 +13,18 @@ import { startClinic, type Clinic } from '../support/s3.js';
 interface ListOperation {
   path: string;
   roles: Role[];
-  required: string[];
+  /** Required query parameters, with their schema's format (`date` or `date-time`). */
+  required: { name: string; format?: string }[];
 }
 
 /** Every operation of the document that pages with `cursor`. */
 function listOperations(): ListOperation[] {
-  type Parameter = { name: string; in: string; required: boolean };
+  type Parameter = { name: string; in: string; required: boolean; schema?: { format?: string } };
   const { paths } = openApiDocument() as { paths: Record<string, Record<string, { parameters: Parameter[]; 'x-roles': Role[] }>> };
   return Object.entries(paths).flatMap(([path, operations]) => {
     const get = operations.get;
     if (!get?.parameters.some((p) => p.in === 'query' && p.name === 'cursor')) return [];
-    return [{ path, roles: get['x-roles'], required: get.parameters.filter((p) => p.in === 'query' && p.required).map((p) => p.name) }];
+    return [{ path, roles: get['x-roles'], required: get.parameters.filter((p) => p.in === 'query' && p.required).map((p) => ({ name: p.name, format: p.schema?.format })) }];
   });
 }
 
@@ -61,7 +62,7 @@ describe('lists: a cursor the API did not issue is 422, never a 500', () => {
   /** The path with real ids, as a caller the contract lets in, with the query every list needs. */
   function call(op: ListOperation, query: string) {
     const path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => ids[name]!);
-    const needed = [...op.required.map((name) => `${name}=${name === 'from' ? '2024-01-01' : '2024-01-31'}`), ...(ONE_OF[op.path] ?? [])];
+    const needed = [...op.required.map(({ name, format }) => `${name}=${name === 'from' ? '2024-01-01' : '2024-01-31'}${format === 'date-time' ? 'T00:00:00Z' : ''}`), ...(ONE_OF[op.path] ?? [])];
     return clinic.api.request('GET', `${path}?${[...needed, query].join('&')}`, { token: clinic[op.roles[0]!].accessToken });
   }
 
@@ -72,7 +73,8 @@ describe('lists: a cursor the API did not issue is 422, never a 500', () => {
       token: clinic.doctor.accessToken, body: { visitedAt: '2024-01-10T09:00:00Z', reason: 'check-up' },
     });
     assert.equal(visit.status, 201, JSON.stringify(visit.body));
-    ids = { pid: patient.body.id, vid: visit.body.id };
+    // `{id}`: the patient or user an access question is about (any id answers a page).
+    ids = { pid: patient.body.id, vid: visit.body.id, id: patient.body.id };
   });
   after(() => clinic?.api.close());
 

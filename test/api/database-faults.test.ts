@@ -5,7 +5,6 @@ import { createUser, signIn, UNLIMITED, type SignedIn } from '../support/auth.js
 import { APP_ROLE, createDatabase, eventually, sql } from '../support/postgres.js';
 
 /** The chain lock every audited write takes at commit (migration 0006). */
-const CHAIN_LOCK = '7308327773616469';
 
 /**
  * What a client and the logs see when PostgreSQL cannot serve a statement: each fault is a real
@@ -114,7 +113,7 @@ describe('database faults: 503 unavailable, logged by their cause', () => {
       const retried = lines.filter((line) => line.event === 'transaction_retried');
       assert.equal(retried.length, 1);
       assert.equal(retried[0]!.sqlstate, sqlstate);
-      const audited = (await sql(db.ownerUrl, `select count(*)::int as n from audit_logs where action = 'patient.create' and entity_id = $1`, [res.body.id])).rows[0].n;
+      const audited = (await sql(db.ownerUrl, `select count(*)::int as n from audit_trail where action = 'patient.create' and entity_id = $1`, [res.body.id])).rows[0].n;
       assert.equal(audited, 1, 'one audit row for the one change');
     });
   }
@@ -128,7 +127,7 @@ describe('database faults: 503 unavailable, logged by their cause', () => {
   });
 });
 
-describe('a database outage met at the audit chain lock', () => {
+describe('a database outage met at the audit record\'s insert', () => {
   let db: Awaited<ReturnType<typeof createDatabase>>;
   let api: TestApi;
   let staff: SignedIn;
@@ -144,15 +143,17 @@ describe('a database outage met at the audit chain lock', () => {
   });
 
   it('is logged as the database being away (dependency_unavailable), not as audit_write_failed', async () => {
-    // The write waits for the chain lock; then its server process is terminated, as a shutdown or
-    // failover terminates every backend: the first statement to fail is the chain-lock call.
+    // The write waits to insert its audit record (the owner holds the queue table); then its server
+    // process is terminated, as a shutdown or failover terminates every backend: the first
+    // statement to fail is the audit record's insert.
     const holder = new pg.Client({ connectionString: db.ownerUrl });
     await holder.connect();
     try {
-      await holder.query('select pg_advisory_lock($1)', [CHAIN_LOCK]);
+      await holder.query('begin');
+      await holder.query('lock table audit_queue in share mode');
       const pending = api.request('POST', '/patients', { token: staff.accessToken, body: { fullName: 'Lock Waiter', dateOfBirth: '1990-01-01' } });
       const waiting = await eventually(async () => {
-        const { rows } = await sql(db.ownerUrl, `select pid from pg_stat_activity where usename = $1 and datname = $2 and wait_event = 'advisory'`, [APP_ROLE, db.name]);
+        const { rows } = await sql(db.ownerUrl, `select pid from pg_stat_activity where usename = $1 and datname = $2 and wait_event = 'relation' and application_name <> 'dms-audit-sequencer'`, [APP_ROLE, db.name]);
         assert.equal(rows.length, 1);
         return rows[0].pid as number;
       });

@@ -31,7 +31,7 @@ describe('Idempotency-Key on the routes that create', () => {
     api.request('POST', '/patients', { token: who.accessToken, body, headers: key === undefined ? {} : { 'idempotency-key': key } });
   const count = async (query: string, values: unknown[]) => (await sql(db.ownerUrl, query, values)).rows[0].n as number;
   const patientsNamed = (fullName: string) => count('select count(*)::int as n from patients where full_name = $1', [fullName]);
-  const auditRowsOf = (id: string) => count(`select count(*)::int as n from audit_logs where entity_id = $1`, [id]);
+  const auditRowsOf = (id: string) => count(`select count(*)::int as n from audit_trail where entity_id = $1`, [id]);
 
   it('answers a retry with the same key and body with the first response, creating nothing more', async () => {
     const key = `"${randomUUID()}"`;

@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { presignDownload, presignUpload } from '../../api/storage/s3.js';
 import { MAX_XRAY_BYTES } from '../../api/records/shapes.js';
 import { allLogLines, sharedDatabase, type TestApi } from '../support/api.js';
 import { auditRows, rememberSecret, type SignedIn } from '../support/auth.js';
 import { sql } from '../support/postgres.js';
-import { sharedS3, startClinic, type TestS3 } from '../support/s3.js';
-
-/** What S3 answered a client that used a presigned URL. */
-async function send(method: 'PUT' | 'GET', url: string, headers: Record<string, string> = {}, body?: Buffer): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+import { sendPresigned as send, sharedS3, startClinic, type TestS3 } from '../support/s3.js';
 
 /** A real PNG header followed by noise: enough for the file-signature check. */
 const png = (size: number) => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(size - 8)]);
@@ -222,7 +208,7 @@ describe('X-rays through presigned S3 URLs (CONTRACT §3)', function () {
       await call('GET', `/xrays/${xray.id}/download`);
       const { rows } = await sql(
         (await sharedDatabase()).ownerUrl,
-        `select action, outcome, actor_id, actor_role, details from audit_logs where entity = 'xray' and entity_id = $1 order by seq`,
+        `select action, outcome, actor_id, actor_role, details from audit_trail where entity = 'xray' and entity_id = $1 order by occurred_at, id`,
         [xray.id],
       );
       assert.deepEqual(rows.map((r) => r.action), ['xray.create', 'xray.upload_url_issued', 'xray.complete', 'xray.download_url_issued']);

@@ -69,13 +69,13 @@ export async function signedIn(api: TestApi, role: Role): Promise<SignedIn> {
   return signIn(api, await createUser(role));
 }
 
-/** Audit rows of one action (and entity id), oldest first, read as the owner. */
+/** Audit records of one action (and entity id), chained or still queued, oldest first, read as the owner. */
 export async function auditRows(action: string, entityId?: string): Promise<Record<string, unknown>[]> {
   const { ownerUrl } = await sharedDatabase();
   const { rows } = await sql(
     ownerUrl,
-    `select action, outcome, entity, entity_id, actor_id, actor_role, ip, request_id, details from audit_logs
-     where action = $1 and ($2::text is null or entity_id = $2) order by seq`,
+    `select action, outcome, entity, entity_id, actor_id, actor_role, ip, request_id, details from audit_trail
+     where action = $1 and ($2::text is null or entity_id = $2) order by occurred_at, id`,
     [action, entityId ?? null],
   );
   return rows;

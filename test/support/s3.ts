@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,4 +117,17 @@ export async function startClinic(env: Record<string, string> = {}): Promise<Cli
   const api = await startRecordsApi(env);
   const [staff, doctor, admin, auditor] = await Promise.all([signedIn(api, 'staff'), signedIn(api, 'doctor'), signedIn(api, 'admin'), signedIn(api, 'auditor')]);
   return { api, staff, doctor, admin, auditor };
+}
+
+/** What S3 answered a client that used a presigned URL (sent with exactly the signed headers). */
+export async function sendPresigned(method: 'PUT' | 'GET', url: string, headers: Record<string, string> = {}, body?: Buffer): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

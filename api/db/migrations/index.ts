@@ -13,6 +13,7 @@ import { IdempotencyKeys } from './0011-idempotency-keys.js';
 import { XrayVerifiedObject } from './0012-xray-verified-object.js';
 import { AuditExporterRole } from './0013-audit-exporter-role.js';
 import { FindPatientsAndDayView } from './0014-find-patients-and-day-view.js';
+import { AuditQueue } from './0015-audit-queue.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -33,4 +34,5 @@ export const migrations: MigrationObject[] = [
   { name: '0012-xray-verified-object', class: XrayVerifiedObject },
   { name: '0013-audit-exporter-role', class: AuditExporterRole },
   { name: '0014-find-patients-and-day-view', class: FindPatientsAndDayView },
+  { name: '0015-audit-queue', class: AuditQueue },
 ];
