@@ -37,6 +37,8 @@ export const LOG_METRICS = {
   refreshTokenReuse: { metricName: 'RefreshTokenReuse', events: ['auth_refresh_reuse'] },
   sensitiveRateLimited: { metricName: 'SensitiveRateLimited', events: ['api_sensitive_rate_limited'] },
   auditWriteFailed: { metricName: 'AuditWriteFailed', events: ['audit_write_failed'] },
+  // The sequencer retries every 2 s, so a steady failure logs about 30 a minute (api/audit/sequencer.ts).
+  auditSequencerFailed: { metricName: 'AuditSequencerFailed', events: ['audit_sequencer_failed'] },
   unhandledErrors: { metricName: 'UnhandledErrors', events: ['unhandled_error', 'unhandled_error_non_error'] },
   // The one-off commands (api/cli.ts) log to the API log group under their own stream prefixes.
   scheduledJobFailed: { metricName: 'ScheduledJobFailed', events: ['command_failed', 'command_refused'] },
@@ -494,6 +496,19 @@ export function alarmDefinitions(targets: AlarmTargets): AlarmDefinition[] {
       comparison: 'GreaterThanThreshold',
       threshold: 10,
       ...singleWindow(5),
+      treatMissingData: 'notBreaching',
+    },
+    {
+      slug: 'audit-sequencer-failed',
+      severity: 'P1',
+      meaning: 'The audit sequencer failed for about 5 of the last 10 minutes: records wait unchained in audit_queue',
+      runbook: 'audit-log-failure.md#audit-sequencer-failing',
+      source: logCount(namespace, LOG_METRICS.auditSequencerFailed),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      // One attempt every 2 s: 150 is five minutes of failing, longer than a Multi-AZ failover
+      // (database-unreachable pages that one), short enough that the trail is not left unanchored for long.
+      threshold: 150,
+      ...singleWindow(10),
       treatMissingData: 'notBreaching',
     },
     {

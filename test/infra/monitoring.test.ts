@@ -27,6 +27,7 @@ const ALARM_TABLE = `
 | sensitive-rate-limited | log metric: api_sensitive_rate_limited | > 100 in 5 min | P2 | rate-limits.md#sensitive-prefix-rate-limits |
 | audit-write-failed | log metric: audit_write_failed | >= 1 in 1 min | P0 | audit-log-failure.md#audit-write-failed |
 | bulk-patient-access | log metric: phi_access_heavy_user | >= 1 in 5 min | P1 | breach-response.md#bulk-patient-access |
+| audit-sequencer-failed | log metric: audit_sequencer_failed | >= 150 in 10 min | P1 | audit-log-failure.md#audit-sequencer-failing |
 | unhandled-errors | log metric: unhandled_error + unhandled_error_non_error | > 10 in 5 min | P1 | errors-and-rollback.md#unhandled-error-spike |
 | alb-no-healthy-targets | ALB HealthyHostCount | < 1 for 1 min | P0 | errors-and-rollback.md#no-healthy-targets |
 | alb-unhealthy-targets | ALB UnHealthyHostCount | > 0 for 5 min | P1 | errors-and-rollback.md#unhealthy-targets |
@@ -309,7 +310,7 @@ function breaches(resource: MockedResource, value: number | undefined): boolean 
  * (api/cli.ts), the database away (api/middleware/errors.ts, api/health.ts), a fatal process error,
  * a user above the hourly distinct-patient threshold (api/audit/accesses.ts).
  */
-const COMMAND_EVENTS = ['command_failed', 'command_refused', 'dependency_unavailable', 'readiness_failed', 'process_fatal_error', 'phi_access_heavy_user'];
+const COMMAND_EVENTS = ['command_failed', 'command_refused', 'dependency_unavailable', 'readiness_failed', 'process_fatal_error', 'phi_access_heavy_user', 'audit_sequencer_failed'];
 
 function eventsCountedBy(filter: MockedResource): string[] {
   return [...CONTRACT_EVENTS, ...COMMAND_EVENTS].filter((event) =>
