@@ -225,16 +225,24 @@ export function drillDatabaseUrl(container: Pick<VerifyContainer, 'databaseUrl'>
 /** drill:verify's variable naming the master user through which it resets the app role's password. */
 export const APP_ROLE_RESET_VARIABLE = 'DRILL_APP_ROLE_RESET_BY';
 
-export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'name' | 'command'>, databaseUrl: string, resetAppRoleBy?: string): RunTaskCommand {
-  const { outputs } = drill;
+/** Where a verify task runs: the stack's cluster and network, or the region-loss drill's throw-away ones. */
+export interface VerifyTaskPlacement {
+  cluster: string;
+  taskDefinition: string;
+  subnetIds: string[];
+  securityGroupId: string;
+}
+
+/** The one-off `drill:verify` task against a drill copy, whichever drill runs it. */
+export function runVerifyTaskIn(placement: VerifyTaskPlacement, drillId: string, container: { name?: string; command?: string[] }, databaseUrl: string, resetAppRoleBy?: string): RunTaskCommand {
   return new RunTaskCommand({
-    cluster: outputs.clusterName,
-    taskDefinition: outputs.drillVerifyTaskDefinitionArn,
+    cluster: placement.cluster,
+    taskDefinition: placement.taskDefinition,
     launchType: 'FARGATE',
     count: 1,
     startedBy: VERIFY_TASK_STARTED_BY,
     networkConfiguration: {
-      awsvpcConfiguration: { subnets: outputs.privateSubnetIds, securityGroups: [outputs.serviceSecurityGroupId], assignPublicIp: 'DISABLED' },
+      awsvpcConfiguration: { subnets: placement.subnetIds, securityGroups: [placement.securityGroupId], assignPublicIp: 'DISABLED' },
     },
     overrides: {
       containerOverrides: [
@@ -252,9 +260,15 @@ export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'na
     },
     tags: [
       { key: DRILL_TAG, value: 'true' },
-      { key: 'dms:drill-instance', value: drill.drillId },
+      { key: 'dms:drill-instance', value: drillId },
     ],
   });
+}
+
+export function runVerifyTask(drill: Drill, container: Pick<VerifyContainer, 'name' | 'command'>, databaseUrl: string, resetAppRoleBy?: string): RunTaskCommand {
+  const { outputs } = drill;
+  const placement = { cluster: outputs.clusterName, taskDefinition: outputs.drillVerifyTaskDefinitionArn, subnetIds: outputs.privateSubnetIds, securityGroupId: outputs.serviceSecurityGroupId };
+  return runVerifyTaskIn(placement, drill.drillId, container, databaseUrl, resetAppRoleBy);
 }
 
 export const describeVerifyTask = (drill: Drill, taskArn: string): DescribeTasksCommand =>

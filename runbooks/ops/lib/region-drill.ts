@@ -44,7 +44,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { APP_ROLE_RESET_VARIABLE, DRILL_STARTED_TAG, DRILL_TAG, VERIFY_TASK_STARTED_BY, type PlannedCall } from './drill.js';
+import { APP_ROLE_RESET_VARIABLE, DRILL_STARTED_TAG, DRILL_TAG, runVerifyTaskIn, type PlannedCall } from './drill.js';
 import { OpsError } from './errors.js';
 import type { StackOutputs } from './outputs.js';
 import { formatDuration, isoSeconds } from './time.js';
@@ -274,31 +274,8 @@ export function registerVerifyTask(drill: RegionDrill, definition: VerifyDefinit
 }
 
 export function runDrVerifyTask(drill: RegionDrill, taskDefinitionArn: string, container: Pick<ContainerDefinition, 'name' | 'command'>, network: { subnetIds: string[]; groupId: string }, databaseUrl: string, resetAppRoleBy?: string): RunTaskCommand {
-  return new RunTaskCommand({
-    cluster: drill.outputs.drClusterName,
-    taskDefinition: taskDefinitionArn,
-    launchType: 'FARGATE',
-    count: 1,
-    startedBy: VERIFY_TASK_STARTED_BY,
-    networkConfiguration: { awsvpcConfiguration: { subnets: network.subnetIds, securityGroups: [network.groupId], assignPublicIp: 'DISABLED' } },
-    overrides: {
-      containerOverrides: [
-        {
-          name: container.name,
-          command: container.command,
-          environment: [
-            { name: 'DATABASE_URL', value: databaseUrl },
-            { name: 'DATABASE_REPLICA_URLS', value: '' },
-            ...(resetAppRoleBy ? [{ name: APP_ROLE_RESET_VARIABLE, value: resetAppRoleBy }] : []),
-          ],
-        },
-      ],
-    },
-    tags: [
-      { key: DRILL_TAG, value: 'true' },
-      { key: 'dms:drill-instance', value: drill.drillId },
-    ],
-  });
+  const placement = { cluster: drill.outputs.drClusterName, taskDefinition: taskDefinitionArn, subnetIds: network.subnetIds, securityGroupId: network.groupId };
+  return runVerifyTaskIn(placement, drill.drillId, container, databaseUrl, resetAppRoleBy);
 }
 
 export const describeCopy = (snapshotIdentifier: string): DescribeDBSnapshotsCommand => new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotIdentifier });
