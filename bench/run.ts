@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from '@20minutes/s3rver';
 import autocannon from 'autocannon';
@@ -20,9 +20,9 @@ import { loadStackFile } from '../infra/plan/stack-file.js';
 const asJson = process.argv.includes('--json');
 /** `--profile`: the API under test writes a V8 CPU profile to .profiles/ when it stops. */
 const profile = process.argv.includes('--profile');
-/** `--only hot,write,presign,login,plan,trace`: a subset, for iterating on one figure (the README's figures come from a full run). */
+/** `--only hot,write,latency,presign,login,plan,trace`: a subset, for iterating on one figure (the README's figures come from a full run). */
 const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
-const only = new Set(process.argv.includes('--only') && onlyArg ? onlyArg.split(',') : ['hot', 'write', 'presign', 'login', 'plan', 'trace']);
+const only = new Set(process.argv.includes('--only') && onlyArg ? onlyArg.split(',') : ['hot', 'write', 'latency', 'presign', 'login', 'plan', 'trace']);
 const CONNECTIONS = 64;
 const RUNS = 3;
 const RUN_S = 6;
@@ -36,6 +36,10 @@ const LIGHT_WRITERS = 4;
  * of that commit) on 2026-11-29 on this machine. Issue 16's target is three times it.
  */
 const AUDITED_WRITES_BEFORE = 465;
+/** The fixed offered load of issue 16's latency figure: a clinic's mix, four reads of a patient to each registration. */
+const FIXED_READS_PER_S = 240;
+const FIXED_WRITES_PER_S = 60;
+const FIXED_RUN_S = 10;
 /** Signed-in requests spend their role's budget (RATE_LIMIT_ROLE_MAX), not the anonymous one. */
 const OUT_OF_REACH_ROLE_MAX = 'admin=1000000,doctor=1000000,staff=1000000,auditor=1000000';
 
@@ -99,6 +103,53 @@ async function medianLatency(target: Target, workers: number): Promise<number> {
   }));
   return median(latencies);
 }
+
+/** Latencies (ms) of one open-loop stream, and the answers that were not 2xx. */
+interface Stream {
+  latencies: number[];
+  non2xx: number;
+  errors: number;
+  /** The latest a request left after its due time (ms): how far the load generator itself fell behind. */
+  maxLagMs: number;
+}
+
+/**
+ * An open loop: `rate` requests a second, each sent at its own due time whether or not the ones
+ * before it have been answered, for `durationS` seconds. Not autocannon's `overallRate`: autocannon
+ * shares the rate out among its connections, and each connection sends its share back to back at
+ * the start of every second (`reqsMadeThisSecond` in its lib/httpClient.js), so 300 req/s arrives
+ * as a burst each second, a closed loop with a quota. Latency counts from the due time, so a
+ * request held up by a busy load generator is charged, not forgotten (coordinated omission).
+ */
+async function openLoop(target: Target, rate: number, durationS: number): Promise<Stream> {
+  const stream: Stream = { latencies: [], non2xx: 0, errors: 0, maxLagMs: 0 };
+  const intervalMs = 1000 / rate;
+  const count = Math.round(rate * durationS);
+  const started = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const due = started + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    stream.maxLagMs = Math.max(stream.maxLagMs, performance.now() - due);
+    inFlight.push(fetch(target.url, { method: target.method ?? 'GET', headers: { 'content-type': 'application/json', ...target.headers }, body: target.body })
+      .then(async (response) => {
+        await response.arrayBuffer();
+        stream.latencies.push(performance.now() - due);
+        if (!response.ok) stream.non2xx += 1;
+      }, () => {
+        stream.errors += 1;
+      }));
+  }
+  await Promise.all(inFlight);
+  return stream;
+}
+
+/** The value below which `share` of the sorted `values` lie. */
+const percentile = (values: number[], share: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(share * sorted.length) - 1))] ?? NaN;
+};
 
 interface Child {
   url: string;
@@ -174,6 +225,7 @@ interface Figure {
 }
 
 async function main(): Promise<void> {
+  const loadAverageAtStart = loadavg().map((value) => round(value));
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   try {
     progress('setting up PostgreSQL (fresh database + streaming replica), Redis and s3rver');
@@ -234,6 +286,7 @@ async function main(): Promise<void> {
 
     const figures: Figure[] = [];
     const loads: Load[] = [];
+    let openLoopFailures = 0;
     if (only.has('hot')) {
       const hot = await compare('hot read GET /patients/:id', { url: `${api.url}/patients/${patient.body.id}`, headers: auth }, { url: `${baseline.url}/patients/${patient.body.id}` });
       const ratio = hot.subject.rps / hot.baseline!.rps;
@@ -283,6 +336,36 @@ async function main(): Promise<void> {
         },
         { name: `audited write, ${LIGHT_WRITERS} writers: API p50 / baseline p50`, value: light.api, unit: `ms / ${light.baseline} ms` },
         { name: `audited write, ${LIGHT_WRITERS} writers: latency ratio (p50)`, value: round(lightRatio), unit: 'ratio', target: '<= 1.5', met: lightRatio <= 1.5 },
+      );
+    }
+    if (only.has('latency')) {
+      // Reads and writes at once, each stream at its own fixed rate, against the API and the baseline
+      // in turn; p50 and p99 of each stream, the median of the runs.
+      const mixed = (base: string, headers: Record<string, string>, durationS: number) => Promise.all([
+        openLoop({ url: `${base}/patients/${patient.body.id}`, headers }, FIXED_READS_PER_S, durationS),
+        openLoop({ url: `${base}/patients`, method: 'POST', headers, body: patientBody }, FIXED_WRITES_PER_S, durationS),
+      ]);
+      const label = `fixed load ${FIXED_READS_PER_S} reads + ${FIXED_WRITES_PER_S} writes /s`;
+      progress(`${label}: warm-up`);
+      await mixed(api.url, auth, WARMUP_S);
+      await mixed(baseline.url, {}, WARMUP_S);
+      const runs: { api: Stream[]; baseline: Stream[] } = { api: [], baseline: [] };
+      for (let run = 1; run <= RUNS; run++) {
+        progress(`${label}: run ${run}/${RUNS}`);
+        runs.api.push(...(await mixed(api.url, auth, FIXED_RUN_S)));
+        runs.baseline.push(...(await mixed(baseline.url, {}, FIXED_RUN_S)));
+      }
+      const streams = [...runs.api, ...runs.baseline];
+      openLoopFailures += streams.reduce((n, stream) => n + stream.non2xx + stream.errors, 0);
+      // Runs alternate read, write: index 0 is the reads' stream, 1 the writes'.
+      const percentileOf = (measured: Stream[], kind: 0 | 1, share: number) => round(median(measured.filter((_, i) => i % 2 === kind).map((stream) => percentile(stream.latencies, share))), 1);
+      const [readP50, readP99, writeP50, writeP99] = [percentileOf(runs.api, 0, 0.5), percentileOf(runs.api, 0, 0.99), percentileOf(runs.api, 1, 0.5), percentileOf(runs.api, 1, 0.99)];
+      figures.push(
+        { name: `${label}: API read p50 / p99`, value: readP50, unit: `ms / ${readP99} ms`, target: 'p99 < 15', met: readP99 < 15 },
+        { name: `${label}: API audited write p50 / p99`, value: writeP50, unit: `ms / ${writeP99} ms`, target: 'p99 < 25', met: writeP99 < 25 },
+        { name: `${label}: baseline read p50 / p99`, value: percentileOf(runs.baseline, 0, 0.5), unit: `ms / ${percentileOf(runs.baseline, 0, 0.99)} ms` },
+        { name: `${label}: baseline write p50 / p99`, value: percentileOf(runs.baseline, 1, 0.5), unit: `ms / ${percentileOf(runs.baseline, 1, 0.99)} ms` },
+        { name: 'fixed load: the load generator\'s latest send', value: round(Math.max(...streams.map((stream) => stream.maxLagMs)), 1), unit: 'ms after its due time' },
       );
     }
     if (only.has('presign')) {
@@ -342,12 +425,15 @@ async function main(): Promise<void> {
       for (let i = 0; i < 3; i++) planTimes.push(await timeCommand(['--import', 'tsx', 'infra/plan.ts', '--stack', 'production']));
       figures.push({ name: 'plan: npm run plan -- --stack production', value: round(median(planTimes), 1), unit: 's', target: '< 10', met: median(planTimes) < 10 });
     }
-    const errors = loads.reduce((n, l) => n + l.non2xx + l.errors, 0);
-    const report = { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, connections: CONNECTIONS, runs: RUNS, runSeconds: RUN_S, non2xxOrErrors: errors, figures };
+    const errors = loads.reduce((n, l) => n + l.non2xx + l.errors, 0) + openLoopFailures;
+    // The machine is shared: the load average says how much else ran beside the bench.
+    const loadAverage = { atStart: loadAverageAtStart, atEnd: loadavg().map((value) => round(value)) };
+    const report = { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverage, connections: CONNECTIONS, runs: RUNS, runSeconds: RUN_S, non2xxOrErrors: errors, figures };
     if (asJson) {
       process.stdout.write(`${JSON.stringify(report)}\n`);
     } else {
-      process.stdout.write(`\nDMS benchmarks: ${report.cores} cores (${report.cpu}), Node ${report.node}, ${CONNECTIONS} connections, median of ${RUNS} × ${RUN_S} s after a ${WARMUP_S} s warm-up\n\n`);
+      process.stdout.write(`\nDMS benchmarks: ${report.cores} cores (${report.cpu}), Node ${report.node}, ${CONNECTIONS} connections, median of ${RUNS} × ${RUN_S} s after a ${WARMUP_S} s warm-up\n`);
+      process.stdout.write(`load average (1, 5, 15 min): ${loadAverage.atStart.join(', ')} at the start, ${loadAverage.atEnd.join(', ')} at the end\n\n`);
       for (const f of figures) {
         const verdict = f.target ? `  target ${f.target}: ${f.met ? 'met' : 'MISSED'}` : '';
         process.stdout.write(`${f.name.padEnd(58)} ${String(f.value).padStart(9)} ${f.unit}${verdict}\n`);

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { requireRole } from '../auth/access.js';
 import { apiRouter, type ApiRouter } from '../http/router.js';
 import { notFound, validationFailed } from '../http/errors.js';
-import { pageOf, listQuery, type CursorKey } from '../http/pagination.js';
+import { pageOf, listQuery, type CursorKey, type PageRequest } from '../http/pagination.js';
 import { accepted, dateTime, oneOf, optional, positiveBigint, text, uuid } from '../http/validation.js';
 import { accessesToPatient, accessKey, checkWindow, heavyUsers, heavyUsersQuery, patientKey, patientsSeenBy, windowFilters } from './accesses.js';
 import { OUTCOMES, type AuditDetails } from './chain.js';
@@ -38,6 +38,27 @@ const CONDITIONS: Record<keyof typeof filters, string> = {
   to: 'occurred_at < ?',
 };
 
+export type TrailFilters = Partial<Record<keyof typeof filters, string | Date>>;
+
+/** The rows of one page of `GET /admin/audit`: newest first, every filter applied, below the cursor (one row more than the page, to tell if another follows). */
+export function trailPage(em: EntityManager, query: TrailFilters, page: PageRequest<string>): Promise<AuditRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  for (const [name, value] of Object.entries(query) as [keyof typeof filters, string | Date][]) {
+    where.push(CONDITIONS[name]);
+    params.push(value instanceof Date ? value.toISOString() : value);
+  }
+  if (page.after) {
+    where.push('seq < ?');
+    params.push(page.after);
+  }
+  return em.execute<AuditRow[]>(
+    `select ${AUDIT_COLUMNS} from audit_logs ${where.length ? `where ${where.join(' and ')}` : ''}
+     order by audit_logs.seq desc limit ${page.limit + 1}`,
+    params,
+  );
+}
+
 /** `/admin/audit` (CONTRACT §2, §4): auditors and admins read the trail and check its chain; both reads are audited. */
 export function auditRoutes(): ApiRouter {
   const router = apiRouter({ prefix: '/admin/audit' });
@@ -45,23 +66,8 @@ export function auditRoutes(): ApiRouter {
   router.get('/', requireRole('auditor', 'admin'), async (ctx) => {
     const { page, filters: query } = listQuery(ctx.query, seqKey, filters);
     if (query.from && query.to && query.to <= query.from) throw validationFailed({ to: 'must be after from' });
-    const where: string[] = [];
-    const params: unknown[] = [];
-    for (const [name, value] of Object.entries(query) as [keyof typeof filters, string | Date][]) {
-      where.push(CONDITIONS[name]);
-      params.push(value instanceof Date ? value.toISOString() : value);
-    }
-    if (page.after) {
-      where.push('seq < ?');
-      params.push(page.after);
-    }
     const result = await ctx.state.em.transactional(async (tx) => {
-      const rows = await tx.execute<AuditRow[]>(
-        `select ${AUDIT_COLUMNS} from audit_logs ${where.length ? `where ${where.join(' and ')}` : ''}
-         order by audit_logs.seq desc limit ${page.limit + 1}`,
-        params,
-      );
-      const served = pageOf(rows, page.limit, (row) => seqKey.encode(row.seq), toAuditRecord);
+      const served = pageOf(await trailPage(tx, query, page), page.limit, (row) => seqKey.encode(row.seq), toAuditRecord);
       await recordAudit(tx, {
         action: 'audit.read', outcome: 'success', entity: 'audit_log', ...auditActor(ctx),
         details: { filters: Object.keys(query).sort().join(','), rows: served.items.length, paged: page.after !== undefined },

@@ -24,7 +24,8 @@ export async function sequenceBatch(client: pg.ClientBase, limit = SEQUENCE_BATC
   await client.query('begin');
   try {
     const { rows: [head] } = await client.query<{ seq: string; hash: string }>('select seq, hash from audit_lock_chain_head()');
-    const { rows } = await client.query<QueuedRow>(`select ${RECORD_COLUMNS} from audit_queue order by occurred_at, id limit ${Number(limit)}`);
+    // The table's columns, not the text ones selected under the same names: only those are on the queue's index, so a backlog is read, not sorted, batch after batch.
+    const { rows } = await client.query<QueuedRow>(`select ${RECORD_COLUMNS} from audit_queue order by audit_queue.occurred_at, audit_queue.id limit ${Number(limit)}`);
     if (rows.length === 0) {
       await client.query('commit');
       return 0;

@@ -14,6 +14,7 @@ import { XrayVerifiedObject } from './0012-xray-verified-object.js';
 import { AuditExporterRole } from './0013-audit-exporter-role.js';
 import { FindPatientsAndDayView } from './0014-find-patients-and-day-view.js';
 import { AuditQueue } from './0015-audit-queue.js';
+import { AuditLeanIndexes } from './0016-audit-lean-indexes.js';
 
 /**
  * Every migration, in order. An explicit list (not a folder glob) so the same code runs from
@@ -35,4 +36,5 @@ export const migrations: MigrationObject[] = [
   { name: '0013-audit-exporter-role', class: AuditExporterRole },
   { name: '0014-find-patients-and-day-view', class: FindPatientsAndDayView },
   { name: '0015-audit-queue', class: AuditQueue },
+  { name: '0016-audit-lean-indexes', class: AuditLeanIndexes },
 ];
