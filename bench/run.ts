@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from '@20minutes/s3rver';
@@ -9,7 +9,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { hashPassword, verifyPassword } from '../api/auth/passwords.js';
 import { releaseSharedResources, request, sharedDatabase } from '../test/support/api.js';
-import { freePort, sql } from '../test/support/postgres.js';
+import { freePort, runCluster, sql } from '../test/support/postgres.js';
 import { parseConfig } from '../infra/config.js';
 import { loadStackFile } from '../infra/plan/stack-file.js';
 
@@ -53,21 +53,75 @@ interface Load {
   p99: number;
   non2xx: number;
   errors: number;
+  /** CPU time per request (µs) of the server process and of PostgreSQL, when measured. */
+  cpu?: CpuPerRequest;
+}
+
+interface CpuPerRequest {
+  server: number;
+  database: number;
+}
+
+/** utime + stime (+ the reaped children's, `withChildren`) of a process, in ms; 0 once it is gone. */
+function processCpuMs(pid: number, withChildren = false): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const ticks = fields[11]! + fields[12]! + (withChildren ? fields[13]! + fields[14]! : 0);
+  return (ticks * 1000) / CLOCK_TICKS_PER_S;
+}
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * CPU time spent by a server process and by the bench's PostgreSQL primary (the postmaster, every
+ * backend and background process, and those that exited): on a machine other work shares, CPU
+ * per request moves far less than requests per second, which depend on how much of the two cores
+ * the bench got. The streaming replica is left out: in the stacks it has a machine of its own.
+ */
+function cpuMeter(serverPid: number, postgresDataDir: string): () => { server: number; database: number } {
+  const postmaster = Number(readFileSync(join(postgresDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return () => {
+    let database = processCpuMs(postmaster, true);
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster) database += processCpuMs(Number(entry));
+    }
+    return { server: processCpuMs(serverPid), database };
+  };
 }
 
 interface Target {
   url: string;
+  /** Reads the CPU time of the server behind `url` and of PostgreSQL. */
+  cpu?: () => { server: number; database: number };
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string;
 }
 
 async function loadOnce(target: Target, durationS: number, connections: number): Promise<Load> {
+  const cpuBefore = target.cpu?.();
   const result = await autocannon({
     url: target.url, method: target.method ?? 'GET', headers: { 'content-type': 'application/json', ...target.headers },
     body: target.body, connections, duration: durationS,
   });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+  const cpuAfter = target.cpu?.();
+  const perRequest = (after: number, before: number) => round(((after - before) * 1000) / Math.max(result.requests.total, 1), 0);
+  return {
+    rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts,
+    ...(cpuBefore && cpuAfter ? { cpu: { server: perRequest(cpuAfter.server, cpuBefore.server), database: perRequest(cpuAfter.database, cpuBefore.database) } } : {}),
+  };
 }
 
 /** Warm both up, then alternate their runs so drift on a shared machine hits both alike. */
@@ -84,6 +138,7 @@ async function compare(label: string, subject: Target, baseline?: Target, connec
   const summarise = (loads: Load[]): Load => ({
     rps: round(median(loads.map((l) => l.rps)), 0), p50: median(loads.map((l) => l.p50)), p99: median(loads.map((l) => l.p99)),
     non2xx: loads.reduce((n, l) => n + l.non2xx, 0), errors: loads.reduce((n, l) => n + l.errors, 0),
+    ...(loads.every((l) => l.cpu) ? { cpu: { server: median(loads.map((l) => l.cpu!.server)), database: median(loads.map((l) => l.cpu!.database)) } } : {}),
   });
   return { subject: summarise(runs.subject), baseline: baseline ? summarise(runs.baseline) : undefined };
 }
@@ -153,6 +208,7 @@ const percentile = (values: number[], share: number) => {
 
 interface Child {
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -180,7 +236,7 @@ async function startServer(entry: string, env: Record<string, string>, nodeArgs:
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as { event?: string; listen?: string; port?: number })
       .find((record) => record.event === 'startup');
-    if (startup) return { url: startup.listen ?? `http://127.0.0.1:${startup.port}`, stop };
+    if (startup) return { url: startup.listen ?? `http://127.0.0.1:${startup.port}`, pid: child.pid!, stop };
     if (exited !== undefined) {
       await stop();
       throw new Error(`${entry} exited with ${exited} before start-up`);
@@ -233,6 +289,7 @@ async function main(): Promise<void> {
     cleanups.push(releaseSharedResources);
     const db = await sharedDatabase();
     const replicaUrl = db.replicaAppUrl;
+    const primaryDataDir = (await runCluster()).dataDir;
 
     const s3Dir = mkdtempSync(join(tmpdir(), 'dms-bench-s3-'));
     const s3Port = await freePort();
@@ -288,7 +345,7 @@ async function main(): Promise<void> {
     const loads: Load[] = [];
     let openLoopFailures = 0;
     if (only.has('hot')) {
-      const hot = await compare('hot read GET /patients/:id', { url: `${api.url}/patients/${patient.body.id}`, headers: auth }, { url: `${baseline.url}/patients/${patient.body.id}` });
+      const hot = await compare('hot read GET /patients/:id', { url: `${api.url}/patients/${patient.body.id}`, headers: auth, cpu: cpuMeter(api.pid, primaryDataDir) }, { url: `${baseline.url}/patients/${patient.body.id}`, cpu: cpuMeter(baseline.pid, primaryDataDir) });
       const ratio = hot.subject.rps / hot.baseline!.rps;
       loads.push(hot.subject, hot.baseline!);
       figures.push(
@@ -304,15 +361,25 @@ async function main(): Promise<void> {
       const unrecorded = await startServer('api/main.ts', { ...apiEnv({ RATE_LIMIT_SENSITIVE_MAX: '1000000', RATE_LIMIT_LOGIN_MAX: '1000000', RATE_LIMIT_ROLE_MAX: OUT_OF_REACH_ROLE_MAX }), NODE_ENV: 'test', AUDIT_ACCESS_RECORDS: 'off' });
       cleanups.push(() => unrecorded.stop());
       const offLogin = await request(unrecorded.url, 'POST', '/auth/login', { body: { email, password } });
-      const off = await compare('hot read, access records off', { url: `${unrecorded.url}/patients/${patient.body.id}`, headers: { authorization: `Bearer ${offLogin.body.accessToken as string}` } }, { url: `${baseline.url}/patients/${patient.body.id}` });
+      const off = await compare('hot read, access records off', {
+        url: `${unrecorded.url}/patients/${patient.body.id}`, headers: { authorization: `Bearer ${offLogin.body.accessToken as string}` }, cpu: cpuMeter(unrecorded.pid, primaryDataDir),
+      }, { url: `${baseline.url}/patients/${patient.body.id}`, cpu: cpuMeter(baseline.pid, primaryDataDir) });
       loads.push(off.subject, off.baseline!);
+      const cpu = (load: Load) => `µs (server ${load.cpu!.server} + PostgreSQL ${load.cpu!.database})`;
+      const cpuTotal = (load: Load) => load.cpu!.server + load.cpu!.database;
       figures.push(
         { name: 'hot read, access records off: API requests/s', value: off.subject.rps, unit: 'req/s' },
         { name: 'hot read, access records off: API / baseline', value: round(off.subject.rps / off.baseline!.rps), unit: 'ratio' },
+        { name: 'hot read: CPU per request, API (access records on)', value: cpuTotal(hot.subject), unit: cpu(hot.subject) },
+        { name: 'hot read: CPU per request, API (access records off)', value: cpuTotal(off.subject), unit: cpu(off.subject) },
+        { name: 'hot read: CPU per request, baseline', value: cpuTotal(hot.baseline!), unit: cpu(hot.baseline!) },
+        { name: 'hot read: CPU per request, baseline / API', value: round(cpuTotal(hot.baseline!) / cpuTotal(hot.subject)), unit: 'ratio: the throughput ratio if CPU were the only limit' },
       );
     }
     if (only.has('write')) {
-      const write = await compare('audited write POST /patients', { url: `${api.url}/patients`, method: 'POST', headers: auth, body: patientBody }, { url: `${baseline.url}/patients`, method: 'POST', body: patientBody });
+      const write = await compare('audited write POST /patients', { url: `${api.url}/patients`, method: 'POST', headers: auth, body: patientBody, cpu: cpuMeter(api.pid, primaryDataDir) }, {
+        url: `${baseline.url}/patients`, method: 'POST', body: patientBody, cpu: cpuMeter(baseline.pid, primaryDataDir),
+      });
       const writeRatio = write.subject.p50 / write.baseline!.p50;
       loads.push(write.subject, write.baseline!);
       // The same at a clinic's realistic write concurrency: the chain lock queues 64 writers, not 4.
@@ -330,6 +397,7 @@ async function main(): Promise<void> {
         { name: 'audited write: unaudited baseline p50', value: write.baseline!.p50, unit: 'ms' },
         { name: 'audited write: latency ratio (p50)', value: round(writeRatio), unit: 'ratio', target: '<= 1.5', met: writeRatio <= 1.5 },
         { name: 'audited write: API requests/s (p99 ms)', value: write.subject.rps, unit: `req/s (${write.subject.p99} ms)` },
+        { name: 'audited write: CPU per request, API / baseline', value: write.subject.cpu!.server + write.subject.cpu!.database, unit: `µs (server ${write.subject.cpu!.server} + PostgreSQL ${write.subject.cpu!.database}) / ${write.baseline!.cpu!.server + write.baseline!.cpu!.database} µs (${write.baseline!.cpu!.server} + ${write.baseline!.cpu!.database})` },
         {
           name: 'audited write: API requests/s / before issue 16', value: round(write.subject.rps / AUDITED_WRITES_BEFORE), unit: `× ${AUDITED_WRITES_BEFORE} req/s`,
           target: '>= 3', met: write.subject.rps / AUDITED_WRITES_BEFORE >= 3,
