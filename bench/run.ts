@@ -173,8 +173,10 @@ interface Stream {
  * before it have been answered, for `durationS` seconds. Not autocannon's `overallRate`: autocannon
  * shares the rate out among its connections, and each connection sends its share back to back at
  * the start of every second (`reqsMadeThisSecond` in its lib/httpClient.js), so 300 req/s arrives
- * as a burst each second, a closed loop with a quota. Latency counts from the due time, so a
- * request held up by a busy load generator is charged, not forgotten (coordinated omission).
+ * as a burst each second, a closed loop with a quota. A request's latency runs from the moment it
+ * is sent: no send waits for an answer, so a slow server cannot hold back the requests after it
+ * (no coordinated omission), and the load generator's own delays (it shares the machine) are
+ * reported apart, as how late the latest request left.
  */
 async function openLoop(target: Target, rate: number, durationS: number): Promise<Stream> {
   const stream: Stream = { latencies: [], non2xx: 0, errors: 0, maxLagMs: 0 };
@@ -186,11 +188,12 @@ async function openLoop(target: Target, rate: number, durationS: number): Promis
     const due = started + i * intervalMs;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    stream.maxLagMs = Math.max(stream.maxLagMs, performance.now() - due);
+    const sent = performance.now();
+    stream.maxLagMs = Math.max(stream.maxLagMs, sent - due);
     inFlight.push(fetch(target.url, { method: target.method ?? 'GET', headers: { 'content-type': 'application/json', ...target.headers }, body: target.body })
       .then(async (response) => {
         await response.arrayBuffer();
-        stream.latencies.push(performance.now() - due);
+        stream.latencies.push(performance.now() - sent);
         if (!response.ok) stream.non2xx += 1;
       }, () => {
         stream.errors += 1;
