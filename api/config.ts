@@ -311,6 +311,9 @@ function tracing(env: Env): Config['tracing'] {
   return { endpoint: endpoint.replace(/\/+$/, ''), sampleRatio };
 }
 
+/** What `AUDIT_HEAVY_USER_PATIENTS` may be; the stack config (`dms:service.auditHeavyUserPatients`) checks the same bounds before a deploy. */
+export const HEAVY_USER_PATIENTS_RANGE = { min: 1, max: 1_000_000 } as const;
+
 /** Who reads the configuration: the API signs tokens; the one-off commands (`api/cli.ts`) never do. */
 export type ConfigReader = 'api' | 'cli';
 
@@ -368,7 +371,7 @@ export function loadConfig(env: Env = process.env, reader: ConfigReader = 'api')
     corsOrigins: corsOrigins(env),
     auditHotDays: integer(env, 'AUDIT_HOT_DAYS', 90, 30, 3650),
     accessRecords: accessRecords(env, environment),
-    heavyUserPatients: integer(env, 'AUDIT_HEAVY_USER_PATIENTS', 500, 1, 1_000_000),
+    heavyUserPatients: integer(env, 'AUDIT_HEAVY_USER_PATIENTS', 500, HEAVY_USER_PATIENTS_RANGE.min, HEAVY_USER_PATIENTS_RANGE.max),
     bootstrapAdmin: bootstrapAdmin(env),
     mfaRequiredRoles: mfaRequiredRoles(env, environment),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),

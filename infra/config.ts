@@ -8,6 +8,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { isIP } from 'node:net';
+import { HEAVY_USER_PATIENTS_RANGE } from '../api/config.js';
 import { DEFAULT_LEVEL_DELAYS, type LevelDelays } from './monitoring/escalation/levels.js';
 
 /** Thrown for a missing or malformed config value; `key` is the full config path (`dms:database.instanceClass`). */
@@ -113,6 +114,13 @@ export interface ServiceSettings {
    * `cpu` and `memory`) and sends the sampled traces to AWS X-Ray; 0 runs neither.
    */
   traceSampleRatio: number;
+  /**
+   * Distinct patients one user may access in an hour before the API logs `phi_access_heavy_user`
+   * and `bulk-patient-access` (P1) pages (`auditHeavyUserPatients`, the API's
+   * `AUDIT_HEAVY_USER_PATIENTS`). A list page counts every patient on it, so it must sit above the
+   * busiest desk's normal hour, which differs between a small clinic and a hospital.
+   */
+  auditHeavyUserPatients: number;
 }
 
 /** The shared rate-limit store (`dms:cache`). */
@@ -504,6 +512,8 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       auditPurgeSchedule: service.str('auditPurgeSchedule', SCHEDULE_EXPRESSION, 'a rate(...) or cron(...) expression'),
       scheduleTimezone: service.str('scheduleTimezone', /^[A-Za-z_]+(\/[A-Za-z_+-]+)*$/, 'an IANA time zone'),
       traceSampleRatio,
+      // The API's own bounds: a value its tasks would refuse at start-up stops `pulumi up` instead.
+      auditHeavyUserPatients: service.int('auditHeavyUserPatients', HEAVY_USER_PATIENTS_RANGE.min, HEAVY_USER_PATIENTS_RANGE.max),
     },
     cache: {
       enabled: cacheEnabled,

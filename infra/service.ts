@@ -359,6 +359,8 @@ export class Service extends pulumi.ComponentResource {
       environment: [
         ...environment,
         { name: 'METRICS_NAMESPACE', value: metricsNamespace(args.stack) },
+        // The sequencer that counts distinct patients per user runs in the API tasks only.
+        { name: 'AUDIT_HEAVY_USER_PATIENTS', value: String(args.auditHeavyUserPatients) },
         ...(tracing
           ? [
               { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: COLLECTOR.otlpHttpEndpoint },

@@ -3,6 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { ConfigError, parseConfig, type StackConfig } from '../../infra/config.js';
 import { runPlan } from '../../infra/plan.js';
+import { loadConfig } from '../../api/config.js';
 import { loadStackFile, REPO_ROOT } from '../../infra/plan/stack-file.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,14 @@ describe('config: both stack files are valid and typed', () => {
     assert.ok(production.api.hostedZoneId ?? production.api.certificateArn);
   });
 
+  it('reads each stack file\'s heavy-user threshold, within the bounds the API accepts', () => {
+    for (const stack of [...STACKS, 'small']) {
+      const threshold = parseConfig(fileConfig(stack), stack).service.auditHeavyUserPatients;
+      assert.equal(threshold, section(fileConfig(stack), 'service')['auditHeavyUserPatients'], stack);
+      assert.equal(loadConfig({ AUDIT_HEAVY_USER_PATIENTS: String(threshold) }).heavyUserPatients, threshold, stack);
+    }
+  });
+
   it('reads the monitoring and budget sections the alarms and budget need', () => {
     const production = parseConfig(fileConfig('production'), 'production');
     assert.match(production.monitoring.runbookBaseUrl, /^https:\/\//);
@@ -92,6 +101,9 @@ describe('config: a bad value names its key', () => {
       section(c, 'service')['traceSampleRatio'] = 0.1;
     }));
   it('a trace sample ratio above 1', () => rejects('staging', 'dms:service.traceSampleRatio', (c) => (section(c, 'service')['traceSampleRatio'] = 10)));
+  it('no heavy-user threshold (every stack says how many patients an hour is bulk access for it)', () => rejects('staging', 'dms:service.auditHeavyUserPatients', (c) => delete section(c, 'service')['auditHeavyUserPatients']));
+  it('a heavy-user threshold of 0 (the API refuses it at start-up)', () => rejects('staging', 'dms:service.auditHeavyUserPatients', (c) => (section(c, 'service')['auditHeavyUserPatients'] = 0)));
+  it('a heavy-user threshold that is not a whole number', () => rejects('staging', 'dms:service.auditHeavyUserPatients', (c) => (section(c, 'service')['auditHeavyUserPatients'] = 12.5)));
   it('an SLO target of 100% (no error budget to burn)', () => rejects('staging', 'dms:slo.availability.target', (c) => ((c['dms:slo'] as { availability: { target: number } }).availability.target = 100)));
   it('a latency threshold beyond the request timeout', () =>
     rejects('staging', 'dms:slo.latency.reads.thresholdMs', (c) => ((c['dms:slo'] as { latency: { reads: { thresholdMs: number } } }).latency.reads.thresholdMs = 60_000)));

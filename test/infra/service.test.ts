@@ -113,6 +113,7 @@ for (const stack of STACKS) {
         LOG_LEVEL: 'info',
         MFA_REQUIRED_ROLES: 'admin,doctor',
         METRICS_NAMESPACE: `DMS/${stack}`,
+        AUDIT_HEAVY_USER_PATIENTS: String(config.service.auditHeavyUserPatients),
         OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
         OTEL_TRACES_SAMPLER_ARG: String(config.service.traceSampleRatio),
       });
@@ -316,6 +317,15 @@ describe('service: a single-task stack without Valkey', () => {
     assert.equal(ofType(run, 'aws:elasticache/replicationGroup:ReplicationGroup').length, 0);
     const container = containerOf(one(run, 'aws:ecs/taskDefinition:TaskDefinition', 'dms-staging-api'));
     assert.deepEqual(Object.keys(secrets(container)).sort(), ['JWT_KEYS', 'PGPASSWORD']);
+  });
+});
+
+describe('service: the heavy-user threshold comes from the stack config', () => {
+  it('puts dms:service.auditHeavyUserPatients into the API task as AUDIT_HEAVY_USER_PATIENTS, and into no job', async () => {
+    const run = await plannedWith('staging', (config) => (section(config, 'service')['auditHeavyUserPatients'] = 1234));
+    const taskEnv = (family: string) => env(containerOf(one(run, 'aws:ecs/taskDefinition:TaskDefinition', `dms-staging-${family}`)));
+    assert.equal(taskEnv('api')['AUDIT_HEAVY_USER_PATIENTS'], '1234');
+    for (const job of ['migrate', 'audit-export', 'audit-purge', 'drill-verify']) assert.equal(taskEnv(job)['AUDIT_HEAVY_USER_PATIENTS'], undefined, job);
   });
 });
 
