@@ -78,7 +78,12 @@ export class Storage extends pulumi.ComponentResource {
       { description: `${prefix}: X-ray and audit objects (PHI)`, alias: `${prefix}-s3`, env, outlivesStack: args.retainOnDelete },
       child,
     );
-    this.secretsKey = customerManagedKey(`${prefix}-secrets`, { description: `${prefix}: application and database secrets`, alias: `${prefix}-secrets`, env }, child);
+    // It encrypts the RDS-managed master secret of a database kept after destroy (retainOnDelete).
+    this.secretsKey = customerManagedKey(
+      `${prefix}-secrets`,
+      { description: `${prefix}: application and database secrets`, alias: `${prefix}-secrets`, env, outlivesStack: args.retainOnDelete },
+      child,
+    );
     this.logsKey = customerManagedKey(
       `${prefix}-logs`,
       {

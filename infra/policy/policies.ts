@@ -701,6 +701,29 @@ export const fsbpPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] 
     },
   },
   {
+    name: 'rds-replica-follows-the-primary',
+    description: 'A stack has one primary database, and its read replicas replicate that primary: after a failover the new replica must follow the promoted instance, and nothing may replicate a retired one.',
+    enforcementLevel: 'mandatory',
+    // RDS refuses to make a standalone instance a replica of anything ("cannot elect new source
+    // database for replication", https://github.com/hashicorp/terraform-provider-aws/issues/4419), so
+    // a program that names the old primary as a source after a failover fails only at `pulumi up`.
+    validateStack: ({ resources }, reportViolation) => {
+      const instances = ofType(resources, aws.rds.Instance);
+      const primaries = instances.filter((db) => !db.props['replicateSourceDb']);
+      if (instances.length > 0 && primaries.length !== 1) {
+        reportViolation(`${primaries.length} primary databases (${primaries.map((db) => db.name).join(', ') || 'none'}): a stack has exactly one`);
+        return;
+      }
+      const primary = primaries[0];
+      for (const replica of instances.filter((db) => db.props['replicateSourceDb'])) {
+        const source = replica.props['replicateSourceDb'];
+        if (primary && source !== primary.props['identifier'] && source !== primary.props['arn']) {
+          reportViolation(`${replica.name} replicates ${String(source)}, not the primary ${primary.name}`, replica.urn);
+        }
+      }
+    },
+  },
+  {
     name: 'fsbp-rds-23-non-default-port',
     description: `RDS.23: database instances listen on a port other than the engine default (${POSTGRES_DEFAULT_PORT}).`,
     enforcementLevel: 'mandatory',
