@@ -11,7 +11,8 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { randomBytes } from 'node:crypto';
 import { DB_INSTANCE_MEMORY_GIB, type AwsEnvironment, type DatabaseSettings } from './config.js';
-import { customerManagedKey, trustPolicy } from './storage.js';
+import { trustPolicy } from './iam.js';
+import { customerManagedKey } from './kms.js';
 
 /** The `dms:database` settings plus what the other components provide. */
 export interface DatabaseArgs extends DatabaseSettings {

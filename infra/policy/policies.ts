@@ -11,13 +11,13 @@ import {
   type ResourceValidationPolicy,
   type StackValidationPolicy,
 } from '@pulumi/policy';
-import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
+import { DATA_CLASSIFICATION } from '../bucket.js';
 import { HIGH_AVAILABILITY_STACKS, PRODUCTION_STACKS } from '../config.js';
 import { CORE_RULE_SET_BODY_SIZE_RULE, decimalAbove } from '../firewall.js';
 import { LOG_DELIVERY_ACTIONS } from '../monitoring/escalation.js';
 import { FSBP_RDS_EVENT_SUBSCRIPTIONS } from '../monitoring/rds-change-events.js';
 import { ADMIN_PORTS } from '../network.js';
-import { DATA_CLASSIFICATION } from '../storage.js';
+import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
 
 /** EventBridge's default quota on the size of a rule's event pattern (characters). */
 export const EVENT_PATTERN_MAX_CHARS = 2048;
