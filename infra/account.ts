@@ -7,8 +7,10 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import { DATA_CLASSIFICATION, denyInsecureTransport, hardenBucket } from './bucket.js';
 import type { AwsEnvironment } from './config.js';
-import { customerManagedKey, DATA_CLASSIFICATION, denyInsecureTransport, hardenBucket, policyDocument } from './storage.js';
+import { policyDocument } from './iam.js';
+import { customerManagedKey } from './kms.js';
 
 export interface AccountTrailArgs {
   /** `dms-<stack>`. */

@@ -5,7 +5,7 @@
 import * as aws from '@pulumi/aws';
 import type * as pulumi from '@pulumi/pulumi';
 import type { RecoverySettings } from './config.js';
-import { inRegion } from './storage.js';
+import { inRegion } from './region.js';
 
 export interface LockedVaultArgs {
   /** Physical vault name (vault names are per region). */

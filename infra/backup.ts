@@ -9,7 +9,8 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { lockedVault } from './backup-vault.js';
 import type { AwsEnvironment, RecoverySettings } from './config.js';
-import { customerManagedKey, policyDocument, trustPolicy } from './storage.js';
+import { policyDocument, trustPolicy } from './iam.js';
+import { customerManagedKey } from './kms.js';
 
 export interface BackupArgs {
   /** `dms-<stack>`. */

@@ -162,6 +162,12 @@ export interface DatabaseSettings {
   backupWindow: string;
   /** Weekly maintenance window (UTC, `ddd:hh:mm-ddd:hh:mm`). */
   maintenanceWindow: string;
+  /**
+   * Failovers to the read replica this stack has had (0 when absent). Each one moves the primary to
+   * the instance that was its replica and declares a new replica of it; raised by one after
+   * `npm run ops -- failover` (runbooks/database.md#failover-to-the-replica) and never lowered.
+   */
+  failovers: number;
 }
 
 /**
@@ -448,6 +454,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
     if (!deletionProtection) throw new ConfigError(database.key('deletionProtection'), 'must be true in production');
     if (backupRetentionDays < 35) throw new ConfigError(database.key('backupRetentionDays'), 'production keeps 35 days of backups');
   }
+  const failovers = database.field('failovers').value === undefined ? 0 : database.int('failovers', 0, 99);
   const piRetention = database.int('performanceInsightsRetentionDays', 7, 731);
   if (piRetention !== 7 && piRetention !== 731 && piRetention % 31 !== 0) {
     throw new ConfigError(database.key('performanceInsightsRetentionDays'), 'must be 7, a multiple of 31 (months) up to 713, or 731');
@@ -526,6 +533,7 @@ export function parseConfig(raw: Readonly<Record<string, unknown>>, stack: strin
       monitoringIntervalSeconds: database.oneOf('monitoringIntervalSeconds', [1, 5, 10, 15, 30, 60] as const),
       backupWindow: database.str('backupWindow', /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'hh:mm-hh:mm (UTC)'),
       maintenanceWindow: database.str('maintenanceWindow', /^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$/, 'ddd:hh:mm-ddd:hh:mm (UTC)'),
+      failovers,
     },
     storage: {
       auditRetentionDays,

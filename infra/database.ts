@@ -2,12 +2,17 @@
  * RDS PostgreSQL: the primary (Multi-AZ in production), a read replica in another AZ, TLS forced by
  * the parameter group, the master password managed by RDS in Secrets Manager, and the secret holding
  * the password of the least-privileged `dms_app` role the API connects as.
+ *
+ * A failover to the replica (`npm run ops -- failover`) is made durable here by
+ * `dms:database.failovers`: each one makes the promoted replica the declared primary and declares
+ * a new replica of it, so the next `pulumi up` keeps what the failover did instead of undoing it.
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { randomBytes } from 'node:crypto';
 import { DB_INSTANCE_MEMORY_GIB, type AwsEnvironment, type DatabaseSettings } from './config.js';
-import { customerManagedKey, trustPolicy } from './storage.js';
+import { trustPolicy } from './iam.js';
+import { customerManagedKey } from './kms.js';
 
 /** The `dms:database` settings plus what the other components provide. */
 export interface DatabaseArgs extends DatabaseSettings {
@@ -41,6 +46,17 @@ export const EXPORTER_USERNAME = 'dms_audit_export';
  * for 5432 find nothing, though the security groups are what keep the database private.
  */
 export const DATABASE_PORT = 5433;
+
+/**
+ * Identifier of the stack's k-th database instance: the first two keep the names stacks were
+ * created with, each failover adds one. An identifier names an instance for life, whatever its role:
+ * RDS endpoints follow the identifier, and the failover points the API at the promoted endpoint as is.
+ * The primary after n failovers is instance n, its replica instance n + 1.
+ */
+export function instanceIdentifier(prefix: string, k: number): string {
+  if (k === 0) return `${prefix}-db`;
+  return k === 1 ? `${prefix}-db-replica` : `${prefix}-db-${k}`;
+}
 
 /** PostgreSQL's default connection budget per byte of instance memory, as RDS computes it. */
 const BYTES_PER_CONNECTION = 9_531_392;
@@ -81,8 +97,9 @@ export class Database extends pulumi.ComponentResource {
     super('dms:database:Database', name, {}, opts);
     const child = { parent: this };
     const { prefix, env } = args;
-    const identifier = `${prefix}-db`;
-    const replicaIdentifier = `${prefix}-db-replica`;
+    const identifier = instanceIdentifier(prefix, args.failovers);
+    const replicaIdentifier = instanceIdentifier(prefix, args.failovers + 1);
+    const promoted = args.failovers > 0;
     const major = args.engineVersion.split('.')[0] as string;
     this.maxConnections = maxConnectionsFor(args.instanceClass);
     this.replicaMaxConnections = maxConnectionsFor(args.replicaInstanceClass);
@@ -141,18 +158,21 @@ export class Database extends pulumi.ComponentResource {
       child,
     );
 
-    // RDS would create these on first export with no retention and no encryption.
-    const logGroups = [identifier, replicaIdentifier].flatMap((instance) =>
-      ['postgresql', 'upgrade'].map(
-        (kind) =>
-          new aws.cloudwatch.LogGroup(
-            `${instance}-${kind}-logs`,
-            { name: `/aws/rds/instance/${instance}/${kind}`, retentionInDays: args.logRetentionDays, kmsKeyId: args.logsKey.arn },
-            child,
-          ),
-      ),
+    // RDS would create these on first export with no retention and no encryption. Every instance the
+    // stack has had keeps its groups: an old primary's logs are evidence for the failover's review.
+    const logGroups = new Map(
+      Array.from({ length: args.failovers + 2 }, (_, k) => instanceIdentifier(prefix, k)).map((instance) => [
+        instance,
+        ['postgresql', 'upgrade'].map(
+          (kind) =>
+            new aws.cloudwatch.LogGroup(
+              `${instance}-${kind}-logs`,
+              { name: `/aws/rds/instance/${instance}/${kind}`, retentionInDays: args.logRetentionDays, kmsKeyId: args.logsKey.arn },
+              child,
+            ),
+        ),
+      ]),
     );
-
     const shared = {
       engine: 'postgres',
       storageType: 'gp3',
@@ -174,26 +194,35 @@ export class Database extends pulumi.ComponentResource {
       maintenanceWindow: args.maintenanceWindow,
     };
     const zones = pulumi.output(args.availabilityZones);
+    // Instances alternate between the first and the last zone, so a replica is never in its primary's.
+    const zoneOf = (k: number) => zones.apply((names) => names[k % 2 === 0 ? 0 : names.length - 1] as string);
+    // An instance dropped from the program (the old primary, after a failover) is forgotten, never
+    // deleted: with deletion protection the delete would fail the whole update, and the old primary is
+    // kept for the incident review, then deleted by hand with a final snapshot (runbooks/database.md).
+    const retainOnDelete = args.deletionProtection;
 
     this.primary = new aws.rds.Instance(
       identifier,
       {
         ...shared,
         identifier,
-        engineVersion: args.engineVersion,
+        // A promoted replica keeps what it had from its source: the database and master user, which a
+        // replica cannot be given and which force a replacement when changed, and the full engine
+        // version it was created with ("17.6" in its state), which the configured major would read as
+        // a downgrade.
+        ...(promoted ? {} : { engineVersion: args.engineVersion, dbName: DATABASE_NAME, username: MASTER_USERNAME }),
         instanceClass: args.instanceClass,
         allocatedStorage: args.allocatedStorageGb,
         maxAllocatedStorage: args.maxAllocatedStorageGb,
         storageEncrypted: true,
         kmsKeyId: this.kmsKey.arn,
-        dbName: DATABASE_NAME,
-        username: MASTER_USERNAME,
         manageMasterUserPassword: true,
         masterUserSecretKmsKeyId: args.secretsKey.arn,
         dbSubnetGroupName: this.subnetGroup.name,
         multiAz: args.multiAz,
-        // RDS places a Multi-AZ primary and its standby itself; a single-AZ primary is pinned away from the replica.
-        ...(args.multiAz ? {} : { availabilityZone: zones.apply((names) => names[0] as string) }),
+        // RDS places a Multi-AZ primary and its standby itself; a single-AZ primary stays in its zone
+        // (a change of zone replaces the instance).
+        ...(args.multiAz ? {} : { availabilityZone: zoneOf(args.failovers) }),
         backupRetentionPeriod: args.backupRetentionDays,
         backupWindow: args.backupWindow,
         deleteAutomatedBackups: !args.deletionProtection,
@@ -202,7 +231,7 @@ export class Database extends pulumi.ComponentResource {
         // Version upgrades go through the maintenance window, never mid-deployment.
         applyImmediately: false,
       },
-      { ...child, dependsOn: logGroups, ignoreChanges: ['finalSnapshotIdentifier'] },
+      { ...child, dependsOn: logGroups.get(identifier), ignoreChanges: ['finalSnapshotIdentifier'], retainOnDelete },
     );
 
     this.replica = new aws.rds.Instance(
@@ -213,14 +242,14 @@ export class Database extends pulumi.ComponentResource {
         replicateSourceDb: this.primary.identifier,
         instanceClass: args.replicaInstanceClass,
         maxAllocatedStorage: args.maxAllocatedStorageGb,
-        availabilityZone: zones.apply((names) => names[names.length - 1] as string),
+        availabilityZone: zoneOf(args.failovers + 1),
         multiAz: false,
         // Backups are the primary's; a replica restarts from it.
         backupRetentionPeriod: 0,
         skipFinalSnapshot: true,
         applyImmediately: false,
       },
-      { ...child, dependsOn: logGroups },
+      { ...child, dependsOn: logGroups.get(replicaIdentifier), retainOnDelete },
     );
 
     this.masterSecretArn = this.primary.masterUserSecrets.apply((secrets) => {

@@ -251,6 +251,7 @@ export default function dmsStack() {
     jwtKeysSecretArn: service.jwtKeysSecret.arn,
     dbInstanceIdentifier: database.primary.identifier,
     dbReplicaIdentifier: database.replica.identifier,
+    dbFailovers: config.database.failovers,
     dbSubnetGroupName: database.subnetGroup.name,
     dbSecurityGroupId: network.databaseSecurityGroup.id,
     dbParameterGroupName: database.parameterGroup.name,

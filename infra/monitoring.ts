@@ -15,7 +15,8 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { metricsNamespace, namePrefix, type AwsEnvironment, type SloSettings, type StackConfig } from './config.js';
-import { customerManagedKey, policyDocument } from './storage.js';
+import { policyDocument } from './iam.js';
+import { customerManagedKey } from './kms.js';
 import {
   LOG_METRICS,
   alarmDefinitions,
@@ -25,11 +26,11 @@ import {
   type Severity,
 } from './monitoring/alarms.js';
 import { dashboardBody } from './monitoring/dashboard.js';
-import { rdsChangeEvents } from './monitoring/rds-change-events.js';
 import { Escalation } from './monitoring/escalation.js';
 import { IncidentRecords } from './monitoring/incident-manager.js';
-import { SnapshotAgeCheck } from './monitoring/snapshot-age.js';
+import { rdsChangeEvents } from './monitoring/rds-change-events.js';
 import { objectives, SloAlarms } from './monitoring/slo.js';
+import { SnapshotAgeCheck } from './monitoring/snapshot-age.js';
 
 export type { Severity } from './monitoring/alarms.js';
 

@@ -6,7 +6,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { AwsEnvironment } from './config.js';
-import { policyDocument, trustPolicy } from './storage.js';
+import { policyDocument, trustPolicy } from './iam.js';
 
 export interface NetworkArgs {
   /** `dms-<stack>`. */

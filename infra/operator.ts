@@ -6,10 +6,10 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import type { AwsEnvironment } from './config.js';
 import { EXPORT_PREFIX as AUDIT_EXPORT_PREFIX } from '../api/audit/export-naming.js';
+import type { AwsEnvironment } from './config.js';
+import { policyDocument, type PolicyStatement } from './iam.js';
 import { ACCESS_LOG_PREFIX, FORENSICS_PREFIX } from './storage-layout.js';
-import { policyDocument, type PolicyStatement } from './storage.js';
 
 export interface OperatorArgs {
   /** `dms-<stack>`. */

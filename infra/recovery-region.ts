@@ -12,8 +12,12 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { lockedVault } from './backup-vault.js';
+import { DATA_CLASSIFICATION, denyInsecureTransport, hardenBucket, requireBucketKey } from './bucket.js';
 import type { AwsEnvironment, RecoverySettings } from './config.js';
-import { customerManagedKey, DATA_CLASSIFICATION, denyInsecureTransport, hardenBucket, inRegion, policyDocument, requireBucketKey, trustPolicy } from './storage.js';
+import { policyDocument, trustPolicy } from './iam.js';
+import { customerManagedKey } from './kms.js';
+import { inRegion } from './region.js';
+import { auditExportLifecycle } from './storage.js';
 
 export interface RecoveryRegionArgs {
   /** `dms-<stack>`. */
@@ -137,17 +141,7 @@ export class RecoveryRegion extends pulumi.ComponentResource {
       `${prefix}-audit-replica`,
       {
         bucket: this.auditReplica.id,
-        rules: [
-          {
-            id: 'archive-then-expire',
-            status: 'Enabled',
-            filter: {},
-            transitions: [{ days: args.auditHotDays, storageClass: 'GLACIER' }],
-            expiration: { days: args.auditRetentionDays + 1 },
-            noncurrentVersionExpiration: { noncurrentDays: args.auditRetentionDays + 1 },
-            abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
-          },
-        ],
+        rules: auditExportLifecycle(args.auditHotDays, args.auditRetentionDays),
         ...where,
       },
       phiOpts,

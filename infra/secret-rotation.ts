@@ -15,10 +15,10 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import type { AwsEnvironment } from './config.js';
+import { policyDocument, trustPolicy, type PolicyStatement } from './iam.js';
 import { ON_FIRST_FAILURE } from './monitoring/alarms.js';
-import type { RotationKind } from './rotation/handler.js';
 import { bundledRotationHandler } from './rotation/bundle.js';
-import { policyDocument, trustPolicy, type PolicyStatement } from './storage.js';
+import type { RotationKind } from './rotation/handler.js';
 
 /** Where the failure alarm links. */
 export const ROTATION_FAILED_RUNBOOK = 'secret-rotation.md#rotation-failed';

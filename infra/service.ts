@@ -9,11 +9,12 @@ import * as awsx from '@pulumi/awsx';
 import * as pulumi from '@pulumi/pulumi';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { metricsNamespace, type AwsEnvironment, type CacheSettings, type ServiceSettings } from './config.js';
 import { PRODUCTION_MFA_REQUIRED_ROLES } from '../api/config.js';
-import { buildContextTag } from './image-tag.js';
+import { metricsNamespace, type AwsEnvironment, type CacheSettings, type ServiceSettings } from './config.js';
 import { APP_USERNAME, DATABASE_NAME, DATABASE_PORT, EXPORTER_USERNAME, MASTER_USERNAME } from './database.js';
-import { policyDocument, trustPolicy, XRAY_OBJECT_PREFIX, type PolicyStatement } from './storage.js';
+import { policyDocument, trustPolicy, type PolicyStatement } from './iam.js';
+import { buildContextTag } from './image-tag.js';
+import { XRAY_OBJECT_PREFIX } from './storage.js';
 
 /** Repository root: the Docker build context. */
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -1,113 +1,16 @@
 /**
- * Where data rests: the customer-managed KMS keys, the X-ray bucket (PHI), the audit-export bucket
+ * Where data rests: the customer-managed KMS key of the buckets, the X-ray bucket (PHI), the audit-export bucket
  * (tamper-evident, Object Lock), the forensics bucket (incident evidence under legal hold) and the
  * access-log bucket (ALB and S3 server access logs).
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { XRAY_BROWSER_CORS } from '../api/storage/browser-cors.js';
+import { DATA_CLASSIFICATION, denyInsecureTransport, hardenBucket, requireBucketKey } from './bucket.js';
 import type { AwsEnvironment } from './config.js';
+import { policyDocument } from './iam.js';
+import { customerManagedKey } from './kms.js';
 import { ACCESS_LOG_PREFIX } from './storage-layout.js';
-
-export interface KeyArgs {
-  /** What the key protects (shown in the KMS console). */
-  description: string;
-  /** Physical alias, without `alias/`. */
-  alias: string;
-  /** Account and region the key policy names. */
-  env: AwsEnvironment;
-  /** AWS services (e.g. CloudWatch Logs) that encrypt with the key on the account's behalf. */
-  serviceStatements?: pulumi.Input<PolicyStatement>[];
-  /**
-   * The key protects data that outlives the stack (PHI buckets kept on `pulumi destroy`, a final
-   * database snapshot and retained backups). Such a key is kept on destroy and protected: a
-   * destroyed key would be scheduled for deletion and, after its window, the kept data unreadable
-   * ("Deleting a KMS key ... After a KMS key is deleted, you can no longer decrypt the data that was
-   * encrypted under that KMS key", https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
-   */
-  outlivesStack?: boolean;
-  /** The key's region when it is not the stack's (the DR region's key); KMS keys never leave their region. */
-  region?: string;
-}
-
-/** IAM policy statement as JSON (the subset this program writes). */
-export interface PolicyStatement {
-  Sid: string;
-  Effect: 'Allow' | 'Deny';
-  Principal?: unknown;
-  Action: string | string[];
-  /** Absent only in trust policies. */
-  Resource?: pulumi.Input<string> | pulumi.Input<string>[];
-  Condition?: Record<string, Record<string, unknown>>;
-}
-
-/**
- * A customer-managed key with yearly rotation and a 30-day deletion window. The key policy keeps
- * the account root statement (without it no IAM policy can grant use of the key and the key is
- * unmanageable); every other use is granted by IAM policies scoped to the key's ARN.
- */
-export function customerManagedKey(name: string, args: KeyArgs, opts: pulumi.CustomResourceOptions): aws.kms.Key {
-  const { env } = args;
-  const rootStatement: pulumi.Input<PolicyStatement> = {
-    Sid: 'AccountAdministersKeyThroughIam',
-    Effect: 'Allow',
-    Principal: { AWS: pulumi.interpolate`arn:${env.partition}:iam::${env.accountId}:root` },
-    Action: 'kms:*',
-    Resource: '*',
-  };
-  const key = new aws.kms.Key(
-    name,
-    {
-      description: args.description,
-      enableKeyRotation: true,
-      rotationPeriodInDays: 365,
-      deletionWindowInDays: 30,
-      policy: policyDocument([rootStatement, ...(args.serviceStatements ?? [])]),
-      ...inRegion(args.region),
-    },
-    args.outlivesStack ? { ...opts, retainOnDelete: true, protect: true } : opts,
-  );
-  new aws.kms.Alias(name, { name: `alias/${args.alias}`, targetKeyId: key.keyId, ...inRegion(args.region) }, opts);
-  return key;
-}
-
-/** The `region` argument of a resource outside the stack's region (Pulumi AWS v7 takes one on every resource); nothing for the stack's own. */
-export function inRegion(region: string | undefined): { region?: string } {
-  return region === undefined ? {} : { region };
-}
-
-/** Serialises a policy document whose statements may hold outputs. */
-export function policyDocument(statements: pulumi.Input<PolicyStatement>[]): pulumi.Output<string> {
-  return pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements });
-}
-
-/**
- * Trust policy for a role an AWS service assumes on this account's behalf; `aws:SourceAccount`
- * stops another account's resource from borrowing it (confused deputy).
- */
-export function trustPolicy(service: string, accountId: pulumi.Input<string>): pulumi.Output<string> {
-  return policyDocument([
-    {
-      Sid: 'ServiceAssumesRole',
-      Effect: 'Allow',
-      Principal: { Service: service },
-      Action: 'sts:AssumeRole',
-      Condition: { StringEquals: { 'aws:SourceAccount': accountId } },
-    },
-  ]);
-}
-
-/** The statement every bucket carries: requests over plain HTTP are refused. */
-export function denyInsecureTransport(bucketArn: pulumi.Input<string>): PolicyStatement {
-  return {
-    Sid: 'DenyInsecureTransport',
-    Effect: 'Deny',
-    Principal: '*',
-    Action: 's3:*',
-    Resource: [bucketArn, pulumi.interpolate`${bucketArn}/*`],
-    Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-  };
-}
 
 export interface StorageArgs {
   /** `dms-<stack>`. */
@@ -138,11 +41,6 @@ export interface StorageArgs {
   retainOnDelete: boolean;
 }
 
-/**
- * What a bucket holds (its `DataClassification` tag): `phi` buckets must be encrypted with a
- * customer-managed key; the audit trail counts as PHI (it says who saw which patient).
- */
-export const DATA_CLASSIFICATION = { phi: 'phi', operational: 'operational' } as const;
 
 /** Key prefix of X-ray and prescription objects (CONTRACT §3: `patients/<pid>/visits/<vid>/...`). */
 export const XRAY_OBJECT_PREFIX = 'patients/';
@@ -180,7 +78,12 @@ export class Storage extends pulumi.ComponentResource {
       { description: `${prefix}: X-ray and audit objects (PHI)`, alias: `${prefix}-s3`, env, outlivesStack: args.retainOnDelete },
       child,
     );
-    this.secretsKey = customerManagedKey(`${prefix}-secrets`, { description: `${prefix}: application and database secrets`, alias: `${prefix}-secrets`, env }, child);
+    // It encrypts the RDS-managed master secret of a database kept after destroy (retainOnDelete).
+    this.secretsKey = customerManagedKey(
+      `${prefix}-secrets`,
+      { description: `${prefix}: application and database secrets`, alias: `${prefix}-secrets`, env, outlivesStack: args.retainOnDelete },
+      child,
+    );
     this.logsKey = customerManagedKey(
       `${prefix}-logs`,
       {
@@ -342,18 +245,7 @@ export class Storage extends pulumi.ComponentResource {
       `${prefix}-audit`,
       {
         bucket: this.auditBucket.id,
-        rules: [
-          {
-            id: 'archive-then-expire',
-            status: 'Enabled',
-            filter: {},
-            transitions: [{ days: args.auditHotDays, storageClass: 'GLACIER' }],
-            // Object Lock refuses any earlier removal; expiry after retention keeps the bucket from growing forever.
-            expiration: { days: args.auditRetentionDays + 1 },
-            noncurrentVersionExpiration: { noncurrentDays: args.auditRetentionDays + 1 },
-            abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
-          },
-        ],
+        rules: auditExportLifecycle(args.auditHotDays, args.auditRetentionDays),
       },
       phiOpts,
     );
@@ -467,65 +359,20 @@ export class Storage extends pulumi.ComponentResource {
 }
 
 /**
- * Refuses every write that does not ask for SSE-KMS with the bucket's own key. A request's
- * `x-amz-server-side-encryption` header overrides the bucket default (AES256 would bypass the CMK),
- * and `aws:kms` without a key id means the AWS-managed `aws/s3` key
- * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/specifying-kms-encryption.html); so both
- * headers are required, the key id as the key's ARN, which the condition key compares
- * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html). No IfExists:
- * a write without the headers is refused too. The API, the audit export and presigned uploads send them.
+ * The audit exports' lifecycle, in the stack's bucket and in its replica in the DR region alike:
+ * Glacier after the hot days; Object Lock refuses any earlier removal, and expiry after retention
+ * keeps the bucket from growing forever.
  */
-export function requireBucketKey(objects: pulumi.Input<string>, keyArn: pulumi.Input<string>): PolicyStatement[] {
+export function auditExportLifecycle(hotDays: number, retentionDays: number): aws.types.input.s3.BucketLifecycleConfigurationRule[] {
   return [
     {
-      Sid: 'DenyWritesWithoutSseKms',
-      Effect: 'Deny',
-      Principal: '*',
-      Action: 's3:PutObject',
-      Resource: objects,
-      Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
-    },
-    {
-      Sid: 'DenyWritesWithAnotherKey',
-      Effect: 'Deny',
-      Principal: '*',
-      Action: 's3:PutObject',
-      Resource: objects,
-      Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': keyArn } },
+      id: 'archive-then-expire',
+      status: 'Enabled',
+      filter: {},
+      transitions: [{ days: hotDays, storageClass: 'GLACIER' }],
+      expiration: { days: retentionDays + 1 },
+      noncurrentVersionExpiration: { noncurrentDays: retentionDays + 1 },
+      abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
     },
   ];
-}
-
-/**
- * The settings every bucket shares: default encryption, all four public-access blocks, bucket-owner
- * object ownership (ACLs off) and versioning. Returns the versioning resource (Object Lock needs it first).
- */
-export function hardenBucket(
-  name: string,
-  bucket: aws.s3.Bucket,
-  encryption: { algorithm: 'AES256' } | { algorithm: 'aws:kms'; key: aws.kms.Key },
-  opts: pulumi.CustomResourceOptions,
-  region?: string,
-): aws.s3.BucketVersioning {
-  const where = inRegion(region);
-  new aws.s3.BucketServerSideEncryptionConfiguration(
-    name,
-    {
-      bucket: bucket.id,
-      ...where,
-      rules: [
-        encryption.algorithm === 'aws:kms'
-          ? { applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: encryption.key.arn }, bucketKeyEnabled: true }
-          : { applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } },
-      ],
-    },
-    opts,
-  );
-  new aws.s3.BucketPublicAccessBlock(
-    name,
-    { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true, ...where },
-    opts,
-  );
-  new aws.s3.BucketOwnershipControls(name, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' }, ...where }, opts);
-  return new aws.s3.BucketVersioning(name, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' }, ...where }, opts);
 }

@@ -18,11 +18,11 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { randomBytes } from 'node:crypto';
 import { namePrefix, type AwsEnvironment, type OnCallContact } from '../config.js';
-import { policyDocument, trustPolicy, type PolicyStatement } from '../storage.js';
+import { policyDocument, trustPolicy, type PolicyStatement } from '../iam.js';
+import { ON_FIRST_FAILURE } from './alarms.js';
 import { ACK_KEY_MIN_BYTES } from './escalation/ack-token.js';
 import { bundledEscalationHandler } from './escalation/bundle.js';
 import { escalationDefinition } from './escalation/definition.js';
-import { ON_FIRST_FAILURE } from './alarms.js';
 import type { EscalationContacts } from './escalation/handler.js';
 import type { LevelDelays } from './escalation/levels.js';
 

@@ -4,7 +4,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { namePrefix } from '../config.js';
-import { policyDocument, trustPolicy } from '../storage.js';
+import { policyDocument, trustPolicy } from '../iam.js';
 import { ALLOCATED_STORAGE_METRIC, DRILL_INSTANCE_AGE_METRIC, SNAPSHOT_AGE_METRIC } from './alarms.js';
 
 /**

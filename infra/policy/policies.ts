@@ -11,13 +11,13 @@ import {
   type ResourceValidationPolicy,
   type StackValidationPolicy,
 } from '@pulumi/policy';
-import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
+import { DATA_CLASSIFICATION } from '../bucket.js';
 import { HIGH_AVAILABILITY_STACKS, PRODUCTION_STACKS } from '../config.js';
 import { CORE_RULE_SET_BODY_SIZE_RULE, decimalAbove } from '../firewall.js';
 import { LOG_DELIVERY_ACTIONS } from '../monitoring/escalation.js';
 import { FSBP_RDS_EVENT_SUBSCRIPTIONS } from '../monitoring/rds-change-events.js';
 import { ADMIN_PORTS } from '../network.js';
-import { DATA_CLASSIFICATION } from '../storage.js';
+import { BODY_LIMIT_BYTES } from '../../api/http/limits.js';
 
 /** EventBridge's default quota on the size of a rule's event pattern (characters). */
 export const EVENT_PATTERN_MAX_CHARS = 2048;
@@ -697,6 +697,29 @@ export const fsbpPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] 
           (subscription) => subscription.props['sourceType'] === sourceType && categories.every((category) => ((subscription.props['eventCategories'] ?? []) as string[]).includes(category)),
         );
         if (!covered) reportViolation(`${control}: no enabled RDS event subscription for ${sourceType} events (${categories.join(', ')})`);
+      }
+    },
+  },
+  {
+    name: 'rds-replica-follows-the-primary',
+    description: 'A stack has one primary database, and its read replicas replicate that primary: after a failover the new replica must follow the promoted instance, and nothing may replicate a retired one.',
+    enforcementLevel: 'mandatory',
+    // RDS refuses to make a standalone instance a replica of anything ("cannot elect new source
+    // database for replication", https://github.com/hashicorp/terraform-provider-aws/issues/4419), so
+    // a program that names the old primary as a source after a failover fails only at `pulumi up`.
+    validateStack: ({ resources }, reportViolation) => {
+      const instances = ofType(resources, aws.rds.Instance);
+      const primaries = instances.filter((db) => !db.props['replicateSourceDb']);
+      if (instances.length > 0 && primaries.length !== 1) {
+        reportViolation(`${primaries.length} primary databases (${primaries.map((db) => db.name).join(', ') || 'none'}): a stack has exactly one`);
+        return;
+      }
+      const primary = primaries[0];
+      for (const replica of instances.filter((db) => db.props['replicateSourceDb'])) {
+        const source = replica.props['replicateSourceDb'];
+        if (primary && source !== primary.props['identifier'] && source !== primary.props['arn']) {
+          reportViolation(`${replica.name} replicates ${String(source)}, not the primary ${primary.name}`, replica.urn);
+        }
       }
     },
   },

@@ -84,7 +84,9 @@ describe('the sequencer with two API processes on one database', () => {
 
     const report = await request(b!.base, 'GET', '/admin/audit/verify', { token: auditor.accessToken });
     assert.equal(report.body.ok, true, JSON.stringify(report.body));
-    const chained = (await sql(db.ownerUrl, 'select count(*)::int as n from audit_logs')).rows[0].n;
+    // The verify records its own audit.verify after it has read the chain, and the sequencer chains
+    // that at once: count the rows up to the head it verified, not the rows there are by now.
+    const chained = (await sql(db.ownerUrl, 'select count(*)::int as n from audit_logs where seq <= (select seq from audit_logs where hash = $1)', [report.body.headHash])).rows[0].n;
     assert.equal(report.body.checked, chained);
     assert.ok(chained > 400);
 

@@ -83,6 +83,10 @@ describe('config: a bad value names its key', () => {
       section(c, 'cache')['enabled'] = false;
     }));
   it('an RDS class whose memory the alarms cannot know', () => rejects('staging', 'dms:database.instanceClass', (c) => (section(c, 'database')['instanceClass'] = 'db.x2g.16xlarge')));
+  it('a failover count that is negative or not a whole number', () => {
+    rejects('staging', 'dms:database.failovers', (c) => (section(c, 'database')['failovers'] = -1));
+    rejects('staging', 'dms:database.failovers', (c) => (section(c, 'database')['failovers'] = 1.5));
+  });
   it('a blocked IPv4 entry that is an IPv6 range', () => rejects('staging', 'dms:firewall.blockedIpv4[0]', (c) => (section(c, 'firewall')['blockedIpv4'] = ['2001:db8::/32'])));
   it('a /0 block', () => rejects('staging', 'dms:firewall.blockedIpv6[0]', (c) => (section(c, 'firewall')['blockedIpv6'] = ['::/0'])));
   it('a login limit looser than the global one', () => rejects('staging', 'dms:firewall.loginRateLimitPer5Min', (c) => (section(c, 'firewall')['loginRateLimitPer5Min'] = 5000)));

@@ -7,7 +7,7 @@ import { parseConfig } from '../../infra/config.js';
 import { maxConnectionsFor } from '../../infra/database.js';
 import type { StackRun } from '../../infra/plan/run.js';
 import { loadStackFile } from '../../infra/plan/stack-file.js';
-import { one, ofType, planned, STACKS } from './fixture.js';
+import { one, ofType, planned, plannedWith, section, STACKS } from './fixture.js';
 
 for (const stack of STACKS) {
   describe(`database: ${stack}`, () => {
@@ -99,6 +99,9 @@ for (const stack of STACKS) {
       assert.equal(primary().inputs['skipFinalSnapshot'], !production);
       assert.equal(primary().inputs['finalSnapshotIdentifier'], production ? `dms-${stack}-db-final` : undefined);
       assert.equal(replica().inputs['deletionProtection'], production);
+      // Dropped from the program (the old primary after a failover), a protected instance is forgotten: a delete would fail the update.
+      assert.equal(primary().retainOnDelete, production);
+      assert.equal(replica().retainOnDelete, production);
     });
 
     it('runs a read replica of the primary in another AZ', () => {
@@ -133,5 +136,25 @@ describe('database: max_connections follows the instance memory', () => {
     assert.ok(maxConnectionsFor('db.t4g.micro') < maxConnectionsFor('db.m7g.large'));
     assert.ok(maxConnectionsFor('db.r7g.2xlarge') <= 5000);
     assert.throws(() => maxConnectionsFor('db.unknown.size'));
+  });
+});
+
+describe('database: after failovers, each promoted instance stays where it is and gets a replica in the other zone', () => {
+  it('staging after one and after two failovers: single-AZ primaries keep their zone, replicas alternate, nothing is retained', async () => {
+    const instances = (run: StackRun) => ofType(run, 'aws:rds/instance:Instance');
+    const none = await planned('staging');
+    const zoneOfName = (run: StackRun, name: string) => one(run, 'aws:rds/instance:Instance', name).inputs['availabilityZone'];
+    const [first, last] = [zoneOfName(none, 'dms-staging-db'), zoneOfName(none, 'dms-staging-db-replica')];
+    for (const [failovers, primary, replica] of [[1, 'dms-staging-db-replica', 'dms-staging-db-2'], [2, 'dms-staging-db-2', 'dms-staging-db-3']] as const) {
+      const run = await plannedWith('staging', (config) => {
+        section(config, 'database')['failovers'] = failovers;
+      });
+      assert.deepEqual(instances(run).map((instance) => instance.name).sort(), [primary, replica].sort(), `after ${failovers}`);
+      assert.equal(run.outputs['dbInstanceIdentifier'], primary);
+      assert.equal(one(run, 'aws:rds/instance:Instance', replica).inputs['replicateSourceDb'], one(run, 'aws:rds/instance:Instance', primary).outputs['identifier']);
+      assert.equal(zoneOfName(run, primary), failovers === 1 ? last : first, 'the zone it was created in: a new zone would replace it');
+      assert.equal(zoneOfName(run, replica), failovers === 1 ? first : last);
+      assert.ok(instances(run).every((instance) => !instance.retainOnDelete), 'staging instances are deletable');
+    }
   });
 });

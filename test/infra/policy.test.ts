@@ -306,6 +306,21 @@ describe('policy: each rule fires on the setting it guards', () => {
     assert.deepEqual(firing(violations, 'fsbp-elasticache-1-backups').map((violation) => violation.message), ['dms-staging-cache keeps no automatic backups (snapshotRetentionLimit)']);
   });
 
+  it('a replica of anything but the primary, or a second primary (a failover declared half-way)', async () => {
+    const violations = await violationsAfter('staging', (run) => {
+      set(one(run, 'aws:rds/instance:Instance', 'dms-staging-db-replica'), 'replicateSourceDb', 'dms-staging-db-0');
+    });
+    assert.deepEqual(firing(violations, 'rds-replica-follows-the-primary').map((violation) => violation.message), [
+      'dms-staging-db-replica replicates dms-staging-db-0, not the primary dms-staging-db',
+    ]);
+    const twoPrimaries = await violationsAfter('staging', (run) => {
+      set(one(run, 'aws:rds/instance:Instance', 'dms-staging-db-replica'), 'replicateSourceDb', undefined);
+    });
+    assert.deepEqual(firing(twoPrimaries, 'rds-replica-follows-the-primary').map((violation) => violation.message), [
+      '2 primary databases (dms-staging-db, dms-staging-db-replica): a stack has exactly one',
+    ]);
+  });
+
   it('FSBP StepFunctions.1: a state machine that logs nothing, or keeps its history under an AWS-owned key', async () => {
     const violations = await violationsAfter('staging', (run) => {
       const machine = one(run, 'aws:sfn/stateMachine:StateMachine', 'dms-staging-escalation');

@@ -103,6 +103,27 @@ describe('ops drill-sweep: leftovers of interrupted drills, found by their dms:d
     assert.match(run.stdout, /result\s+FAIL: 1 could not be stopped or deleted/);
   });
 
+  it("also sweeps the DR region, where the region-loss drill restores and verifies in the DR cluster", async () => {
+    const regionOf = async (getClient: () => { config: { region: () => Promise<string> } }) => getClient().config.region();
+    aws.rds.on(DescribeDBInstancesCommand).callsFake(async (_input, getClient) => ({
+      DBInstances: (await regionOf(getClient)) === 'us-west-2' ? [instance('dms-drill-production-202503092100', 12, { 'dms:drill': 'true', 'dms:drill-kind': 'region-loss' })] : [],
+    }));
+    aws.ecs.on(ListTasksCommand).callsFake(async (input: { cluster: string }) => ({ taskArns: input.cluster === 'dms-production-dr' ? ['arn:aws:ecs:us-west-2:123456789012:task/dms-production-dr/dr1'] : [] }));
+    aws.ecs.on(DescribeTasksCommand).resolves({ tasks: [{ ...TASK('dr1', 4), taskArn: 'arn:aws:ecs:us-west-2:123456789012:task/dms-production-dr/dr1' }] });
+    aws.ecs.on(StopTaskCommand).resolves({});
+    aws.rds.on(DeleteDBInstanceCommand).resolves({});
+    const outputs = outputsFile({ drRegion: 'us-west-2', drClusterName: 'dms-production-dr' });
+    const run = await runCli(['drill-sweep', '--stack', 'production', '--outputs', outputs]);
+    assert.equal(run.code, 0, run.stderr);
+    const deletes = aws.rds.commandCalls(DeleteDBInstanceCommand);
+    assert.deepEqual(deletes.map((call) => call.args[0].input.DBInstanceIdentifier), ['dms-drill-production-202503092100']);
+    assert.equal(await deletes[0]!.thisValue.config.region(), 'us-west-2');
+    const stops = aws.ecs.commandCalls(StopTaskCommand);
+    assert.deepEqual(stops.map((call) => call.args[0].input.cluster), ['dms-production-dr']);
+    assert.equal(await stops[0]!.thisValue.config.region(), 'us-west-2');
+    assert.match(run.stdout, /regions\s+eu-west-1, us-west-2/);
+  });
+
   it('refuses a malformed --older-than before any call', async () => {
     const run = await runCli(['drill-sweep', ...STACK_ARGS, '--older-than', 'soon']);
     assert.equal(run.code, 2);

@@ -35,7 +35,7 @@ const eventCounts = (errors: number, requests: number) => ({
 function healthyStack(aws: AwsMocks): void {
   aws.ecs.on(DescribeServicesCommand).resolves({ services: [{ status: 'ACTIVE', desiredCount: 3, runningCount: 3, pendingCount: 0 }] });
   aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'dms-production' }).resolves({ DBInstances: [{ DBInstanceStatus: 'available' }] });
-  aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'dms-production-replica-1' }).resolves({ DBInstances: [{ DBInstanceStatus: 'available' }] });
+  aws.rds.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'dms-production-replica-1' }).resolves({ DBInstances: [{ DBInstanceStatus: 'available', ReadReplicaSourceDBInstanceIdentifier: 'dms-production' }] });
   aws.cloudwatch.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [], CompositeAlarms: [] });
   aws.logs.on(StartQueryCommand).resolves({ queryId: 'q-errors' });
   aws.logs.on(GetQueryResultsCommand).resolves(eventCounts(0, 1200));

@@ -3,6 +3,7 @@ import { DeleteDBInstanceCommand, DescribeDBInstancesCommand, type DBInstance, t
 import { defineCommand, stackShortName } from '../lib/command.js';
 import { DRILL_KEEP_TAG, DRILL_STARTED_TAG, DRILL_TAG, VERIFY_TASK_STARTED_BY } from '../lib/drill.js';
 import { dryRunOption, sendChange } from '../lib/dry-run.js';
+import type { OpsContext } from '../lib/context.js';
 import { describeError } from '../lib/errors.js';
 import { loadOutputs, optionalOutput, requireOutputs } from '../lib/outputs.js';
 import { Progress, printSummary, printTable } from '../lib/report.js';
@@ -44,6 +45,85 @@ function tagValue(instance: DBInstance, key: string): string | undefined {
   return instance.TagList?.find((tag) => tag.Key === key)?.Value;
 }
 
+/** Where drills leave things: a region and the cluster their verify tasks run in. */
+interface Place {
+  region: string;
+  cluster: string;
+}
+
+/** One sweep over every place: its settings, and what it found and did. */
+interface Sweep {
+  olderThanMs: number;
+  dryRun: boolean;
+  includeKept: boolean;
+  now: number;
+  /** `dms-drill-<stack>-`: a drill instance's name. */
+  prefix: string;
+  /** The stack's primary and replica: never deleted, whatever their tags. */
+  ownDatabases: Set<string>;
+  progress: Progress;
+  rows: (string | number)[][];
+  failures: number;
+  instances: number;
+  tasks: number;
+}
+
+async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster }: Place): Promise<void> {
+  const clients = ctx.aws(region);
+  sweep.progress.step(`listing verify tasks of ${cluster} (${region}) started by ${VERIFY_TASK_STARTED_BY}`);
+  for (const task of await runningVerifyTasks(clients.ecs(), cluster)) {
+    sweep.tasks++;
+    const started = task.startedAt ?? task.createdAt;
+    const age = started ? sweep.now - started.getTime() : Infinity;
+    const id = task.taskArn?.split('/').at(-1) ?? '?';
+    if (age < sweep.olderThanMs) {
+      sweep.rows.push([region, 'ecs task', id, formatDuration(age), 'left running (younger than --older-than)']);
+      continue;
+    }
+    try {
+      const sent = await sendChange(ctx, sweep.dryRun, {
+        service: 'ecs',
+        command: new StopTaskCommand({ cluster, task: task.taskArn, reason: 'drill-sweep: verify task outlived its drill' }),
+        send: (command) => clients.ecs().send(command),
+      });
+      sweep.rows.push([region, 'ecs task', id, started ? formatDuration(age) : 'unknown', sent ? 'stopped' : 'would stop (dry run)']);
+    } catch (error) {
+      sweep.failures++;
+      sweep.rows.push([region, 'ecs task', id, started ? formatDuration(age) : 'unknown', `FAILED to stop: ${describeError(error)}`]);
+    }
+  }
+
+  sweep.progress.step(`listing DB instances in ${region} tagged ${DRILL_TAG}=true`);
+  const drills = (await allInstances(clients.rds())).filter(
+    (instance) => tagValue(instance, DRILL_TAG) === 'true' && instance.DBInstanceIdentifier?.startsWith(sweep.prefix) && !sweep.ownDatabases.has(instance.DBInstanceIdentifier),
+  );
+  for (const instance of drills) {
+    sweep.instances++;
+    const id = instance.DBInstanceIdentifier ?? '?';
+    const startedTag = tagValue(instance, DRILL_STARTED_TAG);
+    const started = startedTag && !Number.isNaN(Date.parse(startedTag)) ? new Date(startedTag) : instance.InstanceCreateTime;
+    const age = started ? sweep.now - started.getTime() : Infinity;
+    let action: string;
+    if (instance.DBInstanceStatus === 'deleting') action = 'already deleting';
+    else if (age < sweep.olderThanMs) action = 'left (younger than --older-than)';
+    else if (tagValue(instance, DRILL_KEEP_TAG) === 'true' && !sweep.includeKept) action = 'left (kept with --keep; --include-kept deletes it)';
+    else {
+      try {
+        const sent = await sendChange(ctx, sweep.dryRun, {
+          service: 'rds',
+          command: new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }),
+          send: (command) => clients.rds().send(command),
+        });
+        action = sent ? 'deletion requested' : 'would delete (dry run)';
+      } catch (error) {
+        sweep.failures++;
+        action = `FAILED to delete: ${describeError(error)}`;
+      }
+    }
+    sweep.rows.push([region, 'rds instance', id, started ? formatDuration(age) : 'unknown', action]);
+  }
+}
+
 export const drillSweep = defineCommand({
   name: 'drill-sweep',
   summary: 'find DR drill leftovers of the stack by their dms:drill tag: stop verify tasks, delete drill instances',
@@ -53,7 +133,8 @@ export const drillSweep = defineCommand({
     'dry-run': dryRunOption,
   },
   details: [
-    'Lists the region\'s DB instances (all pages) and takes those tagged dms:drill=true whose id is dms-drill-<stack>-…,',
+    'In the stack\'s region, and in the DR region (drRegion, drClusterName) where the region-loss drill runs:',
+    'lists the DB instances (all pages) and takes those tagged dms:drill=true whose id is dms-drill-<stack>-…,',
     'never the stack\'s primary or replica. Stops the cluster\'s verify tasks (started by dms-ops-dr-drill) older than',
     '--older-than, then deletes each drill instance older than that (no final snapshot, automated backups too),',
     'except --keep ones unless --include-kept. Exit 1 when a stop or delete failed.',
@@ -61,76 +142,37 @@ export const drillSweep = defineCommand({
   ],
   async run({ options }, ctx) {
     const olderThanMs = parseDuration(options['older-than'] ?? DEFAULT_OLDER_THAN, 'older-than');
-    const dryRun = options['dry-run'];
     const loaded = await loadOutputs(options.stack, options.outputs, ctx);
     const outputs = requireOutputs(loaded, ['region', 'clusterName', 'dbInstanceIdentifier']);
-    const ownDatabases = new Set([outputs.dbInstanceIdentifier, optionalOutput(loaded, 'dbReplicaIdentifier')].filter((id) => id !== undefined));
-    const clients = ctx.aws(outputs.region);
-    const progress = new Progress(ctx);
-    const now = ctx.clock.now().getTime();
-    const prefix = `dms-drill-${stackShortName(options.stack).toLowerCase()}-`;
-    const rows: (string | number)[][] = [];
-    let failures = 0;
+    // The region-loss drill restores and verifies in the DR region, with its own cluster there.
+    const drRegion = optionalOutput(loaded, 'drRegion');
+    const drCluster = optionalOutput(loaded, 'drClusterName');
+    const places: Place[] = [
+      { region: outputs.region, cluster: outputs.clusterName },
+      ...(drRegion && drCluster && drRegion !== outputs.region ? [{ region: drRegion, cluster: drCluster }] : []),
+    ];
+    const sweep: Sweep = {
+      olderThanMs,
+      dryRun: options['dry-run'],
+      includeKept: options['include-kept'],
+      now: ctx.clock.now().getTime(),
+      prefix: `dms-drill-${stackShortName(options.stack).toLowerCase()}-`,
+      ownDatabases: new Set([outputs.dbInstanceIdentifier, optionalOutput(loaded, 'dbReplicaIdentifier')].filter((id) => id !== undefined)),
+      progress: new Progress(ctx),
+      rows: [],
+      failures: 0,
+      instances: 0,
+      tasks: 0,
+    };
+    for (const place of places) await sweepPlace(ctx, sweep, place);
 
-    progress.step(`listing verify tasks of ${outputs.clusterName} started by ${VERIFY_TASK_STARTED_BY}`);
-    for (const task of await runningVerifyTasks(clients.ecs(), outputs.clusterName)) {
-      const started = task.startedAt ?? task.createdAt;
-      const age = started ? now - started.getTime() : Infinity;
-      const id = task.taskArn?.split('/').at(-1) ?? '?';
-      if (age < olderThanMs) {
-        rows.push(['ecs task', id, formatDuration(age), 'left running (younger than --older-than)']);
-        continue;
-      }
-      try {
-        const sent = await sendChange(ctx, dryRun, {
-          service: 'ecs',
-          command: new StopTaskCommand({ cluster: outputs.clusterName, task: task.taskArn, reason: 'drill-sweep: verify task outlived its drill' }),
-          send: (command) => clients.ecs().send(command),
-        });
-        rows.push(['ecs task', id, started ? formatDuration(age) : 'unknown', sent ? 'stopped' : 'would stop (dry run)']);
-      } catch (error) {
-        failures++;
-        rows.push(['ecs task', id, started ? formatDuration(age) : 'unknown', `FAILED to stop: ${describeError(error)}`]);
-      }
-    }
-
-    progress.step(`listing DB instances tagged ${DRILL_TAG}=true`);
-    const drills = (await allInstances(clients.rds())).filter(
-      (instance) => tagValue(instance, DRILL_TAG) === 'true' && instance.DBInstanceIdentifier?.startsWith(prefix) && !ownDatabases.has(instance.DBInstanceIdentifier),
-    );
-    for (const instance of drills) {
-      const id = instance.DBInstanceIdentifier ?? '?';
-      const startedTag = tagValue(instance, DRILL_STARTED_TAG);
-      const started = startedTag && !Number.isNaN(Date.parse(startedTag)) ? new Date(startedTag) : instance.InstanceCreateTime;
-      const age = started ? now - started.getTime() : Infinity;
-      const ageText = started ? formatDuration(age) : 'unknown';
-      let action: string;
-      if (instance.DBInstanceStatus === 'deleting') action = 'already deleting';
-      else if (age < olderThanMs) action = 'left (younger than --older-than)';
-      else if (tagValue(instance, DRILL_KEEP_TAG) === 'true' && !options['include-kept']) action = 'left (kept with --keep; --include-kept deletes it)';
-      else {
-        try {
-          const sent = await sendChange(ctx, dryRun, {
-            service: 'rds',
-            command: new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }),
-            send: (command) => clients.rds().send(command),
-          });
-          action = sent ? 'deletion requested' : 'would delete (dry run)';
-        } catch (error) {
-          failures++;
-          action = `FAILED to delete: ${describeError(error)}`;
-        }
-      }
-      rows.push(['rds instance', id, ageText, action]);
-    }
-
-    if (rows.length > 0) printTable(ctx, ['kind', 'id', 'age', 'action'], rows);
+    if (sweep.rows.length > 0) printTable(ctx, ['region', 'kind', 'id', 'age', 'action'], sweep.rows);
     printSummary(ctx, `drill-sweep: ${options.stack}`, [
-      ['region', outputs.region],
+      ['regions', places.map((place) => place.region).join(', ')],
       ['older than', formatDuration(olderThanMs)],
-      ['found', `${drills.length} drill instance(s), ${rows.length - drills.length} verify task(s)`],
-      ['result', failures > 0 ? `FAIL: ${failures} could not be stopped or deleted` : dryRun ? 'dry run: nothing sent' : 'done'],
+      ['found', `${sweep.instances} drill instance(s), ${sweep.tasks} verify task(s)`],
+      ['result', sweep.failures > 0 ? `FAIL: ${sweep.failures} could not be stopped or deleted` : sweep.dryRun ? 'dry run: nothing sent' : 'done'],
     ]);
-    return failures > 0 ? 1 : 0;
+    return sweep.failures > 0 ? 1 : 0;
   },
 });

@@ -8,7 +8,7 @@
 // circuit breaker rolls back a revision that does not start, `rollback` can return to the previous
 // one, and nothing new sits in the request path of a normal start. The stack's config is then made
 // to agree (see the next steps the command prints), or the next `pulumi up` registers the old
-// endpoints again.
+// endpoints again: the report prints the `dms:database.failovers` change that makes it durable.
 import {
   DescribeDBInstancesCommand,
   PromoteReadReplicaCommand,
@@ -24,6 +24,7 @@ import {
   type Tag,
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
+import { instanceIdentifier } from '../../../infra/database.js';
 import { awsErrorName } from '../lib/aws.js';
 import { defineCommand } from '../lib/command.js';
 import type { OpsContext } from '../lib/context.js';
@@ -128,12 +129,20 @@ async function readiness(apiUrl: string): Promise<{ ok: boolean; detail: string 
   return { ok, detail: `HTTP ${response.status} ${body.status ?? ''} (${dependencies})`.replace('  ', ' ') };
 }
 
-function nextSteps(stack: string, primary: string, replica: string, endpoint: string): SummaryRow[] {
+/**
+ * What makes the failover durable: the stack's `dms:database.failovers` raised by one makes the
+ * program declare the promoted instance as the primary and a new replica of it (infra/database.ts).
+ */
+function nextSteps(stack: string, failovers: number, primary: string, replica: string, endpoint: string): SummaryRow[] {
+  const newReplica = instanceIdentifier(`dms-${stack}`, failovers + 2);
   return [
-    ['next 1', `no \`pulumi up\` or \`pulumi refresh\` of ${stack} until step 2 is reviewed: the program still names ${primary} as the primary and ${replica} as its replica, and would put the old endpoints back`],
-    ['next 2', `make it durable, in working hours with the backup engineer: a reviewed change of the database component that makes ${replica} (${endpoint}) the primary the API and the jobs use, with no replica; check it with \`npm run plan -- --stack ${stack}\`, then \`pulumi up -s ${stack}\``],
-    ['next 3', `new replica: the same change, or the next one, adds a replica of ${replica}; until then rds-replica-missing stays in ALARM (P2) and reports are served by the primary`],
-    ['next 4', `keep ${primary} until the incident review is closed; record the replica's lag at promotion as the data lost`],
+    ['next 1', `no \`pulumi up\` or \`pulumi refresh\` of ${stack} before next 2: with dms:database.failovers at ${failovers} the program still names ${primary} as the primary and ${replica} as its replica, and would put the old endpoints back`],
+    [
+      'next 2',
+      `make it durable, in working hours with the backup engineer: \`pulumi config set --path dms:database.failovers ${failovers + 1} -s ${stack}\` and commit the stack file; \`npm run plan -- --stack ${stack}\` must show ${replica} as the primary (${endpoint}) and a new replica ${newReplica}; then \`pulumi up --refresh -s ${stack}\` (the refresh records the promotion, so the update does not promote ${replica} again)`,
+    ],
+    ['next 3', `until next 2 is done rds-replica-missing stays in ALARM (P2), reports are served by the primary and the scheduled jobs still connect to ${primary}`],
+    ['next 4', `keep ${primary} until the incident review is closed: after next 2 the stack forgets it without deleting it; record the replica's lag at promotion as the data lost`],
   ];
 }
 
@@ -164,6 +173,8 @@ export const failover = defineCommand({
     const loaded = await loadOutputs(options.stack, options.outputs, ctx);
     const outputs = requireOutputs(loaded, ['region', 'apiUrl', 'clusterName', 'serviceName', 'dbInstanceIdentifier']);
     const replicaId = optionalOutput(loaded, 'dbReplicaIdentifier');
+    // Stacks last updated before the output existed have had no failover the program knows of.
+    const failovers = optionalOutput(loaded, 'dbFailovers') ?? 0;
     if (replicaId === undefined) throw new OpsError(`stack ${options.stack} has no read replica (no dbReplicaIdentifier output): nothing to fail over to`);
     const dryRun = options['dry-run'];
     const clients = ctx.aws(outputs.region);
@@ -181,7 +192,7 @@ export const failover = defineCommand({
         ['replica', replicaId],
         ...steps.map((entry): SummaryRow => [entry.name, `${entry.state}${entry.detail ? `: ${entry.detail}` : ''}`]),
         ['result', result],
-        ...(endpoint && !dryRun ? nextSteps(options.stack, outputs.dbInstanceIdentifier, replicaId, endpoint) : []),
+        ...(endpoint && !dryRun ? nextSteps(options.stack, failovers, outputs.dbInstanceIdentifier, replicaId, endpoint) : []),
         ...(dryRun ? [['dry run', 'the calls above were printed, none was sent'] as const] : []),
       ]);
     };

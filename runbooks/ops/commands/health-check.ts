@@ -96,10 +96,22 @@ async function httpCheck(url: string, expectBody: boolean): Promise<CheckResult>
   return { ok: true, detail: `HTTP 200 ${body}` };
 }
 
-async function instanceCheck(clients: AwsClients, identifier: string): Promise<CheckResult> {
+/**
+ * An instance is healthy in its role: the primary available and writable (no replication source),
+ * the replica available and replicating from that primary. After a failover the stack's outputs
+ * name the promoted instance as the replica until the program is changed, and it must not pass.
+ */
+async function instanceCheck(clients: AwsClients, identifier: string, replicaOf?: string): Promise<CheckResult> {
   const response = await clients.rds().send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }));
-  const status = response.DBInstances?.[0]?.DBInstanceStatus ?? 'not found';
-  return { ok: status === 'available', detail: `${identifier} ${status}` };
+  const instance = response.DBInstances?.[0];
+  const status = instance?.DBInstanceStatus ?? 'not found';
+  const source = instance?.ReadReplicaSourceDBInstanceIdentifier;
+  if (status !== 'available') return { ok: false, detail: `${identifier} ${status}` };
+  if (replicaOf === undefined && source) return { ok: false, detail: `${identifier} available but a read replica of ${source}, not the primary` };
+  if (replicaOf !== undefined && source !== replicaOf) {
+    return { ok: false, detail: `${identifier} available but ${source ? `replicating from ${source}` : 'standalone'}, not a replica of ${replicaOf}` };
+  }
+  return { ok: true, detail: `${identifier} ${status}${source ? `, replicating from ${source}` : ''}` };
 }
 
 interface FiringAlarm {
@@ -181,7 +193,9 @@ function checksFor(stack: string, outputs: HealthOutputs, clients: AwsClients, c
       id: 'rds-replica',
       name: 'rds replica',
       run: async () =>
-        outputs.dbReplicaIdentifier === undefined ? { ok: true, detail: 'no read replica in this stack' } : instanceCheck(clients, outputs.dbReplicaIdentifier),
+        outputs.dbReplicaIdentifier === undefined
+          ? { ok: true, detail: 'no read replica in this stack' }
+          : instanceCheck(clients, outputs.dbReplicaIdentifier, outputs.dbInstanceIdentifier),
     },
     { id: 'alarms', name: 'alarms', run: async () => alarmsCheck(await firingAlarms(clients, prefix), prefix, settings) },
     { id: 'error-rate', name: 'error rate', run: () => errorRateCheck(ctx, progress, clients, outputs, settings) },

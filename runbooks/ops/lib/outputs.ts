@@ -12,6 +12,7 @@ const OUTPUT_SHAPES = {
   logGroupName: 'string',
   dbInstanceIdentifier: 'string',
   dbReplicaIdentifier: 'string',
+  dbFailovers: 'count',
   dbSubnetGroupName: 'string',
   dbSecurityGroupId: 'string',
   dbParameterGroupName: 'string',
