@@ -9,7 +9,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { createdKey, listQuery, pageOf, type PageRequest, type SortKey } from '../http/pagination.js';
 import { optional, parseBody, parsePatch } from '../http/validation.js';
 import { patientSearch, patientSearchCondition, type PatientSearch } from './search.js';
-import { livePatient } from './lookup.js';
+import { livePatient, readLivePatient } from './lookup.js';
 import { CARE_TEAM, fieldList } from './roles.js';
 import { patientShape } from './shapes.js';
 import { presenter } from './present.js';
@@ -70,7 +70,7 @@ export function patientRoutes(): ApiRouter {
   });
 
   router.get('/:id', discloses('demographics', requireRole(...CARE_TEAM)), async (ctx) => {
-    ctx.body = presentPatient(await livePatient(ctx.state.em, ctx.params.id!, { orElse: notThere }));
+    ctx.body = presentPatient(await readLivePatient(ctx.state.em, ctx.params.id!, notThere));
   });
 
   router.patch('/:id', requireRole(...CARE_TEAM), async (ctx) => {
