@@ -8,8 +8,8 @@ import S3rver from '@20minutes/s3rver';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { hashPassword, verifyPassword } from '../api/auth/passwords.js';
-import { releaseSharedResources, request, sharedDatabase } from '../test/support/api.js';
-import { freePort, runCluster, sql } from '../test/support/postgres.js';
+import { request, sharedDatabase } from '../test/support/api.js';
+import { freePort, releaseRunResources, runCluster, sql } from '../test/support/postgres.js';
 import { parseConfig } from '../infra/config.js';
 import { loadStackFile } from '../infra/plan/stack-file.js';
 
@@ -289,7 +289,7 @@ async function main(): Promise<void> {
   try {
     progress('setting up PostgreSQL (fresh database + streaming replica), Redis and s3rver');
     // The test suite's set-up: a fresh migrated database, streamed to a real replica, dropped after.
-    cleanups.push(releaseSharedResources);
+    cleanups.push(releaseRunResources);
     const db = await sharedDatabase();
     const replicaUrl = db.replicaAppUrl;
     const primaryDataDir = (await runCluster()).dataDir;

@@ -4,7 +4,7 @@ import { loadConfig, type Config } from '../../api/config.js';
 import { createOrm, migrate } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { startApi, type RunningApi } from '../../api/server.js';
-import { APP_ROLE, createDatabase, ensureTestAppRole, eventually, pgUrl, sql, startStreamingReplica, stopRunCluster, type OwnServer } from './postgres.js';
+import { APP_ROLE, createDatabase, ensureTestAppRole, eventually, pgUrl, runState, sql, startStreamingReplica, type OwnServer } from './postgres.js';
 
 /** Every log line any test API wrote in this run: the secrets scan reads it at the end. */
 export const allLogLines: string[] = [];
@@ -60,27 +60,20 @@ export async function migratedDatabase(): ReturnType<typeof createDatabase> {
 }
 
 let shared: Promise<TestDatabase> | undefined;
-const teardowns: (() => Promise<void> | void)[] = [];
 
 /** One migrated database per run on the run's cluster, streamed to a real replica; dropped at the end. */
 export function sharedDatabase(): Promise<TestDatabase> {
   shared ??= (async () => {
     const replica = await startStreamingReplica();
-    teardowns.push(() => replica.destroy());
+    runState.teardowns.push(() => replica.destroy());
     const db = await createDatabase();
-    teardowns.push(() => db.drop());
+    runState.teardowns.push(() => db.drop());
     await migrateDatabase(db.ownerUrl);
     const replicaAppUrl = pgUrl(db.name, { user: APP_ROLE, port: replica.port });
     await eventually(() => sql(replicaAppUrl, 'select 1 from users limit 1'), { timeoutMs: 30_000 });
     return { name: db.name, ownerUrl: db.ownerUrl, appUrl: db.appUrl, exporterUrl: db.exporterUrl, replicaAppUrl, replica };
   })();
   return shared;
-}
-
-/** Called once after the whole run (test/support/global.ts): the shared database, its replica, then the run's cluster. */
-export async function releaseSharedResources(): Promise<void> {
-  for (const teardown of teardowns.reverse()) await teardown();
-  await stopRunCluster();
 }
 
 export interface TestApi {

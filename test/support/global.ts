@@ -1,6 +1,6 @@
-import { releaseSharedResources } from './api.js';
+import { releaseRunResources } from './postgres.js';
 
-/** Mocha global fixture: drop the run's database and stop its replica, whatever happened. */
+/** Mocha global fixture: drop the run's shared database, stop its replica and its cluster, whatever happened. */
 export async function mochaGlobalTeardown(): Promise<void> {
-  await releaseSharedResources();
+  await releaseRunResources();
 }

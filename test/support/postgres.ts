@@ -134,11 +134,24 @@ export function startOwnServer(): Promise<OwnServer> {
   return initServer('dms-pg-', 'fsync = off\n');
 }
 
-let cluster: Promise<OwnServer> | undefined;
-let clusterPort: number | undefined;
+/**
+ * The run's cluster and what must be undone at its end, held once per process rather than per
+ * module instance: mocha require()s the global teardown (test/support/global.ts) and every spec it
+ * can, but loads a spec whose module graph awaits at the top with import(), and each loader has its
+ * own instance of these modules. With module-level variables the teardown saw an empty copy, and
+ * every full run left its cluster and replica running (test/test-run-teardown.test.ts).
+ */
+interface RunState {
+  cluster?: Promise<OwnServer>;
+  clusterPort?: number;
+  /** Run last to first by `releaseRunResources`, before the cluster stops. */
+  teardowns: (() => Promise<void> | void)[];
+}
+const RUN_STATE = Symbol.for('dms.test.run-state');
+export const runState: RunState = ((globalThis as { [RUN_STATE]?: RunState })[RUN_STATE] ??= { teardowns: [] });
 
 /**
- * The run's own PostgreSQL cluster, started on first use and destroyed by `stopRunCluster` at the
+ * The run's own PostgreSQL cluster, started on first use and destroyed by `releaseRunResources` at the
  * end of the run. Roles live in the cluster, not in a database: two runs sharing one server create,
  * grant and re-password the same `dms_api`, `dms_app_test` and `dms_app` under each other (one run
  * saw `permission denied for table audit_chain_head`). A cluster per run owns its roles, its
@@ -146,24 +159,33 @@ let clusterPort: number | undefined;
  * as a real server runs, since the benchmark uses this cluster too.
  */
 export function runCluster(): Promise<OwnServer> {
-  cluster ??= initServer('dms-run-', '').then((server) => {
-    clusterPort = server.port;
+  runState.cluster ??= initServer('dms-run-', '').then((server) => {
+    runState.clusterPort = server.port;
     return server;
   });
-  return cluster;
+  return runState.cluster;
 }
 
 function runClusterPort(): number {
-  if (clusterPort === undefined) throw new Error('the run cluster has not started: await runCluster() (or createDatabase/sharedDatabase) first');
-  return clusterPort;
+  if (runState.clusterPort === undefined) throw new Error('the run cluster has not started: await runCluster() (or createDatabase/sharedDatabase) first');
+  return runState.clusterPort;
 }
 
-/** Stops and deletes the run's cluster, if it started. */
-export async function stopRunCluster(): Promise<void> {
-  const started = cluster;
-  cluster = undefined;
-  clusterPort = undefined;
+/** Runs the registered teardowns (each, whatever the others did), then stops and deletes the run's cluster, if it started. */
+export async function releaseRunResources(): Promise<void> {
+  const failures: unknown[] = [];
+  for (const teardown of runState.teardowns.splice(0).reverse()) {
+    try {
+      await teardown();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  const started = runState.cluster;
+  runState.cluster = undefined;
+  runState.clusterPort = undefined;
   if (started) (await started).destroy();
+  if (failures.length > 0) throw new AggregateError(failures, 'run teardown');
 }
 
 /**
