@@ -14,12 +14,12 @@ import {
   DRILL_TASK_POLL_MS,
   DRILL_VERIFY_TIMEOUT_MS,
   drillDatabaseUrl,
+  type PlannedCall,
   rowCountsOf,
-  TERMINAL_STATUSES,
   verifyContainerOf,
   verifyDatabaseUser,
   verifyOutputOf,
-  type PlannedCall,
+  waitForDrillInstance,
 } from '../lib/drill.js';
 import { describeError, OpsError } from '../lib/errors.js';
 import {
@@ -236,20 +236,10 @@ export class RegionLossDrillRun {
     return { subnetIds, taskGroup, dbGroup, endpointIds };
   }
 
-  private async waitAvailable(): Promise<DBInstance> {
-    return waitFor(this.ctx, this.progress, {
-      what: `${this.drill.drillId} to be available`,
-      intervalMs: DRILL_AVAILABLE_POLL_MS,
-      timeoutMs: this.drill.availableTimeoutMs,
-      check: async () => {
-        const instance = (await this.dr.rds().send(describeCopyInstance(this.drill))).DBInstances?.[0];
-        const status = instance?.DBInstanceStatus ?? 'not visible yet';
-        if (instance && TERMINAL_STATUSES.has(status)) throw new OpsError(`${this.drill.drillId} went ${status}`);
-        const pending = instance?.PendingModifiedValues?.MasterUserPassword !== undefined;
-        return status === 'available' && !pending && instance?.Endpoint?.Address ? { done: true, value: instance } : { done: false, status: pending ? `${status}, password pending` : status };
-      },
-    });
+  private waitAvailable(): Promise<DBInstance> {
+    return waitForDrillInstance(this.ctx, this.progress, this.dr.rds(), this.drill.drillId, this.drill.availableTimeoutMs);
   }
+
 
   private async verify(instance: DBInstance, container: ContainerDefinition, taskDefinitionArn: string, network: { subnetIds: string[]; groupId: string }, masterUser: string): Promise<void> {
     const { drill } = this;

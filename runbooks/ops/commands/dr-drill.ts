@@ -10,30 +10,28 @@ import {
   describeNamedSnapshot,
   describeVerifyTask,
   describeVerifyTaskDefinition,
-  DRILL_AVAILABLE_POLL_MS,
+  type Drill,
   DRILL_TASK_POLL_MS,
   DRILL_VERIFY_TIMEOUT_MS,
   drillDatabaseUrl,
   drillPermissions,
   drillPlan,
+  type DrillSource,
   getSecret,
   keptMonitoring,
   printPlan,
   readVerifyLog,
   restoreCommand,
   rowCountsOf,
-  TERMINAL_STATUSES,
-  verifyContainerOf,
-  verifyOutputOf,
   runVerifyTask,
   sendRestore,
   stopVerifyTask,
-  VERIFY_COMMAND,
+  type VerifyContainer,
+  verifyContainerOf,
   verifyDatabaseUser,
   verifyLogStream,
-  type Drill,
-  type DrillSource,
-  type VerifyContainer,
+  verifyOutputOf,
+  waitForDrillInstance,
 } from '../lib/drill.js';
 import { describeError, OpsError, UsageError } from '../lib/errors.js';
 import { loadOutputs, optionalOutput, requireOutputs } from '../lib/outputs.js';
@@ -180,18 +178,8 @@ class DrillRun {
     };
   }
 
-  private async waitAvailable(): Promise<DBInstance> {
-    return waitFor(this.ctx, this.progress, {
-      what: `${this.drill.drillId} to be available`,
-      intervalMs: DRILL_AVAILABLE_POLL_MS,
-      timeoutMs: this.drill.availableTimeoutMs,
-      check: async () => {
-        const instance = (await this.rds.send(describeInstance(this.drill.drillId))).DBInstances?.[0];
-        const status = instance?.DBInstanceStatus ?? 'not visible yet';
-        if (instance && TERMINAL_STATUSES.has(status)) throw new OpsError(`${this.drill.drillId} went ${status}`);
-        return status === 'available' && instance?.Endpoint?.Address ? { done: true, value: instance } : { done: false, status };
-      },
-    });
+  private waitAvailable(): Promise<DBInstance> {
+    return waitForDrillInstance(this.ctx, this.progress, this.rds, this.drill.drillId, this.drill.availableTimeoutMs);
   }
 
   /**

@@ -23,8 +23,9 @@ import type { RequiredPermission } from './permissions.js';
 import type { OpsContext } from './context.js';
 import type { StackOutputs } from './outputs.js';
 import { automatedSnapshotsCommand } from './rds.js';
-import { formatParameters } from './report.js';
+import { formatParameters, type Progress } from './report.js';
 import { formatDuration, isoSeconds } from './time.js';
+import { waitFor } from './wait.js';
 
 export const DRILL_AVAILABLE_POLL_MS = 30_000;
 export const DRILL_TASK_POLL_MS = 15_000;
@@ -474,6 +475,25 @@ export const TERMINAL_STATUSES = new Set([
   'storage-full',
   'deleting',
 ]);
+
+/**
+ * Waits until a drill's instance can be used: available, with an endpoint, and no master password
+ * change still pending. A status a restore never leaves fails at once. Both drills wait with it.
+ */
+export function waitForDrillInstance(ctx: OpsContext, progress: Progress, rds: RDSClient, drillId: string, timeoutMs: number): Promise<DBInstance> {
+  return waitFor(ctx, progress, {
+    what: `${drillId} to be available`,
+    intervalMs: DRILL_AVAILABLE_POLL_MS,
+    timeoutMs,
+    check: async () => {
+      const instance = (await rds.send(describeInstance(drillId))).DBInstances?.[0];
+      const status = instance?.DBInstanceStatus ?? 'not visible yet';
+      if (instance && TERMINAL_STATUSES.has(status)) throw new OpsError(`${drillId} went ${status}`);
+      const pending = instance?.PendingModifiedValues?.MasterUserPassword !== undefined;
+      return status === 'available' && !pending && instance?.Endpoint?.Address ? { done: true, value: instance } : { done: false, status: pending ? `${status}, password pending` : status };
+    },
+  });
+}
 
 /** The container that runs drill:verify, its command, and where awslogs puts its output. */
 export function verifyContainerOf(containers: readonly ContainerDefinition[], arn: string): VerifyContainer {
