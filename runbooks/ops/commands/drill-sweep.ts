@@ -62,17 +62,15 @@ interface Sweep {
   /** The stack's primary and replica: never deleted, whatever their tags. */
   ownDatabases: Set<string>;
   progress: Progress;
+  /** region, kind, id, age, action: one row per task or instance found. */
   rows: (string | number)[][];
   failures: number;
-  instances: number;
-  tasks: number;
 }
 
 async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster }: Place): Promise<void> {
   const clients = ctx.aws(region);
   sweep.progress.step(`listing verify tasks of ${cluster} (${region}) started by ${VERIFY_TASK_STARTED_BY}`);
   for (const task of await runningVerifyTasks(clients.ecs(), cluster)) {
-    sweep.tasks++;
     const started = task.startedAt ?? task.createdAt;
     const age = started ? sweep.now - started.getTime() : Infinity;
     const id = task.taskArn?.split('/').at(-1) ?? '?';
@@ -98,7 +96,6 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster }: Pl
     (instance) => tagValue(instance, DRILL_TAG) === 'true' && instance.DBInstanceIdentifier?.startsWith(sweep.prefix) && !sweep.ownDatabases.has(instance.DBInstanceIdentifier),
   );
   for (const instance of drills) {
-    sweep.instances++;
     const id = instance.DBInstanceIdentifier ?? '?';
     const startedTag = tagValue(instance, DRILL_STARTED_TAG);
     const started = startedTag && !Number.isNaN(Date.parse(startedTag)) ? new Date(startedTag) : instance.InstanceCreateTime;
@@ -161,16 +158,15 @@ export const drillSweep = defineCommand({
       progress: new Progress(ctx),
       rows: [],
       failures: 0,
-      instances: 0,
-      tasks: 0,
     };
     for (const place of places) await sweepPlace(ctx, sweep, place);
 
+    const found = (kind: string) => sweep.rows.filter((row) => row[1] === kind).length;
     if (sweep.rows.length > 0) printTable(ctx, ['region', 'kind', 'id', 'age', 'action'], sweep.rows);
     printSummary(ctx, `drill-sweep: ${options.stack}`, [
       ['regions', places.map((place) => place.region).join(', ')],
       ['older than', formatDuration(olderThanMs)],
-      ['found', `${sweep.instances} drill instance(s), ${sweep.tasks} verify task(s)`],
+      ['found', `${found('rds instance')} drill instance(s), ${found('ecs task')} verify task(s)`],
       ['result', sweep.failures > 0 ? `FAIL: ${sweep.failures} could not be stopped or deleted` : sweep.dryRun ? 'dry run: nothing sent' : 'done'],
     ]);
     return sweep.failures > 0 ? 1 : 0;
