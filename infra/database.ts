@@ -207,9 +207,12 @@ export class Database extends pulumi.ComponentResource {
         ...shared,
         identifier,
         // A promoted replica keeps what it had from its source: the database and master user, which a
-        // replica cannot be given and which force a replacement when changed, and the full engine
-        // version it was created with ("17.6" in its state), which the configured major would read as
-        // a downgrade.
+        // replica cannot be given ("Cannot be specified for a replica", the provider's dbName and
+        // username docs) and which force a replacement when changed, and the full engine version it
+        // was created with ("17.6" in its state), which the configured major would read as a
+        // downgrade. No replicateSourceDb: removing it is what promotes a replica in the provider
+        // (https://github.com/hashicorp/terraform/pull/1946), and `pulumi up --refresh` first records
+        // that `ops failover` already did, so the update does not promote it again.
         ...(promoted ? {} : { engineVersion: args.engineVersion, dbName: DATABASE_NAME, username: MASTER_USERNAME }),
         instanceClass: args.instanceClass,
         allocatedStorage: args.allocatedStorageGb,
