@@ -28,6 +28,7 @@ import { AccessTrail } from './audit/access.js';
 import { auditRoutes } from './audit/routes.js';
 import { openApiRoutes } from './openapi/routes.js';
 import { medicineRoutes } from './records/medicines.js';
+import { livePatientReads } from './records/lookup.js';
 import { patientRoutes } from './records/patients.js';
 import { prescriptionRoutes } from './records/prescriptions.js';
 import { rxPresetRoutes } from './records/presets.js';
@@ -71,7 +72,8 @@ export function createApp(deps: AppDeps): Koa {
 
   const health = healthRoutes(probes, deps.draining);
   const tokens = new AccessTokens(config.jwtKeys ?? []);
-  const accessTrail = new AccessTrail(() => orm.em.getConnection('write').getNativeClient(), config.accessRecords);
+  const primaryPool = () => orm.em.getConnection('write').getNativeClient();
+  const accessTrail = new AccessTrail(primaryPool, config.accessRecords);
   // Ready before the first sign-in, so an unknown e-mail is never slower than a known one.
   void prepareDummyHash();
 
@@ -102,7 +104,7 @@ export function createApp(deps: AppDeps): Koa {
     .use(authRoutes(tokens, config).routes())
     .use(accountRoutes(config).routes())
     .use(adminUserRoutes().routes())
-    .use(patientRoutes().routes())
+    .use(patientRoutes(livePatientReads(primaryPool)).routes())
     .use(visitRoutes().routes())
     .use(xrayRoutes(deps.storage).routes())
     .use(prescriptionRoutes(deps.storage).routes())

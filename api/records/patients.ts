@@ -14,6 +14,7 @@ import { CARE_TEAM, fieldList } from './roles.js';
 import { patientShape } from './shapes.js';
 import { presenter } from './present.js';
 import { idempotent } from '../http/idempotency.js';
+import type { RowsById } from '../db/batched-reads.js';
 
 export const presentPatient = presenter(Patient, ['id', 'fullName', 'dateOfBirth', 'sex', 'phone', 'email', 'notes', 'createdAt', 'updatedAt']);
 
@@ -47,7 +48,7 @@ export function patientsQuery(em: EntityManager, search: PatientSearch | undefin
  * `/patients` (CONTRACT §2): the care team; DELETE is a soft delete, after which the patient is 404
  * everywhere. `GET /patients?q=` finds patients (api/records/search.ts), newest first like the list.
  */
-export function patientRoutes(): ApiRouter {
+export function patientRoutes(reads: RowsById): ApiRouter {
   const router = apiRouter({ prefix: '/patients' });
   const notThere = () => notFound('not_found', 'The patient');
 
@@ -70,7 +71,7 @@ export function patientRoutes(): ApiRouter {
   });
 
   router.get('/:id', discloses('demographics', requireRole(...CARE_TEAM)), async (ctx) => {
-    ctx.body = presentPatient(await readLivePatient(ctx.state.em, ctx.params.id!, notThere));
+    ctx.body = presentPatient(await readLivePatient(ctx.state.em, reads, ctx.params.id!, notThere));
   });
 
   router.patch('/:id', requireRole(...CARE_TEAM), async (ctx) => {

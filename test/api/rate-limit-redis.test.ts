@@ -3,7 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import { startTestApi, type TestApi } from '../support/api.js';
+import { createLogger } from '../../api/logger.js';
+import { ResilientRedisStore } from '../../api/ratelimit/store.js';
+import { LogCapture, startTestApi, type TestApi } from '../support/api.js';
 import { loginAttempt, testClientIp } from '../support/auth.js';
 import { eventually, freePort } from '../support/postgres.js';
 
@@ -74,6 +76,36 @@ async function acrossApis(apis: TestApi[], count: number, clientIp: string, forg
 }
 
 const served = (statuses: number[]) => statuses.filter((s) => s !== 429).length;
+
+describe('the requests of one turn ask Redis in one pipeline, each decided as if alone', () => {
+  const prefix = `dms-test:${randomBytes(6).toString('hex')}`;
+  const redis = new Redis(MACHINE_REDIS, { maxRetriesPerRequest: 1 });
+  before(() => redis.ping());
+  after(async () => {
+    await deleteKeys(MACHINE_REDIS, prefix);
+    redis.disconnect();
+  });
+
+  it('admits exactly the budget of one spender out of more requests in one turn, and sends them together', async () => {
+    const store = new ResilientRedisStore(redis, createLogger({ level: 'error', env: 'test', stream: new LogCapture() }));
+    const pipeline = redis.pipeline.bind(redis);
+    let pipelines = 0;
+    redis.pipeline = ((...args: Parameters<typeof pipeline>) => {
+      pipelines += 1;
+      return pipeline(...args);
+    }) as typeof redis.pipeline;
+    const now = Date.now();
+    const replies = await Promise.all([
+      ...Array.from({ length: 5 }, () => store.ratelimiter(`${prefix}:one`, now, 60_000, 3, '0')),
+      store.ratelimiter(`${prefix}:other`, now, 60_000, 3, '0'),
+    ]);
+    assert.deepEqual(replies.map(([remaining]) => remaining), [3, 2, 1, 0, 0, 3], 'in the order asked, each spender on its own budget');
+    assert.equal(pipelines, 1, 'one pipeline for the turn');
+    const next = await store.ratelimiter(`${prefix}:one`, now, 60_000, 3, '0');
+    assert.equal(next[0], 0, 'the next turn sees what the pipeline spent');
+    assert.equal(pipelines, 2);
+  });
+});
 
 describe('rate limits shared in Redis by several API tasks (REDIS_URL)', function () {
   this.timeout(60_000);
