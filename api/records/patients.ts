@@ -1,6 +1,6 @@
 import { LockMode } from '@mikro-orm/core';
 import { apiRouter, type ApiRouter } from '../http/router.js';
-import { auditActor, recordAudit } from '../audit/record.js';
+import { auditActor, createAudited, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
 import { discloses } from '../audit/access.js';
 import { Patient } from '../db/entities.js';
@@ -54,12 +54,8 @@ export function patientRoutes(reads: RowsById): ApiRouter {
 
   router.post('/', requireRole(...CARE_TEAM), idempotent(), async (ctx) => {
     const input = parseBody(patientShape, ctx.request.body);
-    const patient = await ctx.state.em.transactional(async (tx) => {
-      const created = tx.create(Patient, { ...input, deletedAt: null });
-      await tx.flush();
-      await recordAudit(tx, { action: 'patient.create', outcome: 'success', entity: 'patient', entityId: created.id, ...auditActor(ctx) });
-      return created;
-    });
+    const patient = await createAudited(ctx.state.em, ctx.state.log, Patient, { ...input, deletedAt: null },
+      (id) => ({ action: 'patient.create', outcome: 'success', entity: 'patient', entityId: id, ...auditActor(ctx) }));
     ctx.status = 201;
     ctx.body = presentPatient(patient);
   });

@@ -142,16 +142,18 @@ describe('a database outage met at the audit record\'s insert', () => {
     await db?.drop();
   });
 
-  it('is logged as the database being away (dependency_unavailable), not as audit_write_failed', async () => {
-    // The write waits to insert its audit record (the owner holds the queue table); then its server
-    // process is terminated, as a shutdown or failover terminates every backend: the first
-    // statement to fail is the audit record's insert.
+  /**
+   * The write waits to insert its audit record (the owner holds the queue table); then its server
+   * process is terminated, as a shutdown or failover terminates every backend: the statement that
+   * fails is the one inserting the audit record.
+   */
+  async function terminatedAtTheRecord(path: string, body: Record<string, unknown>) {
     const holder = new pg.Client({ connectionString: db.ownerUrl });
     await holder.connect();
     try {
       await holder.query('begin');
       await holder.query('lock table audit_queue in share mode');
-      const pending = api.request('POST', '/patients', { token: staff.accessToken, body: { fullName: 'Lock Waiter', dateOfBirth: '1990-01-01' } });
+      const pending = api.request('POST', path, { token: staff.accessToken, body });
       const waiting = await eventually(async () => {
         const { rows } = await sql(db.ownerUrl, `select pid from pg_stat_activity where usename = $1 and datname = $2 and wait_event = 'relation' and application_name <> 'dms-audit-sequencer'`, [APP_ROLE, db.name]);
         assert.equal(rows.length, 1);
@@ -167,11 +169,22 @@ describe('a database outage met at the audit record\'s insert', () => {
       assert.ok(fault, events.join(', '));
       assert.equal(fault.cause, 'server_shutdown');
       assert.equal(fault.sqlstate, '57P01');
-      assert.equal(fault.during, 'audit_write');
-      assert.equal(fault.action, 'patient.create');
+      return fault;
     } finally {
       await holder.end();
     }
+  }
+
+  it('is logged as the database being away (dependency_unavailable), not as audit_write_failed, in a transaction', async () => {
+    const patient = await api.request('POST', '/patients', { token: staff.accessToken, body: { fullName: 'Visited', dateOfBirth: '1990-01-01' } });
+    const fault = await terminatedAtTheRecord(`/patients/${patient.body.id}/visits`, { visitedAt: '2024-01-01T10:00:00Z', reason: 'Lock Waiter' });
+    assert.equal(fault.during, 'audit_write');
+    assert.equal(fault.action, 'visit.create');
+    assert.equal((await sql(db.ownerUrl, `select count(*)::int as n from visits where reason = 'Lock Waiter'`)).rows[0].n, 0);
+  });
+
+  it('is logged the same for a patient created with its record in one statement, which leaves neither', async () => {
+    await terminatedAtTheRecord('/patients', { fullName: 'Lock Waiter', dateOfBirth: '1990-01-01' });
     assert.equal((await sql(db.ownerUrl, `select count(*)::int as n from patients where full_name = 'Lock Waiter'`)).rows[0].n, 0);
   });
 });
