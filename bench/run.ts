@@ -36,6 +36,12 @@ const LIGHT_WRITERS = 4;
  * of that commit) on 2026-11-29 on this machine. Issue 16's target is three times it.
  */
 const AUDITED_WRITES_BEFORE = 465;
+/**
+ * The hot-read baseline's requests/s in that same run: the machine's speed then. The machine is
+ * shared and its speed varies by more than twice between days, so the target is judged on the
+ * audited writes/s scaled by this run's hot-read baseline against it, a ratio within each run.
+ */
+const HOT_BASELINE_BEFORE = 7_810;
 /** The fixed offered load of issue 16's latency figure: a clinic's mix, four reads of a patient to each registration. */
 const FIXED_READS_PER_S = 240;
 const FIXED_WRITES_PER_S = 60;
@@ -347,9 +353,11 @@ async function main(): Promise<void> {
     const figures: Figure[] = [];
     const loads: Load[] = [];
     let openLoopFailures = 0;
+    let hotBaselineRps: number | undefined;
     if (only.has('hot')) {
       const hot = await compare('hot read GET /patients/:id', { url: `${api.url}/patients/${patient.body.id}`, headers: auth, cpu: cpuMeter(api.pid, primaryDataDir) }, { url: `${baseline.url}/patients/${patient.body.id}`, cpu: cpuMeter(baseline.pid, primaryDataDir) });
       const ratio = hot.subject.rps / hot.baseline!.rps;
+      hotBaselineRps = hot.baseline!.rps;
       loads.push(hot.subject, hot.baseline!);
       figures.push(
         { name: 'hot read: API requests/s', value: hot.subject.rps, unit: 'req/s' },
@@ -401,10 +409,14 @@ async function main(): Promise<void> {
         { name: 'audited write: latency ratio (p50)', value: round(writeRatio), unit: 'ratio', target: '<= 1.5', met: writeRatio <= 1.5 },
         { name: 'audited write: API requests/s (p99 ms)', value: write.subject.rps, unit: `req/s (${write.subject.p99} ms)` },
         { name: 'audited write: CPU per request, API / baseline', value: write.subject.cpu!.server + write.subject.cpu!.database, unit: `µs (server ${write.subject.cpu!.server} + PostgreSQL ${write.subject.cpu!.database}) / ${write.baseline!.cpu!.server + write.baseline!.cpu!.database} µs (${write.baseline!.cpu!.server} + ${write.baseline!.cpu!.database})` },
-        {
-          name: 'audited write: API requests/s / before issue 16', value: round(write.subject.rps / AUDITED_WRITES_BEFORE), unit: `× ${AUDITED_WRITES_BEFORE} req/s`,
-          target: '>= 3', met: write.subject.rps / AUDITED_WRITES_BEFORE >= 3,
-        },
+        { name: 'audited write: API requests/s / before issue 16', value: round(write.subject.rps / AUDITED_WRITES_BEFORE), unit: `× ${AUDITED_WRITES_BEFORE} req/s (the machine's speed then)` },
+        ...(hotBaselineRps === undefined ? [] : [(() => {
+          const scaled = (write.subject.rps / hotBaselineRps) / (AUDITED_WRITES_BEFORE / HOT_BASELINE_BEFORE);
+          return {
+            name: 'audited write: API requests/s / before issue 16, at this run\'s machine speed', value: round(scaled),
+            unit: `× (${AUDITED_WRITES_BEFORE} / ${HOT_BASELINE_BEFORE} hot-read baseline req/s then)`, target: '>= 3', met: scaled >= 3,
+          };
+        })()]),
         { name: `audited write, ${LIGHT_WRITERS} writers: API p50 / baseline p50`, value: light.api, unit: `ms / ${light.baseline} ms` },
         { name: `audited write, ${LIGHT_WRITERS} writers: latency ratio (p50)`, value: round(lightRatio), unit: 'ratio', target: '<= 1.5', met: lightRatio <= 1.5 },
       );
