@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ReferenceKind, wrap, type EntityDictionary, type EntityName, type EventSubscriber, type RequiredEntityData, type TransactionEventArgs } from '@mikro-orm/core';
+import type { EventSubscriber, TransactionEventArgs } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'koa';
-import { databaseFault } from '../db/faults.js';
 import type { Logger } from '../logger.js';
 import { OUTCOMES, type AuditDetails, type AuditOutcome, type QueuedRecord } from './chain.js';
 
@@ -116,78 +115,6 @@ async function writeQueued(em: EntityManager, records: QueuedRecord[]): Promise<
   } catch (error) {
     throw new AuditWriteError(records.map((record) => record.action).join(','), { cause: error });
   }
-}
-
-/**
- * Creates one entity with its audit record. Outside a transaction, in one statement (`with created
- * as (insert …), queued as (insert into audit_queue …) select * from created`) on the pool: the
- * row and its record commit together or not at all, in one round trip where a transaction makes
- * four (begin, the insert, the queue insert, commit), without the ORM's unit of work. A conflict
- * (40001, 40P01) runs it once more, as `retryingConflicts` does a transaction; a fault of the
- * database (no connection, a timeout, a full disk) is answered as it is. Any other failure cannot
- * say which of the two rows it belongs to, so the change runs again as a transaction with
- * `recordAudit`, which tells a failed change (a 409, a bug) from a failed record (503
- * `audit_write_failed`). Inside a transaction (an `Idempotency-Key` request) it is that
- * transaction's change. `entry` is given the new entity's id, made by the entity's `onCreate`.
- */
-export async function createAudited<T extends object>(
-  em: EntityManager,
-  log: Logger,
-  entity: EntityName<T>,
-  data: RequiredEntityData<T>,
-  entry: (id: string) => AuditEntry,
-): Promise<T> {
-  const asTransaction = () => em.transactional(async (tx) => {
-    const created = tx.create(entity, data);
-    await tx.flush();
-    await recordAudit(tx, entry(String(wrap(created, true).getPrimaryKey())));
-    return created;
-  });
-  if (em.isInTransaction()) return asTransaction();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createInOneStatement(em, log, entity, data, entry);
-    } catch (error) {
-      const fault = databaseFault(error);
-      if (fault?.cause === 'conflict' && attempt === 1) {
-        log.warn('transaction_retried', { sqlstate: fault.sqlstate });
-        continue;
-      }
-      if (fault) throw error;
-      return asTransaction();
-    }
-  }
-}
-
-async function createInOneStatement<T extends object>(
-  em: EntityManager,
-  log: Logger,
-  entity: EntityName<T>,
-  data: RequiredEntityData<T>,
-  entry: (id: string) => AuditEntry,
-): Promise<T> {
-  const meta = em.getMetadata().get(entity);
-  const values: Record<string, unknown> = { ...data };
-  for (const prop of meta.props) {
-    if (prop.onCreate && values[prop.name] === undefined) values[prop.name] = prop.onCreate(values as T, em);
-  }
-  const columns = meta.props.filter((prop) => prop.kind === ReferenceKind.SCALAR && prop.persist !== false && values[prop.name] !== undefined);
-  const record = queuedRecord(entry(String(values[meta.primaryKeys[0]!])));
-  const platform = em.getPlatform();
-  const params = [
-    ...columns.map((prop) => (prop.customType ? prop.customType.convertToDatabaseValue(values[prop.name], platform) : values[prop.name])),
-    queueRows([record]),
-  ];
-  // On the pool, with parameters: the ORM's `execute` would write the values into the statement's text.
-  const { rows } = await (await em.getConnection('write').getNativeClient()).query<Record<string, unknown>>(
-    `with created as (
-      insert into ${meta.tableName} (${columns.map((prop) => prop.fieldNames[0]).join(', ')}) values (${columns.map((_, i) => `$${i + 1}`).join(', ')}) returning *
-    ), queued as (${queueInsert(`$${columns.length + 1}`)})
-    select * from created`,
-    params,
-  );
-  log.info('audit', auditLogFields(record));
-  return em.map(entity, rows[0] as EntityDictionary<T>);
 }
 
 /** Who did it, from where, in which request: the parts of an entry every route fills the same way. */

@@ -1,6 +1,7 @@
 import { LockMode } from '@mikro-orm/core';
 import { apiRouter, type ApiRouter } from '../http/router.js';
-import { auditActor, createAudited, recordAudit } from '../audit/record.js';
+import { createAudited } from '../audit/audited-create.js';
+import { auditActor, recordAudit } from '../audit/record.js';
 import { requireRole } from '../auth/access.js';
 import { discloses } from '../audit/access.js';
 import { Patient } from '../db/entities.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { createAudited } from '../../api/audit/record.js';
+import { createAudited } from '../../api/audit/audited-create.js';
 import { Patient } from '../../api/db/entities.js';
 import { createOrm, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
@@ -37,7 +37,7 @@ describe('a patient and its audit record, created in one statement', function ()
 
   const create = (em = orm.em.fork(), fullName = `One ${randomUUID()}`) => createAudited(em, createLogger({ level: 'info', env: 'test', stream: logs }), Patient,
     { fullName, dateOfBirth: '1970-05-06', sex: null, phone: null, email: null, notes: null, deletedAt: null },
-    (id) => ({ action: 'patient.create', outcome: 'success', entity: 'patient', entityId: id, actorId: null, requestId: `req-${id}` }));
+    (id) => ({ action: 'patient.create', outcome: 'success', entity: 'patient', entityId: id, actorId: randomUUID(), actorRole: 'staff', requestId: `req-${id}` }));
 
   it('sends one statement, and commits the patient with its queued record', async () => {
     statements.length = 0;
@@ -58,6 +58,41 @@ describe('a patient and its audit record, created in one statement', function ()
     const lines = logs.records('audit').filter((line) => line.entityId === patient.id);
     assert.equal(lines.length, 1);
     assert.doesNotMatch(JSON.stringify(lines), new RegExp(name));
+  });
+
+  it('shares one statement among the creates of one turn, each with its own patient and record', async () => {
+    statements.length = 0;
+    const patients = await Promise.all(Array.from({ length: 5 }, () => create()));
+    assert.equal(statements.length, 1, 'one statement for the five');
+    assert.equal(new Set(patients.map((patient) => patient.id)).size, 5);
+    for (const patient of patients) {
+      const record = await sql(ownerUrl, `select entity_id from audit_trail where request_id = $1`, [`req-${patient.id}`]);
+      assert.deepEqual(record.rows, [{ entity_id: patient.id }]);
+      assert.equal((await sql(ownerUrl, 'select full_name from patients where id = $1', [patient.id])).rows[0]?.full_name, patient.fullName);
+    }
+  });
+
+  it('runs each create of a failed shared statement alone: a row that fails, fails only its own create', async () => {
+    const refused = `Refused ${randomUUID()}`;
+    const trigger = `refuse_${randomUUID().replaceAll('-', '')}`;
+    await sql(ownerUrl, `create function ${trigger}() returns trigger language plpgsql as $$
+      begin if new.full_name = '${refused}' then raise exception 'division by zero' using errcode = '22012'; end if; return new; end $$;
+      create trigger ${trigger} before insert on patients for each row execute function ${trigger}()`);
+    try {
+      const names = [`Kept ${randomUUID()}`, refused, `Kept ${randomUUID()}`];
+      const outcomes = await Promise.allSettled(names.map((name) => create(orm.em.fork(), name)));
+      assert.deepEqual(outcomes.map((outcome) => outcome.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.match(String((outcomes[1] as PromiseRejectedResult).reason?.message), /division by zero/);
+      for (const name of names) {
+        const stored = (await sql(ownerUrl, 'select count(*)::int as n from patients where full_name = $1', [name])).rows[0].n;
+        assert.equal(stored, name === refused ? 0 : 1, name);
+      }
+      const records = await sql(ownerUrl, `select count(*)::int as n from audit_trail where action = 'patient.create' and request_id = any($1)`,
+        [outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [`req-${outcome.value.id}`] : []))]);
+      assert.equal(records.rows[0].n, 2, 'a record for each kept patient');
+    } finally {
+      await sql(ownerUrl, `drop trigger ${trigger} on patients; drop function ${trigger}()`);
+    }
   });
 
   it('joins a transaction it is called in, whose commit then carries the record', async () => {
