@@ -53,9 +53,9 @@ describe('database outage and recovery', () => {
 /** Every patient insert waits, in its transaction, for the test's advisory lock (a held-open transaction). */
 const HOLD_KEY = 2020;
 const HOLD_INSERTS = `
-  create function hold_patient_insert() returns trigger language plpgsql as $$
+  create function hold_visit_insert() returns trigger language plpgsql as $$
   begin perform pg_advisory_xact_lock_shared(${HOLD_KEY}); return new; end $$;
-  create trigger hold_patient_insert before insert on patients for each row execute function hold_patient_insert();`;
+  create trigger hold_visit_insert before insert on visits for each row execute function hold_visit_insert();`;
 
 /** Connections of the API's role waiting, inside their transaction, on the held advisory lock. */
 async function heldInserts(ownerUrl: string): Promise<number> {
@@ -80,7 +80,11 @@ describe('the pool after an outage with transactions open', () => {
   });
   after(() => server?.destroy());
 
-  /** Takes the advisory lock every patient insert waits for; `release()` lets them commit. */
+  /**
+   * Takes the advisory lock every visit insert waits for; `release()` lets them commit. A visit is
+   * added in a transaction (the patient locked, the visit, its audit record), which holds a pool
+   * connection while it waits; new patients would not: a turn's creates share one statement.
+   */
   async function holdInserts(): Promise<{ release(): Promise<void> }> {
     const holder = new pg.Client({ connectionString: ownerUrl });
     holder.on('error', () => undefined); // the outage terminates it
@@ -100,8 +104,9 @@ describe('the pool after an outage with transactions open', () => {
       await started(api);
       const base = `http://127.0.0.1:${port}`;
       const staff = await signIn(processClient(port) as TestApi, await createUser('staff', { databaseUrl: ownerUrl }));
+      const patient = await request(base, 'POST', '/patients', { token: staff.accessToken, body: { fullName: 'Held', dateOfBirth: '1990-01-01' } });
       const createPatients = () => Array.from({ length: POOL_MAX }, (_, i) =>
-        request(base, 'POST', '/patients', { token: staff.accessToken, body: { fullName: `Held ${i}`, dateOfBirth: '1990-01-01' } }));
+        request(base, 'POST', `/patients/${patient.body.id}/visits`, { token: staff.accessToken, body: { visitedAt: '2024-01-01T10:00:00Z', reason: `Held ${i}` } }));
 
       // Every pool connection inside an open transaction when the database goes away.
       let hold = await holdInserts();
@@ -135,8 +140,9 @@ describe('the pool after an outage with transactions open', () => {
     try {
       const staff = await signIn(api, await createUser('staff', { databaseUrl: ownerUrl }));
       const hold = await holdInserts();
+      const patient = await api.request('POST', '/patients', { token: staff.accessToken, body: { fullName: 'Busy', dateOfBirth: '1990-01-01' } });
       const inserts = Array.from({ length: POOL_MAX }, (_, i) =>
-        api.request('POST', '/patients', { token: staff.accessToken, body: { fullName: `Busy ${i}`, dateOfBirth: '1990-01-01' } }));
+        api.request('POST', `/patients/${patient.body.id}/visits`, { token: staff.accessToken, body: { visitedAt: '2024-01-01T10:00:00Z', reason: `Busy ${i}` } }));
       await eventually(async () => assert.equal(await heldInserts(ownerUrl), POOL_MAX), { timeoutMs: 20_000 });
       const ready = await api.request('GET', '/health/ready');
       assert.equal(ready.status, 503);
@@ -157,12 +163,14 @@ describe('the pool after an outage with transactions open', () => {
       NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: appUrl, ...UNLIMITED,
       JWT_KEYS: JSON.stringify([TEST_JWT_KEY]), XRAY_BUCKET: 'x', AUDIT_BUCKET: 'a', AWS_REGION: 'us-east-1',
     });
-    const hold = await holdInserts();
+    let hold: Awaited<ReturnType<typeof holdInserts>> | undefined;
     try {
       await started(api);
       const base = `http://127.0.0.1:${port}`;
       const staff = await signIn(processClient(port) as TestApi, await createUser('staff', { databaseUrl: ownerUrl }));
-      const stuck = request(base, 'POST', '/patients', { token: staff.accessToken, body: { fullName: 'Never Done', dateOfBirth: '1990-01-01' } }).catch(() => undefined);
+      const patient = await request(base, 'POST', '/patients', { token: staff.accessToken, body: { fullName: 'Never Visited', dateOfBirth: '1990-01-01' } });
+      hold = await holdInserts();
+      const stuck = request(base, 'POST', `/patients/${patient.body.id}/visits`, { token: staff.accessToken, body: { visitedAt: '2024-01-01T10:00:00Z', reason: 'Never Done' } }).catch(() => undefined);
       await eventually(async () => assert.equal(await heldInserts(ownerUrl), 1), { timeoutMs: 20_000 });
 
       const signalled = Date.now();
@@ -174,7 +182,7 @@ describe('the pool after an outage with transactions open', () => {
       await stuck;
     } finally {
       api.child.kill('SIGKILL');
-      await hold.release();
+      await hold?.release();
     }
   });
 });
