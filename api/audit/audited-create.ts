@@ -105,11 +105,11 @@ export async function createAudited<T extends object>(
   const made = createsOf(await em.getConnection('write').getNativeClient(), meta);
   const row = newRow(em, meta, data);
   const create: Create = { row, record: queuedRecord(entry(String(row[idColumn(meta)]))) };
-  for (let attempt = 1; ; attempt++) {
+  let stored: Record<string, unknown> | undefined;
+  // Only the statement is tried again: once it has committed, nothing may run the create a second time.
+  for (let attempt = 1; stored === undefined; attempt++) {
     try {
-      const stored = (attempt === 1 ? await made.together(create) : undefined) ?? await made.alone(create);
-      log.info('audit', auditLogFields(create.record));
-      return em.map(entity, stored as EntityDictionary<T>);
+      stored = (attempt === 1 ? await made.together(create) : undefined) ?? await made.alone(create);
     } catch (error) {
       const fault = databaseFault(error);
       if (fault?.cause === 'conflict' && attempt === 1) {
@@ -120,4 +120,6 @@ export async function createAudited<T extends object>(
       return asTransaction();
     }
   }
+  log.info('audit', auditLogFields(create.record));
+  return em.map(entity, stored as EntityDictionary<T>);
 }
