@@ -1,5 +1,18 @@
 import { Migration } from '@mikro-orm/migrations';
 
+/** The queue's delete guard as this migration makes it, one PL/pgSQL call per row (0016 reverts to it). */
+export const QUEUE_DELETE_GUARD_PER_ROW = [
+  `create or replace function audit_queue_delete_only_sequenced() returns trigger language plpgsql as $$
+      begin
+        if not exists (select from audit_logs where id = old.id) then
+          raise exception 'audit record % is not in the chain: delete refused', old.id using errcode = 'insufficient_privilege';
+        end if;
+        return old;
+      end $$`,
+  `create trigger audit_queue_delete_only_sequenced before delete on audit_queue
+      for each row execute function audit_queue_delete_only_sequenced()`,
+];
+
 /**
  * Audit records leave the request path's one lock (issue 16). A request now commits its records
  * into `audit_queue` (no chain, no lock: many writers at once), and one sequencer per database
@@ -40,16 +53,7 @@ export class AuditQueue extends Migration {
       for each row execute function audit_logs_refuse_change()`);
     this.addSql(`create trigger audit_queue_no_truncate before truncate on audit_queue
       for each statement execute function audit_logs_refuse_change()`);
-    this.addSql(`
-      create function audit_queue_delete_only_sequenced() returns trigger language plpgsql as $$
-      begin
-        if not exists (select from audit_logs where id = old.id) then
-          raise exception 'audit record % is not in the chain: delete refused', old.id using errcode = 'insufficient_privilege';
-        end if;
-        return old;
-      end $$`);
-    this.addSql(`create trigger audit_queue_delete_only_sequenced before delete on audit_queue
-      for each row execute function audit_queue_delete_only_sequenced()`);
+    for (const statement of QUEUE_DELETE_GUARD_PER_ROW) this.addSql(statement);
 
     this.addSql(`
       create table audit_disclosures (

@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { QUEUE_DELETE_GUARD_PER_ROW } from './0015-audit-queue.js';
 
 /**
  * Less work per audit record (issue 16). The sequencer writes every record into `audit_logs`, so
@@ -40,16 +41,7 @@ export class AuditLeanIndexes extends Migration {
 
   override async down(): Promise<void> {
     this.addSql('drop trigger audit_queue_delete_only_sequenced on audit_queue');
-    this.addSql(`
-      create or replace function audit_queue_delete_only_sequenced() returns trigger language plpgsql as $$
-      begin
-        if not exists (select from audit_logs where id = old.id) then
-          raise exception 'audit record % is not in the chain: delete refused', old.id using errcode = 'insufficient_privilege';
-        end if;
-        return old;
-      end $$`);
-    this.addSql(`create trigger audit_queue_delete_only_sequenced before delete on audit_queue
-      for each row execute function audit_queue_delete_only_sequenced()`);
+    for (const statement of QUEUE_DELETE_GUARD_PER_ROW) this.addSql(statement);
     this.addSql('drop index audit_logs_action_seq');
     this.addSql('create index audit_logs_action_seq on audit_logs (action, seq desc)');
     this.addSql('alter table audit_logs add constraint audit_logs_hash_key unique (hash)');
