@@ -1,4 +1,4 @@
-import { ReferenceKind, wrap, type EntityDictionary, type EntityMetadata, type EntityName, type RequiredEntityData } from '@mikro-orm/core';
+import { ReferenceKind, wrap, type EntityDictionary, type EntityMetadata, type EntityName, type EntityProperty, type RequiredEntityData } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import { databaseFault } from '../db/faults.js';
@@ -15,6 +15,10 @@ interface Create {
 
 /** The creates of one table on one pool: together with the rest of the turn's, or alone. */
 interface Creates {
+  /** The table's columns as the statement writes them, in its order. */
+  columns: EntityProperty[];
+  /** The primary key's column: how a statement's rows are matched to its creates. */
+  idColumn: string;
   /** The new row; `undefined` when the turn's statement failed and each create must run alone. */
   together(create: Create): Promise<Record<string, unknown> | undefined>;
   alone(create: Create): Promise<Record<string, unknown>>;
@@ -27,16 +31,18 @@ function createsOf(pool: pg.Pool, meta: EntityMetadata): Creates {
   creates.set(pool, byTable);
   const known = byTable.get(meta.tableName);
   if (known) return known;
-  const names = persistedColumns(meta).map((prop) => prop.fieldNames[0]).join(', ');
-  const typed = persistedColumns(meta).map((prop) => `${prop.fieldNames[0]} ${prop.columnTypes[0]}`).join(', ');
+  const columns = meta.props.filter((prop) => prop.kind === ReferenceKind.SCALAR && prop.persist !== false);
+  const idColumn = meta.properties[meta.primaryKeys[0]!]!.fieldNames[0]!;
+  const names = columns.map((prop) => prop.fieldNames[0]).join(', ');
+  const typed = columns.map((prop) => `${prop.fieldNames[0]} ${prop.columnTypes[0]}`).join(', ');
   const statement = `with created as (
       insert into ${meta.tableName} (${names}) select ${names} from jsonb_to_recordset($1::jsonb) as r(${typed}) returning *
     ), queued as (${queueInsert('$2')})
     select * from created`;
   const insert = async (batch: Create[]) => {
     const { rows } = await pool.query<Record<string, unknown>>(statement, [JSON.stringify(batch.map((create) => create.row)), queueRows(batch.map((create) => create.record))]);
-    const byId = new Map(rows.map((row) => [String(row[idColumn(meta)]), row]));
-    return batch.map((create) => byId.get(String(create.row[idColumn(meta)]))!);
+    const byId = new Map(rows.map((row) => [String(row[idColumn]), row]));
+    return batch.map((create) => byId.get(String(create.row[idColumn]))!);
   };
   const together = perTurn(async (batch: Create[]) => {
     try {
@@ -47,20 +53,17 @@ function createsOf(pool: pg.Pool, meta: EntityMetadata): Creates {
       throw error;
     }
   });
-  const made: Creates = { together, alone: async (create) => (await insert([create]))[0]! };
+  const made: Creates = { columns, idColumn, together, alone: async (create) => (await insert([create]))[0]! };
   byTable.set(meta.tableName, made);
   return made;
 }
 
-const persistedColumns = (meta: EntityMetadata) => meta.props.filter((prop) => prop.kind === ReferenceKind.SCALAR && prop.persist !== false);
-const idColumn = (meta: EntityMetadata) => meta.properties[meta.primaryKeys[0]!]!.fieldNames[0]!;
-
 /** The row as the table stores it: every column, `onCreate` values made here (the new id among them). */
-function newRow<T extends object>(em: EntityManager, meta: EntityMetadata<T>, data: RequiredEntityData<T>): Record<string, unknown> {
+function newRow<T extends object>(em: EntityManager, meta: EntityMetadata<T>, columns: EntityProperty[], data: RequiredEntityData<T>): Record<string, unknown> {
   const values: Record<string, unknown> = { ...data };
   const platform = em.getPlatform();
   const row: Record<string, unknown> = {};
-  for (const prop of persistedColumns(meta)) {
+  for (const prop of columns) {
     if (prop.onCreate && values[prop.name] === undefined) values[prop.name] = prop.onCreate(values as T, em);
     if (values[prop.name] === undefined && (prop.default !== undefined || prop.defaultRaw !== undefined)) {
       throw new TypeError(`createAudited: ${meta.className}.${prop.name} has a database default; give its value`);
@@ -103,8 +106,8 @@ export async function createAudited<T extends object>(
   if (em.isInTransaction()) return asTransaction();
   const meta = em.getMetadata().get(entity);
   const made = createsOf(await em.getConnection('write').getNativeClient(), meta);
-  const row = newRow(em, meta, data);
-  const create: Create = { row, record: queuedRecord(entry(String(row[idColumn(meta)]))) };
+  const row = newRow(em, meta, made.columns, data);
+  const create: Create = { row, record: queuedRecord(entry(String(row[made.idColumn]))) };
   let stored: Record<string, unknown> | undefined;
   // Only the statement is tried again: once it has committed, nothing may run the create a second time.
   for (let attempt = 1; stored === undefined; attempt++) {
