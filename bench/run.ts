@@ -52,6 +52,7 @@ const OUT_OF_REACH_ROLE_MAX = 'admin=1000000,doctor=1000000,staff=1000000,audito
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+const loadAverageNow = () => loadavg().map((value) => round(value));
 
 interface Load {
   rps: number;
@@ -60,24 +61,30 @@ interface Load {
   non2xx: number;
   errors: number;
   /** CPU time per request (µs) of the server process and of PostgreSQL, when measured. */
-  cpu?: CpuPerRequest;
+  cpu?: CpuSplit;
 }
 
-interface CpuPerRequest {
+/** CPU time of the server process and of PostgreSQL (per request in a `Load`, in total from a meter). */
+interface CpuSplit {
   server: number;
   database: number;
 }
 
-/** utime + stime (+ the reaped children's, `withChildren`) of a process, in ms; 0 once it is gone. */
-function processCpuMs(pid: number, withChildren = false): number {
-  let stat: string;
+/** A process's `/proc/<pid>/stat` fields after the command name (which may hold spaces): state first, then ppid. */
+function statFields(pid: number | string): number[] | undefined {
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
   } catch {
-    return 0;
+    return undefined;
   }
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15, cutime 16, cstime 17.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+}
+const PPID = 1;
+
+/** utime + stime (+ the reaped children's, `withChildren`) of a process, in ms; 0 once it is gone. */
+function cpuMs(fields: number[] | undefined, withChildren = false): number {
+  if (!fields) return 0;
+  // Of the fields after the command name: utime 11, stime 12, cutime 13, cstime 14.
   const ticks = fields[11]! + fields[12]! + (withChildren ? fields[13]! + fields[14]! : 0);
   return (ticks * 1000) / CLOCK_TICKS_PER_S;
 }
@@ -89,28 +96,27 @@ const CLOCK_TICKS_PER_S = 100;
  * per request moves far less than requests per second, which depend on how much of the two cores
  * the bench got. The streaming replica is left out: in the stacks it has a machine of its own.
  */
-function cpuMeter(serverPid: number, postgresDataDir: string): () => { server: number; database: number } {
+function cpuMeter(serverPid: number, postgresDataDir: string): () => CpuSplit {
   const postmaster = Number(readFileSync(join(postgresDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   return () => {
-    let database = processCpuMs(postmaster, true);
+    let database = cpuMs(statFields(postmaster), true);
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      } catch {
-        continue;
-      }
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster) database += processCpuMs(Number(entry));
+      const fields = statFields(entry);
+      if (fields?.[PPID] === postmaster) database += cpuMs(fields);
     }
-    return { server: processCpuMs(serverPid), database };
+    return { server: cpuMs(statFields(serverPid)), database };
   };
 }
 
+/** CPU per request as the figures print it: the total, then each side. */
+const cpuTotal = (load: Load) => load.cpu!.server + load.cpu!.database;
+const cpuParts = (load: Load) => `µs (server ${load.cpu!.server} + PostgreSQL ${load.cpu!.database})`;
+
 interface Target {
   url: string;
-  /** Reads the CPU time of the server behind `url` and of PostgreSQL. */
-  cpu?: () => { server: number; database: number };
+  /** Reads the CPU time (ms) of the server behind `url` and of PostgreSQL. */
+  cpu?: () => CpuSplit;
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string;
@@ -290,7 +296,7 @@ interface Figure {
 }
 
 async function main(): Promise<void> {
-  const loadAverageAtStart = loadavg().map((value) => round(value));
+  const loadAverageAtStart = loadAverageNow();
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   try {
     progress('setting up PostgreSQL (fresh database + streaming replica), Redis and s3rver');
@@ -376,14 +382,12 @@ async function main(): Promise<void> {
         url: `${unrecorded.url}/patients/${patient.body.id}`, headers: { authorization: `Bearer ${offLogin.body.accessToken as string}` }, cpu: cpuMeter(unrecorded.pid, primaryDataDir),
       }, { url: `${baseline.url}/patients/${patient.body.id}`, cpu: cpuMeter(baseline.pid, primaryDataDir) });
       loads.push(off.subject, off.baseline!);
-      const cpu = (load: Load) => `µs (server ${load.cpu!.server} + PostgreSQL ${load.cpu!.database})`;
-      const cpuTotal = (load: Load) => load.cpu!.server + load.cpu!.database;
       figures.push(
         { name: 'hot read, access records off: API requests/s', value: off.subject.rps, unit: 'req/s' },
         { name: 'hot read, access records off: API / baseline', value: round(off.subject.rps / off.baseline!.rps), unit: 'ratio' },
-        { name: 'hot read: CPU per request, API (access records on)', value: cpuTotal(hot.subject), unit: cpu(hot.subject) },
-        { name: 'hot read: CPU per request, API (access records off)', value: cpuTotal(off.subject), unit: cpu(off.subject) },
-        { name: 'hot read: CPU per request, baseline', value: cpuTotal(hot.baseline!), unit: cpu(hot.baseline!) },
+        { name: 'hot read: CPU per request, API (access records on)', value: cpuTotal(hot.subject), unit: cpuParts(hot.subject) },
+        { name: 'hot read: CPU per request, API (access records off)', value: cpuTotal(off.subject), unit: cpuParts(off.subject) },
+        { name: 'hot read: CPU per request, baseline', value: cpuTotal(hot.baseline!), unit: cpuParts(hot.baseline!) },
         { name: 'hot read: CPU per request, baseline / API', value: round(cpuTotal(hot.baseline!) / cpuTotal(hot.subject)), unit: 'ratio: the throughput ratio if CPU were the only limit' },
       );
     }
@@ -408,7 +412,7 @@ async function main(): Promise<void> {
         { name: 'audited write: unaudited baseline p50', value: write.baseline!.p50, unit: 'ms' },
         { name: 'audited write: latency ratio (p50)', value: round(writeRatio), unit: 'ratio', target: '<= 1.5', met: writeRatio <= 1.5 },
         { name: 'audited write: API requests/s (p99 ms)', value: write.subject.rps, unit: `req/s (${write.subject.p99} ms)` },
-        { name: 'audited write: CPU per request, API / baseline', value: write.subject.cpu!.server + write.subject.cpu!.database, unit: `µs (server ${write.subject.cpu!.server} + PostgreSQL ${write.subject.cpu!.database}) / ${write.baseline!.cpu!.server + write.baseline!.cpu!.database} µs (${write.baseline!.cpu!.server} + ${write.baseline!.cpu!.database})` },
+        { name: 'audited write: CPU per request, API / baseline', value: cpuTotal(write.subject), unit: `${cpuParts(write.subject)} / ${cpuTotal(write.baseline!)} ${cpuParts(write.baseline!)}` },
         { name: 'audited write: API requests/s / before issue 16', value: round(write.subject.rps / AUDITED_WRITES_BEFORE), unit: `× ${AUDITED_WRITES_BEFORE} req/s (the machine's speed then)` },
         ...(hotBaselineRps === undefined ? [] : [(() => {
           const scaled = (write.subject.rps / hotBaselineRps) / (AUDITED_WRITES_BEFORE / HOT_BASELINE_BEFORE);
@@ -510,7 +514,7 @@ async function main(): Promise<void> {
     }
     const errors = loads.reduce((n, l) => n + l.non2xx + l.errors, 0) + openLoopFailures;
     // The machine is shared: the load average says how much else ran beside the bench.
-    const loadAverage = { atStart: loadAverageAtStart, atEnd: loadavg().map((value) => round(value)) };
+    const loadAverage = { atStart: loadAverageAtStart, atEnd: loadAverageNow() };
     const report = { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverage, connections: CONNECTIONS, runs: RUNS, runSeconds: RUN_S, non2xxOrErrors: errors, figures };
     if (asJson) {
       process.stdout.write(`${JSON.stringify(report)}\n`);
