@@ -69,13 +69,17 @@ interface Sweep {
 
 async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster }: Place): Promise<void> {
   const clients = ctx.aws(region);
+  /** How long ago a task or instance started (Infinity, 'unknown', when it does not say): only the old ones are swept. */
+  const ageOf = (started: Date | undefined) => {
+    const ms = started ? sweep.now - started.getTime() : Infinity;
+    return { ms, text: started ? formatDuration(ms) : 'unknown' };
+  };
   sweep.progress.step(`listing verify tasks of ${cluster} (${region}) started by ${VERIFY_TASK_STARTED_BY}`);
   for (const task of await runningVerifyTasks(clients.ecs(), cluster)) {
-    const started = task.startedAt ?? task.createdAt;
-    const age = started ? sweep.now - started.getTime() : Infinity;
+    const age = ageOf(task.startedAt ?? task.createdAt);
     const id = task.taskArn?.split('/').at(-1) ?? '?';
-    if (age < sweep.olderThanMs) {
-      sweep.rows.push([region, 'ecs task', id, formatDuration(age), 'left running (younger than --older-than)']);
+    if (age.ms < sweep.olderThanMs) {
+      sweep.rows.push([region, 'ecs task', id, age.text, 'left running (younger than --older-than)']);
       continue;
     }
     try {
@@ -84,10 +88,10 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster }: Pl
         command: new StopTaskCommand({ cluster, task: task.taskArn, reason: 'drill-sweep: verify task outlived its drill' }),
         send: (command) => clients.ecs().send(command),
       });
-      sweep.rows.push([region, 'ecs task', id, started ? formatDuration(age) : 'unknown', sent ? 'stopped' : 'would stop (dry run)']);
+      sweep.rows.push([region, 'ecs task', id, age.text, sent ? 'stopped' : 'would stop (dry run)']);
     } catch (error) {
       sweep.failures++;
-      sweep.rows.push([region, 'ecs task', id, started ? formatDuration(age) : 'unknown', `FAILED to stop: ${describeError(error)}`]);
+      sweep.rows.push([region, 'ecs task', id, age.text, `FAILED to stop: ${describeError(error)}`]);
     }
   }
 
@@ -98,11 +102,10 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster }: Pl
   for (const instance of drills) {
     const id = instance.DBInstanceIdentifier ?? '?';
     const startedTag = tagValue(instance, DRILL_STARTED_TAG);
-    const started = startedTag && !Number.isNaN(Date.parse(startedTag)) ? new Date(startedTag) : instance.InstanceCreateTime;
-    const age = started ? sweep.now - started.getTime() : Infinity;
+    const age = ageOf(startedTag && !Number.isNaN(Date.parse(startedTag)) ? new Date(startedTag) : instance.InstanceCreateTime);
     let action: string;
     if (instance.DBInstanceStatus === 'deleting') action = 'already deleting';
-    else if (age < sweep.olderThanMs) action = 'left (younger than --older-than)';
+    else if (age.ms < sweep.olderThanMs) action = 'left (younger than --older-than)';
     else if (tagValue(instance, DRILL_KEEP_TAG) === 'true' && !sweep.includeKept) action = 'left (kept with --keep; --include-kept deletes it)';
     else {
       try {
@@ -117,7 +120,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster }: Pl
         action = `FAILED to delete: ${describeError(error)}`;
       }
     }
-    sweep.rows.push([region, 'rds instance', id, started ? formatDuration(age) : 'unknown', action]);
+    sweep.rows.push([region, 'rds instance', id, age.text, action]);
   }
 }
 
