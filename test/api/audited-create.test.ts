@@ -6,7 +6,7 @@ import { Patient } from '../../api/db/entities.js';
 import { createOrm, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
 import { LogCapture, sharedDatabase } from '../support/api.js';
-import { sql } from '../support/postgres.js';
+import { sql, statementsSentThrough } from '../support/postgres.js';
 
 /**
  * `POST /patients` creates the patient and its audit record in one statement: what the record
@@ -25,13 +25,7 @@ describe('a patient and its audit record, created in one statement', function ()
     ownerUrl = db.ownerUrl;
     logs = new LogCapture();
     orm = await createOrm({ databaseUrl: db.appUrl, replicaUrls: [], log: createLogger({ level: 'info', env: 'test', stream: logs }) });
-    const pool = await orm.em.getConnection('write').getNativeClient() as pg.Pool;
-    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-    statements = [];
-    Object.assign(pool, { query: (...args: unknown[]) => {
-      statements.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string }).text));
-      return query(...args);
-    } });
+    statements = statementsSentThrough(await orm.em.getConnection('write').getNativeClient() as pg.Pool);
   });
   after(() => orm?.close());
 

@@ -4,20 +4,12 @@ import pg from 'pg';
 import { livePatientReads } from '../../api/records/lookup.js';
 import { sharedDatabase, startTestApi, type TestApi } from '../support/api.js';
 import { signedIn, UNLIMITED, type SignedIn } from '../support/auth.js';
-import { sql } from '../support/postgres.js';
+import { sql, statementsSentThrough } from '../support/postgres.js';
 
 /** A pool on the shared database whose statements are counted. */
 function countedPool(url: string) {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
-  const statements: string[] = [];
-  const query = pool.query.bind(pool) as (text: string, values: unknown[]) => Promise<pg.QueryResult>;
-  Object.assign(pool, {
-    query: (text: string, values: unknown[]) => {
-      statements.push(text);
-      return query(text, values);
-    },
-  });
-  return { pool, statements };
+  return { pool, statements: statementsSentThrough(pool) };
 }
 
 async function insertPatient(ownerUrl: string, { deleted = false } = {}): Promise<string> {

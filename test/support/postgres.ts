@@ -205,6 +205,22 @@ export async function startStreamingReplica(): Promise<OwnServer> {
   return server;
 }
 
+/**
+ * The statements sent through `pool.query` from now on, in order: for a test that counts what a
+ * piece of code sends (connections checked out with `pool.connect()` are not seen).
+ */
+export function statementsSentThrough(pool: pg.Pool): string[] {
+  const statements: string[] = [];
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  Object.assign(pool, {
+    query: (...args: unknown[]) => {
+      statements.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: unknown }).text));
+      return query(...args);
+    },
+  });
+  return statements;
+}
+
 /** Waits until `check` passes, for what arrives asynchronously (replication, log lines). */
 export async function eventually<T>(check: () => Promise<T>, { timeoutMs = 10_000, intervalMs = 50 } = {}): Promise<T> {
   const deadline = Date.now() + timeoutMs;
