@@ -33,7 +33,7 @@ const URL_LAYERS: [layer: string, pattern: RegExp][] = [
   ['api: audit (access records, sequencer)', /\/api\/audit\//],
   ['api: auth (tokens, sessions) + jsonwebtoken', /\/api\/auth\/|\/node_modules\/(jsonwebtoken|jws|jwa)\//],
   ['api: rate limits', /\/api\/ratelimit\//],
-  ['api: logging + winston', /\/api\/logger\.ts|\/node_modules\/(winston|winston-transport|logform|triple-beam|safe-stable-stringify|fast-safe-stringify|@colors|colors)\//],
+  ['api: logging + winston', /\/api\/logger\.[jt]s|\/node_modules\/(winston|winston-transport|logform|triple-beam|safe-stable-stringify|fast-safe-stringify|@colors|colors)\//],
   ['api: middleware, routes, records, http', /\/api\//],
   ['koa + router', /\/node_modules\/(koa|@koa|koa-compose|koa-ratelimit|path-to-regexp|http-errors|statuses|on-finished|content-type|type-is|mime-types|accepts|negotiator|vary|cookies|keygrip|delegates|depd|fresh|encodeurl|escape-html|destroy)\//],
   ['mikro-orm + kysely', /\/node_modules\/(@mikro-orm|kysely|dataloader|reflect-metadata)\//],
