@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import { hashRecord, type AuditRecord } from '../../api/audit/chain.js';
 import { recordAudit, type AuditEntry } from '../../api/audit/record.js';
-import { sequenceAll } from '../../api/audit/sequencer.js';
+import { sequenceAll, sequenceBatch } from '../../api/audit/sequencer.js';
 import { verifyDatabaseChain } from '../../api/audit/verify.js';
 import { createOrm, type Orm } from '../../api/db/orm.js';
 import { createLogger } from '../../api/logger.js';
@@ -137,6 +138,29 @@ describe('audit trail: queued with the change, chained by the sequencer, append-
     });
     await Promise.all([holder, waiter]);
     assert.equal(await count('audit_trail'), before + 2);
+  });
+
+  it('polls an empty queue with one statement, without the chain lock, and chains what arrives next', async () => {
+    await sequenceAll(db.appUrl);
+    const client = new pg.Client({ connectionString: db.appUrl });
+    await client.connect();
+    try {
+      const sent: string[] = [];
+      const query = client.query.bind(client);
+      client.query = ((text: string, ...rest: unknown[]) => {
+        sent.push(text.trim().split(/\s+/).slice(0, 3).join(' '));
+        return (query as (...args: unknown[]) => unknown)(text, ...rest);
+      }) as typeof client.query;
+      assert.equal(await sequenceBatch(client), 0);
+      assert.deepEqual(sent, ['select not exists']);
+      await recordAudit(em(), entry(400));
+      sent.length = 0;
+      assert.equal(await sequenceBatch(client), 1);
+      assert.deepEqual([sent[1], sent.at(-1)], ['begin', 'commit']);
+      assert.ok(sent.some((text) => text.startsWith('select audit_sequence')), sent.join('; '));
+    } finally {
+      await client.end();
+    }
   });
 
   it('reports the first row an owner altered behind the trigger', async () => {
