@@ -411,11 +411,13 @@ async function main(): Promise<void> {
       progress(`audited write POST /patients: ${LIGHT_WRITERS} writers`);
       const lightApi: number[] = [];
       const lightBaseline: number[] = [];
+      const lightRecorded: number[] = [];
       for (let run = 0; run < RUNS; run++) {
         lightApi.push(await medianLatency({ url: `${api.url}/patients`, method: 'POST', headers: auth, body: patientBody }, LIGHT_WRITERS));
         lightBaseline.push(await medianLatency({ url: `${baseline.url}/patients`, method: 'POST', body: patientBody }, LIGHT_WRITERS));
+        lightRecorded.push(await medianLatency({ url: `${baseline.url}/patients/with-audit-record`, method: 'POST', body: patientBody }, LIGHT_WRITERS));
       }
-      const light = { api: round(median(lightApi)), baseline: round(median(lightBaseline)) };
+      const light = { api: round(median(lightApi)), baseline: round(median(lightBaseline)), recorded: round(median(lightRecorded)) };
       const lightRatio = light.api / light.baseline;
       figures.push(
         { name: 'audited write: API p50', value: write.subject.p50, unit: 'ms' },
@@ -433,6 +435,8 @@ async function main(): Promise<void> {
         })()]),
         { name: `audited write, ${LIGHT_WRITERS} writers: API p50 / baseline p50`, value: light.api, unit: `ms / ${light.baseline} ms` },
         { name: `audited write, ${LIGHT_WRITERS} writers: latency ratio (p50)`, value: round(lightRatio), unit: 'ratio', target: '<= 1.5', met: lightRatio <= 1.5 },
+        // What of that ratio is the audit record: the baseline's insert with the API's queue row beside it, in one statement.
+        { name: `audited write, ${LIGHT_WRITERS} writers: baseline with the audit record / baseline (p50)`, value: round(light.recorded / light.baseline), unit: `ratio (${light.recorded} ms)` },
       );
     }
     if (only.has('latency')) {
