@@ -231,7 +231,7 @@ export class RegionLossDrillRun {
     const rds = this.dr.rds();
     await rds.send(createDbSubnetGroup(this.drill, subnetIds));
     this.created(`DB subnet group ${this.drill.drillId}`, `aws rds delete-db-subnet-group --region ${this.region} --db-subnet-group-name ${this.drill.drillId}`, () =>
-      this.deleteWhenFree(`DB subnet group ${this.drill.drillId}`, () => rds.send(deleteDbSubnetGroup(this.drill))),
+      this.deleteWhenFree(`DB subnet group ${this.drill.drillId}`, () => rds.send(deleteDbSubnetGroup(this.drill.drillId))),
     );
     return { subnetIds, taskGroup, dbGroup, endpointIds };
   }
@@ -349,7 +349,7 @@ export class RegionLossDrillRun {
       step = 'create the drill secret';
       const secrets = this.dr.secrets();
       const password = randomBytes(24).toString('base64url');
-      const secretArn = (await secrets.send(createDrillSecret(drill, drillSecretName(drill), password))).ARN;
+      const secretArn = (await secrets.send(createDrillSecret(drill, drillSecretName(drill.stack, drill.drillId), password))).ARN;
       if (!secretArn) throw new OpsError('CreateSecret returned no ARN');
       this.created('the drill secret', `aws secretsmanager delete-secret --region ${this.region} --secret-id ${secretArn} --force-delete-without-recovery`, () => secrets.send(deleteDrillSecret(secretArn)));
       step = 'restore';

@@ -45,6 +45,7 @@ import {
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { APP_ROLE_RESET_VARIABLE, DRILL_STARTED_TAG, DRILL_TAG, runVerifyTaskIn, type PlannedCall } from './drill.js';
+import { stackShortName } from './command.js';
 import { OpsError } from './errors.js';
 import type { StackOutputs } from './outputs.js';
 import { formatDuration, isoSeconds } from './time.js';
@@ -149,11 +150,14 @@ export function imageInRegion(image: string, region: string): string {
   return `${match[1]}.dkr.ecr.${region}.amazonaws.com${match[3] ?? ''}/${match[4]}`;
 }
 
+/** What tells a region-loss drill's network and secret from anything else in the DR region (drill-sweep finds a killed drill's by it). */
+export const DRILL_KIND_TAG = { Key: 'dms:drill-kind', Value: 'region-loss' } as const;
+
 export function regionDrillTags(drill: RegionDrill): Tag[] {
   return [
     { Key: DRILL_TAG, Value: 'true' },
     { Key: DRILL_STARTED_TAG, Value: isoSeconds(drill.startedAt) },
-    { Key: 'dms:drill-kind', Value: 'region-loss' },
+    { ...DRILL_KIND_TAG },
   ];
 }
 
@@ -297,7 +301,8 @@ export function sampleKeys(keys: readonly string[], count: number): string[] {
 }
 
 export const deleteCopy = (drill: RegionDrill): DeleteDBInstanceCommand => new DeleteDBInstanceCommand({ DBInstanceIdentifier: drill.drillId, SkipFinalSnapshot: true, DeleteAutomatedBackups: true });
-export const deleteDbSubnetGroup = (drill: RegionDrill): DeleteDBSubnetGroupCommand => new DeleteDBSubnetGroupCommand({ DBSubnetGroupName: drill.drillId });
+/** The drill's DB subnet group is named for the drill (`createDbSubnetGroup`). */
+export const deleteDbSubnetGroup = (drillId: string): DeleteDBSubnetGroupCommand => new DeleteDBSubnetGroupCommand({ DBSubnetGroupName: drillId });
 export const deleteDrillSecret = (secretId: string): DeleteSecretCommand => new DeleteSecretCommand({ SecretId: secretId, ForceDeleteWithoutRecovery: true });
 export const deregisterVerifyTask = (taskDefinitionArn: string): DeregisterTaskDefinitionCommand => new DeregisterTaskDefinitionCommand({ taskDefinition: taskDefinitionArn });
 export const deleteEndpoints = (endpointIds: string[]): DeleteVpcEndpointsCommand => new DeleteVpcEndpointsCommand({ VpcEndpointIds: endpointIds });
@@ -306,7 +311,7 @@ export const deleteSubnet = (subnetId: string): DeleteSubnetCommand => new Delet
 export const deleteVpc = (vpcId: string): DeleteVpcCommand => new DeleteVpcCommand({ VpcId: vpcId });
 
 /** The drill's secret: named for the drill, inside the prefix the DR verify execution role may read. */
-export const drillSecretName = (drill: RegionDrill): string => `dms-${drill.stack.split('/').at(-1)}-dr-drill-${drill.drillId}`;
+export const drillSecretName = (stack: string, drillId: string): string => `dms-${stackShortName(stack)}-dr-drill-${drillId}`;
 
 /** Every call the drill would make, in order, with placeholders for what only the run learns. */
 export function regionDrillPlan(drill: RegionDrill): PlannedCall[] {
@@ -335,7 +340,7 @@ export function regionDrillPlan(drill: RegionDrill): PlannedCall[] {
     ...INTERFACE_ENDPOINT_SERVICES.map((service) => ({ service: `ec2 (${dr})`, command: createInterfaceEndpoint(drill, vpc, service, subnets, taskGroup), note: '' })),
     { service: `ec2 (${dr})`, command: createS3Endpoint(drill, vpc, '<RouteTableId of the main route table>'), note: 'image layers' },
     { service: `rds (${dr})`, command: createDbSubnetGroup(drill, subnets), note: '' },
-    { service: `secretsmanager (${dr})`, command: createDrillSecret(drill, drillSecretName(drill), '<random; never printed>'), note: 'the copy\'s master password' },
+    { service: `secretsmanager (${dr})`, command: createDrillSecret(drill, drillSecretName(drill.stack, drill.drillId), '<random; never printed>'), note: 'the copy\'s master password' },
     { service: `rds (${dr})`, command: restoreCopy(drill, '<awsbackup:copyjob-…>', dbGroup), note: 'single-AZ, private, no backups' },
     { service: `rds (${dr})`, command: describeCopyInstance(drill), note: `until available (up to ${formatDuration(drill.availableTimeoutMs)})` },
     { service: `rds (${dr})`, command: setMasterPassword(drill, '<the secret\'s value; never printed>'), note: 'the copy has the passwords of its backup' },
@@ -357,7 +362,7 @@ export function regionDrillPlan(drill: RegionDrill): PlannedCall[] {
     { service: `rds (${dr})`, command: deleteCopy(drill), note: 'clean-up: always, also after a failure or an interruption' },
     { service: `rds (${dr})`, command: describeCopyInstance(drill), note: 'clean-up: until it is gone (its subnet group and security group cannot go before)' },
     { service: `secretsmanager (${dr})`, command: deleteDrillSecret(secret), note: 'clean-up: no recovery window' },
-    { service: `rds (${dr})`, command: deleteDbSubnetGroup(drill), note: 'clean-up' },
+    { service: `rds (${dr})`, command: deleteDbSubnetGroup(drill.drillId), note: 'clean-up' },
     { service: `ec2 (${dr})`, command: deleteEndpoints(endpoints), note: 'clean-up' },
     { service: `ec2 (${dr})`, command: deleteSecurityGroup(dbGroup), note: 'clean-up (retried while the endpoints\' and the task\'s interfaces go)' },
     { service: `ec2 (${dr})`, command: deleteSecurityGroup(taskGroup), note: 'clean-up' },
