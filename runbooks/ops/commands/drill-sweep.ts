@@ -66,7 +66,7 @@ async function secretsNamed(secrets: SecretsManagerClient, prefix: string): Prom
 
 /** EC2 refuses to delete a group, subnet or VPC while an endpoint's interfaces still use it: they go within minutes. */
 const isStillInUse = (error: unknown) => (error as { name?: string } | undefined)?.name === 'DependencyViolation';
-const isAlreadyGone = (error: unknown) => ['DBSubnetGroupNotFoundFault', 'InvalidVpcID.NotFound'].includes((error as { name?: string } | undefined)?.name ?? '');
+const isSubnetGroupGone = (error: unknown) => (error as { name?: string } | undefined)?.name === 'DBSubnetGroupNotFoundFault';
 
 /** Where drills leave things: a region, the cluster their verify tasks run in, and whether the region-loss drill builds its network there. */
 interface Place {
@@ -184,7 +184,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
         .map((endpoint) => endpoint.VpcEndpointId!);
       if (endpointIds.length > 0) await change('ec2', deleteEndpoints(endpointIds), (command) => ec2.send(command));
       await change('rds', deleteDbSubnetGroup(drillId), (command) => clients.rds().send(command)).catch((error: unknown) => {
-        if (!isAlreadyGone(error)) throw error;
+        if (!isSubnetGroupGone(error)) throw error;
       });
       const groups = ((await ec2.send(new DescribeSecurityGroupsCommand({ Filters: inVpc }))).SecurityGroups ?? []).filter((group) => group.GroupName !== 'default');
       for (const group of groups) await change('ec2', deleteSecurityGroup(group.GroupId!), (command) => ec2.send(command));
@@ -205,7 +205,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
 
   sweep.progress.step(`listing secrets in ${region} named ${sweep.secretPrefix}…`);
   for (const secret of await secretsNamed(clients.secrets(), sweep.secretPrefix)) {
-    const drillId = secret.Name!.slice(sweep.secretPrefix.length - sweep.prefix.length);
+    const drillId = secret.Name!.slice(secret.Name!.indexOf(sweep.prefix));
     const age = ageOf(startedAt(secret.Tags) ?? secret.CreatedDate);
     const row = (action: string) => sweep.rows.push([region, 'drill secret', secret.Name!, age.text, action]);
     if (age.ms < sweep.olderThanMs) row('left (younger than --older-than)');
