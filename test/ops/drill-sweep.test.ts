@@ -169,7 +169,12 @@ describe('ops drill-sweep: leftovers of interrupted drills, found by their dms:d
         VpcEndpoints: inVpc(input) === 'vpc-old' ? [{ VpcEndpointId: 'vpce-logs', State: 'Available' }, { VpcEndpointId: 'vpce-s3', State: 'Available' }, { VpcEndpointId: 'vpce-gone', State: 'Deleted' }] : [],
       }));
       ec2.on(DescribeSecurityGroupsCommand).callsFake(async (input) => ({
-        SecurityGroups: inVpc(input) === 'vpc-old' ? [{ GroupId: 'sg-default', GroupName: 'default' }, { GroupId: 'sg-task', GroupName: `${OLD}-task` }, { GroupId: 'sg-db', GroupName: `${OLD}-db` }] : [],
+        // As the drill made them: the database group admits the task group, so EC2 refuses the task group while that rule stands.
+        SecurityGroups: inVpc(input) === 'vpc-old' ? [
+          { GroupId: 'sg-default', GroupName: 'default' },
+          { GroupId: 'sg-task', GroupName: `${OLD}-task`, IpPermissionsEgress: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] },
+          { GroupId: 'sg-db', GroupName: `${OLD}-db`, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, UserIdGroupPairs: [{ GroupId: 'sg-task' }] }] },
+        ] : [],
       }));
       ec2.on(DescribeSubnetsCommand).callsFake(async (input) => ({ Subnets: inVpc(input) === 'vpc-old' ? [{ SubnetId: 'subnet-1' }, { SubnetId: 'subnet-2' }] : [] }));
       ec2.on(DeleteVpcEndpointsCommand).resolves({});
@@ -189,15 +194,15 @@ describe('ops drill-sweep: leftovers of interrupted drills, found by their dms:d
       .filter((command) => command.constructor.name.startsWith('Delete'))
       .map(({ constructor, input }) => `${constructor.name.replace(/Command$/, '')} ${JSON.stringify(Object.values(input)[0])}`);
 
-    it('tears down the old network newest part first, deletes its secret, and leaves the ones whose instance is still deleting, the young one and other stacks\'', async () => {
+    it('tears down the old network newest part first (a group before the groups its rules name), deletes its secret, and leaves the ones whose instance is still deleting, the young one and other stacks\'', async () => {
       leftovers();
       const run = await runCli(['drill-sweep', '--stack', 'production', '--outputs', outputsFile(DR)]);
       assert.equal(run.code, 0, run.stderr);
       assert.deepEqual(deletions(), [
         'DeleteVpcEndpoints ["vpce-logs","vpce-s3"]',
         `DeleteDBSubnetGroup "${OLD}"`,
-        'DeleteSecurityGroup "sg-task"',
         'DeleteSecurityGroup "sg-db"',
+        'DeleteSecurityGroup "sg-task"',
         'DeleteSubnet "subnet-1"',
         'DeleteSubnet "subnet-2"',
         'DeleteVpc "vpc-old"',

@@ -1,4 +1,4 @@
-import { DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, type Tag as Ec2Tag } from '@aws-sdk/client-ec2';
+import { DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, type SecurityGroup } from '@aws-sdk/client-ec2';
 import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand, type ECSClient, type Task } from '@aws-sdk/client-ecs';
 import { DeleteDBInstanceCommand, DescribeDBInstancesCommand, type DBInstance, type RDSClient } from '@aws-sdk/client-rds';
 import { ListSecretsCommand, type SecretListEntry, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -68,6 +68,26 @@ async function secretsNamed(secrets: SecretsManagerClient, prefix: string): Prom
 const isStillInUse = (error: unknown) => (error as { name?: string } | undefined)?.name === 'DependencyViolation';
 const isSubnetGroupGone = (error: unknown) => (error as { name?: string } | undefined)?.name === 'DBSubnetGroupNotFoundFault';
 
+/**
+ * The groups in an order EC2 deletes them in: "a security group ... referenced by another security
+ * group in the same VPC" fails with DependencyViolation (EC2 API Reference, DeleteSecurityGroup), and
+ * the drill's database group admits its task group. So a group goes before those its rules name.
+ */
+function referencingFirst(groups: SecurityGroup[]): SecurityGroup[] {
+  const left = [...groups];
+  const ordered: SecurityGroup[] = [];
+  const names = (group: SecurityGroup) => [...(group.IpPermissions ?? []), ...(group.IpPermissionsEgress ?? [])]
+    .flatMap((permission) => permission.UserIdGroupPairs ?? []).map((pair) => pair.GroupId).filter((id) => id !== group.GroupId);
+  while (left.length > 0) {
+    const named = new Set(left.flatMap(names));
+    // A cycle of references has no such group: then any, and the next run finishes after EC2 says which.
+    const next = left.find((group) => !named.has(group.GroupId)) ?? left[0]!;
+    ordered.push(next);
+    left.splice(left.indexOf(next), 1);
+  }
+  return ordered;
+}
+
 /** Where drills leave things: a region, the cluster their verify tasks run in, and whether the region-loss drill builds its network there. */
 interface Place {
   region: string;
@@ -88,7 +108,7 @@ interface Sweep {
   /** The stack's primary and replica: never deleted, whatever their tags. */
   ownDatabases: Set<string>;
   progress: Progress;
-  /** region, kind, id, age, action: one row per task or instance found. */
+  /** region, kind, id, age, action: one row per task, instance, network or secret found. */
   rows: (string | number)[][];
   failures: number;
   /** Networks whose teardown waits on something EC2 is still deleting: the next run finishes them. */
@@ -163,7 +183,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
     Filters: [{ Name: `tag:${DRILL_KIND_TAG.Key}`, Values: [DRILL_KIND_TAG.Value] }, { Name: 'tag:Name', Values: [`${sweep.prefix}*`] }],
   }))).Vpcs ?? [];
   for (const vpc of vpcs) {
-    const drillId = tagValue(vpc.Tags as Ec2Tag[] | undefined, 'Name');
+    const drillId = tagValue(vpc.Tags, 'Name');
     // The filter is EC2's; the stack's own name is checked here too.
     if (!vpc.VpcId || !drillId?.startsWith(sweep.prefix) || tagValue(vpc.Tags, DRILL_KIND_TAG.Key) !== DRILL_KIND_TAG.Value) continue;
     const age = ageOf(startedAt(vpc.Tags));
@@ -186,7 +206,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
       await change('rds', deleteDbSubnetGroup(drillId), (command) => clients.rds().send(command)).catch((error: unknown) => {
         if (!isSubnetGroupGone(error)) throw error;
       });
-      const groups = ((await ec2.send(new DescribeSecurityGroupsCommand({ Filters: inVpc }))).SecurityGroups ?? []).filter((group) => group.GroupName !== 'default');
+      const groups = referencingFirst(((await ec2.send(new DescribeSecurityGroupsCommand({ Filters: inVpc }))).SecurityGroups ?? []).filter((group) => group.GroupName !== 'default'));
       for (const group of groups) await change('ec2', deleteSecurityGroup(group.GroupId!), (command) => ec2.send(command));
       const subnets = (await ec2.send(new DescribeSubnetsCommand({ Filters: inVpc }))).Subnets ?? [];
       for (const subnet of subnets) await change('ec2', deleteSubnet(subnet.SubnetId!), (command) => ec2.send(command));
