@@ -154,7 +154,8 @@ describe('ops drill-sweep: leftovers of interrupted drills, found by their dms:d
       Tags: tags(drillId, startedHoursAgo),
     });
     const inVpc = (input: { Filters?: { Name?: string; Values?: string[] }[] }) => input.Filters?.find((filter) => filter.Name === 'vpc-id')?.Values?.[0];
-    const stillInUse = () => Object.assign(new Error('resource sg-task has a dependent object'), { name: 'DependencyViolation' });
+    // As the SDK throws it: EC2's errors carry the code as their name, and $metadata.
+    const stillInUse = () => Object.assign(new Error('resource sg-task has a dependent object'), { name: 'DependencyViolation', $metadata: {} });
 
     /** The DR region as a killed drill left it: one old network and secret, one whose instance is still deleting, one young, one of another stack. */
     function leftovers(): void {

@@ -46,6 +46,7 @@ import {
   describeVerifyDefinition,
   describeZones,
   drillSecretName,
+  isHeldByADependency,
   enableDnsHostnames,
   ENDPOINT_POLL_MS,
   ENDPOINT_TIMEOUT_MS,
@@ -77,7 +78,6 @@ const DEPENDENCY_ATTEMPTS = 30;
 const DELETE_WAIT_MS = 45 * 60_000;
 const LOG_READ_ATTEMPTS = 3;
 const LOG_READ_RETRY_MS = 5_000;
-const RETRYABLE_ON_DELETE = new Set(['DependencyViolation', 'InvalidDBSubnetGroupStateFault', 'InvalidDBInstanceStateFault', 'InvalidDBInstanceState']);
 
 /** One created thing and how to remove it; clean-up runs them newest first, each once, none able to stop the others. */
 interface Undo {
@@ -167,7 +167,7 @@ export class RegionLossDrillRun {
         await send();
         return;
       } catch (error) {
-        if (!RETRYABLE_ON_DELETE.has(awsErrorName(error) ?? '') || attempt >= DEPENDENCY_ATTEMPTS) throw error;
+        if (!isHeldByADependency(error) || attempt >= DEPENDENCY_ATTEMPTS) throw error;
         this.progress.step(`${what} is still in use (${awsErrorName(error) ?? 'busy'}); retrying`);
         // No abort signal: clean-up goes on after Ctrl-C.
         await this.ctx.clock.sleep(DEPENDENCY_RETRY_MS);

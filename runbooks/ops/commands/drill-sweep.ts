@@ -2,13 +2,16 @@ import { DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcEndpo
 import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand, type ECSClient, type Task } from '@aws-sdk/client-ecs';
 import { DeleteDBInstanceCommand, DescribeDBInstancesCommand, type DBInstance, type RDSClient } from '@aws-sdk/client-rds';
 import { ListSecretsCommand, type SecretListEntry, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { awsErrorName } from '../lib/aws.js';
 import { defineCommand, stackShortName } from '../lib/command.js';
 import { DRILL_KEEP_TAG, DRILL_STARTED_TAG, DRILL_TAG, VERIFY_TASK_STARTED_BY } from '../lib/drill.js';
 import { dryRunOption, sendChange } from '../lib/dry-run.js';
 import type { OpsContext } from '../lib/context.js';
 import { describeError } from '../lib/errors.js';
 import { loadOutputs, optionalOutput, requireOutputs } from '../lib/outputs.js';
-import { DRILL_KIND_TAG, deleteDbSubnetGroup, deleteDrillSecret, deleteEndpoints, deleteSecurityGroup, deleteSubnet, deleteVpc, drillSecretName } from '../lib/region-drill.js';
+import {
+  DRILL_KIND_TAG, deleteDbSubnetGroup, deleteDrillSecret, deleteEndpoints, deleteSecurityGroup, deleteSubnet, deleteVpc, drillSecretName, isHeldByADependency,
+} from '../lib/region-drill.js';
 import { Progress, printSummary, printTable } from '../lib/report.js';
 import { formatDuration, parseDuration } from '../lib/time.js';
 
@@ -64,9 +67,6 @@ async function secretsNamed(secrets: SecretsManagerClient, prefix: string): Prom
   return found;
 }
 
-/** EC2 refuses to delete a group, subnet or VPC while an endpoint's interfaces still use it: they go within minutes. */
-const isStillInUse = (error: unknown) => (error as { name?: string } | undefined)?.name === 'DependencyViolation';
-const isSubnetGroupGone = (error: unknown) => (error as { name?: string } | undefined)?.name === 'DBSubnetGroupNotFoundFault';
 
 /**
  * The groups in an order EC2 deletes them in: "a security group ... referenced by another security
@@ -117,6 +117,8 @@ interface Sweep {
 
 async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, drillNetworks }: Place): Promise<void> {
   const clients = ctx.aws(region);
+  /** A stop or delete: sent, or under --dry-run printed (undefined). */
+  const change = <C extends { input: object }>(service: string, command: C, send: (command: C) => Promise<unknown>) => sendChange(ctx, sweep.dryRun, { service, command, send });
   /** How long ago a task or instance started (Infinity, 'unknown', when it does not say): only the old ones are swept. */
   const ageOf = (started: Date | undefined) => {
     const ms = started ? sweep.now - started.getTime() : Infinity;
@@ -131,11 +133,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
       continue;
     }
     try {
-      const sent = await sendChange(ctx, sweep.dryRun, {
-        service: 'ecs',
-        command: new StopTaskCommand({ cluster, task: task.taskArn, reason: 'drill-sweep: verify task outlived its drill' }),
-        send: (command) => clients.ecs().send(command),
-      });
+      const sent = await change('ecs', new StopTaskCommand({ cluster, task: task.taskArn, reason: 'drill-sweep: verify task outlived its drill' }), (command) => clients.ecs().send(command));
       sweep.rows.push([region, 'ecs task', id, age.text, sent ? 'stopped' : 'would stop (dry run)']);
     } catch (error) {
       sweep.failures++;
@@ -157,11 +155,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
     else if (tagValue(instance.TagList, DRILL_KEEP_TAG) === 'true' && !sweep.includeKept) action = 'left (kept with --keep; --include-kept deletes it)';
     else {
       try {
-        const sent = await sendChange(ctx, sweep.dryRun, {
-          service: 'rds',
-          command: new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }),
-          send: (command) => clients.rds().send(command),
-        });
+        const sent = await change('rds', new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }), (command) => clients.rds().send(command));
         action = sent ? 'deletion requested' : 'would delete (dry run)';
       } catch (error) {
         sweep.failures++;
@@ -175,7 +169,6 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
   // A region-loss drill's network and secret outlive a killed drill, and go only once its instance
   // (which lives in that network and is reached with that secret) is gone, deleting included.
   const instanceIds = new Set(instances.map((instance) => instance.DBInstanceIdentifier));
-  const change = <C extends { input: object }>(service: string, command: C, send: (command: C) => Promise<unknown>) => sendChange(ctx, sweep.dryRun, { service, command, send });
   const ec2 = clients.ec2();
 
   sweep.progress.step(`listing VPCs in ${region} tagged ${DRILL_KIND_TAG.Key}=${DRILL_KIND_TAG.Value}`);
@@ -204,7 +197,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
         .map((endpoint) => endpoint.VpcEndpointId!);
       if (endpointIds.length > 0) await change('ec2', deleteEndpoints(endpointIds), (command) => ec2.send(command));
       await change('rds', deleteDbSubnetGroup(drillId), (command) => clients.rds().send(command)).catch((error: unknown) => {
-        if (!isSubnetGroupGone(error)) throw error;
+        if (awsErrorName(error) !== 'DBSubnetGroupNotFoundFault') throw error;
       });
       const groups = referencingFirst(((await ec2.send(new DescribeSecurityGroupsCommand({ Filters: inVpc }))).SecurityGroups ?? []).filter((group) => group.GroupName !== 'default'));
       for (const group of groups) await change('ec2', deleteSecurityGroup(group.GroupId!), (command) => ec2.send(command));
@@ -213,7 +206,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
       const sent = await change('ec2', deleteVpc(vpc.VpcId), (command) => ec2.send(command));
       row(sent ? `deleted (${endpointIds.length} endpoint(s), ${groups.length} security group(s), ${subnets.length} subnet(s), its DB subnet group)` : 'would delete (dry run)');
     } catch (error) {
-      if (isStillInUse(error)) {
+      if (isHeldByADependency(error)) {
         sweep.unfinished++;
         row(`deleting: EC2 is still releasing its endpoints' interfaces (${describeError(error)}); run drill-sweep again in a few minutes`);
       } else {

@@ -45,6 +45,7 @@ import {
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { APP_ROLE_RESET_VARIABLE, DRILL_STARTED_TAG, DRILL_TAG, runVerifyTaskIn, type PlannedCall } from './drill.js';
+import { awsErrorName } from './aws.js';
 import { stackShortName } from './command.js';
 import { OpsError } from './errors.js';
 import type { StackOutputs } from './outputs.js';
@@ -301,6 +302,13 @@ export function sampleKeys(keys: readonly string[], count: number): string[] {
 }
 
 export const deleteCopy = (drill: RegionDrill): DeleteDBInstanceCommand => new DeleteDBInstanceCommand({ DBInstanceIdentifier: drill.drillId, SkipFinalSnapshot: true, DeleteAutomatedBackups: true });
+/**
+ * EC2 and RDS refuse a deletion while something still depends on what it deletes (an endpoint's
+ * interfaces in a subnet or group, an instance in its subnet group): it goes within minutes.
+ */
+const HELD_BY_A_DEPENDENCY = new Set(['DependencyViolation', 'InvalidDBSubnetGroupStateFault', 'InvalidDBInstanceStateFault', 'InvalidDBInstanceState']);
+export const isHeldByADependency = (error: unknown): boolean => HELD_BY_A_DEPENDENCY.has(awsErrorName(error) ?? '');
+
 /** The drill's DB subnet group is named for the drill (`createDbSubnetGroup`). */
 export const deleteDbSubnetGroup = (drillId: string): DeleteDBSubnetGroupCommand => new DeleteDBSubnetGroupCommand({ DBSubnetGroupName: drillId });
 export const deleteDrillSecret = (secretId: string): DeleteSecretCommand => new DeleteSecretCommand({ SecretId: secretId, ForceDeleteWithoutRecovery: true });
