@@ -14,11 +14,12 @@ export const SEQUENCER_LOCK = '7308327773616470';
 
 /**
  * Folds up to `limit` committed records of `audit_queue` into the chain, in one transaction on
- * `client`, and answers how many (an empty queue takes neither the transaction nor the lock). Under the chain lock it reads the head and the oldest queued
- * rows (a fresh snapshot: everything committed until then), hashes each as it will be stored, and
- * hands ids and hashes to `audit_sequence()`, which copies the rows unchanged, checks they extend
- * the head and takes them out of the queue. Rows that commit meanwhile are the next batch's: a
- * batch holds rows that all committed before any row of the next one.
+ * `client`, and answers how many (an empty queue takes neither the transaction nor the lock).
+ * Under the chain lock it reads the head and the oldest queued rows (a fresh snapshot: everything
+ * committed until then), hashes each as it will be stored, and hands ids and hashes to
+ * `audit_sequence()`, which copies the rows unchanged, checks they extend the head and takes them
+ * out of the queue. Rows that commit meanwhile are the next batch's: a batch holds rows that all
+ * committed before any row of the next one.
  */
 export async function sequenceBatch(client: pg.ClientBase, limit = SEQUENCE_BATCH_ROWS): Promise<number> {
   // Most polls of a quiet clinic find nothing: one statement, not a transaction under the chain lock.

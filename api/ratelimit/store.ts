@@ -14,7 +14,6 @@ type LimiterArgs = [key: string, nowMs: number, durationMs: number, max: number,
 /** A pipeline of the client the script was defined on: it has the command too. */
 type LimiterPipeline = { [COMMAND](...args: LimiterArgs): void; exec(): Promise<[Error | null, unknown][] | null> };
 
-
 /**
  * What koa-ratelimit's Redis driver (async-ratelimiter) is given as its `db`: it calls
  * `db.ratelimiter(key, nowMs, durationMs, max, peek)` once per request.
