@@ -55,7 +55,10 @@ function startedAt(tags: readonly { Key?: string; Value?: string }[] | undefined
   return started && !Number.isNaN(Date.parse(started)) ? new Date(started) : undefined;
 }
 
-/** Every secret whose name starts with `prefix`, all pages, with its tags. */
+/**
+ * Every secret whose name starts with `prefix`, all pages, with its tags. The `name` filter is a
+ * case-sensitive prefix match (Secrets Manager API Reference, Filter); the names are checked here too.
+ */
 async function secretsNamed(secrets: SecretsManagerClient, prefix: string): Promise<SecretListEntry[]> {
   const found: SecretListEntry[] = [];
   let nextToken: string | undefined;
@@ -177,7 +180,7 @@ async function sweepPlace(ctx: OpsContext, sweep: Sweep, { region, cluster, dril
   }))).Vpcs ?? [];
   for (const vpc of vpcs) {
     const drillId = tagValue(vpc.Tags, 'Name');
-    // The filter is EC2's; the stack's own name is checked here too.
+    // EC2's `tag:<key>` filter takes `*` wildcards (EC2 API Reference, Filter); the stack's own name is checked here too.
     if (!vpc.VpcId || !drillId?.startsWith(sweep.prefix) || tagValue(vpc.Tags, DRILL_KIND_TAG.Key) !== DRILL_KIND_TAG.Value) continue;
     const age = ageOf(startedAt(vpc.Tags));
     const row = (action: string) => sweep.rows.push([region, 'drill network', `${drillId} (${vpc.VpcId})`, age.text, action]);
